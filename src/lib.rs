@@ -1,1 +1,22 @@
+//! sidegate: a per-host sidecar AI gateway.
+//!
+//! Modules in request order:
+//! - [`front`]: Unix socket (native protocol + HTTP, sniffed) and optional loopback TCP.
+//! - [`router`]: model/route -> plan of deployments, then the attempt loop.
+//! - [`providers`]: one adapter per vendor kind; pure translation plus the HTTP call.
+//!
+//! Around them: [`api`] (canonical OpenAI-shaped types), [`protocol`] (native frames),
+//! [`config`] (file -> checked snapshot), [`daemon`] (serve and drain), [`client`] (the
+//! native-protocol client used by the CLI, tests and benchmarks).
 
+pub mod api;
+pub mod client;
+pub mod config;
+pub mod daemon;
+pub mod front;
+pub mod protocol;
+pub mod providers;
+pub mod router;
+pub mod secret;
+pub mod sys;
+pub mod telemetry;

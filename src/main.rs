@@ -1,1 +1,203 @@
-fn main(){}
+//! The `sidegate` binary: parse arguments, load config, hand off. Nothing else lives here.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+
+use sidegate::client::{Client, ClientError};
+use sidegate::config::{self, Env, OsEnv};
+use sidegate::telemetry::{self, LogFormat};
+
+#[derive(Parser)]
+#[command(name = "sidegate", version, about = "A per-host sidecar AI gateway on a Unix socket")]
+struct Args {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the daemon in the foreground.
+    Serve {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "human")]
+        log_format: LogFormat,
+        #[arg(long, default_value = "info")]
+        log_level: String,
+    },
+    /// Validate a config file; print each error with file:line:col; exit 1 on error.
+    Check {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Show the running daemon's health: providers, config version, counters.
+    Status {
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send one chat request and stream the answer to stdout.
+    Chat {
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        #[arg(short, long)]
+        model: String,
+        /// Wait for the whole answer instead of streaming it.
+        #[arg(long)]
+        no_stream: bool,
+        prompt: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match args.cmd {
+        Cmd::Serve { config, log_format, log_level } => {
+            telemetry::init(log_format, &log_level);
+            let (path, explicit) = config::config_path(config.as_deref(), &OsEnv);
+            let snapshot = match config::load(&path, explicit, &OsEnv) {
+                Ok(s) => s,
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    return ExitCode::from(1);
+                }
+            };
+            match runtime().block_on(sidegate::daemon::run(snapshot)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("sidegate: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Cmd::Check { config } => {
+            let (path, explicit) = config::config_path(config.as_deref(), &OsEnv);
+            match config::load(&path, explicit, &OsEnv) {
+                Ok(s) => {
+                    println!(
+                        "{}: ok ({} providers, {} models, {} routes)",
+                        s.source,
+                        s.providers.len(),
+                        s.models.len(),
+                        s.routes.len()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Cmd::Status { socket, json } => client_cmd(socket, |c| Box::pin(status(c, json))),
+        Cmd::Chat { socket, model, no_stream, prompt } => client_cmd(socket, move |c| Box::pin(chat(c, model, prompt, no_stream))),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sidegate: cannot start the async runtime: {e}");
+            std::process::abort();
+        }
+    }
+}
+
+type CmdFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ClientError>> + 'a>>;
+
+fn client_cmd(socket: Option<PathBuf>, f: impl for<'a> FnOnce(&'a Client) -> CmdFuture<'a>) -> ExitCode {
+    let Some(path) = socket.or_else(|| socket_from_config(&OsEnv)) else {
+        eprintln!("sidegate: no socket path: pass --socket, or set SIDEGATE_SOCKET or XDG_RUNTIME_DIR");
+        return ExitCode::from(2);
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sidegate: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = rt.block_on(async {
+        let client = Client::connect(&path).await?;
+        f(&client).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sidegate: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The socket the daemon would use: the config's `server.socket`, else the default rules.
+fn socket_from_config(env: &dyn Env) -> Option<PathBuf> {
+    let (path, explicit) = config::config_path(None, env);
+    match config::load(&path, explicit, env) {
+        Ok(s) if !s.server.socket.as_os_str().is_empty() => Some(s.server.socket),
+        _ => config::default_socket(env),
+    }
+}
+
+async fn status(c: &Client, raw: bool) -> Result<(), ClientError> {
+    let r = c.call("status", &json!({}), &json!({})).await?;
+    if raw {
+        println!("{}", serde_json::to_string_pretty(&r.body).unwrap_or_default());
+        return Ok(());
+    }
+    let b = &r.body;
+    println!("sidegate {} pid {} up {}s, rss {:.1} MB", b["version"].as_str().unwrap_or("?"), b["pid"], b["uptime_s"], b["rss_bytes"].as_f64().unwrap_or(0.0) / 1e6);
+    println!("config   {} (version {})", b["config"]["source"].as_str().unwrap_or("?"), b["config"]["version"].as_str().unwrap_or("?"));
+    println!("requests {} total, {} failed, {} in flight", b["requests"]["total"], b["requests"]["failed"], b["requests"]["in_flight"]);
+    println!("providers:");
+    for p in b["providers"].as_array().into_iter().flatten() {
+        println!("  {:<20} {:<18} {}", p["name"].as_str().unwrap_or(""), p["kind"].as_str().unwrap_or(""), p["base_url"].as_str().unwrap_or(""));
+    }
+    let names = |v: &Value| v.as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default();
+    println!("models:   {}", names(&b["models"]));
+    println!("routes:   {}", names(&b["routes"]));
+    Ok(())
+}
+
+async fn chat(c: &Client, model: String, prompt: String, no_stream: bool) -> Result<(), ClientError> {
+    let body = json!({"model": model, "messages": [{"role": "user", "content": prompt}], "stream": !no_stream});
+    let mut out = std::io::stdout().lock();
+    if no_stream {
+        let r = c.call("chat", &body, &json!({})).await?;
+        let _ = writeln!(out, "{}", r.body["choices"][0]["message"]["content"].as_str().unwrap_or(""));
+        print_meta(&r.meta);
+        return Ok(());
+    }
+    let mut s = c.stream(&body, &json!({})).await?;
+    while let Some(chunk) = s.next().await {
+        let chunk = chunk?;
+        if let Some(t) = chunk["choices"][0]["delta"]["content"].as_str() {
+            let _ = out.write_all(t.as_bytes());
+            let _ = out.flush();
+        }
+    }
+    let _ = writeln!(out);
+    if let Some(m) = &s.meta {
+        print_meta(m);
+    }
+    Ok(())
+}
+
+fn print_meta(m: &Value) {
+    eprintln!(
+        "[{} via {} ({}), {} attempt(s), {} ms]",
+        m["model"].as_str().unwrap_or("?"),
+        m["provider"].as_str().unwrap_or("?"),
+        m["cache"].as_str().unwrap_or("?"),
+        m["attempts"],
+        m["latency_ms"]
+    );
+}
+

@@ -1,0 +1,71 @@
+// Compiled by `npm run typecheck` (tsc --noEmit): the README's examples must type-check
+// against index.d.ts through the package's own "exports" (self-reference by name).
+
+import {
+  AbortError,
+  AllVendorsFailedError,
+  Client,
+  RateLimitError,
+  SidegateError,
+  type AbortSignalLike,
+  type ChatCompletionChunk,
+  type Meta,
+} from "sidegate";
+import { FrameDecoder, Kind, encodeFrame } from "sidegate/frame";
+
+declare const signal: AbortSignalLike;
+
+export async function examples(): Promise<void> {
+  const c = new Client({ socketPath: "/run/sidegate/sidegate.sock", timeoutMs: 30_000 });
+  const r = await c.chat({ model: "fast", messages: [{ role: "user", content: "hi" }] });
+  const content: string | null = r.choices[0].message.content;
+  const meta: Meta = r.meta;
+  const provider: string | undefined = meta.provider;
+  void content;
+  void provider;
+
+  const s = c.stream({ model: "fast", messages: [{ role: "user", content: "hi" }] }, { signal, cache: "no-store" });
+  for await (const chunk of s) {
+    const ch: ChatCompletionChunk = chunk;
+    const delta: string | null | undefined = ch.choices[0]?.delta.content;
+    void delta;
+  }
+  const endMeta: Meta | undefined = s.meta;
+  void endMeta;
+
+  await c.chat({ model: "x", messages: [] }, { route: "fast", label: "job", timeoutMs: 5000, cache: "no-cache" });
+  const e = await c.embeddings({ model: "embed", input: ["a", "b"] });
+  const vec: number[] | string = e.data[0].embedding;
+  void vec;
+  const models = await c.models();
+  const ids: string[] = models.data.map((m) => m.id);
+  void ids;
+  await c.status();
+
+  try {
+    await c.chat({ model: "fast", messages: [] });
+  } catch (err) {
+    if (err instanceof RateLimitError) {
+      const after: number | undefined = err.retryAfter;
+      void after;
+    } else if (err instanceof AllVendorsFailedError) {
+      const outcomes = err.attempts.map((a) => a.outcome);
+      void outcomes;
+    } else if (err instanceof AbortError) {
+      // aborted
+    } else if (err instanceof SidegateError) {
+      const status: number | undefined = err.status;
+      const code: string | null = err.code;
+      void status;
+      void code;
+    }
+  }
+  await c.close();
+
+  // @ts-expect-error cache accepts only "no-cache" | "no-store"
+  await c.chat({ model: "fast", messages: [] }, { cache: "sometimes" });
+
+  const frames = new FrameDecoder().push(encodeFrame(Kind.PING, 9n));
+  const id: bigint = frames[0].id;
+  void id;
+}

@@ -1,0 +1,179 @@
+"""Exceptions raised by the shim, and the one table that maps an ERROR frame to them.
+
+Every exception is a :class:`SidegateError`. Request-level failures carry the daemon's
+``status`` (the HTTP status the same failure gets on the HTTP front) and the OpenAI error
+object's ``code``, ``type``, ``param`` and ``message``. Connection problems are also builtin
+:class:`ConnectionError`\\ s, and timeouts builtin :class:`TimeoutError`\\ s, so generic
+handlers catch them too.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Optional, Type
+
+__all__ = [
+    "SidegateError",
+    "InvalidRequestError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "AllVendorsFailedError",
+    "SidegateTimeout",
+    "SidegateConnectionError",
+    "DaemonNotRunning",
+    "ConnectionLost",
+    "ProtocolError",
+    "STATUS_CLASSES",
+    "error_from_body",
+]
+
+
+class SidegateError(Exception):
+    """Base class of every error the shim raises."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: Optional[int] = None,
+        code: Optional[str] = None,
+        type: Optional[str] = None,
+        param: Optional[str] = None,
+        retry_after: Optional[float] = None,
+        meta: Optional[Dict[str, Any]] = None,
+        body: Optional[Dict[str, Any]] = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.type = type
+        self.param = param
+        self.retry_after = retry_after
+        self.meta: Dict[str, Any] = dict(meta) if meta else {}
+        #: the whole ERROR frame body as the daemon sent it (``None`` for client-side errors)
+        self.body = body
+
+    def __str__(self) -> str:
+        detail = []
+        if self.status is not None:
+            detail.append(f"status {self.status}")
+        if self.code:
+            detail.append(f"code {self.code}")
+        if self.retry_after is not None:
+            detail.append(f"retry after {self.retry_after:g}s")
+        return f"{self.message} ({', '.join(detail)})" if detail else self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, status={self.status!r}, code={self.code!r})"
+
+
+class InvalidRequestError(SidegateError):
+    """The request itself is wrong (400, 404 unknown model/route, 413, 422); retrying won't help."""
+
+
+class AuthenticationError(SidegateError):
+    """401: the vendor rejected the credentials sidegate used."""
+
+
+class PermissionDeniedError(SidegateError):
+    """403: this caller may not use that route/model (``[callers.*]`` policy), or the vendor said no."""
+
+
+class RateLimitError(SidegateError):
+    """429: a caller limit, a budget (``code == "budget_exceeded"``) or the vendor's rate limit.
+    ``retry_after`` (seconds) is set when known."""
+
+
+class AllVendorsFailedError(SidegateError):
+    """502/503/504: every candidate deployment failed. ``attempts`` lists what was tried:
+    dicts with ``deployment``, ``provider``, ``outcome``, ``status``, ``message``, ``latency_ms``."""
+
+    def __init__(self, message: str, *, attempts: Optional[List[Dict[str, Any]]] = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.attempts: List[Dict[str, Any]] = list(attempts) if attempts else []
+
+
+class SidegateTimeout(SidegateError, TimeoutError):
+    """The call's ``timeout`` expired on the client side (the request was cancelled)."""
+
+
+class SidegateConnectionError(SidegateError, ConnectionError):
+    """The socket could not be used."""
+
+    def __init__(self, message: str, *, socket_path: Optional[str] = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.socket_path = socket_path
+
+
+class DaemonNotRunning(SidegateConnectionError):
+    """Nothing listens on the socket (it does not exist, or connections are refused)."""
+
+
+class ConnectionLost(SidegateConnectionError):
+    """The connection dropped while this request was in flight. The request is not resent:
+    it may or may not have reached the vendor."""
+
+
+class ProtocolError(SidegateConnectionError):
+    """A connection-level ERROR (id 0) from the daemon, or bytes that break the protocol.
+    The connection is closed; the next call opens a new one."""
+
+
+#: HTTP status -> exception class, for request-level ERROR frames. Anything not listed
+#: (500, a future status) raises the base :class:`SidegateError`.
+STATUS_CLASSES: Mapping[int, Type[SidegateError]] = {
+    400: InvalidRequestError,
+    404: InvalidRequestError,
+    413: InvalidRequestError,
+    422: InvalidRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    408: SidegateTimeout,
+    429: RateLimitError,
+    502: AllVendorsFailedError,
+    503: AllVendorsFailedError,
+    504: AllVendorsFailedError,
+}
+
+
+def _opt_float(value: Any) -> Optional[float]:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _opt_str(value: Any) -> Optional[str]:
+    return value if isinstance(value, str) else None
+
+
+def error_from_body(body: Any, *, connection_level: bool = False) -> SidegateError:
+    """Build the exception for an ERROR frame's parsed body (docs/protocol.md §7)."""
+    if not isinstance(body, dict):
+        return ProtocolError(f"ERROR frame with a body that is not a JSON object: {body!r}")
+    err = body.get("error")
+    if not isinstance(err, dict):
+        err = {}
+    status = body.get("status")
+    if isinstance(status, bool) or not isinstance(status, int):
+        status = None
+    message = _opt_str(err.get("message")) or f"sidegate error (status {status})"
+    meta = body.get("meta") if isinstance(body.get("meta"), dict) else None
+    kw: Dict[str, Any] = dict(
+        status=status,
+        code=_opt_str(err.get("code")),
+        type=_opt_str(err.get("type")),
+        param=_opt_str(err.get("param")),
+        retry_after=_opt_float(body.get("retry_after")),
+        meta=meta,
+        body=body,
+    )
+    if connection_level:
+        return ProtocolError(message, **kw)
+    cls = STATUS_CLASSES.get(status, SidegateError) if status is not None else SidegateError
+    if issubclass(cls, AllVendorsFailedError):
+        attempts = err.get("attempts")
+        if not isinstance(attempts, list):
+            attempts = body.get("attempts") if isinstance(body.get("attempts"), list) else None
+        return cls(message, attempts=[a for a in attempts or [] if isinstance(a, dict)], **kw)
+    return cls(message, **kw)

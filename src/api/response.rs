@@ -1,0 +1,189 @@
+//! The canonical answers: a whole chat completion, a stream chunk, and usage.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::Extra;
+use super::chat::ToolCall;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatResponse {
+    pub id: String,
+    #[serde(default = "object_completion")]
+    pub object: String,
+    #[serde(default)]
+    pub created: u64,
+    #[serde(default)]
+    pub model: String,
+    pub choices: Vec<Choice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+fn object_completion() -> String {
+    "chat.completion".into()
+}
+
+fn object_chunk() -> String {
+    "chat.completion.chunk".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Choice {
+    pub index: u32,
+    pub message: ResponseMessage,
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<Value>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResponseMessage {
+    #[serde(default = "role_assistant")]
+    pub role: String,
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+fn role_assistant() -> String {
+    "assistant".into()
+}
+
+/// One `chat.completion.chunk`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatChunk {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default = "object_chunk")]
+    pub object: String,
+    #[serde(default)]
+    pub created: u64,
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub choices: Vec<ChunkChoice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChunkChoice {
+    pub index: u32,
+    #[serde(default)]
+    pub delta: Delta,
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<Value>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Delta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCallDelta>>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ToolCallDelta {
+    pub index: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<FunctionDelta>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FunctionDelta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<String>,
+}
+
+/// Token usage. `prompt_tokens` includes cached tokens; `completion_tokens` includes reasoning.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    #[serde(default)]
+    pub completion_tokens: u64,
+    #[serde(default)]
+    pub total_tokens: u64,
+}
+
+impl Usage {
+    pub fn new(prompt_tokens: u64, completion_tokens: u64) -> Self {
+        Usage { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens }
+    }
+}
+
+impl ChatChunk {
+    /// A chunk of the given completion with one text delta (or role-only when `text` is empty).
+    pub fn text(id: &str, created: u64, model: &str, role: bool, text: &str) -> Self {
+        let delta = Delta {
+            role: role.then(|| "assistant".to_string()),
+            content: Some(text.to_string()),
+            ..Delta::default()
+        };
+        ChatChunk {
+            id: id.into(),
+            object: object_chunk(),
+            created,
+            model: model.into(),
+            choices: vec![ChunkChoice { index: 0, delta, finish_reason: None, logprobs: None, extra: Extra::new() }],
+            usage: None,
+            extra: Extra::new(),
+        }
+    }
+
+    /// The closing chunk: empty delta and a finish reason.
+    pub fn finish(id: &str, created: u64, model: &str, reason: &str) -> Self {
+        let mut c = Self::text(id, created, model, false, "");
+        c.choices[0].delta.content = None;
+        c.choices[0].finish_reason = Some(reason.into());
+        c
+    }
+
+    /// The usage-only chunk (`choices: []`) sent when the caller set `include_usage`.
+    pub fn usage_only(id: &str, created: u64, model: &str, usage: Usage) -> Self {
+        ChatChunk {
+            id: id.into(),
+            object: object_chunk(),
+            created,
+            model: model.into(),
+            choices: Vec::new(),
+            usage: Some(usage),
+            extra: Extra::new(),
+        }
+    }
+
+    /// The text this chunk adds to choice 0, if any.
+    pub fn content(&self) -> Option<&str> {
+        self.choices.first().and_then(|c| c.delta.content.as_deref())
+    }
+}

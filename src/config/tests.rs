@@ -1,0 +1,126 @@
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::*;
+
+struct TestEnv(HashMap<&'static str, &'static str>);
+
+impl Env for TestEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        self.0.get(name).map(|s| s.to_string())
+    }
+    fn uid(&self) -> u32 {
+        1000
+    }
+}
+
+fn env() -> TestEnv {
+    TestEnv(HashMap::from([("XDG_RUNTIME_DIR", "/run/user/1000"), ("KEY", "sk-test-secret")]))
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match parse(text, Path::new("t.toml"), &env()) {
+        Ok(_) => vec![],
+        Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+#[test]
+fn full_config_resolves() {
+    let text = r#"
+[server]
+socket = "/tmp/sg/sg.sock"
+http = "127.0.0.1:8040"
+socket_mode = "0600"
+
+[providers.openai]
+kind = "openai"
+api_key = { env = "KEY" }
+
+[providers.mock]
+kind = "mock"
+latency = "5ms"
+tokens = 3
+
+[models.gpt-mini]
+provider = "openai"
+model = "gpt-4o-mini"
+context_window = 128000
+price = { input = 0.15, output = 0.60 }
+capabilities = ["tools", "vision", "json"]
+
+[models.echo]
+provider = "mock"
+model = "echo"
+
+[routes.fast]
+strategy = "fallback"
+targets = ["gpt-mini", "echo"]
+timeout = "30s"
+attempt_timeout = "10s"
+first_token_timeout = "5s"
+"#;
+    let s = parse(text, Path::new("t.toml"), &env()).unwrap();
+    assert_eq!(s.server.socket_mode, 0o600);
+    assert_eq!(s.routes["fast"].targets.len(), 2);
+    assert_eq!(s.routes["fast"].timing.first_token_timeout, std::time::Duration::from_secs(5));
+    assert_eq!(s.providers["mock"].mock.as_ref().unwrap().tokens, 3);
+    // the key is held but never printed
+    let dbg = format!("{s:?}");
+    assert!(!dbg.contains("sk-test-secret"), "{dbg}");
+}
+
+#[test]
+fn unknown_key_names_line_column_and_key() {
+    let e = errors("[server]\nsocket = \"/tmp/x\"\nsokcet_mode = \"0660\"\n");
+    assert_eq!(e.len(), 1);
+    assert!(e[0].starts_with("t.toml:3:1: "), "{}", e[0]);
+    assert!(e[0].contains("sokcet_mode"), "{}", e[0]);
+}
+
+#[test]
+fn dangling_references_and_bad_durations_are_all_reported() {
+    let text = "[providers.m]\nkind = \"mock\"\n\n[models.a]\nprovider = \"nope\"\nmodel = \"x\"\n\n[models.b]\nprovider = \"m\"\nmodel = \"x\"\n\n[routes.r]\ntargets = [\"b\", \"zzz\"]\ntimeout = \"soon\"\n";
+    let e = errors(text);
+    assert_eq!(e.len(), 3, "{e:#?}");
+    assert!(e[0].contains("t.toml:5:1: models.a.provider: unknown provider `nope`"), "{}", e[0]);
+    assert!(e.iter().any(|m| m.contains("routes.r.targets.1: unknown model `zzz`") && m.starts_with("t.toml:13:")), "{e:#?}");
+    assert!(e.iter().any(|m| m.contains("routes.r.timeout") && m.contains("not a duration")), "{e:#?}");
+}
+
+#[test]
+fn unknown_provider_kind_and_wrong_kind_key() {
+    let e = errors("[providers.x]\nkind = \"mock\"\nbase_url = \"http://a\"\n");
+    assert_eq!(e.len(), 1);
+    assert!(e[0].contains("base_url"), "{}", e[0]);
+    let e = errors("[providers.x]\nkind = \"vertex\"\n");
+    assert!(e[0].contains("vertex"), "{}", e[0]);
+}
+
+#[test]
+fn missing_secret_env_is_an_error_without_the_value() {
+    let e = errors("[providers.o]\nkind = \"openai\"\napi_key = { env = \"NOT_SET\" }\n");
+    assert!(e[0].contains("providers.o.api_key: environment variable `NOT_SET` is not set"), "{}", e[0]);
+}
+
+#[test]
+fn syntax_error_is_located() {
+    let e = errors("[server]\nsocket = \"/tmp/x\n");
+    assert!(e[0].starts_with("t.toml:2:"), "{}", e[0]);
+}
+
+#[test]
+fn non_loopback_http_is_refused() {
+    let e = errors("[server]\nhttp = \"0.0.0.0:8040\"\n");
+    assert!(e[0].contains("server.http") && e[0].contains("loopback"), "{}", e[0]);
+}
+
+#[test]
+fn builtin_default_answers_with_mock() {
+    let s = load(Path::new("/nonexistent/sidegate.toml"), false, &env()).unwrap();
+    assert_eq!(s.source, ConfigSource::BuiltinDefault);
+    assert_eq!(s.routes["default"].targets[0].name, "mock");
+    assert_eq!(s.server.socket, Path::new("/run/user/1000/sidegate/sidegate.sock"));
+    // an explicit path that does not exist is an error
+    assert!(load(Path::new("/nonexistent/sidegate.toml"), true, &env()).is_err());
+}

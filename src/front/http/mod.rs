@@ -1,0 +1,151 @@
+//! The OpenAI-compatible HTTP/1.1 front: `POST /v1/chat/completions` (JSON and SSE),
+//! `POST /v1/embeddings`, `GET /v1/models`, `GET /healthz`. Every answer carries the
+//! `x-sidegate-*` headers; every failure is an OpenAI error body with a fitting status.
+
+mod body;
+mod sse;
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+pub use body::Body;
+
+use super::listener::Ctx;
+use crate::api::error::from_json_error;
+use crate::api::{ApiError, ChatRequest, EmbeddingsRequest};
+use crate::router::{CallOptions, ChatAnswer, Meta};
+
+/// Serves one HTTP/1.1 connection until the client closes it or shutdown drains it.
+pub async fn serve_connection<S>(io: S, cx: Ctx)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let cx2 = cx.clone();
+    let svc = service_fn(move |req| {
+        let cx = cx2.clone();
+        async move { Ok::<_, Infallible>(handle(req, &cx).await) }
+    });
+    let conn = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(io), svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        res = conn.as_mut() => {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "http connection ended with an error");
+            }
+        }
+        _ = cx.shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+async fn handle(req: Request<Incoming>, cx: &Ctx) -> Response<Body> {
+    let path = req.uri().path().trim_end_matches('/');
+    let path = path.strip_prefix("/v1").unwrap_or(path);
+    match (req.method(), path) {
+        (&Method::POST, "/chat/completions") => chat(req, cx).await.unwrap_or_else(error_response),
+        (&Method::POST, "/embeddings") => embeddings(req, cx).await.unwrap_or_else(error_response),
+        (&Method::GET, "/models") => json_response(StatusCode::OK, &cx.gateway.models(), None),
+        (&Method::GET, "/healthz") => json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}), None),
+        (&Method::GET, "/status") => json_response(StatusCode::OK, &cx.gateway.status(), None),
+        (_, "/chat/completions" | "/embeddings" | "/models" | "/healthz" | "/status") => {
+            error_response(ApiError::new(405, "invalid_request_error", Some("method_not_allowed"), format!("{} is not allowed on {}", req.method(), req.uri().path())))
+        }
+        _ => error_response(ApiError::not_found(format!("no such endpoint: {} {}", req.method(), req.uri().path()))),
+    }
+}
+
+/// Reads the whole request body, refusing more than the configured limit with 413.
+async fn read_body(req: Request<Incoming>, max: usize) -> Result<(hyper::http::request::Parts, Bytes), ApiError> {
+    if let Some(len) = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()) {
+        if len > max as u64 {
+            return Err(ApiError::too_large(max));
+        }
+    }
+    let (parts, body) = req.into_parts();
+    match Limited::new(body, max).collect().await {
+        Ok(c) => Ok((parts, c.to_bytes())),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large(max)),
+        Err(e) => Err(ApiError::invalid(format!("could not read the request body: {e}"), None)),
+    }
+}
+
+fn call_options(parts: &hyper::http::request::Parts) -> CallOptions {
+    let h = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    CallOptions {
+        route: h("x-sidegate-route"),
+        timeout: h("x-sidegate-timeout-ms").and_then(|v| v.parse::<u64>().ok()).map(Duration::from_millis),
+        label: h("x-sidegate-label"),
+    }
+}
+
+async fn chat(req: Request<Incoming>, cx: &Ctx) -> Result<Response<Body>, ApiError> {
+    let (parts, bytes) = read_body(req, cx.max_body).await?;
+    let chat: ChatRequest = serde_json::from_slice(&bytes).map_err(|e| from_json_error(&e))?;
+    match cx.gateway.chat(chat, call_options(&parts)).await? {
+        ChatAnswer::Full(resp, meta) => Ok(json_response(StatusCode::OK, &resp, Some(&meta))),
+        ChatAnswer::Stream(stream) => {
+            let meta = stream.meta.clone();
+            let mut r = Response::new(Body::Stream(Box::pin(sse::encode(stream))));
+            let h = r.headers_mut();
+            h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            h.insert("cache-control", HeaderValue::from_static("no-cache"));
+            meta_headers(&mut r, &meta);
+            Ok(r)
+        }
+    }
+}
+
+async fn embeddings(req: Request<Incoming>, cx: &Ctx) -> Result<Response<Body>, ApiError> {
+    let (parts, bytes) = read_body(req, cx.max_body).await?;
+    let body: EmbeddingsRequest = serde_json::from_slice(&bytes).map_err(|e| from_json_error(&e))?;
+    let (value, meta) = cx.gateway.embeddings(body, call_options(&parts)).await?;
+    Ok(json_response(StatusCode::OK, &value, Some(&meta)))
+}
+
+fn json_response(status: StatusCode, value: &impl serde::Serialize, meta: Option<&Meta>) -> Response<Body> {
+    let bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    let mut r = Response::new(Body::full(bytes));
+    *r.status_mut() = status;
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(m) = meta {
+        meta_headers(&mut r, m);
+    }
+    r
+}
+
+fn meta_headers(r: &mut Response<Body>, m: &Meta) {
+    let h = r.headers_mut();
+    let mut put = |name: &'static str, v: &str| {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            h.insert(name, v);
+        }
+    };
+    put("x-sidegate-provider", &m.provider);
+    put("x-sidegate-model", &m.model);
+    put("x-sidegate-cache", m.cache);
+    put("x-sidegate-attempts", &m.attempts.to_string());
+    put("x-sidegate-request-id", &m.request_id);
+}
+
+pub fn error_response(e: ApiError) -> Response<Body> {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = json_response(status, &e.body(), None);
+    let h = r.headers_mut();
+    if let Some(secs) = e.retry_after_secs() {
+        h.insert("retry-after", HeaderValue::from(secs));
+    }
+    h.insert("x-sidegate-attempts", HeaderValue::from(e.attempts.len() as u64));
+    r
+}

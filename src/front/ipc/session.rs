@@ -1,0 +1,95 @@
+//! One native request: decode its `op` and body, call the router, write RESPONSE, or CHUNKs
+//! then END, or ERROR. Request-level failures never close the connection.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use tokio::sync::mpsc;
+
+use crate::api::error::from_json_error;
+use crate::api::{ApiError, ChatRequest, EmbeddingsRequest};
+use crate::protocol::messages::{RequestOptions, error_body};
+use crate::protocol::{Kind, encode};
+use crate::router::{CallOptions, ChatAnswer, Gateway, Meta};
+
+/// A REQUEST body, owned so it can move into the request's task.
+#[derive(Deserialize)]
+pub struct OwnedRequest {
+    op: String,
+    #[serde(default)]
+    body: Option<Box<RawValue>>,
+    #[serde(default)]
+    options: RequestOptions,
+}
+
+impl OwnedRequest {
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice(bytes).map_err(|e| format!("REQUEST body: {e}"))
+    }
+}
+
+#[derive(Serialize)]
+struct ResponseFrame<'a, T: Serialize> {
+    body: &'a T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meta: Option<&'a Meta>,
+}
+
+pub async fn run(id: u64, req: OwnedRequest, gw: &Gateway, tx: &mpsc::Sender<Bytes>) {
+    if let Err((e, meta)) = dispatch(id, req, gw, tx).await {
+        let meta = meta.map(|m| m.to_json());
+        let _ = tx.send(encode(Kind::Error, id, &error_body(&e, meta.as_ref()))).await;
+    }
+}
+
+type Failed = (ApiError, Option<Meta>);
+
+async fn dispatch(id: u64, req: OwnedRequest, gw: &Gateway, tx: &mpsc::Sender<Bytes>) -> Result<(), Failed> {
+    let opts = CallOptions {
+        route: req.options.route.clone(),
+        timeout: req.options.timeout_ms.map(Duration::from_millis),
+        label: req.options.label.clone(),
+    };
+    let raw = req.body.as_ref().map_or("{}", |b| b.get());
+    match req.op.as_str() {
+        "chat" => {
+            let chat: ChatRequest = serde_json::from_str(raw).map_err(|e| (from_json_error(&e), None))?;
+            match gw.chat(chat, opts).await.map_err(|e| (e, None))? {
+                ChatAnswer::Full(resp, meta) => respond(id, tx, &*resp, Some(&meta)).await,
+                ChatAnswer::Stream(mut stream) => {
+                    while let Some(item) = stream.next().await {
+                        match item {
+                            Ok(chunk) => {
+                                let body = serde_json::to_vec(&chunk).unwrap_or_default();
+                                if tx.send(encode(Kind::Chunk, id, &body)).await.is_err() {
+                                    return Ok(()); // connection gone; dropping the stream cancels the vendor call
+                                }
+                            }
+                            Err(e) => return Err((e, Some(stream.meta.clone()))),
+                        }
+                    }
+                    let body = serde_json::to_vec(&serde_json::json!({ "meta": stream.meta })).unwrap_or_default();
+                    let _ = tx.send(encode(Kind::End, id, &body)).await;
+                    Ok(())
+                }
+            }
+        }
+        "embeddings" => {
+            let body: EmbeddingsRequest = serde_json::from_str(raw).map_err(|e| (from_json_error(&e), None))?;
+            let (value, meta) = gw.embeddings(body, opts).await.map_err(|e| (e, None))?;
+            respond(id, tx, &value, Some(&meta)).await
+        }
+        "models" => respond(id, tx, &gw.models(), None).await,
+        "status" => respond(id, tx, &gw.status(), None).await,
+        other => Err((ApiError::invalid(format!("unknown op `{other}` (known: chat, embeddings, models, status)"), Some("op")).with_code("unknown_op"), None)),
+    }
+}
+
+async fn respond<T: Serialize>(id: u64, tx: &mpsc::Sender<Bytes>, body: &T, meta: Option<&Meta>) -> Result<(), Failed> {
+    let bytes = serde_json::to_vec(&ResponseFrame { body, meta }).map_err(|e| (ApiError::internal(format!("cannot encode response: {e}")), None))?;
+    let _ = tx.send(encode(Kind::Response, id, &bytes)).await;
+    Ok(())
+}

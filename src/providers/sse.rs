@@ -1,0 +1,136 @@
+//! Server-sent events parser for vendor streams: CR, LF and CRLF line ends, multi-line
+//! `data:`, comments, `event:` names; one event's size is capped so a hostile or broken
+//! vendor cannot grow the buffer without bound. Pure: bytes in, events out.
+
+use bytes::{Buf, BytesMut};
+
+/// Largest single event accepted (bytes of data).
+pub const MAX_EVENT: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    pub event: Option<String>,
+    pub data: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SseError {
+    #[error("stream event is over {MAX_EVENT} bytes")]
+    TooLarge,
+    #[error("stream is not UTF-8")]
+    NotUtf8,
+}
+
+#[derive(Default)]
+pub struct SseParser {
+    buf: BytesMut,
+    event: Option<String>,
+    data: String,
+    has_data: bool,
+    /// The previous chunk ended in CR: a following LF belongs to it.
+    skip_lf: bool,
+}
+
+impl SseParser {
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next complete event, if one is buffered.
+    pub fn next_event(&mut self) -> Result<Option<SseEvent>, SseError> {
+        loop {
+            if self.skip_lf && !self.buf.is_empty() {
+                if self.buf[0] == b'\n' {
+                    self.buf.advance(1);
+                }
+                self.skip_lf = false;
+            }
+            let Some(end) = self.buf.iter().position(|b| *b == b'\n' || *b == b'\r') else {
+                if self.buf.len() + self.data.len() > MAX_EVENT {
+                    return Err(SseError::TooLarge);
+                }
+                return Ok(None);
+            };
+            let line = self.buf.split_to(end);
+            let term = self.buf[0];
+            self.buf.advance(1);
+            if term == b'\r' {
+                if self.buf.is_empty() {
+                    self.skip_lf = true;
+                } else if self.buf[0] == b'\n' {
+                    self.buf.advance(1);
+                }
+            }
+            let line = std::str::from_utf8(&line).map_err(|_| SseError::NotUtf8)?;
+            if line.is_empty() {
+                if self.has_data {
+                    let ev = SseEvent { event: self.event.take(), data: std::mem::take(&mut self.data) };
+                    self.has_data = false;
+                    return Ok(Some(ev));
+                }
+                self.event = None;
+                continue;
+            }
+            if line.starts_with(':') {
+                continue;
+            }
+            let (field, value) = match line.find(':') {
+                Some(i) => (&line[..i], line[i + 1..].strip_prefix(' ').unwrap_or(&line[i + 1..])),
+                None => (line, ""),
+            };
+            match field {
+                "data" => {
+                    if self.has_data {
+                        self.data.push('\n');
+                    }
+                    self.data.push_str(value);
+                    self.has_data = true;
+                    if self.data.len() > MAX_EVENT {
+                        return Err(SseError::TooLarge);
+                    }
+                }
+                "event" => self.event = Some(value.to_string()),
+                _ => {} // id, retry: not used by these vendors
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(input: &[&[u8]]) -> Vec<SseEvent> {
+        let mut p = SseParser::default();
+        let mut out = Vec::new();
+        for part in input {
+            p.push(part);
+            while let Some(ev) = p.next_event().unwrap() {
+                out.push(ev);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn line_endings_and_split_points() {
+        let whole = b"event: a\r\ndata: x\r\n\r\n: comment\ndata: y\ndata: z\n\ndata:w\r\r";
+        let want = vec![
+            SseEvent { event: Some("a".into()), data: "x".into() },
+            SseEvent { event: None, data: "y\nz".into() },
+            SseEvent { event: None, data: "w".into() },
+        ];
+        assert_eq!(all(&[whole]), want);
+        for cut in 1..whole.len() {
+            assert_eq!(all(&[&whole[..cut], &whole[cut..]]), want, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn oversized_event_is_an_error() {
+        let mut p = SseParser::default();
+        p.push(b"data: ");
+        p.push(&vec![b'x'; MAX_EVENT + 10]);
+        assert_eq!(p.next_event(), Err(SseError::TooLarge));
+    }
+}

@@ -1,0 +1,185 @@
+//! The router: resolves what a request asks for into a plan, runs the attempt loop, and hands
+//! the fronts an answer (whole, or a stream past its commit point) plus its `Meta`. Fronts
+//! call only this module; it calls providers through the attempt loop.
+//!
+//! The live state (config snapshot + built providers) sits behind an `ArcSwap`: each request
+//! loads it once and keeps that `Arc` to the end, so a swap never changes a request in flight.
+
+mod attempt;
+pub mod meta;
+mod plan;
+mod stream;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use crate::api::{ApiError, ChatRequest, ChatResponse, EmbeddingsRequest};
+use crate::config::Snapshot;
+use crate::providers::Provider;
+pub use meta::Meta;
+pub use stream::ChatStream;
+
+/// Per-call options from either front (HTTP headers or native `options`).
+#[derive(Debug, Default, Clone)]
+pub struct CallOptions {
+    /// Route override (`x-sidegate-route`, native `route`).
+    pub route: Option<String>,
+    /// The caller's own deadline, if shorter than the route's.
+    pub timeout: Option<Duration>,
+    /// Application tag for logs.
+    pub label: Option<String>,
+}
+
+/// A chat answer: whole, or a committed stream.
+pub enum ChatAnswer {
+    Full(Box<ChatResponse>, Meta),
+    Stream(ChatStream),
+}
+
+/// Config snapshot plus the providers built from it.
+pub struct Live {
+    pub snapshot: Arc<Snapshot>,
+    providers: BTreeMap<String, Arc<Provider>>,
+}
+
+impl Live {
+    pub fn build(snapshot: Snapshot) -> Result<Self, String> {
+        let mut providers = BTreeMap::new();
+        for (name, settings) in &snapshot.providers {
+            let p = Provider::build(settings).map_err(|e| format!("provider `{name}`: {e}"))?;
+            providers.insert(name.clone(), Arc::new(p));
+        }
+        Ok(Live { snapshot: Arc::new(snapshot), providers })
+    }
+
+    fn provider(&self, name: &str) -> Option<&Provider> {
+        self.providers.get(name).map(Arc::as_ref)
+    }
+}
+
+/// Counters for `status`.
+#[derive(Default)]
+pub struct Stats {
+    pub requests: AtomicU64,
+    pub failures: AtomicU64,
+    pub in_flight: AtomicU64,
+}
+
+pub struct Gateway {
+    live: ArcSwap<Live>,
+    pub stats: Arc<Stats>,
+    started: std::time::Instant,
+}
+
+impl Gateway {
+    pub fn new(live: Live) -> Self {
+        Gateway { live: ArcSwap::from_pointee(live), stats: Arc::default(), started: std::time::Instant::now() }
+    }
+
+    pub fn current(&self) -> Arc<Live> {
+        self.live.load_full()
+    }
+
+    pub async fn chat(&self, req: ChatRequest, opts: CallOptions) -> Result<ChatAnswer, ApiError> {
+        let started = std::time::Instant::now();
+        let mut log = stream::RequestLog::start(&self.stats, opts.label.clone(), req.is_stream());
+        req.validate().map_err(|(m, p)| log.fail(ApiError::invalid(m, Some(p))))?;
+        let live = self.current();
+        let name = opts.route.as_deref().unwrap_or(&req.model);
+        let plan = plan::plan(&live.snapshot, name).map_err(|e| log.fail(e))?;
+        log.route = plan.route.clone();
+        let deadline = Instant::now() + opts.timeout.map_or(plan.timing.timeout, |t| t.min(plan.timing.timeout));
+        if req.is_stream() {
+            let out = attempt::stream(&live, &plan, &req, deadline).await.map_err(|e| log.fail(e))?;
+            let meta = meta_for(&plan.route, &out.deployment, out.attempts.len(), started, &log.request_id);
+            log.attempts = out.attempts.len() as u32;
+            log.deployment = out.deployment.name.clone();
+            Ok(ChatAnswer::Stream(ChatStream::new(out.value, meta, req.wants_stream_usage(), plan.timing.attempt_timeout, log)))
+        } else {
+            let out = attempt::complete(&live, &plan, &req, deadline).await.map_err(|e| log.fail(e))?;
+            let meta = meta_for(&plan.route, &out.deployment, out.attempts.len(), started, &log.request_id);
+            log.attempts = out.attempts.len() as u32;
+            log.deployment = out.deployment.name.clone();
+            log.usage = out.value.usage;
+            log.succeed();
+            Ok(ChatAnswer::Full(Box::new(out.value), meta))
+        }
+    }
+
+    pub async fn embeddings(&self, req: EmbeddingsRequest, opts: CallOptions) -> Result<(Value, Meta), ApiError> {
+        let started = std::time::Instant::now();
+        let mut log = stream::RequestLog::start(&self.stats, opts.label.clone(), false);
+        req.validate().map_err(|(m, p)| log.fail(ApiError::invalid(m, Some(p))))?;
+        let live = self.current();
+        let name = opts.route.as_deref().unwrap_or(&req.model);
+        let plan = plan::plan(&live.snapshot, name).map_err(|e| log.fail(e))?;
+        log.route = plan.route.clone();
+        let deadline = Instant::now() + opts.timeout.map_or(plan.timing.timeout, |t| t.min(plan.timing.timeout));
+        let out = attempt::embeddings(&live, &plan, &req, deadline).await.map_err(|e| log.fail(e))?;
+        log.attempts = out.attempts.len() as u32;
+        log.deployment = out.deployment.name.clone();
+        log.succeed();
+        Ok((out.value, meta_for(&plan.route, &out.deployment, out.attempts.len(), started, &log.request_id)))
+    }
+
+    /// `GET /v1/models`: routes and configured models, OpenAI's list shape.
+    pub fn models(&self) -> Value {
+        let live = self.current();
+        let snap = &live.snapshot;
+        let mut data = Vec::new();
+        for r in snap.routes.values() {
+            let targets: Vec<&str> = r.targets.iter().map(|t| t.name.as_str()).collect();
+            data.push(json!({"id": r.name, "object": "model", "created": 0, "owned_by": "sidegate", "sidegate": {"kind": "route", "targets": targets}}));
+        }
+        for m in snap.models.values() {
+            data.push(json!({"id": m.name, "object": "model", "created": 0, "owned_by": m.provider.name,
+                "sidegate": {"kind": "model", "provider": m.provider.name, "vendor_model": m.vendor_model,
+                             "context_window": m.context_window, "capabilities": m.capabilities}}));
+        }
+        json!({"object": "list", "data": data})
+    }
+
+    /// What `sidegate status` shows.
+    pub fn status(&self) -> Value {
+        let live = self.current();
+        let snap = &live.snapshot;
+        let providers: Vec<Value> = snap
+            .providers
+            .values()
+            .map(|p| json!({"name": p.name, "kind": p.kind.as_str(), "region": p.region,
+                            "base_url": p.http.as_ref().map(|h| h.base_url.clone())}))
+            .collect();
+        json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "pid": std::process::id(),
+            "uptime_s": self.started.elapsed().as_secs(),
+            "rss_bytes": crate::sys::rss_bytes(),
+            "config": {"source": snap.source.to_string(), "version": snap.version},
+            "requests": {"total": self.stats.requests.load(Ordering::Relaxed),
+                         "failed": self.stats.failures.load(Ordering::Relaxed),
+                         "in_flight": self.stats.in_flight.load(Ordering::Relaxed)},
+            "providers": providers,
+            "models": snap.models.keys().collect::<Vec<_>>(),
+            "routes": snap.routes.keys().collect::<Vec<_>>(),
+        })
+    }
+}
+
+fn meta_for(route: &str, dep: &crate::config::ModelSettings, attempts: usize, started: std::time::Instant, id: &str) -> Meta {
+    Meta {
+        request_id: id.to_string(),
+        route: route.to_string(),
+        provider: dep.provider.name.clone(),
+        model: dep.name.clone(),
+        vendor_model: dep.vendor_model.clone(),
+        cache: "bypass",
+        attempts: attempts as u32,
+        latency_ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1000.0,
+    }
+}
