@@ -16,7 +16,10 @@ use crate::router::{Gateway, Live};
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error("cannot listen on {path}: {source}")]
-    Bind { path: String, source: std::io::Error },
+    Bind {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot build providers: {0}")]
     Build(String),
     #[error("cannot install signal handlers: {0}")]
@@ -29,16 +32,24 @@ pub async fn run(snapshot: Snapshot) -> Result<(), DaemonError> {
     if server.socket.as_os_str().is_empty() {
         return Err(DaemonError::Bind {
             path: String::new(),
-            source: std::io::Error::other("no socket path: set server.socket or SIDEGATE_SOCKET (XDG_RUNTIME_DIR is not set)"),
+            source: std::io::Error::other(
+                "no socket path: set server.socket or SIDEGATE_SOCKET (XDG_RUNTIME_DIR is not set)",
+            ),
         });
     }
     let live = Live::build(snapshot).map_err(DaemonError::Build)?;
     let gateway = Arc::new(Gateway::new(live));
     let bind_err = |path: String| move |source| DaemonError::Bind { path, source };
 
-    let uds = unix::bind(&server.socket, server.socket_mode).await.map_err(bind_err(server.socket.display().to_string()))?;
+    let uds = unix::bind(&server.socket, server.socket_mode)
+        .await
+        .map_err(bind_err(server.socket.display().to_string()))?;
     let tcp = match server.http {
-        Some(addr) => Some(TcpListener::bind(addr).await.map_err(bind_err(addr.to_string()))?),
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(bind_err(addr.to_string()))?,
+        ),
         None => None,
     };
     let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
@@ -46,7 +57,13 @@ pub async fn run(snapshot: Snapshot) -> Result<(), DaemonError> {
 
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
-    let cx = Ctx { gateway, shutdown: shutdown.clone(), tasks: tasks.clone(), max_body: server.max_body_bytes, max_frame: server.max_frame_bytes };
+    let cx = Ctx {
+        gateway,
+        shutdown: shutdown.clone(),
+        tasks: tasks.clone(),
+        max_body: server.max_body_bytes,
+        max_frame: server.max_frame_bytes,
+    };
     tasks.spawn(listener::serve_unix(uds, cx.clone()));
     if let Some(tcp) = tcp {
         tasks.spawn(listener::serve_tcp(tcp, cx.clone()));

@@ -51,7 +51,10 @@ impl ChatRequest {
 
     /// Whether the caller asked for a final usage chunk on a stream.
     pub fn wants_stream_usage(&self) -> bool {
-        self.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false)
+        self.stream_options
+            .as_ref()
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false)
     }
 
     /// The output-token cap the caller asked for, whichever field carried it.
@@ -65,17 +68,23 @@ impl ChatRequest {
             return Err(("`model` must not be empty".into(), "model"));
         }
         if self.messages.is_empty() {
-            return Err(("`messages` must contain at least one message".into(), "messages"));
+            return Err((
+                "`messages` must contain at least one message".into(),
+                "messages",
+            ));
         }
         for (i, m) in self.messages.iter().enumerate() {
             if m.role == Role::Tool && m.tool_call_id.is_none() {
-                return Err((format!("messages[{i}]: a `tool` message needs `tool_call_id`"), "messages"));
+                return Err((
+                    format!("messages[{i}]: a `tool` message needs `tool_call_id`"),
+                    "messages",
+                ));
             }
         }
-        if let Some(n) = self.n {
-            if n == 0 {
-                return Err(("`n` must be at least 1".into(), "n"));
-            }
+        if let Some(n) = self.n
+            && n == 0
+        {
+            return Err(("`n` must be at least 1".into(), "n"));
         }
         Ok(())
     }

@@ -37,7 +37,12 @@ pub struct AttemptRecord {
 }
 
 impl ApiError {
-    pub fn new(status: u16, kind: &'static str, code: Option<&str>, message: impl Into<String>) -> Self {
+    pub fn new(
+        status: u16,
+        kind: &'static str,
+        code: Option<&str>,
+        message: impl Into<String>,
+    ) -> Self {
         ApiError {
             status,
             message: message.into(),
@@ -66,7 +71,12 @@ impl ApiError {
     }
 
     pub fn too_large(limit: usize) -> Self {
-        Self::new(413, "invalid_request_error", Some("request_too_large"), format!("request body is over the {limit}-byte limit"))
+        Self::new(
+            413,
+            "invalid_request_error",
+            Some("request_too_large"),
+            format!("request body is over the {limit}-byte limit"),
+        )
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -77,14 +87,19 @@ impl ApiError {
         Self::new(500, "internal_error", Some("internal_error"), message)
     }
 
-    /// The OpenAI error body: `{"error": {...}}`.
-    pub fn body(&self) -> serde_json::Value {
-        serde_json::json!({ "error": self })
+    /// The OpenAI error body, `{"error": {...}}`, as JSON bytes (fields in OpenAI's order).
+    pub fn body(&self) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Envelope<'a> {
+            error: &'a ApiError,
+        }
+        serde_json::to_vec(&Envelope { error: self }).unwrap_or_default()
     }
 
     /// `retry-after` in whole seconds, rounded up, as the HTTP header wants it.
     pub fn retry_after_secs(&self) -> Option<u64> {
-        self.retry_after.map(|d| d.as_millis().div_ceil(1000) as u64)
+        self.retry_after
+            .map(|d| d.as_millis().div_ceil(1000) as u64)
     }
 
     /// Low-cardinality label for logs and metrics.
@@ -99,10 +114,10 @@ pub fn from_json_error(e: &serde_json::Error) -> ApiError {
     let mut err = ApiError::invalid(msg, None);
     // serde says "missing field `messages`": surface the field as `param`.
     let text = e.to_string();
-    if let Some(rest) = text.strip_prefix("missing field `") {
-        if let Some(end) = rest.find('`') {
-            err.param = Some(rest[..end].to_string());
-        }
+    if let Some(rest) = text.strip_prefix("missing field `")
+        && let Some(end) = rest.find('`')
+    {
+        err.param = Some(rest[..end].to_string());
     }
     err
 }

@@ -138,7 +138,11 @@ pub struct Usage {
 
 impl Usage {
     pub fn new(prompt_tokens: u64, completion_tokens: u64) -> Self {
-        Usage { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens }
+        Usage {
+            prompt_tokens,
+            completion_tokens,
+            total_tokens: prompt_tokens + completion_tokens,
+        }
     }
 }
 
@@ -155,7 +159,13 @@ impl ChatChunk {
             object: object_chunk(),
             created,
             model: model.into(),
-            choices: vec![ChunkChoice { index: 0, delta, finish_reason: None, logprobs: None, extra: Extra::new() }],
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta,
+                finish_reason: None,
+                logprobs: None,
+                extra: Extra::new(),
+            }],
             usage: None,
             extra: Extra::new(),
         }
@@ -184,6 +194,8 @@ impl ChatChunk {
 
     /// The text this chunk adds to choice 0, if any.
     pub fn content(&self) -> Option<&str> {
-        self.choices.first().and_then(|c| c.delta.content.as_deref())
+        self.choices
+            .first()
+            .and_then(|c| c.delta.content.as_deref())
     }
 }

@@ -24,7 +24,11 @@ pub fn builtin_toml(env: &dyn Env) -> String {
     if default_targets.is_empty() {
         default_targets.push("mock");
     }
-    let list = default_targets.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(", ");
+    let list = default_targets
+        .iter()
+        .map(|t| format!("\"{t}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
     toml.push_str(&format!("[routes.default]\ntargets = [{list}]\n"));
     toml
 }

@@ -41,27 +41,45 @@ impl Ctx<'_> {
     fn err(&mut self, path: &[&str], message: impl Into<String>) {
         let offset = self.loc.offset_of(path).unwrap_or(0);
         let (line, col) = self.loc.line_col(offset);
-        self.errors.push(ConfigError { file: self.file.to_path_buf(), line, col, key: path.join("."), message: message.into() });
+        self.errors.push(ConfigError {
+            file: self.file.to_path_buf(),
+            line,
+            col,
+            key: path.join("."),
+            message: message.into(),
+        });
     }
 
     fn duration(&mut self, path: &[&str], raw: &Option<String>, default: Duration) -> Duration {
         match raw {
             None => default,
-            Some(s) => match humantime::parse_duration(s) {
-                Ok(d) => d,
-                Err(e) => {
-                    self.err(path, format!("`{s}` is not a duration ({e}); write e.g. \"30s\", \"800ms\", \"2m\""));
-                    default
+            Some(s) => {
+                match humantime::parse_duration(s) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        self.err(path, format!("`{s}` is not a duration ({e}); write e.g. \"30s\", \"800ms\", \"2m\""));
+                        default
+                    }
                 }
-            },
+            }
         }
     }
 }
 
 /// Resolves a parsed file. `text` is the file's content (for locations), `file` its path.
-pub fn resolve(raw: FileConfig, text: &str, file: &Path, env: &dyn Env, version: String) -> Result<Snapshot, ConfigErrors> {
+pub fn resolve(
+    raw: FileConfig,
+    text: &str,
+    file: &Path,
+    env: &dyn Env,
+    version: String,
+) -> Result<Snapshot, ConfigErrors> {
     let loc = Locator::new(text);
-    let mut cx = Ctx { file, loc: &loc, errors: Vec::new() };
+    let mut cx = Ctx {
+        file,
+        loc: &loc,
+        errors: Vec::new(),
+    };
 
     let server = resolve_server(&mut cx, &raw.server, env);
 
@@ -79,20 +97,29 @@ pub fn resolve(raw: FileConfig, text: &str, file: &Path, env: &dyn Env, version:
         let Some(provider) = providers.get(&m.provider) else {
             if !raw.providers.contains_key(&m.provider) {
                 let known = raw.providers.keys().cloned().collect::<Vec<_>>().join(", ");
-                cx.err(&["models", name, "provider"], format!("unknown provider `{}` (known: {known})", m.provider));
+                cx.err(
+                    &["models", name, "provider"],
+                    format!("unknown provider `{}` (known: {known})", m.provider),
+                );
             }
             continue;
         };
         if m.model.is_empty() {
             cx.err(&["models", name, "model"], "must not be empty");
         }
-        if let Some(price) = &m.price {
-            if !(price.input >= 0.0 && price.output >= 0.0) {
-                cx.err(&["models", name, "price"], "prices must be non-negative numbers (USD per 1M tokens)");
-            }
+        if let Some(price) = &m.price
+            && !(price.input >= 0.0 && price.output >= 0.0)
+        {
+            cx.err(
+                &["models", name, "price"],
+                "prices must be non-negative numbers (USD per 1M tokens)",
+            );
         }
         for (i, cap) in m.capabilities.iter().enumerate() {
-            if !matches!(cap.as_str(), "tools" | "vision" | "json" | "streaming" | "embeddings") {
+            if !matches!(
+                cap.as_str(),
+                "tools" | "vision" | "json" | "streaming" | "embeddings"
+            ) {
                 let idx = i.to_string();
                 cx.err(&["models", name, "capabilities", &idx], format!("unknown capability `{cap}` (known: tools, vision, json, streaming, embeddings)"));
             }
@@ -115,7 +142,12 @@ pub fn resolve(raw: FileConfig, text: &str, file: &Path, env: &dyn Env, version:
     for (name, r) in &raw.routes {
         check_name(&mut cx, &["routes", name], name);
         if raw.models.contains_key(name) {
-            cx.err(&["routes", name], format!("`{name}` is both a route and a model; a request for it would be ambiguous"));
+            cx.err(
+                &["routes", name],
+                format!(
+                    "`{name}` is both a route and a model; a request for it would be ambiguous"
+                ),
+            );
         }
         if let Some(route) = resolve_route(&mut cx, name, r, &raw, &models) {
             routes.insert(name.clone(), Arc::new(route));
@@ -123,7 +155,14 @@ pub fn resolve(raw: FileConfig, text: &str, file: &Path, env: &dyn Env, version:
     }
 
     if cx.errors.is_empty() {
-        Ok(Snapshot { server, providers, models, routes, source: ConfigSource::File(file.to_path_buf()), version })
+        Ok(Snapshot {
+            server,
+            providers,
+            models,
+            routes,
+            source: ConfigSource::File(file.to_path_buf()),
+            version,
+        })
     } else {
         Err(ConfigErrors(cx.errors))
     }
@@ -131,9 +170,15 @@ pub fn resolve(raw: FileConfig, text: &str, file: &Path, env: &dyn Env, version:
 
 /// Names are used in `provider/model` requests and metric labels: keep them simple.
 fn check_name(cx: &mut Ctx<'_>, path: &[&str], name: &str) {
-    let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
     if !ok {
-        cx.err(path, format!("name `{name}` may only use letters, digits, '-', '_', '.', ':'"));
+        cx.err(
+            path,
+            format!("name `{name}` may only use letters, digits, '-', '_', '.', ':'"),
+        );
     }
 }
 
@@ -151,35 +196,56 @@ fn resolve_server(cx: &mut Ctx<'_>, s: &ServerFile, env: &dyn Env) -> ServerSett
         Some(m) => match u32::from_str_radix(m.trim_start_matches("0o"), 8) {
             Ok(v) if v <= 0o777 => v,
             _ => {
-                cx.err(&["server", "socket_mode"], format!("`{m}` is not an octal permission like \"0660\""));
+                cx.err(
+                    &["server", "socket_mode"],
+                    format!("`{m}` is not an octal permission like \"0660\""),
+                );
                 0o660
             }
         },
     };
     let http = match &s.http {
         None => None,
-        Some(a) => match a.parse::<SocketAddr>() {
-            Ok(addr) if addr.ip().is_loopback() => Some(addr),
-            Ok(addr) => {
-                cx.err(&["server", "http"], format!("{addr} is not a loopback address; the TCP listener is for this host only"));
-                None
+        Some(a) => {
+            match a.parse::<SocketAddr>() {
+                Ok(addr) if addr.ip().is_loopback() => Some(addr),
+                Ok(addr) => {
+                    cx.err(&["server", "http"], format!("{addr} is not a loopback address; the TCP listener is for this host only"));
+                    None
+                }
+                Err(_) => {
+                    cx.err(
+                        &["server", "http"],
+                        format!("`{a}` is not an address like \"127.0.0.1:8040\""),
+                    );
+                    None
+                }
             }
-            Err(_) => {
-                cx.err(&["server", "http"], format!("`{a}` is not an address like \"127.0.0.1:8040\""));
-                None
-            }
-        },
+        }
     };
     let max_body_bytes = s.max_body_bytes.unwrap_or(16 * 1024 * 1024);
-    let max_frame_bytes = s.max_frame_bytes.unwrap_or(crate::protocol::DEFAULT_MAX_FRAME);
+    let max_frame_bytes = s
+        .max_frame_bytes
+        .unwrap_or(crate::protocol::DEFAULT_MAX_FRAME);
     if max_frame_bytes < 1024 {
         cx.err(&["server", "max_frame_bytes"], "must be at least 1024");
     }
-    let shutdown_grace = cx.duration(&["server", "shutdown_grace"], &s.shutdown_grace, Duration::from_secs(30));
+    let shutdown_grace = cx.duration(
+        &["server", "shutdown_grace"],
+        &s.shutdown_grace,
+        Duration::from_secs(30),
+    );
     if s.state_dir.as_deref() == Some("") {
         cx.err(&["server", "state_dir"], "must not be empty");
     }
-    ServerSettings { socket, socket_mode, http, max_body_bytes, max_frame_bytes, shutdown_grace }
+    ServerSettings {
+        socket,
+        socket_mode,
+        http,
+        max_body_bytes,
+        max_frame_bytes,
+        shutdown_grace,
+    }
 }
 
 /// DESIGN.md §2: `$SIDEGATE_SOCKET`, else `$XDG_RUNTIME_DIR/sidegate/sidegate.sock` for
@@ -191,10 +257,16 @@ pub fn default_socket(env: &dyn Env) -> Option<PathBuf> {
     if env.uid() == 0 {
         return Some(PathBuf::from("/run/sidegate/sidegate.sock"));
     }
-    env.var("XDG_RUNTIME_DIR").map(|d| Path::new(&d).join("sidegate").join("sidegate.sock"))
+    env.var("XDG_RUNTIME_DIR")
+        .map(|d| Path::new(&d).join("sidegate").join("sidegate.sock"))
 }
 
-fn resolve_secret(cx: &mut Ctx<'_>, path: &[&str], src: &SecretSource, env: &dyn Env) -> Option<Secret> {
+fn resolve_secret(
+    cx: &mut Ctx<'_>,
+    path: &[&str],
+    src: &SecretSource,
+    env: &dyn Env,
+) -> Option<Secret> {
     match src {
         SecretSource::Inline(s) => Some(Secret::new(s.clone())),
         SecretSource::Env { env: var } => match env.var(var) {
@@ -226,13 +298,24 @@ fn resolve_secret(cx: &mut Ctx<'_>, path: &[&str], src: &SecretSource, env: &dyn
     }
 }
 
-fn resolve_provider(cx: &mut Ctx<'_>, name: &str, p: &ProviderFile, env: &dyn Env) -> Option<ProviderSettings> {
+fn resolve_provider(
+    cx: &mut Ctx<'_>,
+    name: &str,
+    p: &ProviderFile,
+    env: &dyn Env,
+) -> Option<ProviderSettings> {
     let (kind, region) = match p {
         ProviderFile::Openai(h) => (ProviderKind::OpenAi, h.region.clone()),
         ProviderFile::OpenaiCompatible(h) => (ProviderKind::OpenAiCompatible, h.region.clone()),
         ProviderFile::Mock(m) => (ProviderKind::Mock, m.region.clone()),
     };
-    let mut out = ProviderSettings { name: name.to_string(), kind, region, http: None, mock: None };
+    let mut out = ProviderSettings {
+        name: name.to_string(),
+        kind,
+        region,
+        http: None,
+        mock: None,
+    };
     match p {
         ProviderFile::Openai(h) | ProviderFile::OpenaiCompatible(h) => {
             let base_url = match (&h.base_url, kind) {
@@ -243,35 +326,66 @@ fn resolve_provider(cx: &mut Ctx<'_>, name: &str, p: &ProviderFile, env: &dyn En
                     return None;
                 }
             };
-            if !(base_url.starts_with("http://") || base_url.starts_with("https://")) || reqwest::Url::parse(&base_url).is_err() {
-                cx.err(&["providers", name, "base_url"], format!("`{base_url}` is not an http(s) URL"));
+            if !(base_url.starts_with("http://") || base_url.starts_with("https://"))
+                || reqwest::Url::parse(&base_url).is_err()
+            {
+                cx.err(
+                    &["providers", name, "base_url"],
+                    format!("`{base_url}` is not an http(s) URL"),
+                );
             }
             let api_key = match &h.api_key {
                 Some(src) => resolve_secret(cx, &["providers", name, "api_key"], src, env),
                 None if kind == ProviderKind::OpenAi => {
-                    cx.err(&["providers", name], "an openai provider needs `api_key` (e.g. { env = \"OPENAI_API_KEY\" })");
+                    cx.err(
+                        &["providers", name],
+                        "an openai provider needs `api_key` (e.g. { env = \"OPENAI_API_KEY\" })",
+                    );
                     None
                 }
                 None => None,
             };
             for k in h.headers.keys() {
                 if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
-                    cx.err(&["providers", name, "headers", k], format!("`{k}` is not a valid header name"));
+                    cx.err(
+                        &["providers", name, "headers", k],
+                        format!("`{k}` is not a valid header name"),
+                    );
                 }
             }
-            let connect_timeout = cx.duration(&["providers", name, "connect_timeout"], &h.connect_timeout, Duration::from_secs(5));
-            let headers = h.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            out.http = Some(HttpSettings { base_url, api_key, headers, connect_timeout });
+            let connect_timeout = cx.duration(
+                &["providers", name, "connect_timeout"],
+                &h.connect_timeout,
+                Duration::from_secs(5),
+            );
+            let headers = h
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            out.http = Some(HttpSettings {
+                base_url,
+                api_key,
+                headers,
+                connect_timeout,
+            });
         }
         ProviderFile::Mock(m) => {
             let failure_rate = m.failure_rate.unwrap_or(0.0);
             if !(0.0..=1.0).contains(&failure_rate) {
-                cx.err(&["providers", name, "failure_rate"], "must be between 0 and 1");
+                cx.err(
+                    &["providers", name, "failure_rate"],
+                    "must be between 0 and 1",
+                );
             }
             out.mock = Some(MockSettings {
                 reply: m.reply.clone().filter(|r| r != "echo"),
                 latency: cx.duration(&["providers", name, "latency"], &m.latency, Duration::ZERO),
-                token_interval: cx.duration(&["providers", name, "token_interval"], &m.token_interval, Duration::ZERO),
+                token_interval: cx.duration(
+                    &["providers", name, "token_interval"],
+                    &m.token_interval,
+                    Duration::ZERO,
+                ),
                 tokens: m.tokens.unwrap_or(0),
                 failure_rate,
             });
@@ -290,7 +404,10 @@ fn resolve_route(
     let strategy = match r.strategy.as_deref() {
         None | Some("fallback") => Strategy::Fallback,
         Some(other @ ("weighted" | "least-latency" | "cheapest")) => {
-            cx.err(&["routes", name, "strategy"], format!("strategy `{other}` is not available in this build yet; use \"fallback\""));
+            cx.err(
+                &["routes", name, "strategy"],
+                format!("strategy `{other}` is not available in this build yet; use \"fallback\""),
+            );
             Strategy::Fallback
         }
         Some(other) => {
@@ -299,7 +416,10 @@ fn resolve_route(
         }
     };
     if r.targets.is_empty() {
-        cx.err(&["routes", name, "targets"], "a route needs at least one target");
+        cx.err(
+            &["routes", name, "targets"],
+            "a route needs at least one target",
+        );
     }
     let mut targets = Vec::new();
     for (i, t) in r.targets.iter().enumerate() {
@@ -309,17 +429,39 @@ fn resolve_route(
             None => {
                 let known = raw.models.keys().cloned().collect::<Vec<_>>().join(", ");
                 let idx = i.to_string();
-                cx.err(&["routes", name, "targets", &idx], format!("unknown model `{t}` (known: {known})"));
+                cx.err(
+                    &["routes", name, "targets", &idx],
+                    format!("unknown model `{t}` (known: {known})"),
+                );
             }
         }
     }
     let d = Timing::default();
     let timeout = cx.duration(&["routes", name, "timeout"], &r.timeout, d.timeout);
-    let attempt_timeout = cx.duration(&["routes", name, "attempt_timeout"], &r.attempt_timeout, d.attempt_timeout.min(timeout));
-    let first_token_timeout =
-        cx.duration(&["routes", name, "first_token_timeout"], &r.first_token_timeout, d.first_token_timeout.min(attempt_timeout));
+    let attempt_timeout = cx.duration(
+        &["routes", name, "attempt_timeout"],
+        &r.attempt_timeout,
+        d.attempt_timeout.min(timeout),
+    );
+    let first_token_timeout = cx.duration(
+        &["routes", name, "first_token_timeout"],
+        &r.first_token_timeout,
+        d.first_token_timeout.min(attempt_timeout),
+    );
     if attempt_timeout > timeout {
-        cx.err(&["routes", name, "attempt_timeout"], "must not be longer than the route's `timeout`");
+        cx.err(
+            &["routes", name, "attempt_timeout"],
+            "must not be longer than the route's `timeout`",
+        );
     }
-    Some(RouteSettings { name: name.to_string(), strategy, targets, timing: Timing { timeout, attempt_timeout, first_token_timeout } })
+    Some(RouteSettings {
+        name: name.to_string(),
+        strategy,
+        targets,
+        timing: Timing {
+            timeout,
+            attempt_timeout,
+            first_token_timeout,
+        },
+    })
 }

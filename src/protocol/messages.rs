@@ -42,14 +42,22 @@ pub struct RequestOptions {
     pub label: Option<String>,
 }
 
-/// An ERROR frame body.
+/// An ERROR frame body: `{"status", "error", "retry_after"?, "meta"?}`.
 pub fn error_body(err: &ApiError, meta: Option<&serde_json::Value>) -> Vec<u8> {
-    let mut v = serde_json::json!({ "status": err.status, "error": err });
-    if let Some(secs) = err.retry_after {
-        v["retry_after"] = serde_json::json!(secs.as_secs_f64());
+    #[derive(Serialize)]
+    struct ErrorFrame<'a> {
+        status: u16,
+        error: &'a ApiError,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_after: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        meta: Option<&'a serde_json::Value>,
     }
-    if let Some(m) = meta {
-        v["meta"] = m.clone();
-    }
-    serde_json::to_vec(&v).unwrap_or_default()
+    let frame = ErrorFrame {
+        status: err.status,
+        error: err,
+        retry_after: err.retry_after.map(|d| d.as_secs_f64()),
+        meta,
+    };
+    serde_json::to_vec(&frame).unwrap_or_default()
 }

@@ -42,7 +42,11 @@ impl Provider {
     }
 
     /// A whole (non-streaming) completion from `model` (the vendor's model id).
-    pub async fn complete(&self, req: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
+    pub async fn complete(
+        &self,
+        req: &ChatRequest,
+        model: &str,
+    ) -> Result<ChatResponse, ProviderError> {
         match self {
             Provider::OpenAi(p) => p.complete(req, model).await,
             Provider::Mock(p) => p.complete(req, model).await,
@@ -50,7 +54,11 @@ impl Provider {
     }
 
     /// Starts a stream; resolves once the vendor accepted the call (headers received).
-    pub async fn stream(&self, req: &ChatRequest, model: &str) -> Result<ChunkStream, ProviderError> {
+    pub async fn stream(
+        &self,
+        req: &ChatRequest,
+        model: &str,
+    ) -> Result<ChunkStream, ProviderError> {
         match self {
             Provider::OpenAi(p) => p.stream(req, model).await,
             Provider::Mock(p) => p.stream(req, model).await,
@@ -58,7 +66,11 @@ impl Provider {
     }
 
     /// Embeddings, answered in OpenAI's `list` shape.
-    pub async fn embeddings(&self, req: &EmbeddingsRequest, model: &str) -> Result<Value, ProviderError> {
+    pub async fn embeddings(
+        &self,
+        req: &EmbeddingsRequest,
+        model: &str,
+    ) -> Result<Value, ProviderError> {
         match self {
             Provider::OpenAi(p) => p.embeddings(req, model).await,
             Provider::Mock(p) => p.embeddings(req, model).await,

@@ -28,12 +28,14 @@ impl OpenAi {
     pub fn new(cfg: &HttpSettings) -> Result<Self, String> {
         let mut headers = HeaderMap::new();
         for (k, v) in &cfg.headers {
-            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|e| format!("header {k}: {e}"))?;
+            let name =
+                HeaderName::from_bytes(k.as_bytes()).map_err(|e| format!("header {k}: {e}"))?;
             let value = HeaderValue::from_str(v).map_err(|e| format!("header {k}: {e}"))?;
             headers.insert(name, value);
         }
         if let Some(key) = &cfg.api_key {
-            let mut v = HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| "api_key contains invalid characters")?;
+            let mut v = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
+                .map_err(|_| "api_key contains invalid characters")?;
             v.set_sensitive(true);
             headers.insert(AUTHORIZATION, v);
         }
@@ -68,7 +70,10 @@ impl OpenAi {
         out.model = model.to_string();
         out.stream = stream.then_some(true);
         if stream {
-            let mut opts = out.stream_options.take().unwrap_or(StreamOptions { include_usage: None, extra: Extra::new() });
+            let mut opts = out.stream_options.take().unwrap_or(StreamOptions {
+                include_usage: None,
+                extra: Extra::new(),
+            });
             opts.include_usage = Some(true);
             out.stream_options = Some(opts);
         } else {
@@ -93,9 +98,16 @@ impl OpenAi {
     }
 
     fn transport_error(&self, e: &reqwest::Error) -> ProviderError {
-        let failure = if e.is_timeout() { Failure::Timeout } else { Failure::Connect };
+        let failure = if e.is_timeout() {
+            Failure::Timeout
+        } else {
+            Failure::Connect
+        };
         // reqwest's Display includes the URL but never headers, so the key cannot appear.
-        ProviderError::new(failure, self.redact(&format!("vendor unreachable: {}", error_chain(e))))
+        ProviderError::new(
+            failure,
+            self.redact(&format!("vendor unreachable: {}", error_chain(e))),
+        )
     }
 
     async fn error_from_response(&self, resp: reqwest::Response) -> ProviderError {
@@ -103,36 +115,76 @@ impl OpenAi {
         let after = retry_after(resp.headers());
         let body = resp.bytes().await.unwrap_or_default();
         let (code, message) = parse_error_body(&body);
-        let message = self.redact(&message.unwrap_or_else(|| format!("vendor answered HTTP {status}")));
+        let message =
+            self.redact(&message.unwrap_or_else(|| format!("vendor answered HTTP {status}")));
         ProviderError::from_status(status, code, message, after)
     }
 
-    pub async fn complete(&self, req: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
-        let body = serde_json::to_vec(&Self::wire_request(req, model, false))
-            .map_err(|e| ProviderError::new(Failure::InvalidRequest, format!("cannot encode request: {e}")))?;
+    pub async fn complete(
+        &self,
+        req: &ChatRequest,
+        model: &str,
+    ) -> Result<ChatResponse, ProviderError> {
+        let body = serde_json::to_vec(&Self::wire_request(req, model, false)).map_err(|e| {
+            ProviderError::new(
+                Failure::InvalidRequest,
+                format!("cannot encode request: {e}"),
+            )
+        })?;
         let resp = self.post(&self.chat_url, body).await?;
-        let bytes = resp.bytes().await.map_err(|e| ProviderError::new(Failure::StreamBroken, format!("response cut short: {e}")))?;
-        serde_json::from_slice::<ChatResponse>(&bytes)
-            .map_err(|e| ProviderError::new(Failure::BadResponse, format!("vendor sent an invalid chat completion: {e}")))
+        let bytes = resp.bytes().await.map_err(|e| {
+            ProviderError::new(Failure::StreamBroken, format!("response cut short: {e}"))
+        })?;
+        serde_json::from_slice::<ChatResponse>(&bytes).map_err(|e| {
+            ProviderError::new(
+                Failure::BadResponse,
+                format!("vendor sent an invalid chat completion: {e}"),
+            )
+        })
     }
 
-    pub async fn stream(&self, req: &ChatRequest, model: &str) -> Result<ChunkStream, ProviderError> {
-        let body = serde_json::to_vec(&Self::wire_request(req, model, true))
-            .map_err(|e| ProviderError::new(Failure::InvalidRequest, format!("cannot encode request: {e}")))?;
+    pub async fn stream(
+        &self,
+        req: &ChatRequest,
+        model: &str,
+    ) -> Result<ChunkStream, ProviderError> {
+        let body = serde_json::to_vec(&Self::wire_request(req, model, true)).map_err(|e| {
+            ProviderError::new(
+                Failure::InvalidRequest,
+                format!("cannot encode request: {e}"),
+            )
+        })?;
         let resp = self.post(&self.chat_url, body).await?;
         Ok(Box::pin(chunks(resp.bytes_stream())))
     }
 
-    pub async fn embeddings(&self, req: &EmbeddingsRequest, model: &str) -> Result<Value, ProviderError> {
+    pub async fn embeddings(
+        &self,
+        req: &EmbeddingsRequest,
+        model: &str,
+    ) -> Result<Value, ProviderError> {
         let mut wire = req.clone();
         wire.model = model.to_string();
-        let body = serde_json::to_vec(&wire).map_err(|e| ProviderError::new(Failure::InvalidRequest, format!("cannot encode request: {e}")))?;
+        let body = serde_json::to_vec(&wire).map_err(|e| {
+            ProviderError::new(
+                Failure::InvalidRequest,
+                format!("cannot encode request: {e}"),
+            )
+        })?;
         let resp = self.post(&self.embeddings_url, body).await?;
-        let bytes = resp.bytes().await.map_err(|e| ProviderError::new(Failure::StreamBroken, format!("response cut short: {e}")))?;
+        let bytes = resp.bytes().await.map_err(|e| {
+            ProviderError::new(Failure::StreamBroken, format!("response cut short: {e}"))
+        })?;
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(v) if v.get("data").is_some_and(Value::is_array) => Ok(v),
-            Ok(_) => Err(ProviderError::new(Failure::BadResponse, "vendor sent an embeddings answer without `data`")),
-            Err(e) => Err(ProviderError::new(Failure::BadResponse, format!("vendor sent invalid JSON: {e}"))),
+            Ok(_) => Err(ProviderError::new(
+                Failure::BadResponse,
+                "vendor sent an embeddings answer without `data`",
+            )),
+            Err(e) => Err(ProviderError::new(
+                Failure::BadResponse,
+                format!("vendor sent invalid JSON: {e}"),
+            )),
         }
     }
 }
@@ -140,13 +192,19 @@ impl OpenAi {
 /// Translates an OpenAI SSE byte stream into canonical chunks. The stream must end with
 /// `data: [DONE]`; ending without it is a broken stream, and an in-band `{"error": ...}`
 /// event becomes an error.
-fn chunks(bytes: impl Stream<Item = reqwest::Result<Bytes>> + Send + 'static) -> impl Stream<Item = Result<ChatChunk, ProviderError>> + Send {
+fn chunks(
+    bytes: impl Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
+) -> impl Stream<Item = Result<ChatChunk, ProviderError>> + Send {
     struct St<S> {
         bytes: S,
         parser: SseParser,
         done: bool,
     }
-    let st = St { bytes: Box::pin(bytes), parser: SseParser::default(), done: false };
+    let st = St {
+        bytes: Box::pin(bytes),
+        parser: SseParser::default(),
+        done: false,
+    };
     futures_util::stream::unfold(st, |mut st| async move {
         if st.done {
             return None;
@@ -167,18 +225,33 @@ fn chunks(bytes: impl Stream<Item = reqwest::Result<Bytes>> + Send + 'static) ->
                 Ok(None) => {}
                 Err(e) => {
                     st.done = true;
-                    return Some((Err(ProviderError::new(Failure::BadResponse, e.to_string())), st));
+                    return Some((
+                        Err(ProviderError::new(Failure::BadResponse, e.to_string())),
+                        st,
+                    ));
                 }
             }
             match st.bytes.next().await {
                 Some(Ok(b)) => st.parser.push(&b),
                 Some(Err(e)) => {
                     st.done = true;
-                    return Some((Err(ProviderError::new(Failure::StreamBroken, format!("vendor stream broke: {}", error_chain(&e)))), st));
+                    return Some((
+                        Err(ProviderError::new(
+                            Failure::StreamBroken,
+                            format!("vendor stream broke: {}", error_chain(&e)),
+                        )),
+                        st,
+                    ));
                 }
                 None => {
                     st.done = true;
-                    return Some((Err(ProviderError::new(Failure::StreamBroken, "vendor stream ended before [DONE]")), st));
+                    return Some((
+                        Err(ProviderError::new(
+                            Failure::StreamBroken,
+                            "vendor stream ended before [DONE]",
+                        )),
+                        st,
+                    ));
                 }
             }
         }
@@ -186,17 +259,25 @@ fn chunks(bytes: impl Stream<Item = reqwest::Result<Bytes>> + Send + 'static) ->
 }
 
 fn parse_chunk(data: &str) -> Result<ChatChunk, ProviderError> {
-    if data.starts_with("{\"error\"") || (data.contains("\"error\"") && !data.contains("\"choices\"")) {
-        if let Ok(v) = serde_json::from_str::<Value>(data) {
-            if v.get("error").is_some() {
-                let (code, message) = parse_error_body(data.as_bytes());
-                let mut e = ProviderError::new(Failure::StreamBroken, message.unwrap_or_else(|| "vendor sent an error event".into()));
-                e.code = code;
-                return Err(e);
-            }
-        }
+    if (data.starts_with("{\"error\"")
+        || (data.contains("\"error\"") && !data.contains("\"choices\"")))
+        && let Ok(v) = serde_json::from_str::<Value>(data)
+        && v.get("error").is_some()
+    {
+        let (code, message) = parse_error_body(data.as_bytes());
+        let mut e = ProviderError::new(
+            Failure::StreamBroken,
+            message.unwrap_or_else(|| "vendor sent an error event".into()),
+        );
+        e.code = code;
+        return Err(e);
     }
-    serde_json::from_str::<ChatChunk>(data).map_err(|e| ProviderError::new(Failure::BadResponse, format!("vendor sent an invalid stream chunk: {e}")))
+    serde_json::from_str::<ChatChunk>(data).map_err(|e| {
+        ProviderError::new(
+            Failure::BadResponse,
+            format!("vendor sent an invalid stream chunk: {e}"),
+        )
+    })
 }
 
 /// `(code, message)` from an OpenAI-style error body, tolerating anything else.
@@ -204,7 +285,10 @@ fn parse_error_body(body: &[u8]) -> (Option<String>, Option<String>) {
     let Ok(v) = serde_json::from_slice::<Value>(body) else {
         let text = String::from_utf8_lossy(body);
         let text = text.trim();
-        return (None, (!text.is_empty()).then(|| text.chars().take(500).collect()));
+        return (
+            None,
+            (!text.is_empty()).then(|| text.chars().take(500).collect()),
+        );
     };
     let err = v.get("error").unwrap_or(&v);
     let code = err
@@ -212,7 +296,10 @@ fn parse_error_body(body: &[u8]) -> (Option<String>, Option<String>) {
         .and_then(Value::as_str)
         .or_else(|| err.get("type").and_then(Value::as_str))
         .map(str::to_string);
-    let message = err.get("message").and_then(Value::as_str).map(str::to_string);
+    let message = err
+        .get("message")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     (code, message)
 }
 
@@ -234,15 +321,21 @@ mod tests {
 
     #[test]
     fn error_bodies() {
-        let (c, m) = parse_error_body(br#"{"error":{"message":"slow down","type":"requests","code":"rate_limit_exceeded"}}"#);
-        assert_eq!((c.as_deref(), m.as_deref()), (Some("rate_limit_exceeded"), Some("slow down")));
+        let (c, m) = parse_error_body(
+            br#"{"error":{"message":"slow down","type":"requests","code":"rate_limit_exceeded"}}"#,
+        );
+        assert_eq!(
+            (c.as_deref(), m.as_deref()),
+            (Some("rate_limit_exceeded"), Some("slow down"))
+        );
         let (c, m) = parse_error_body(b"<html>bad gateway</html>");
         assert_eq!((c, m.as_deref()), (None, Some("<html>bad gateway</html>")));
     }
 
     #[test]
     fn in_band_error_event() {
-        let e = parse_chunk(r#"{"error":{"message":"overloaded","type":"server_error"}}"#).unwrap_err();
+        let e =
+            parse_chunk(r#"{"error":{"message":"overloaded","type":"server_error"}}"#).unwrap_err();
         assert_eq!(e.failure, Failure::StreamBroken);
         assert_eq!(e.message, "overloaded");
     }

@@ -46,39 +46,74 @@ enum Answer {
     Embed(serde_json::Value),
 }
 
-pub async fn complete(live: &Live, plan: &Plan, req: &ChatRequest, deadline: Instant) -> Result<Outcome<ChatResponse>, ApiError> {
-    run(live, plan, Call::Complete(req), deadline).await.map(|o| o.map(|a| match a {
-        Answer::Complete(r) => r,
-        _ => unreachable!("complete answered with another kind"),
-    }))
+pub async fn complete(
+    live: &Live,
+    plan: &Plan,
+    req: &ChatRequest,
+    deadline: Instant,
+) -> Result<Outcome<ChatResponse>, ApiError> {
+    run(live, plan, Call::Complete(req), deadline)
+        .await
+        .map(|o| {
+            o.map(|a| match a {
+                Answer::Complete(r) => r,
+                _ => unreachable!("complete answered with another kind"),
+            })
+        })
 }
 
-pub async fn stream(live: &Live, plan: &Plan, req: &ChatRequest, deadline: Instant) -> Result<Outcome<Committed>, ApiError> {
-    run(live, plan, Call::Stream(req), deadline).await.map(|o| o.map(|a| match a {
-        Answer::Stream(c) => c,
-        _ => unreachable!("stream answered with another kind"),
-    }))
+pub async fn stream(
+    live: &Live,
+    plan: &Plan,
+    req: &ChatRequest,
+    deadline: Instant,
+) -> Result<Outcome<Committed>, ApiError> {
+    run(live, plan, Call::Stream(req), deadline).await.map(|o| {
+        o.map(|a| match a {
+            Answer::Stream(c) => c,
+            _ => unreachable!("stream answered with another kind"),
+        })
+    })
 }
 
-pub async fn embeddings(live: &Live, plan: &Plan, req: &EmbeddingsRequest, deadline: Instant) -> Result<Outcome<serde_json::Value>, ApiError> {
-    run(live, plan, Call::Embed(req), deadline).await.map(|o| o.map(|a| match a {
-        Answer::Embed(v) => v,
-        _ => unreachable!("embeddings answered with another kind"),
-    }))
+pub async fn embeddings(
+    live: &Live,
+    plan: &Plan,
+    req: &EmbeddingsRequest,
+    deadline: Instant,
+) -> Result<Outcome<serde_json::Value>, ApiError> {
+    run(live, plan, Call::Embed(req), deadline).await.map(|o| {
+        o.map(|a| match a {
+            Answer::Embed(v) => v,
+            _ => unreachable!("embeddings answered with another kind"),
+        })
+    })
 }
 
 impl<T> Outcome<T> {
     fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U> {
-        Outcome { value: f(self.value), deployment: self.deployment, attempts: self.attempts }
+        Outcome {
+            value: f(self.value),
+            deployment: self.deployment,
+            attempts: self.attempts,
+        }
     }
 }
 
-async fn run(live: &Live, plan: &Plan, call: Call<'_>, deadline: Instant) -> Result<Outcome<Answer>, ApiError> {
+async fn run(
+    live: &Live,
+    plan: &Plan,
+    call: Call<'_>,
+    deadline: Instant,
+) -> Result<Outcome<Answer>, ApiError> {
     let mut attempts = Vec::new();
     let mut errors: Vec<ProviderError> = Vec::new();
     for cand in &plan.candidates {
         let Some(provider) = live.provider(&cand.provider.name) else {
-            return Err(ApiError::internal(format!("provider `{}` is not built", cand.provider.name)));
+            return Err(ApiError::internal(format!(
+                "provider `{}` is not built",
+                cand.provider.name
+            )));
         };
         let mut retries = 0;
         loop {
@@ -92,12 +127,22 @@ async fn run(live: &Live, plan: &Plan, call: Call<'_>, deadline: Instant) -> Res
             let err = match result {
                 Ok(value) => {
                     attempts.push(record(cand, "ok", None, None, latency_ms));
-                    return Ok(Outcome { value, deployment: cand.clone(), attempts });
+                    return Ok(Outcome {
+                        value,
+                        deployment: cand.clone(),
+                        attempts,
+                    });
                 }
                 Err(e) => e,
             };
             tracing::debug!(deployment = %cand.name, failure = err.failure.label(), status = ?err.status, error = %err.message, "attempt failed");
-            attempts.push(record(cand, err.failure.label(), err.status, Some(err.message.clone()), latency_ms));
+            attempts.push(record(
+                cand,
+                err.failure.label(),
+                err.status,
+                Some(err.message.clone()),
+                latency_ms,
+            ));
             let action = err.failure.action();
             let wait = match err.retry_after {
                 Some(d) if d <= MAX_RETRY_WAIT => d,
@@ -106,7 +151,9 @@ async fn run(live: &Live, plan: &Plan, call: Call<'_>, deadline: Instant) -> Res
             };
             let retry = match action {
                 Action::Return => return Err(caller_error(&err, attempts)),
-                Action::RetrySame => retries < SAME_TARGET_RETRIES && Instant::now() + wait < deadline,
+                Action::RetrySame => {
+                    retries < SAME_TARGET_RETRIES && Instant::now() + wait < deadline
+                }
                 Action::FailOver => false,
             };
             errors.push(err);
@@ -132,11 +179,17 @@ async fn one_call(
     match call {
         Call::Complete(req) => {
             let budget = plan.timing.attempt_timeout.min(remaining);
-            timeout(budget, provider.complete(req, model)).await.map_err(|_| ProviderError::timeout("no answer", budget))?.map(Answer::Complete)
+            timeout(budget, provider.complete(req, model))
+                .await
+                .map_err(|_| ProviderError::timeout("no answer", budget))?
+                .map(Answer::Complete)
         }
         Call::Embed(req) => {
             let budget = plan.timing.attempt_timeout.min(remaining);
-            timeout(budget, provider.embeddings(req, model)).await.map_err(|_| ProviderError::timeout("no answer", budget))?.map(Answer::Embed)
+            timeout(budget, provider.embeddings(req, model))
+                .await
+                .map_err(|_| ProviderError::timeout("no answer", budget))?
+                .map(Answer::Embed)
         }
         Call::Stream(req) => {
             // One budget for connect + headers + first chunk.
@@ -147,7 +200,10 @@ async fn one_call(
                 .map_err(|_| ProviderError::timeout("no first token", budget))??;
             match tokio::time::timeout_at(first_by, rest.next()).await {
                 Err(_) => Err(ProviderError::timeout("no first token", budget)),
-                Ok(None) => Err(ProviderError::new(Failure::BadResponse, "vendor stream ended without a chunk")),
+                Ok(None) => Err(ProviderError::new(
+                    Failure::BadResponse,
+                    "vendor stream ended without a chunk",
+                )),
                 Ok(Some(Err(e))) => Err(e),
                 Ok(Some(Ok(first))) => Ok(Answer::Stream(Committed { first, rest })),
             }
@@ -160,7 +216,13 @@ fn backoff(retries: u32) -> Duration {
     Duration::from_millis(base / 2 + rand::random::<u64>() % (base / 2 + 1))
 }
 
-fn record(cand: &ModelSettings, outcome: &'static str, status: Option<u16>, message: Option<String>, latency_ms: f64) -> AttemptRecord {
+fn record(
+    cand: &ModelSettings,
+    outcome: &'static str,
+    status: Option<u16>,
+    message: Option<String>,
+    latency_ms: f64,
+) -> AttemptRecord {
     AttemptRecord {
         deployment: cand.name.clone(),
         provider: cand.provider.name.clone(),
@@ -185,7 +247,10 @@ fn error_type(status: u16) -> &'static str {
 /// A vendor error returned to the caller as it is (a request the vendor refused).
 fn caller_error(err: &ProviderError, attempts: Vec<AttemptRecord>) -> ApiError {
     let status = err.caller_status();
-    let code = err.code.clone().unwrap_or_else(|| err.failure.label().to_string());
+    let code = err
+        .code
+        .clone()
+        .unwrap_or_else(|| err.failure.label().to_string());
     let mut e = ApiError::new(status, error_type(status), Some(&code), err.message.clone());
     e.retry_after = err.retry_after;
     e.attempts = attempts;
@@ -193,25 +258,57 @@ fn caller_error(err: &ProviderError, attempts: Vec<AttemptRecord>) -> ApiError {
 }
 
 /// Every candidate failed (or the deadline passed): one error that says why for each.
-fn all_failed(plan: &Plan, errors: Vec<ProviderError>, attempts: Vec<AttemptRecord>, deadline_hit: bool) -> ApiError {
+fn all_failed(
+    plan: &Plan,
+    errors: Vec<ProviderError>,
+    attempts: Vec<AttemptRecord>,
+    deadline_hit: bool,
+) -> ApiError {
     if errors.len() == 1 && !deadline_hit {
         return caller_error(&errors[0], attempts);
     }
-    let all = |f: Failure| !errors.is_empty() && errors.iter().all(|e| e.failure == f);
-    let status = if all(Failure::RateLimited) || all(Failure::Quota) {
-        429
-    } else if deadline_hit || all(Failure::Timeout) {
+    // One status when every failure maps to it (all throttled: 429, all overloaded: 503, all
+    // timed out: 504); a mix is a 502.
+    let first = errors.first().map(ProviderError::caller_status);
+    let status = if deadline_hit {
         504
     } else {
-        502
+        match first {
+            Some(s) if errors.iter().all(|e| e.caller_status() == s) && s >= 429 => s,
+            _ => 502,
+        }
     };
-    let reasons: Vec<String> = attempts.iter().map(|a| format!("{}: {}", a.deployment, a.message.as_deref().unwrap_or(a.outcome))).collect();
+    let reasons: Vec<String> = attempts
+        .iter()
+        .map(|a| {
+            format!(
+                "{}: {}",
+                a.deployment,
+                a.message.as_deref().unwrap_or(a.outcome)
+            )
+        })
+        .collect();
     let message = if deadline_hit {
-        format!("route `{}` ran out of time ({} ms) after {} attempt(s): {}", plan.route, plan.timing.timeout.as_millis(), attempts.len(), reasons.join("; "))
+        format!(
+            "route `{}` ran out of time ({} ms) after {} attempt(s): {}",
+            plan.route,
+            plan.timing.timeout.as_millis(),
+            attempts.len(),
+            reasons.join("; ")
+        )
     } else {
-        format!("all {} attempt(s) for `{}` failed: {}", attempts.len(), plan.route, reasons.join("; "))
+        format!(
+            "all {} attempt(s) for `{}` failed: {}",
+            attempts.len(),
+            plan.route,
+            reasons.join("; ")
+        )
     };
-    let code = if deadline_hit { "timeout" } else { "all_targets_failed" };
+    let code = if deadline_hit {
+        "timeout"
+    } else {
+        "all_targets_failed"
+    };
     let mut e = ApiError::new(status, error_type(status), Some(code), message);
     e.retry_after = errors.iter().filter_map(|e| e.retry_after).min();
     e.attempts = attempts;

@@ -55,7 +55,10 @@ impl Live {
             let p = Provider::build(settings).map_err(|e| format!("provider `{name}`: {e}"))?;
             providers.insert(name.clone(), Arc::new(p));
         }
-        Ok(Live { snapshot: Arc::new(snapshot), providers })
+        Ok(Live {
+            snapshot: Arc::new(snapshot),
+            providers,
+        })
     }
 
     fn provider(&self, name: &str) -> Option<&Provider> {
@@ -79,7 +82,11 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(live: Live) -> Self {
-        Gateway { live: ArcSwap::from_pointee(live), stats: Arc::default(), started: std::time::Instant::now() }
+        Gateway {
+            live: ArcSwap::from_pointee(live),
+            stats: Arc::default(),
+            started: std::time::Instant::now(),
+        }
     }
 
     pub fn current(&self) -> Arc<Live> {
@@ -89,21 +96,47 @@ impl Gateway {
     pub async fn chat(&self, req: ChatRequest, opts: CallOptions) -> Result<ChatAnswer, ApiError> {
         let started = std::time::Instant::now();
         let mut log = stream::RequestLog::start(&self.stats, opts.label.clone(), req.is_stream());
-        req.validate().map_err(|(m, p)| log.fail(ApiError::invalid(m, Some(p))))?;
+        req.validate()
+            .map_err(|(m, p)| log.fail(ApiError::invalid(m, Some(p))))?;
         let live = self.current();
         let name = opts.route.as_deref().unwrap_or(&req.model);
         let plan = plan::plan(&live.snapshot, name).map_err(|e| log.fail(e))?;
         log.route = plan.route.clone();
-        let deadline = Instant::now() + opts.timeout.map_or(plan.timing.timeout, |t| t.min(plan.timing.timeout));
+        let deadline = Instant::now()
+            + opts
+                .timeout
+                .map_or(plan.timing.timeout, |t| t.min(plan.timing.timeout));
         if req.is_stream() {
-            let out = attempt::stream(&live, &plan, &req, deadline).await.map_err(|e| log.fail(e))?;
-            let meta = meta_for(&plan.route, &out.deployment, out.attempts.len(), started, &log.request_id);
+            let out = attempt::stream(&live, &plan, &req, deadline)
+                .await
+                .map_err(|e| log.fail(e))?;
+            let meta = meta_for(
+                &plan.route,
+                &out.deployment,
+                out.attempts.len(),
+                started,
+                &log.request_id,
+            );
             log.attempts = out.attempts.len() as u32;
             log.deployment = out.deployment.name.clone();
-            Ok(ChatAnswer::Stream(ChatStream::new(out.value, meta, req.wants_stream_usage(), plan.timing.attempt_timeout, log)))
+            Ok(ChatAnswer::Stream(ChatStream::new(
+                out.value,
+                meta,
+                req.wants_stream_usage(),
+                plan.timing.attempt_timeout,
+                log,
+            )))
         } else {
-            let out = attempt::complete(&live, &plan, &req, deadline).await.map_err(|e| log.fail(e))?;
-            let meta = meta_for(&plan.route, &out.deployment, out.attempts.len(), started, &log.request_id);
+            let out = attempt::complete(&live, &plan, &req, deadline)
+                .await
+                .map_err(|e| log.fail(e))?;
+            let meta = meta_for(
+                &plan.route,
+                &out.deployment,
+                out.attempts.len(),
+                started,
+                &log.request_id,
+            );
             log.attempts = out.attempts.len() as u32;
             log.deployment = out.deployment.name.clone();
             log.usage = out.value.usage;
@@ -112,20 +145,39 @@ impl Gateway {
         }
     }
 
-    pub async fn embeddings(&self, req: EmbeddingsRequest, opts: CallOptions) -> Result<(Value, Meta), ApiError> {
+    pub async fn embeddings(
+        &self,
+        req: EmbeddingsRequest,
+        opts: CallOptions,
+    ) -> Result<(Value, Meta), ApiError> {
         let started = std::time::Instant::now();
         let mut log = stream::RequestLog::start(&self.stats, opts.label.clone(), false);
-        req.validate().map_err(|(m, p)| log.fail(ApiError::invalid(m, Some(p))))?;
+        req.validate()
+            .map_err(|(m, p)| log.fail(ApiError::invalid(m, Some(p))))?;
         let live = self.current();
         let name = opts.route.as_deref().unwrap_or(&req.model);
         let plan = plan::plan(&live.snapshot, name).map_err(|e| log.fail(e))?;
         log.route = plan.route.clone();
-        let deadline = Instant::now() + opts.timeout.map_or(plan.timing.timeout, |t| t.min(plan.timing.timeout));
-        let out = attempt::embeddings(&live, &plan, &req, deadline).await.map_err(|e| log.fail(e))?;
+        let deadline = Instant::now()
+            + opts
+                .timeout
+                .map_or(plan.timing.timeout, |t| t.min(plan.timing.timeout));
+        let out = attempt::embeddings(&live, &plan, &req, deadline)
+            .await
+            .map_err(|e| log.fail(e))?;
         log.attempts = out.attempts.len() as u32;
         log.deployment = out.deployment.name.clone();
         log.succeed();
-        Ok((out.value, meta_for(&plan.route, &out.deployment, out.attempts.len(), started, &log.request_id)))
+        Ok((
+            out.value,
+            meta_for(
+                &plan.route,
+                &out.deployment,
+                out.attempts.len(),
+                started,
+                &log.request_id,
+            ),
+        ))
     }
 
     /// `GET /v1/models`: routes and configured models, OpenAI's list shape.
@@ -152,8 +204,10 @@ impl Gateway {
         let providers: Vec<Value> = snap
             .providers
             .values()
-            .map(|p| json!({"name": p.name, "kind": p.kind.as_str(), "region": p.region,
-                            "base_url": p.http.as_ref().map(|h| h.base_url.clone())}))
+            .map(|p| {
+                json!({"name": p.name, "kind": p.kind.as_str(), "region": p.region,
+                            "base_url": p.http.as_ref().map(|h| h.base_url.clone())})
+            })
             .collect();
         json!({
             "version": env!("CARGO_PKG_VERSION"),
@@ -171,7 +225,13 @@ impl Gateway {
     }
 }
 
-fn meta_for(route: &str, dep: &crate::config::ModelSettings, attempts: usize, started: std::time::Instant, id: &str) -> Meta {
+fn meta_for(
+    route: &str,
+    dep: &crate::config::ModelSettings,
+    attempts: usize,
+    started: std::time::Instant,
+    id: &str,
+) -> Meta {
     Meta {
         request_id: id.to_string(),
         route: route.to_string(),

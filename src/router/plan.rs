@@ -16,26 +16,37 @@ pub struct Plan {
 
 pub fn plan(snap: &Snapshot, name: &str) -> Result<Plan, ApiError> {
     if let Some(route) = snap.routes.get(name) {
-        return Ok(Plan { route: route.name.clone(), timing: route.timing, candidates: route.targets.clone() });
+        return Ok(Plan {
+            route: route.name.clone(),
+            timing: route.timing,
+            candidates: route.targets.clone(),
+        });
     }
     if let Some(model) = snap.models.get(name) {
-        return Ok(Plan { route: name.to_string(), timing: Timing::default(), candidates: vec![model.clone()] });
+        return Ok(Plan {
+            route: name.to_string(),
+            timing: Timing::default(),
+            candidates: vec![model.clone()],
+        });
     }
-    if let Some((provider, vendor_model)) = name.split_once('/') {
-        if let Some(p) = snap.providers.get(provider) {
-            if !vendor_model.is_empty() {
-                let adhoc = ModelSettings {
-                    name: name.to_string(),
-                    provider: p.clone(),
-                    vendor_model: vendor_model.to_string(),
-                    context_window: None,
-                    price: None,
-                    capabilities: Vec::new(),
-                    region: p.region.clone(),
-                };
-                return Ok(Plan { route: name.to_string(), timing: Timing::default(), candidates: vec![Arc::new(adhoc)] });
-            }
-        }
+    if let Some((provider, vendor_model)) = name.split_once('/')
+        && let Some(p) = snap.providers.get(provider)
+        && !vendor_model.is_empty()
+    {
+        let adhoc = ModelSettings {
+            name: name.to_string(),
+            provider: p.clone(),
+            vendor_model: vendor_model.to_string(),
+            context_window: None,
+            price: None,
+            capabilities: Vec::new(),
+            region: p.region.clone(),
+        };
+        return Ok(Plan {
+            route: name.to_string(),
+            timing: Timing::default(),
+            candidates: vec![Arc::new(adhoc)],
+        });
     }
     Err(unknown_model(snap, name))
 }
@@ -43,7 +54,11 @@ pub fn plan(snap: &Snapshot, name: &str) -> Result<Plan, ApiError> {
 fn unknown_model(snap: &Snapshot, name: &str) -> ApiError {
     let routes: Vec<&str> = snap.routes.keys().map(String::as_str).collect();
     let models: Vec<&str> = snap.models.keys().map(String::as_str).collect();
-    let providers: Vec<String> = snap.providers.keys().map(|p| format!("{p}/<model>")).collect();
+    let providers: Vec<String> = snap
+        .providers
+        .keys()
+        .map(|p| format!("{p}/<model>"))
+        .collect();
     ApiError::new(
         404,
         "invalid_request_error",

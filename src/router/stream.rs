@@ -23,7 +23,13 @@ pub struct ChatStream {
 }
 
 impl ChatStream {
-    pub(super) fn new(c: Committed, meta: Meta, want_usage: bool, idle: Duration, log: RequestLog) -> Self {
+    pub(super) fn new(
+        c: Committed,
+        meta: Meta,
+        want_usage: bool,
+        idle: Duration,
+        log: RequestLog,
+    ) -> Self {
         struct St {
             first: Option<ChatChunk>,
             rest: crate::providers::ChunkStream,
@@ -32,7 +38,14 @@ impl ChatStream {
             log: RequestLog,
             done: bool,
         }
-        let st = St { first: Some(c.first), rest: c.rest, want_usage, idle, log, done: false };
+        let st = St {
+            first: Some(c.first),
+            rest: c.rest,
+            want_usage,
+            idle,
+            log,
+            done: false,
+        };
         let inner = futures_util::stream::unfold(st, |mut st| async move {
             loop {
                 if st.done {
@@ -44,7 +57,12 @@ impl ChatStream {
                         Ok(n) => n,
                         Err(_) => {
                             st.done = true;
-                            let e = ApiError::new(504, "timeout_error", Some("stream_idle_timeout"), format!("vendor sent nothing for {} ms", st.idle.as_millis()));
+                            let e = ApiError::new(
+                                504,
+                                "timeout_error",
+                                Some("stream_idle_timeout"),
+                                format!("vendor sent nothing for {} ms", st.idle.as_millis()),
+                            );
                             return Some((Err(st.log.fail(e)), st));
                         }
                     },
@@ -57,7 +75,12 @@ impl ChatStream {
                     }
                     Some(Err(e)) => {
                         st.done = true;
-                        let mut err = ApiError::new(502, "upstream_error", Some(e.failure.label()), format!("vendor stream failed after it started: {}", e.message));
+                        let mut err = ApiError::new(
+                            502,
+                            "upstream_error",
+                            Some(e.failure.label()),
+                            format!("vendor stream failed after it started: {}", e.message),
+                        );
                         err.code = Some("stream_broken".into());
                         return Some((Err(st.log.fail(err)), st));
                     }
@@ -76,7 +99,10 @@ impl ChatStream {
                 }
             }
         });
-        ChatStream { meta, inner: Box::pin(inner) }
+        ChatStream {
+            meta,
+            inner: Box::pin(inner),
+        }
     }
 }
 

@@ -21,6 +21,8 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 2000;
 /** setTimeout stores delays as a signed 32-bit int; longer deadlines are re-armed. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const CACHE_MODES = new Set(["no-cache", "no-store"]);
+/** Deadlines use the monotonic clock: a wall-clock step must not fire or stall them. */
+const now = () => performance.now();
 
 function checkTimeout(value, what) {
   if (value === undefined || value === null) return undefined;
@@ -84,14 +86,19 @@ class Call {
     this.id = client._nextId++;
     const timeoutMs = opts.timeoutMs ?? client.timeoutMs;
     this.timeoutMs = timeoutMs;
-    this.deadline = timeoutMs === undefined || timeoutMs === Infinity ? Infinity : Date.now() + timeoutMs;
+    this.deadline = timeoutMs === undefined || timeoutMs === Infinity ? Infinity : now() + timeoutMs;
     this.conn = null;
     this.done = false;
     this.timer = null;
     this.onAbort = null;
   }
 
-  async start() {
+  /** Send the request; every failure on the way ends up in `sink.fail`, never unhandled. */
+  start() {
+    this._start().catch((err) => this.fail(err));
+  }
+
+  async _start() {
     const { signal } = this.opts;
     if (signal && signal.aborted) {
       this.fail(abortError(signal));
@@ -110,11 +117,18 @@ class Call {
       return;
     }
     if (this.done) return;
-    const bytes = this._encode();
-    if (bytes.length + 20 > conn.maxFrame) {
+    let text;
+    try {
+      text = this._encode();
+    } catch (err) {
+      this.fail(err); // e.g. a BigInt or a cycle in the body
+      return;
+    }
+    const length = Buffer.byteLength(text, "utf8");
+    if (length + 20 > conn.maxFrame) {
       this.fail(
         new InvalidRequestError(
-          `the request is ${bytes.length + 20} bytes, over sidegate's ${conn.maxFrame}-byte frame limit`,
+          `the request is ${length + 20} bytes, over sidegate's ${conn.maxFrame}-byte frame limit`,
           { status: 413, code: "frame_too_large" },
         ),
       );
@@ -122,7 +136,7 @@ class Call {
     }
     this.conn = conn;
     conn.register(this.id, this);
-    conn.send(Kind.REQUEST, this.id, bytes);
+    conn.sendText(Kind.REQUEST, this.id, text, length);
   }
 
   _encode() {
@@ -132,18 +146,18 @@ class Call {
     if (o.route !== undefined) options.route = o.route;
     if (o.label !== undefined) options.label = o.label;
     // The daemon gets what is left of the deadline, so it never works past the caller.
-    if (this.deadline !== Infinity) options.timeout_ms = Math.max(1, Math.ceil(this.deadline - Date.now()));
+    if (this.deadline !== Infinity) options.timeout_ms = Math.max(1, Math.ceil(this.deadline - now()));
     const request = { op: this.op };
     if (this.body !== undefined) request.body = this.body;
     if (Object.keys(options).length > 0) request.options = options;
-    return Buffer.from(JSON.stringify(request), "utf8");
+    return JSON.stringify(request);
   }
 
   _arm() {
-    const left = this.deadline - Date.now();
+    const left = this.deadline - now();
     this.timer = setTimeout(
       () => {
-        if (Date.now() < this.deadline) this._arm();
+        if (now() < this.deadline) this._arm();
         else this.cancel(new SidegateTimeoutError(`the request timed out after ${this.timeoutMs} ms`));
       },
       Math.max(0, Math.min(left, MAX_TIMER_MS)),

@@ -5,8 +5,17 @@
 // chunk, an error) is left to the call objects in client.js, which register here by id.
 
 import net from "node:net";
-import { FrameDecoder, FrameError, Kind, PREFACE, PROTOCOL_VERSION, encodeFrame, encodeHeader } from "./frame.js";
-import { ConnectionError, DaemonNotRunningError, ProtocolError, SidegateError, errorFromFrame } from "./errors.js";
+import {
+  FrameDecoder,
+  FrameError,
+  HEADER_BYTES,
+  Kind,
+  PREFACE,
+  PROTOCOL_VERSION,
+  encodeFrame,
+  encodeHeader,
+} from "./frame.js";
+import { ConnectionError, DaemonNotRunningError, ProtocolError, errorFromFrame } from "./errors.js";
 import { VERSION } from "./version.js";
 
 /** connect() errors that mean "nobody listens there right now": worth a retry, then DaemonNotRunning. */
@@ -39,7 +48,7 @@ function connectOnce(socketPath) {
  * passed: a daemon being restarted (or socket-activated) is back within that window.
  */
 async function connectWithRetry(socketPath, budgetMs) {
-  const giveUpAt = Date.now() + budgetMs;
+  const giveUpAt = performance.now() + budgetMs;
   let backoff = FIRST_BACKOFF_MS;
   for (;;) {
     try {
@@ -47,7 +56,7 @@ async function connectWithRetry(socketPath, budgetMs) {
     } catch (err) {
       const code = err && err.code;
       const retryable = NOT_LISTENING.has(code) || TRANSIENT.has(code);
-      const left = giveUpAt - Date.now();
+      const left = giveUpAt - performance.now();
       if (!retryable || left <= 0) {
         if (NOT_LISTENING.has(code)) throw new DaemonNotRunningError(socketPath, err);
         let hint = "";
@@ -117,11 +126,23 @@ export class Connection {
     if (this.calls.delete(id) && this.calls.size === 0 && !this.closed) this.socket.unref();
   }
 
-  /** Write one frame; the body (Buffer) is written separately to avoid copying large bodies. */
+  /** Write one frame whose body is a Buffer (or nothing). */
   send(kind, id, body) {
     if (!this.alive) return false;
-    this.socket.write(encodeHeader(kind, id, body ? body.length : 0));
-    if (body && body.length > 0) this.socket.write(body);
+    this.socket.write(encodeFrame(kind, id, body));
+    return true;
+  }
+
+  /**
+   * Write one frame whose body is `text` (UTF-8, `byteLength` bytes): header and body are
+   * encoded into one buffer, so a request costs one write and no intermediate copy.
+   */
+  sendText(kind, id, text, byteLength) {
+    if (!this.alive) return false;
+    const frame = Buffer.allocUnsafe(HEADER_BYTES + byteLength);
+    encodeHeader(kind, id, byteLength).copy(frame, 0);
+    frame.write(text, HEADER_BYTES, byteLength, "utf8");
+    this.socket.write(frame);
     return true;
   }
 
@@ -195,10 +216,8 @@ export class Connection {
 
   /** A fresh error per call, so each rejection has its own identity. */
   _errorForCall(reason) {
-    if (reason instanceof SidegateError) {
-      const Class = reason.constructor;
-      const err = new Class(reason.message, { ...reason, cause: reason.cause });
-      return err;
+    if (reason instanceof ProtocolError || reason instanceof ConnectionError) {
+      return new reason.constructor(reason.message, { ...reason, cause: reason.cause });
     }
     const detail = reason && reason.message ? `: ${reason.message}` : "";
     return new ConnectionError(

@@ -1,7 +1,7 @@
 // Integration: the client against the real daemon (`sidegate serve`) with built-in `mock`
 // providers only. Skipped when the binary is missing, unless SIDEGATE_REQUIRE_DAEMON=1.
 
-import { describe, test, before, after } from "node:test";
+import { describe, test, after } from "node:test";
 import assert from "node:assert/strict";
 import {
   AbortError,
@@ -13,7 +13,7 @@ import {
   SidegateTimeoutError,
 } from "../src/index.js";
 import { Kind } from "../src/frame.js";
-import { SIDEGATE_BIN, makeDaemon, pollUntil, skipUnless } from "./helpers/processes.js";
+import { SIDEGATE_BIN, makeDaemon, pollUntil, skipUnless, withSetup } from "./helpers/processes.js";
 
 const skip = skipUnless(SIDEGATE_BIN);
 const TIMEOUT = { timeout: 120000 };
@@ -41,7 +41,12 @@ model = "echo"
 
 [routes.fast]
 targets = ["echo"]
+`;
+}
 
+/** Route-level cache (DESIGN §3 `cache = { ttl }`) in its own daemon, so the rest runs without it. */
+function cacheConfig(socketPath) {
+  return `${mockConfig(socketPath)}
 [routes.cached]
 targets = ["echo"]
 cache = { ttl = "10m" }
@@ -66,7 +71,7 @@ async function collect(stream) {
 describe("real daemon, mock providers", { skip, ...TIMEOUT }, () => {
   let daemon;
   let c;
-  before(async () => {
+  const test = withSetup(async () => {
     daemon = makeDaemon(mockConfig);
     await daemon.start();
     c = new Client({ socketPath: daemon.socketPath });
@@ -138,19 +143,21 @@ describe("real daemon, mock providers", { skip, ...TIMEOUT }, () => {
     assert.equal(text(r), big);
   });
 
-  test("options: route overrides the model, cache modes, label", async () => {
-    const prompt = unique("cache me");
-    const first = await c.chat(user("no-such-model", prompt), { route: "cached", label: "node-tests" });
-    assert.equal(text(first), prompt);
-    assert.equal(first.meta.route, "cached");
-    assert.equal(first.meta.cache, "miss");
-    const second = await c.chat(user("no-such-model", prompt), { route: "cached" });
-    assert.equal(second.meta.cache, "hit");
-    assert.equal(text(second), prompt);
-    const noCache = await c.chat(user("cached", prompt), { cache: "no-cache" });
-    assert.notEqual(noCache.meta.cache, "hit", "no-cache skips the lookup");
-    const noStore = await c.chat(user("cached", unique("never stored")), { cache: "no-store" });
-    assert.notEqual(noStore.meta.cache, "hit");
+  test("options: route overrides the model; label is accepted", async () => {
+    const r = await c.chat(user("no-such-model", "routed"), { route: "fast", label: "node-tests" });
+    assert.equal(text(r), "routed");
+    assert.equal(r.meta.route, "fast");
+    const s = c.stream(user("no-such-model", "routed stream"), { route: "fast", label: "node-tests", cache: "no-store" });
+    assert.equal((await collect(s)).out, "routed stream");
+    assert.equal(s.meta.route, "fast");
+  });
+
+  test("embeddings through the mock provider", async () => {
+    const e = await c.embeddings({ model: "mock/embed", input: ["a", "b"] });
+    assert.equal(e.object, "list");
+    assert.equal(e.data.length, 2);
+    assert.ok(Array.isArray(e.data[0].embedding));
+    assert.equal(e.meta.provider, "mock");
   });
 
   test("models() and status()", async () => {
@@ -232,7 +239,7 @@ describe("real daemon, mock providers", { skip, ...TIMEOUT }, () => {
 
 describe("real daemon restarts", { skip, ...TIMEOUT }, () => {
   let daemon;
-  before(async () => {
+  const test = withSetup(async () => {
     daemon = makeDaemon(mockConfig);
     await daemon.start();
   });
@@ -254,14 +261,19 @@ describe("real daemon restarts", { skip, ...TIMEOUT }, () => {
   test("crash (SIGKILL) mid-call: the call fails with ConnectionError; after restart, calls work", async () => {
     const c = new Client({ socketPath: daemon.socketPath, connectTimeoutMs: 60000 });
     await c.chat(user("fast", "warm"));
-    const pending = c.chat(user("slow/x", "in flight while crashing"));
+    // the rejection is observed right away: it happens while the test awaits the kill
+    const pending = assert.rejects(c.chat(user("slow/x", "in flight while crashing")), (e) => {
+      assert.ok(e instanceof ConnectionError, `${e.constructor.name}: ${e.message}`);
+      assert.equal(e.code, "connection_lost");
+      return true;
+    });
     await pollUntil(() => c._conn && c._conn.calls.size > 0, { what: "call in flight" });
     await daemon.kill();
-    await assert.rejects(pending, (e) => e instanceof ConnectionError && e.code === "connection_lost");
+    await pending;
     // a call made while the daemon is down waits (connect retries) until it is back
-    const waiting = c.chat(user("fast", "made while down"));
+    const waiting = c.chat(user("fast", "made while down")).then(text, (e) => e);
     await daemon.start();
-    assert.equal(text(await waiting), "made while down");
+    assert.equal(await waiting, "made while down");
     await c.close();
   });
 
@@ -277,5 +289,34 @@ describe("real daemon restarts", { skip, ...TIMEOUT }, () => {
     await daemon.start();
     assert.equal(text(await c.chat(user("fast", "back"))), "back");
     await c.close();
+  });
+});
+
+describe("real daemon, route cache", { skip, ...TIMEOUT }, () => {
+  let daemon;
+  let c;
+  const test = withSetup(async () => {
+    daemon = makeDaemon(cacheConfig);
+    await daemon.start();
+    c = new Client({ socketPath: daemon.socketPath });
+  });
+  after(async () => {
+    await c?.close();
+    await daemon?.cleanup();
+  });
+
+  test("cache: miss, then hit; no-cache and no-store skip the lookup", async () => {
+    const prompt = unique("cache me");
+    const first = await c.chat(user("no-such-model", prompt), { route: "cached" });
+    assert.equal(text(first), prompt);
+    assert.equal(first.meta.route, "cached");
+    assert.equal(first.meta.cache, "miss");
+    const second = await c.chat(user("no-such-model", prompt), { route: "cached" });
+    assert.equal(second.meta.cache, "hit");
+    assert.equal(text(second), prompt);
+    const noCache = await c.chat(user("cached", prompt), { cache: "no-cache" });
+    assert.notEqual(noCache.meta.cache, "hit", "no-cache skips the lookup");
+    const noStore = await c.chat(user("cached", unique("never stored")), { cache: "no-store" });
+    assert.notEqual(noStore.meta.cache, "hit");
   });
 });

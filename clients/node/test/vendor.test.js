@@ -2,7 +2,7 @@
 // (`fake-vendor --port 0`), for vendor failures, cancel reaching the vendor, and the
 // callers policy (403 / 429). Skipped when a binary is missing, unless SIDEGATE_REQUIRE_DAEMON=1.
 
-import { describe, test, before, after } from "node:test";
+import { describe, test, after } from "node:test";
 import assert from "node:assert/strict";
 import {
   AbortError,
@@ -15,7 +15,7 @@ import {
   SidegateError,
   SidegateTimeoutError,
 } from "../src/index.js";
-import { FAKE_VENDOR_BIN, SIDEGATE_BIN, makeDaemon, pollUntil, skipUnless, startFakeVendor } from "./helpers/processes.js";
+import { FAKE_VENDOR_BIN, SIDEGATE_BIN, makeDaemon, pollUntil, skipUnless, startFakeVendor, withSetup } from "./helpers/processes.js";
 
 const TIMEOUT = { timeout: 180000 };
 const user = (model, content) => ({ model, messages: [{ role: "user", content }] });
@@ -44,7 +44,7 @@ describe("real daemon, fake OpenAI vendor", { skip: skipUnless(SIDEGATE_BIN, FAK
   let vendor;
   let daemon;
   let c;
-  before(async () => {
+  const test = withSetup(async () => {
     vendor = await startFakeVendor();
     daemon = makeDaemon(
       (socketPath) => `
@@ -129,12 +129,18 @@ targets = ["fake-echo"]
   });
 
   test("fail-429 and fail-401 map through the status table", async () => {
+    // one candidate that is rate limited: its 429 (and retry-after: 1) reaches the caller
     const e429 = await failure(c.chat(user("fake/fail-429", "x")));
     assertTableClass(e429);
-    assert.ok(e429 instanceof RateLimitError || e429 instanceof AllVendorsFailedError, describeErr(e429));
+    assert.ok(e429 instanceof RateLimitError, describeErr(e429));
+    assert.equal(e429.status, 429);
+    assert.ok(typeof e429.retryAfter === "number" && e429.retryAfter > 0, `retryAfter = ${e429.retryAfter}`);
+    // a vendor 401 is an account problem: sidegate fails over (DESIGN §7), so with no other
+    // candidate the caller sees the upstream failure, naming the 401 in `attempts`
     const e401 = await failure(c.chat(user("fake/fail-401", "x")));
     assertTableClass(e401);
     assert.ok(e401 instanceof AuthenticationError || e401 instanceof AllVendorsFailedError, describeErr(e401));
+    if (e401 instanceof AllVendorsFailedError) assert.ok(e401.attempts.some((a) => a.status === 401), describeErr(e401));
   });
 
   test("malformed, reset, truncate: vendor failures surface as typed errors", async () => {

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sidegate import AsyncClient, Client, DaemonNotRunning, default_socket_path
+from sidegate import AsyncClient, Client, DaemonNotRunning, SidegateConnectionError, default_socket_path
 
 
 def test_env_wins() -> None:
@@ -21,8 +21,28 @@ def test_root_default() -> None:
 
 def test_user_default() -> None:
     assert default_socket_path({"XDG_RUNTIME_DIR": "/run/user/1000"}, euid=1000) == "/run/user/1000/sidegate/sidegate.sock"
-    assert default_socket_path({}, euid=1234) == "/run/user/1234/sidegate/sidegate.sock"
-    assert default_socket_path({"SIDEGATE_SOCKET": ""}, euid=1234) == "/run/user/1234/sidegate/sidegate.sock"
+    # Like the daemon: a non-root user without XDG_RUNTIME_DIR has no default socket.
+    assert default_socket_path({}, euid=1234) is None
+    assert default_socket_path({"SIDEGATE_SOCKET": ""}, euid=1234) is None
+
+
+def test_no_default_path_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sidegate._core
+
+    monkeypatch.setattr(sidegate._core.os, "geteuid", lambda: 1234)
+    monkeypatch.delenv("SIDEGATE_SOCKET", raising=False)
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    c = Client()
+    assert c.socket_path is None
+    with pytest.raises(SidegateConnectionError) as info:
+        c.models()
+    assert "SIDEGATE_SOCKET" in str(info.value)
+
+    async def main() -> None:
+        await AsyncClient().status()
+
+    with pytest.raises(SidegateConnectionError):
+        asyncio.run(main())
 
 
 def test_client_uses_argument_then_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

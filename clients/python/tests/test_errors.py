@@ -17,6 +17,7 @@ from sidegate.errors import (
     AuthenticationError,
     ConnectionLost,
     DaemonNotRunning,
+    GatewayTimeoutError,
     InvalidRequestError,
     PermissionDeniedError,
     ProtocolError,
@@ -44,7 +45,7 @@ def _body(status: int, code: str = "c", **extra: Any) -> Dict[str, Any]:
         (429, RateLimitError),
         (502, AllVendorsFailedError),
         (503, AllVendorsFailedError),
-        (504, AllVendorsFailedError),
+        (504, GatewayTimeoutError),
         (500, SidegateError),
         (418, SidegateError),
     ],
@@ -91,6 +92,15 @@ def test_connection_error_vector() -> None:
     f = fr.Decoder().feed((VECTORS / "error_connection.bin").read_bytes())[0]
     err = error_from_body(f.json(), connection_level=True)
     assert isinstance(err, ProtocolError) and err.code == "frame_too_large" and err.status == 400
+
+
+def test_gateway_timeout_is_both() -> None:
+    """The daemon's deadline error (504 code timeout) is an upstream failure and a timeout."""
+    body = {"status": 504, "error": {"message": "no answer after 499 ms", "type": "timeout_error", "code": "timeout",
+            "param": None, "attempts": [{"deployment": "fake/hang", "outcome": "timeout"}]}}
+    err = error_from_body(body)
+    assert isinstance(err, AllVendorsFailedError) and isinstance(err, SidegateTimeout)
+    assert isinstance(err, TimeoutError) and err.attempts[0]["outcome"] == "timeout"
 
 
 def test_hierarchy() -> None:

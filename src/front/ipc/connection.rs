@@ -24,7 +24,12 @@ pub async fn serve_connection(stream: UdsStream, cx: Ctx) {
     let (mut rd, wr) = crate::front::unix::split(stream);
     let (tx, rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
     let writer = tokio::spawn(write_loop(wr, rx));
-    let mut conn = Conn { cx: cx.clone(), tx, in_flight: HashMap::new(), greeted: false };
+    let mut conn = Conn {
+        cx: cx.clone(),
+        tx,
+        in_flight: HashMap::new(),
+        greeted: false,
+    };
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<u64>();
     let mut buf = BytesMut::with_capacity(8 * 1024);
     let mut draining = false;
@@ -55,9 +60,12 @@ pub async fn serve_connection(stream: UdsStream, cx: Ctx) {
         }
     };
 
-    if let Some(err) = fatal {
+    if let Some(err) = &fatal {
         tracing::debug!(code = err.label(), error = %err.message, "closing native connection after a protocol error");
-        let _ = conn.tx.send(encode(Kind::Error, 0, &error_body(&err, None))).await;
+        let _ = conn
+            .tx
+            .send(encode(Kind::Error, 0, &error_body(err, None)))
+            .await;
     }
     // Requests still running belong to a connection that is going away: cancel them.
     for (_, h) in conn.in_flight.drain() {
@@ -65,7 +73,26 @@ pub async fn serve_connection(stream: UdsStream, cx: Ctx) {
     }
     drop(conn);
     let _ = writer.await;
+    if fatal.is_some() {
+        // Lingering close: closing with unread input makes the kernel reset the connection,
+        // and the client could lose the ERROR frame. Read (and drop) what it still sends.
+        let linger = async {
+            let mut sink = vec![0u8; 16 * 1024];
+            let mut total = 0usize;
+            while let Ok(n @ 1..) = rd.read(&mut sink).await {
+                total += n;
+                if total > LINGER_MAX_BYTES {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LINGER, linger).await;
+    }
 }
+
+/// How long, and how much, a connection closed for a protocol error keeps draining input.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(500);
+const LINGER_MAX_BYTES: usize = 1 << 20;
 
 struct Conn {
     cx: Ctx,
@@ -75,18 +102,42 @@ struct Conn {
 }
 
 impl Conn {
-    async fn on_frame(&mut self, f: Frame, done: &mpsc::UnboundedSender<u64>, draining: bool) -> Result<(), ApiError> {
+    async fn on_frame(
+        &mut self,
+        f: Frame,
+        done: &mpsc::UnboundedSender<u64>,
+        draining: bool,
+    ) -> Result<(), ApiError> {
         if !self.greeted {
             if f.kind != Kind::Hello {
-                return Err(protocol_error("handshake_required", "the first frame must be HELLO"));
+                return Err(protocol_error(
+                    "handshake_required",
+                    "the first frame must be HELLO",
+                ));
             }
-            let hello: Hello = serde_json::from_slice(&f.body).map_err(|e| protocol_error("invalid_frame_body", &format!("HELLO body: {e}")))?;
+            let hello: Hello = serde_json::from_slice(&f.body)
+                .map_err(|e| protocol_error("invalid_frame_body", &format!("HELLO body: {e}")))?;
             if hello.protocol != VERSION {
-                return Err(protocol_error("unsupported_protocol", &format!("protocol {} is not supported; this daemon speaks {VERSION}", hello.protocol)));
+                return Err(protocol_error(
+                    "unsupported_protocol",
+                    &format!(
+                        "protocol {} is not supported; this daemon speaks {VERSION}",
+                        hello.protocol
+                    ),
+                ));
             }
             self.greeted = true;
-            let welcome = Welcome { protocol: VERSION, server: format!("sidegate/{}", env!("CARGO_PKG_VERSION")), max_frame: self.cx.max_frame };
-            self.send(encode(Kind::Welcome, 0, &serde_json::to_vec(&welcome).unwrap_or_default())).await;
+            let welcome = Welcome {
+                protocol: VERSION,
+                server: format!("sidegate/{}", env!("CARGO_PKG_VERSION")),
+                max_frame: self.cx.max_frame,
+            };
+            self.send(encode(
+                Kind::Welcome,
+                0,
+                &serde_json::to_vec(&welcome).unwrap_or_default(),
+            ))
+            .await;
             return Ok(());
         }
         match f.kind {
@@ -102,18 +153,36 @@ impl Conn {
                 Ok(())
             }
             Kind::Pong => Ok(()),
-            other => Err(protocol_error("unexpected_frame", &format!("a client may not send {other:?}"))),
+            other => Err(protocol_error(
+                "unexpected_frame",
+                &format!("a client may not send {other:?}"),
+            )),
         }
     }
 
-    async fn on_request(&mut self, f: Frame, done: &mpsc::UnboundedSender<u64>, draining: bool) -> Result<(), ApiError> {
+    async fn on_request(
+        &mut self,
+        f: Frame,
+        done: &mpsc::UnboundedSender<u64>,
+        draining: bool,
+    ) -> Result<(), ApiError> {
         if f.id == 0 || self.in_flight.contains_key(&f.id) {
-            return Err(protocol_error("duplicate_request_id", &format!("request id {} is 0 or already in flight", f.id)));
+            return Err(protocol_error(
+                "duplicate_request_id",
+                &format!("request id {} is 0 or already in flight", f.id),
+            ));
         }
-        let req = OwnedRequest::parse(&f.body).map_err(|e| protocol_error("invalid_frame_body", &e))?;
+        let req =
+            OwnedRequest::parse(&f.body).map_err(|e| protocol_error("invalid_frame_body", &e))?;
         if draining {
-            let e = ApiError::new(503, "server_error", Some("shutting_down"), "sidegate is shutting down; retry on the restarted daemon");
-            self.send(encode(Kind::Error, f.id, &error_body(&e, None))).await;
+            let e = ApiError::new(
+                503,
+                "server_error",
+                Some("shutting_down"),
+                "sidegate is shutting down; retry on the restarted daemon",
+            );
+            self.send(encode(Kind::Error, f.id, &error_body(&e, None)))
+                .await;
             return Ok(());
         }
         let (id, tx, gw, done) = (f.id, self.tx.clone(), self.cx.gateway.clone(), done.clone());

@@ -5,6 +5,7 @@
 // unless SIDEGATE_REQUIRE_DAEMON=1 (CI), where they run and fail.
 
 import { spawn } from "node:child_process";
+import { before, test } from "node:test";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
@@ -186,4 +187,22 @@ export async function pollUntil(fn, { timeoutMs = 20000, intervalMs = 50, what =
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await sleep(intervalMs);
   }
+}
+
+/**
+ * Run `setup` once before a suite's tests, and return a `test` whose tests first wait for it.
+ * A setup that fails (a daemon that does not start) then fails every test with its error,
+ * instead of cancelling them (which node --test does not count as failures).
+ */
+export function withSetup(setup) {
+  let ready;
+  before(() => {
+    ready = Promise.resolve().then(setup);
+    ready.catch(() => {});
+  });
+  return (name, fn) =>
+    test(name, async (t) => {
+      await ready;
+      return fn(t);
+    });
 }

@@ -57,10 +57,13 @@ class ChatCompletion(Response):
         return value if isinstance(value, str) else None
 
 
-def default_socket_path(env: Optional[Mapping[str, str]] = None, euid: Optional[int] = None) -> str:
+def default_socket_path(
+    env: Optional[Mapping[str, str]] = None, euid: Optional[int] = None
+) -> Optional[str]:
     """Where the daemon listens when nobody says otherwise (DESIGN §2): ``$SIDEGATE_SOCKET``,
     else ``/run/sidegate/sidegate.sock`` for root and ``$XDG_RUNTIME_DIR/sidegate/sidegate.sock``
-    for other users (``/run/user/<uid>`` when ``XDG_RUNTIME_DIR`` is unset)."""
+    for other users; ``None`` for a non-root user without ``XDG_RUNTIME_DIR`` (the daemon has
+    no default there either)."""
     env = os.environ if env is None else env
     explicit = env.get("SIDEGATE_SOCKET")
     if explicit:
@@ -68,14 +71,24 @@ def default_socket_path(env: Optional[Mapping[str, str]] = None, euid: Optional[
     uid = os.geteuid() if euid is None else euid
     if uid == 0:
         return "/run/sidegate/sidegate.sock"
-    runtime = env.get("XDG_RUNTIME_DIR") or f"/run/user/{uid}"
+    runtime = env.get("XDG_RUNTIME_DIR")
+    if not runtime:
+        return None
     return os.path.join(runtime, "sidegate", "sidegate.sock")
 
 
-def resolve_socket_path(socket_path: Optional[PathArg]) -> str:
+def resolve_socket_path(socket_path: Optional[PathArg]) -> Optional[str]:
+    """The explicit path, else the default; ``None`` when there is none (a non-root user
+    with neither ``SIDEGATE_SOCKET`` nor ``XDG_RUNTIME_DIR``, as the daemon decides)."""
     if socket_path is not None:
         return os.fspath(socket_path)
     return default_socket_path()
+
+
+NO_SOCKET_MESSAGE = (
+    "no sidegate socket path: pass socket_path=, or set SIDEGATE_SOCKET "
+    "(or XDG_RUNTIME_DIR, where `sidegate serve` puts sidegate/sidegate.sock)"
+)
 
 
 def hello_bytes() -> bytes:

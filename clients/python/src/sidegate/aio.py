@@ -26,6 +26,7 @@ from ._core import (
     frame_too_large,
     hello_bytes,
     parse_json_body,
+    NO_SOCKET_MESSAGE,
     resolve_socket_path,
     response_from_frame,
     split_chat_kwargs,
@@ -562,6 +563,8 @@ class AsyncClient:
                 except RuntimeError:
                     pass
             self._conn = None
+            if self.socket_path is None:
+                raise SidegateConnectionError(NO_SOCKET_MESSAGE)
             conn = await _AsyncConnection.open(self.socket_path, deadline, self.connect_retry)
             self._conn = conn
             return conn

@@ -32,6 +32,7 @@ from ._core import (
     frame_too_large,
     hello_bytes,
     parse_json_body,
+    NO_SOCKET_MESSAGE,
     resolve_socket_path,
     response_from_frame,
     split_chat_kwargs,
@@ -584,6 +585,8 @@ class Client:
             if conn is not None and conn.alive:
                 return conn
             self._conn = None
+            if self.socket_path is None:
+                raise SidegateConnectionError(NO_SOCKET_MESSAGE)
             conn = _Connection.open(self.socket_path, deadline, self.connect_retry)
             self._conn = conn
             return conn

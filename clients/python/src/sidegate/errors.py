@@ -19,6 +19,7 @@ __all__ = [
     "RateLimitError",
     "AllVendorsFailedError",
     "SidegateTimeout",
+    "GatewayTimeoutError",
     "SidegateConnectionError",
     "DaemonNotRunning",
     "ConnectionLost",
@@ -95,7 +96,13 @@ class AllVendorsFailedError(SidegateError):
 
 
 class SidegateTimeout(SidegateError, TimeoutError):
-    """The call's ``timeout`` expired on the client side (the request was cancelled)."""
+    """A deadline passed: the call's ``timeout`` on the client side (the request was then
+    cancelled), or, as :class:`GatewayTimeoutError`, the daemon's."""
+
+
+class GatewayTimeoutError(AllVendorsFailedError, SidegateTimeout):
+    """504: no vendor answered within the deadline (``timeout=``/``timeout_ms``, or the
+    route's ``timeout``). Both an upstream failure and a timeout."""
 
 
 class SidegateConnectionError(SidegateError, ConnectionError):
@@ -133,7 +140,7 @@ STATUS_CLASSES: Mapping[int, Type[SidegateError]] = {
     429: RateLimitError,
     502: AllVendorsFailedError,
     503: AllVendorsFailedError,
-    504: AllVendorsFailedError,
+    504: GatewayTimeoutError,
 }
 
 

@@ -1,0 +1,172 @@
+//! Test harness: starts the real `sidegate` binary with a real config file in a temp dir,
+//! waits until its socket answers, and talks to it over HTTP (socket or TCP) and the native
+//! protocol. Waits poll for conditions; nothing here asserts on timing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+pub struct Daemon {
+    pub child: Option<Child>,
+    pub dir: TempDir,
+    pub socket: PathBuf,
+    pub config: PathBuf,
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_sidegate")
+}
+
+impl Daemon {
+    /// Starts the daemon with `[server] socket = <tmp>/sg.sock` plus `server_extra` lines, and
+    /// the rest of the config `body`.
+    pub async fn start(server_extra: &str, body: &str) -> Daemon {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let socket = dir.path().join("sg.sock");
+        let config = dir.path().join("sidegate.toml");
+        let text = format!(
+            "[server]\nsocket = \"{}\"\n{server_extra}\n\n{body}\n",
+            socket.display()
+        );
+        std::fs::write(&config, text).expect("write config");
+        let mut d = Daemon {
+            child: None,
+            dir,
+            socket,
+            config,
+        };
+        d.spawn().await;
+        d
+    }
+
+    pub async fn spawn(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("daemon.log")).expect("log file");
+        let child = Command::new(bin())
+            .args(["serve", "--config"])
+            .arg(&self.config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn sidegate");
+        self.child = Some(child);
+        wait_for_socket(&self.socket, self.child.as_mut()).await;
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    /// HTTP client speaking over the Unix socket.
+    pub fn http(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .unix_socket(self.socket.clone())
+            .build()
+            .expect("client")
+    }
+
+    pub async fn native(&self) -> sidegate::client::Client {
+        sidegate::client::Client::connect(&self.socket)
+            .await
+            .expect("native connect")
+    }
+
+    pub fn signal(&self, sig: &str) {
+        if let Some(c) = &self.child {
+            let _ = Command::new("kill")
+                .args([&format!("-{sig}"), &c.id().to_string()])
+                .status();
+        }
+    }
+
+    /// Waits for the process to exit (up to a generous limit) and returns its exit code.
+    pub async fn wait_exit(&mut self) -> Option<i32> {
+        let child = self.child.as_mut()?;
+        for _ in 0..600 {
+            if let Ok(Some(st)) = child.try_wait() {
+                return st.code();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub async fn wait_for_socket(path: &Path, mut child: Option<&mut Child>) {
+    for _ in 0..600 {
+        if tokio::net::UnixStream::connect(path).await.is_ok() {
+            return;
+        }
+        if let Some(c) = child.as_deref_mut()
+            && let Ok(Some(st)) = c.try_wait()
+        {
+            panic!("sidegate exited early with {st}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("socket {} never became ready", path.display());
+}
+
+/// Polls `f` until it is true (up to ~30 s on a slow machine).
+pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..600 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+/// A config with the mock provider and one fake OpenAI-compatible vendor at `base_url`.
+pub fn vendor_config(base_url: &str) -> String {
+    format!(
+        r#"
+[providers.mock]
+kind = "mock"
+
+[providers.fake]
+kind = "openai-compatible"
+base_url = "{base_url}"
+api_key = "sk-fake-secret-key"
+
+[providers.down]
+kind = "openai-compatible"
+base_url = "http://127.0.0.1:9/v1"
+
+[models.echo]
+provider = "mock"
+model = "echo"
+
+[models.fake-echo]
+provider = "fake"
+model = "echo-model"
+
+[models.fake-500]
+provider = "fake"
+model = "fail-500"
+
+[models.fake-down]
+provider = "down"
+model = "any"
+
+[routes.fast]
+targets = ["fake-echo"]
+
+[routes.failover]
+targets = ["fake-500", "fake-down", "fake-echo"]
+timeout = "20s"
+"#
+    )
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the real `sidegate` binary, real config files, fake vendors on
+//! loopback, and clients that talk to it the way users do.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
+mod cli;
+mod common;
+mod http;
+mod lifecycle;
+mod native;
+mod vectors;
