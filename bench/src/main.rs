@@ -1,1 +1,309 @@
-fn main() {}
+//! sidegate overhead benchmark. Starts the fake OpenAI vendor (in this process) and the real
+//! `sidegate` binary with a config pointing at it, then measures the same chat request:
+//! - direct to the vendor (the baseline),
+//! - through sidegate: HTTP over the Unix socket, HTTP over loopback TCP, native protocol,
+//! - native protocol to the built-in mock provider (no vendor hop: the gateway alone),
+//!
+//! at each concurrency, and prints p50/p99 latency, requests/s, the p50 sidegate adds, and
+//! the daemon's RSS idle and after load. Numbers, not assertions: run it, read the table.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+struct Args {
+    sidegate: PathBuf,
+    vendor: PathBuf,
+    requests: usize,
+    concurrency: Vec<usize>,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        sidegate: PathBuf::from("target/release/sidegate"),
+        vendor: PathBuf::from("target/release/fake-vendor"),
+        requests: 4000,
+        concurrency: vec![1, 64],
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let v = it.next().unwrap_or_default();
+        match k.as_str() {
+            "--sidegate" => a.sidegate = PathBuf::from(v),
+            "--vendor" => a.vendor = PathBuf::from(v),
+            "--requests" => a.requests = v.parse().unwrap_or(a.requests),
+            "--concurrency" => {
+                a.concurrency = v.split(',').filter_map(|x| x.parse().ok()).collect()
+            }
+            _ => {
+                eprintln!(
+                    "usage: sidegate-bench [--sidegate PATH] [--requests N] [--concurrency 1,64]"
+                );
+                std::process::exit(2);
+            }
+        }
+    }
+    a
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Path_ {
+    Direct,
+    HttpUds,
+    HttpTcp,
+    Native,
+    NativeMock,
+}
+
+impl Path_ {
+    fn label(self) -> &'static str {
+        match self {
+            Path_::Direct => "direct to vendor",
+            Path_::HttpUds => "sidegate HTTP/unix",
+            Path_::HttpTcp => "sidegate HTTP/tcp",
+            Path_::Native => "sidegate native",
+            Path_::NativeMock => "sidegate native, mock",
+        }
+    }
+}
+
+struct Row {
+    path: Path_,
+    conc: usize,
+    p50: Duration,
+    p99: Duration,
+    rps: f64,
+}
+
+fn rss_kb(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+struct Daemon(Child);
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn wait_socket(p: &Path) {
+    for _ in 0..400 {
+        if tokio::net::UnixStream::connect(p).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("sidegate did not start");
+}
+
+fn body(model: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": "benchmark prompt of a few words"}]})
+}
+
+#[tokio::main]
+async fn main() {
+    let a = args();
+    // The vendor runs in its own process, as a real one would be elsewhere.
+    let mut vendor_child = Command::new(&a.vendor)
+        .args(["--port", "0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", a.vendor.display()));
+    let line = {
+        use std::io::BufRead;
+        let out = vendor_child.stdout.take().expect("vendor stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(out)
+            .read_line(&mut line)
+            .expect("vendor banner");
+        line
+    };
+    let _v = Daemon(vendor_child);
+    let vendor_base = format!(
+        "http://{}/v1",
+        line.trim()
+            .strip_prefix("LISTENING ")
+            .expect("LISTENING line")
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sock = dir.path().join("sg.sock");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let cfg = dir.path().join("bench.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nsocket = \"{}\"\nhttp = \"127.0.0.1:{port}\"\n\n[providers.fake]\nkind = \"openai-compatible\"\nbase_url = \"{}\"\n\n[providers.mock]\nkind = \"mock\"\n\n[models.vendor]\nprovider = \"fake\"\nmodel = \"echo\"\n\n[models.mock]\nprovider = \"mock\"\nmodel = \"echo\"\n",
+            sock.display(),
+            vendor_base
+        ),
+    )
+    .expect("config");
+    let child = Command::new(&a.sidegate)
+        .args(["serve", "--log-level", "warn", "--config"])
+        .arg(&cfg)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", a.sidegate.display()));
+    let pid = child.id();
+    let _d = Daemon(child);
+    wait_socket(&sock).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle_rss = rss_kb(pid, "VmRSS:");
+
+    let direct = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .expect("client");
+    let uds = reqwest::Client::builder()
+        .unix_socket(sock.clone())
+        .pool_max_idle_per_host(256)
+        .build()
+        .expect("client");
+    let tcp = direct.clone();
+    let native = Arc::new(
+        sidegate::client::Client::connect(&sock)
+            .await
+            .expect("native client"),
+    );
+    let vendor_url = format!("{vendor_base}/chat/completions");
+    let tcp_url = format!("http://127.0.0.1:{port}/v1/chat/completions");
+
+    let mut rows = Vec::new();
+    for &conc in &a.concurrency {
+        for path in [
+            Path_::Direct,
+            Path_::HttpUds,
+            Path_::HttpTcp,
+            Path_::Native,
+            Path_::NativeMock,
+        ] {
+            let one = {
+                let (direct, uds, tcp, native) =
+                    (direct.clone(), uds.clone(), tcp.clone(), native.clone());
+                let (vendor_url, tcp_url) = (vendor_url.clone(), tcp_url.clone());
+                move || {
+                    let (direct, uds, tcp, native) =
+                        (direct.clone(), uds.clone(), tcp.clone(), native.clone());
+                    let (vendor_url, tcp_url) = (vendor_url.clone(), tcp_url.clone());
+                    async move {
+                        let ok = match path {
+                            Path_::Direct => direct
+                                .post(&vendor_url)
+                                .json(&body("echo"))
+                                .send()
+                                .await
+                                .map(|r| r.status().is_success())
+                                .unwrap_or(false),
+                            Path_::HttpUds => uds
+                                .post("http://sidegate/v1/chat/completions")
+                                .json(&body("vendor"))
+                                .send()
+                                .await
+                                .map(|r| r.status().is_success())
+                                .unwrap_or(false),
+                            Path_::HttpTcp => tcp
+                                .post(&tcp_url)
+                                .json(&body("vendor"))
+                                .send()
+                                .await
+                                .map(|r| r.status().is_success())
+                                .unwrap_or(false),
+                            Path_::Native => native
+                                .call("chat", &body("vendor"), &json!({}))
+                                .await
+                                .is_ok(),
+                            Path_::NativeMock => {
+                                native.call("chat", &body("mock"), &json!({})).await.is_ok()
+                            }
+                        };
+                        assert!(ok, "request failed on {}", path.label());
+                    }
+                }
+            };
+            // warm up pools and caches
+            futures_util::future::join_all((0..conc.max(8)).map(|_| one())).await;
+            let n = a.requests;
+            let start = Instant::now();
+            let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let workers = (0..conc).map(|_| {
+                let (one, next) = (one.clone(), next.clone());
+                tokio::spawn(async move {
+                    let mut lat = Vec::new();
+                    while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
+                        let t = Instant::now();
+                        one().await;
+                        lat.push(t.elapsed());
+                    }
+                    lat
+                })
+            });
+            let mut lat: Vec<Duration> = Vec::with_capacity(n);
+            for w in futures_util::future::join_all(workers).await {
+                lat.extend(w.expect("worker"));
+            }
+            let wall = start.elapsed();
+            lat.sort();
+            let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+            rows.push(Row {
+                path,
+                conc,
+                p50: pct(0.50),
+                p99: pct(0.99),
+                rps: n as f64 / wall.as_secs_f64(),
+            });
+        }
+    }
+    let load_rss = rss_kb(pid, "VmHWM:");
+
+    println!(
+        "\nsidegate overhead: {} requests per row, fake OpenAI vendor on loopback (zero added delay)",
+        a.requests
+    );
+    println!(
+        "{:<24} {:>5} {:>10} {:>10} {:>10} {:>13}",
+        "path", "conc", "p50 µs", "p99 µs", "req/s", "added p50 µs"
+    );
+    println!("{}", "-".repeat(77));
+    for r in &rows {
+        let base = rows
+            .iter()
+            .find(|b| b.conc == r.conc && b.path == Path_::Direct)
+            .map(|b| b.p50);
+        let added = match (r.path, base) {
+            (Path_::Direct, _) | (Path_::NativeMock, _) | (_, None) => "-".to_string(),
+            (_, Some(b)) => format!("{:+.0}", r.p50.as_secs_f64() * 1e6 - b.as_secs_f64() * 1e6),
+        };
+        println!(
+            "{:<24} {:>5} {:>10.0} {:>10.0} {:>10.0} {:>13}",
+            r.path.label(),
+            r.conc,
+            r.p50.as_secs_f64() * 1e6,
+            r.p99.as_secs_f64() * 1e6,
+            r.rps,
+            added
+        );
+    }
+    println!(
+        "\ndaemon RSS: idle {:.1} MB, peak under load {:.1} MB",
+        idle_rss as f64 / 1024.0,
+        load_rss as f64 / 1024.0
+    );
+    println!(
+        "machine: {} cores, shared by the bench client, the fake vendor and the daemon (3 processes).",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+}

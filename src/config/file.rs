@@ -34,8 +34,6 @@ pub struct ServerFile {
     pub max_frame_bytes: Option<usize>,
     /// How long SIGTERM waits for requests in flight before cancelling them.
     pub shutdown_grace: Option<String>,
-    /// Directory for the disk cache and usage ledger.
-    pub state_dir: Option<String>,
 }
 
 /// A vendor account. `kind` picks the adapter; each kind takes only its own keys.

@@ -235,9 +235,6 @@ fn resolve_server(cx: &mut Ctx<'_>, s: &ServerFile, env: &dyn Env) -> ServerSett
         &s.shutdown_grace,
         Duration::from_secs(30),
     );
-    if s.state_dir.as_deref() == Some("") {
-        cx.err(&["server", "state_dir"], "must not be empty");
-    }
     ServerSettings {
         socket,
         socket_mode,

@@ -73,7 +73,7 @@ impl Mock {
         req: &ChatRequest,
         model: &str,
     ) -> Result<ChatResponse, ProviderError> {
-        tokio::time::sleep(self.cfg.latency).await;
+        pause(self.cfg.latency).await;
         self.maybe_fail()?;
         let tokens = self.tokens(req);
         let usage = Self::usage(req, tokens.len());
@@ -140,7 +140,7 @@ impl Mock {
         req: &EmbeddingsRequest,
         model: &str,
     ) -> Result<Value, ProviderError> {
-        tokio::time::sleep(self.cfg.latency).await;
+        pause(self.cfg.latency).await;
         self.maybe_fail()?;
         let Some(texts) = req.texts() else {
             return Err(ProviderError::new(
@@ -158,6 +158,14 @@ impl Mock {
         Ok(
             json!({"object": "list", "model": model, "data": data, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}),
         )
+    }
+}
+
+/// Sleeps for `d`; a zero delay returns at once (a zero-length tokio sleep still waits for
+/// the next timer tick, about a millisecond).
+async fn pause(d: std::time::Duration) {
+    if !d.is_zero() {
+        tokio::time::sleep(d).await;
     }
 }
 

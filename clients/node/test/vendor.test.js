@@ -163,7 +163,7 @@ targets = ["fake-echo"]
   });
 });
 
-describe("real daemon, callers policy", { skip: skipUnless(SIDEGATE_BIN), ...TIMEOUT }, () => {
+describe("real daemon, callers policy", { skip: "[callers.*] and unknown_callers are not in the daemon yet: issue 9", ...TIMEOUT }, () => {
   const uid = typeof process.getuid === "function" ? process.getuid() : 0;
   const daemons = [];
   after(async () => {

@@ -21,9 +21,17 @@ export const FAKE_VENDOR_BIN = process.env.FAKE_VENDOR_BIN || path.join(REPO, "t
 const START_TIMEOUT_MS = Number(process.env.SIDEGATE_START_TIMEOUT_MS || 20000);
 
 const children = new Set();
-process.on("exit", () => {
+// Never leave a daemon behind, even when the test process is interrupted.
+const killAll = () => {
   for (const child of children) child.kill("SIGKILL");
-});
+};
+process.on("exit", killAll);
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.once(signal, () => {
+    killAll();
+    process.kill(process.pid, signal);
+  });
+}
 
 /** A `skip` reason when a binary is missing (or false, to run the tests). */
 export function skipUnless(...bins) {

@@ -1,0 +1,87 @@
+"""Fixtures: the real sidegate daemon (built by cargo) with a real config file, and the fake
+OpenAI vendor binary on loopback. Binaries come from SIDEGATE_BIN / FAKE_VENDOR_BIN or
+target/debug."""
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SIDEGATE_BIN = os.environ.get("SIDEGATE_BIN", str(ROOT / "target" / "debug" / "sidegate"))
+FAKE_VENDOR_BIN = os.environ.get("FAKE_VENDOR_BIN", str(ROOT / "target" / "debug" / "fake-vendor"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(cond, what, limit=30.0):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def fake_vendor():
+    p = subprocess.Popen([FAKE_VENDOR_BIN, "--port", "0"], stdout=subprocess.PIPE, text=True)
+    line = p.stdout.readline().strip()
+    assert line.startswith("LISTENING "), line
+    yield "http://" + line.split()[1]
+    p.kill()
+    p.wait()
+
+
+@pytest.fixture(scope="session")
+def daemon(tmp_path_factory, fake_vendor):
+    d = tmp_path_factory.mktemp("sidegate")
+    sock = d / "sg.sock"
+    port = _free_port()
+    cfg = d / "sidegate.toml"
+    cfg.write_text(
+        f"""
+[server]
+socket = "{sock}"
+http = "127.0.0.1:{port}"
+
+[providers.mock]
+kind = "mock"
+
+[providers.fake]
+kind = "openai-compatible"
+base_url = "{fake_vendor}/v1"
+
+[models.echo]
+provider = "mock"
+model = "echo"
+
+[routes.fast]
+targets = ["echo"]
+"""
+    )
+    log = open(d / "daemon.log", "w")
+    p = subprocess.Popen([SIDEGATE_BIN, "serve", "--config", str(cfg)], stderr=log)
+
+    def ready():
+        assert p.poll() is None, (d / "daemon.log").read_text()
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(str(sock))
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    _wait(ready, "sidegate to listen")
+    yield {"socket": str(sock), "http": f"http://127.0.0.1:{port}", "vendor": fake_vendor}
+    p.terminate()
+    p.wait(timeout=30)
+    log.close()
