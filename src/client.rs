@@ -20,21 +20,14 @@ use crate::protocol::{DEFAULT_MAX_FRAME, Frame, Kind, PREFACE, VERSION, decode, 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("cannot connect to {path}: {source} (is `sidegate serve` running?)")]
-    Connect {
-        path: String,
-        source: std::io::Error,
-    },
+    Connect { path: String, source: std::io::Error },
     #[error("connection to the daemon closed")]
     Closed,
     #[error("protocol error: {0}")]
     Protocol(String),
     /// The daemon answered with an ERROR frame.
     #[error("{status}: {message}")]
-    Api {
-        status: u16,
-        message: String,
-        body: Value,
-    },
+    Api { status: u16, message: String, body: Value },
 }
 
 type Pending = Arc<Mutex<HashMap<u64, mpsc::UnboundedSender<Frame>>>>;
@@ -54,37 +47,20 @@ pub struct Reply {
 
 impl Client {
     pub async fn connect(path: &Path) -> Result<Self, ClientError> {
-        let err = |source| ClientError::Connect {
-            path: path.display().to_string(),
-            source,
-        };
+        let err = |source| ClientError::Connect { path: path.display().to_string(), source };
         let mut stream = unix::connect(path).await.map_err(err)?;
-        let hello = Hello {
-            protocol: VERSION,
-            client: format!("sidegate-rs/{}", env!("CARGO_PKG_VERSION")),
-        };
+        let hello = Hello { protocol: VERSION, client: format!("sidegate-rs/{}", env!("CARGO_PKG_VERSION")) };
         let mut first = PREFACE.to_vec();
-        first.extend_from_slice(&encode(
-            Kind::Hello,
-            0,
-            &serde_json::to_vec(&hello).unwrap_or_default(),
-        ));
+        first.extend_from_slice(&encode(Kind::Hello, 0, &serde_json::to_vec(&hello).unwrap_or_default()));
         stream.write_all(&first).await.map_err(err)?;
 
         let (mut rd, mut wr) = unix::split(stream);
         let mut buf = BytesMut::with_capacity(16 * 1024);
         let welcome = loop {
-            if let Some(f) = decode(&mut buf, DEFAULT_MAX_FRAME)
-                .map_err(|e| ClientError::Protocol(e.to_string()))?
-            {
+            if let Some(f) = decode(&mut buf, DEFAULT_MAX_FRAME).map_err(|e| ClientError::Protocol(e.to_string()))? {
                 break f;
             }
-            if rd
-                .read_buf(&mut buf)
-                .await
-                .map_err(|_| ClientError::Closed)?
-                == 0
-            {
+            if rd.read_buf(&mut buf).await.map_err(|_| ClientError::Closed)? == 0 {
                 return Err(ClientError::Closed);
             }
         };
@@ -126,11 +102,7 @@ impl Client {
             }
             routes.lock().unwrap_or_else(|p| p.into_inner()).clear();
         });
-        Ok(Client {
-            tx,
-            pending,
-            next_id: AtomicU64::new(1),
-        })
+        Ok(Client { tx, pending, next_id: AtomicU64::new(1) })
     }
 
     async fn start(
@@ -141,74 +113,42 @@ impl Client {
     ) -> Result<(u64, mpsc::UnboundedReceiver<Frame>), ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (stx, srx) = mpsc::unbounded_channel();
-        self.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, stx);
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(id, stx);
         let req = serde_json::json!({"op": op, "body": body, "options": options});
         let bytes = serde_json::to_vec(&req).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        self.tx
-            .send(encode(Kind::Request, id, &bytes))
-            .await
-            .map_err(|_| ClientError::Closed)?;
+        self.tx.send(encode(Kind::Request, id, &bytes)).await.map_err(|_| ClientError::Closed)?;
         Ok((id, srx))
     }
 
     fn finish(&self, id: u64) {
-        self.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
     }
 
     /// A request answered by one RESPONSE (chat without stream, models, status, embeddings).
-    pub async fn call(
-        &self,
-        op: &str,
-        body: &Value,
-        options: &Value,
-    ) -> Result<Reply, ClientError> {
+    pub async fn call(&self, op: &str, body: &Value, options: &Value) -> Result<Reply, ClientError> {
         let (id, mut rx) = self.start(op, body, options).await?;
         let f = rx.recv().await;
         self.finish(id);
         let f = f.ok_or(ClientError::Closed)?;
-        let v: Value =
-            serde_json::from_slice(&f.body).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let v: Value = serde_json::from_slice(&f.body).map_err(|e| ClientError::Protocol(e.to_string()))?;
         match f.kind {
-            Kind::Response => Ok(Reply {
-                body: v["body"].clone(),
-                meta: v["meta"].clone(),
-            }),
+            Kind::Response => Ok(Reply { body: v["body"].clone(), meta: v["meta"].clone() }),
             Kind::Error => Err(api_error(v)),
             other => Err(ClientError::Protocol(format!("unexpected {other:?} frame"))),
         }
     }
 
     /// A streaming chat: chunks as they arrive.
-    pub async fn stream(
-        &self,
-        body: &Value,
-        options: &Value,
-    ) -> Result<ReplyStream<'_>, ClientError> {
+    pub async fn stream(&self, body: &Value, options: &Value) -> Result<ReplyStream<'_>, ClientError> {
         let (id, rx) = self.start("chat", body, options).await?;
-        Ok(ReplyStream {
-            client: self,
-            id,
-            rx,
-            meta: None,
-            finished: false,
-        })
+        Ok(ReplyStream { client: self, id, rx, meta: None, finished: false })
     }
 }
 
 fn api_error(v: Value) -> ClientError {
     let status = v["status"].as_u64().unwrap_or(0) as u16;
     let message = v["error"]["message"].as_str().unwrap_or("").to_string();
-    ClientError::Api {
-        status,
-        message,
-        body: v,
-    }
+    ClientError::Api { status, message, body: v }
 }
 
 pub struct ReplyStream<'c> {
@@ -245,9 +185,7 @@ impl ReplyStream<'_> {
                 self.finished = true;
                 Some(Err(api_error(v)))
             }
-            other => Some(Err(ClientError::Protocol(format!(
-                "unexpected {other:?} frame"
-            )))),
+            other => Some(Err(ClientError::Protocol(format!("unexpected {other:?} frame")))),
         }
     }
 }

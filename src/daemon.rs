@@ -16,10 +16,7 @@ use crate::router::{Gateway, Live};
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error("cannot listen on {path}: {source}")]
-    Bind {
-        path: String,
-        source: std::io::Error,
-    },
+    Bind { path: String, source: std::io::Error },
     #[error("cannot build providers: {0}")]
     Build(String),
     #[error("cannot install signal handlers: {0}")]
@@ -41,15 +38,10 @@ pub async fn run(snapshot: Snapshot) -> Result<(), DaemonError> {
     let gateway = Arc::new(Gateway::new(live));
     let bind_err = |path: String| move |source| DaemonError::Bind { path, source };
 
-    let uds = unix::bind(&server.socket, server.socket_mode)
-        .await
-        .map_err(bind_err(server.socket.display().to_string()))?;
+    let uds =
+        unix::bind(&server.socket, server.socket_mode).await.map_err(bind_err(server.socket.display().to_string()))?;
     let tcp = match server.http {
-        Some(addr) => Some(
-            TcpListener::bind(addr)
-                .await
-                .map_err(bind_err(addr.to_string()))?,
-        ),
+        Some(addr) => Some(TcpListener::bind(addr).await.map_err(bind_err(addr.to_string()))?),
         None => None,
     };
     let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;

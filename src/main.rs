@@ -12,11 +12,7 @@ use sidegate::config::{self, Env, OsEnv};
 use sidegate::telemetry::{self, LogFormat};
 
 #[derive(Parser)]
-#[command(
-    name = "sidegate",
-    version,
-    about = "A per-host sidecar AI gateway on a Unix socket"
-)]
+#[command(name = "sidegate", version, about = "A per-host sidecar AI gateway on a Unix socket")]
 struct Args {
     #[command(subcommand)]
     cmd: Cmd,
@@ -62,11 +58,7 @@ enum Cmd {
 fn main() -> ExitCode {
     let args = Args::parse();
     match args.cmd {
-        Cmd::Serve {
-            config,
-            log_format,
-            log_level,
-        } => {
+        Cmd::Serve { config, log_format, log_level } => {
             telemetry::init(log_format, &log_level);
             let (path, explicit) = config::config_path(config.as_deref(), &OsEnv);
             let snapshot = match config::load(&path, explicit, &OsEnv) {
@@ -104,20 +96,14 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Status { socket, json } => client_cmd(socket, |c| Box::pin(status(c, json))),
-        Cmd::Chat {
-            socket,
-            model,
-            no_stream,
-            prompt,
-        } => client_cmd(socket, move |c| Box::pin(chat(c, model, prompt, no_stream))),
+        Cmd::Chat { socket, model, no_stream, prompt } => {
+            client_cmd(socket, move |c| Box::pin(chat(c, model, prompt, no_stream)))
+        }
     }
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("sidegate: cannot start the async runtime: {e}");
@@ -126,23 +112,14 @@ fn runtime() -> tokio::runtime::Runtime {
     }
 }
 
-type CmdFuture<'a> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ClientError>> + 'a>>;
+type CmdFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ClientError>> + 'a>>;
 
-fn client_cmd(
-    socket: Option<PathBuf>,
-    f: impl for<'a> FnOnce(&'a Client) -> CmdFuture<'a>,
-) -> ExitCode {
+fn client_cmd(socket: Option<PathBuf>, f: impl for<'a> FnOnce(&'a Client) -> CmdFuture<'a>) -> ExitCode {
     let Some(path) = socket.or_else(|| socket_from_config(&OsEnv)) else {
-        eprintln!(
-            "sidegate: no socket path: pass --socket, or set SIDEGATE_SOCKET or XDG_RUNTIME_DIR"
-        );
+        eprintln!("sidegate: no socket path: pass --socket, or set SIDEGATE_SOCKET or XDG_RUNTIME_DIR");
         return ExitCode::from(2);
     };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("sidegate: {e}");
@@ -174,10 +151,7 @@ fn socket_from_config(env: &dyn Env) -> Option<PathBuf> {
 async fn status(c: &Client, raw: bool) -> Result<(), ClientError> {
     let r = c.call("status", &json!({}), &json!({})).await?;
     if raw {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&r.body).unwrap_or_default()
-        );
+        println!("{}", serde_json::to_string_pretty(&r.body).unwrap_or_default());
         return Ok(());
     }
     let b = &r.body;
@@ -207,37 +181,19 @@ async fn status(c: &Client, raw: bool) -> Result<(), ClientError> {
         );
     }
     let names = |v: &Value| {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default()
+        v.as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default()
     };
     println!("models:   {}", names(&b["models"]));
     println!("routes:   {}", names(&b["routes"]));
     Ok(())
 }
 
-async fn chat(
-    c: &Client,
-    model: String,
-    prompt: String,
-    no_stream: bool,
-) -> Result<(), ClientError> {
+async fn chat(c: &Client, model: String, prompt: String, no_stream: bool) -> Result<(), ClientError> {
     let body = json!({"model": model, "messages": [{"role": "user", "content": prompt}], "stream": !no_stream});
     let mut out = std::io::stdout().lock();
     if no_stream {
         let r = c.call("chat", &body, &json!({})).await?;
-        let _ = writeln!(
-            out,
-            "{}",
-            r.body["choices"][0]["message"]["content"]
-                .as_str()
-                .unwrap_or("")
-        );
+        let _ = writeln!(out, "{}", r.body["choices"][0]["message"]["content"].as_str().unwrap_or(""));
         print_meta(&r.meta);
         return Ok(());
     }

@@ -17,11 +17,7 @@ impl Secret {
 
     /// Replaces every occurrence of the key in `text` (e.g. a vendor error echoing it).
     pub fn redact(&self, text: &str) -> String {
-        if self.0.len() < 4 {
-            text.to_string()
-        } else {
-            text.replace(&self.0, "***")
-        }
+        if self.0.len() < 4 { text.to_string() } else { text.replace(&self.0, "***") }
     }
 }
 

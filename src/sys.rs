@@ -5,9 +5,7 @@ use std::os::unix::fs::MetadataExt;
 /// The effective uid of this process (owner of `/proc/self`); 0 when it cannot be read,
 /// which only matters for picking default paths.
 pub fn uid() -> u32 {
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid())
-        .unwrap_or(0)
+    std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0)
 }
 
 /// Resident set size of this process in bytes, from `/proc/self/statm`.

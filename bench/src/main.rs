@@ -17,6 +17,8 @@ use serde_json::{Value, json};
 struct Args {
     sidegate: PathBuf,
     vendor: PathBuf,
+    /// `all`, `overhead` or `failover`.
+    only: String,
     requests: usize,
     concurrency: Vec<usize>,
 }
@@ -25,6 +27,7 @@ fn args() -> Args {
     let mut a = Args {
         sidegate: PathBuf::from("target/release/sidegate"),
         vendor: PathBuf::from("target/release/fake-vendor"),
+        only: "all".into(),
         requests: 4000,
         concurrency: vec![1, 64],
     };
@@ -34,13 +37,12 @@ fn args() -> Args {
         match k.as_str() {
             "--sidegate" => a.sidegate = PathBuf::from(v),
             "--vendor" => a.vendor = PathBuf::from(v),
+            "--only" => a.only = v,
             "--requests" => a.requests = v.parse().unwrap_or(a.requests),
-            "--concurrency" => {
-                a.concurrency = v.split(',').filter_map(|x| x.parse().ok()).collect()
-            }
+            "--concurrency" => a.concurrency = v.split(',').filter_map(|x| x.parse().ok()).collect(),
             _ => {
                 eprintln!(
-                    "usage: sidegate-bench [--sidegate PATH] [--requests N] [--concurrency 1,64]"
+                    "usage: sidegate-bench [--sidegate PATH] [--vendor PATH] [--requests N] [--concurrency 1,64] [--only overhead|failover]"
                 );
                 std::process::exit(2);
             }
@@ -81,11 +83,7 @@ struct Row {
 fn rss_kb(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
         .unwrap_or(0)
 }
 
@@ -124,24 +122,20 @@ async fn main() {
         use std::io::BufRead;
         let out = vendor_child.stdout.take().expect("vendor stdout");
         let mut line = String::new();
-        std::io::BufReader::new(out)
-            .read_line(&mut line)
-            .expect("vendor banner");
+        std::io::BufReader::new(out).read_line(&mut line).expect("vendor banner");
         line
     };
     let _v = Daemon(vendor_child);
-    let vendor_base = format!(
-        "http://{}/v1",
-        line.trim()
-            .strip_prefix("LISTENING ")
-            .expect("LISTENING line")
-    );
+    let vendor_base = format!("http://{}/v1", line.trim().strip_prefix("LISTENING ").expect("LISTENING line"));
+    if a.only != "overhead" {
+        failover(&a, &vendor_base).await;
+    }
+    if a.only == "failover" {
+        return;
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     let sock = dir.path().join("sg.sock");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
     let cfg = dir.path().join("bench.toml");
     std::fs::write(
         &cfg,
@@ -164,40 +158,21 @@ async fn main() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle_rss = rss_kb(pid, "VmRSS:");
 
-    let direct = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .build()
-        .expect("client");
-    let uds = reqwest::Client::builder()
-        .unix_socket(sock.clone())
-        .pool_max_idle_per_host(256)
-        .build()
-        .expect("client");
+    let direct = reqwest::Client::builder().pool_max_idle_per_host(256).build().expect("client");
+    let uds = reqwest::Client::builder().unix_socket(sock.clone()).pool_max_idle_per_host(256).build().expect("client");
     let tcp = direct.clone();
-    let native = Arc::new(
-        sidegate::client::Client::connect(&sock)
-            .await
-            .expect("native client"),
-    );
+    let native = Arc::new(sidegate::client::Client::connect(&sock).await.expect("native client"));
     let vendor_url = format!("{vendor_base}/chat/completions");
     let tcp_url = format!("http://127.0.0.1:{port}/v1/chat/completions");
 
     let mut rows = Vec::new();
     for &conc in &a.concurrency {
-        for path in [
-            Path_::Direct,
-            Path_::HttpUds,
-            Path_::HttpTcp,
-            Path_::Native,
-            Path_::NativeMock,
-        ] {
+        for path in [Path_::Direct, Path_::HttpUds, Path_::HttpTcp, Path_::Native, Path_::NativeMock] {
             let one = {
-                let (direct, uds, tcp, native) =
-                    (direct.clone(), uds.clone(), tcp.clone(), native.clone());
+                let (direct, uds, tcp, native) = (direct.clone(), uds.clone(), tcp.clone(), native.clone());
                 let (vendor_url, tcp_url) = (vendor_url.clone(), tcp_url.clone());
                 move || {
-                    let (direct, uds, tcp, native) =
-                        (direct.clone(), uds.clone(), tcp.clone(), native.clone());
+                    let (direct, uds, tcp, native) = (direct.clone(), uds.clone(), tcp.clone(), native.clone());
                     let (vendor_url, tcp_url) = (vendor_url.clone(), tcp_url.clone());
                     async move {
                         let ok = match path {
@@ -222,13 +197,8 @@ async fn main() {
                                 .await
                                 .map(|r| r.status().is_success())
                                 .unwrap_or(false),
-                            Path_::Native => native
-                                .call("chat", &body("vendor"), &json!({}))
-                                .await
-                                .is_ok(),
-                            Path_::NativeMock => {
-                                native.call("chat", &body("mock"), &json!({})).await.is_ok()
-                            }
+                            Path_::Native => native.call("chat", &body("vendor"), &json!({})).await.is_ok(),
+                            Path_::NativeMock => native.call("chat", &body("mock"), &json!({})).await.is_ok(),
                         };
                         assert!(ok, "request failed on {}", path.label());
                     }
@@ -258,31 +228,16 @@ async fn main() {
             let wall = start.elapsed();
             lat.sort();
             let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
-            rows.push(Row {
-                path,
-                conc,
-                p50: pct(0.50),
-                p99: pct(0.99),
-                rps: n as f64 / wall.as_secs_f64(),
-            });
+            rows.push(Row { path, conc, p50: pct(0.50), p99: pct(0.99), rps: n as f64 / wall.as_secs_f64() });
         }
     }
     let load_rss = rss_kb(pid, "VmHWM:");
 
-    println!(
-        "\nsidegate overhead: {} requests per row, fake OpenAI vendor on loopback (zero added delay)",
-        a.requests
-    );
-    println!(
-        "{:<24} {:>5} {:>10} {:>10} {:>10} {:>13}",
-        "path", "conc", "p50 µs", "p99 µs", "req/s", "added p50 µs"
-    );
+    println!("\nsidegate overhead: {} requests per row, fake OpenAI vendor on loopback (zero added delay)", a.requests);
+    println!("{:<24} {:>5} {:>10} {:>10} {:>10} {:>13}", "path", "conc", "p50 µs", "p99 µs", "req/s", "added p50 µs");
     println!("{}", "-".repeat(77));
     for r in &rows {
-        let base = rows
-            .iter()
-            .find(|b| b.conc == r.conc && b.path == Path_::Direct)
-            .map(|b| b.p50);
+        let base = rows.iter().find(|b| b.conc == r.conc && b.path == Path_::Direct).map(|b| b.p50);
         let added = match (r.path, base) {
             (Path_::Direct, _) | (Path_::NativeMock, _) | (_, None) => "-".to_string(),
             (_, Some(b)) => format!("{:+.0}", r.p50.as_secs_f64() * 1e6 - b.as_secs_f64() * 1e6),
@@ -306,4 +261,87 @@ async fn main() {
         "machine: {} cores, shared by the bench client, the fake vendor and the daemon (3 processes).",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+}
+
+/// Starts a daemon on `config_body` (socket added); returns it and its socket path.
+async fn daemon(bin: &Path, dir: &Path, name: &str, config_body: &str) -> (Daemon, PathBuf) {
+    let sock = dir.join(format!("{name}.sock"));
+    let cfg = dir.join(format!("{name}.toml"));
+    std::fs::write(&cfg, format!("[server]\nsocket = \"{}\"\n\n{config_body}", sock.display())).expect("config");
+    let child = Command::new(bin)
+        .args(["serve", "--log-level", "warn", "--config"])
+        .arg(&cfg)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+    let d = Daemon(child);
+    wait_socket(&sock).await;
+    (d, sock)
+}
+
+/// Failover cost: the same request when the primary is healthy, refuses connections, answers
+/// 503, or hangs, with the breaker kept closed (every request pays the failed call) and with
+/// the default breaker (open after a few failures: the primary is skipped).
+async fn failover(a: &Args, vendor_base: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let routes = format!(
+        "[providers.fake]\nkind = \"openai-compatible\"\nbase_url = \"{vendor_base}\"\n\
+         [providers.down]\nkind = \"openai-compatible\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
+         [models.good]\nprovider = \"fake\"\nmodel = \"healthy\"\n\
+         [models.p-down]\nprovider = \"down\"\nmodel = \"m\"\n\
+         [models.p-503]\nprovider = \"fake\"\nmodel = \"fail-503\"\n\
+         [models.p-hang]\nprovider = \"fake\"\nmodel = \"hang\"\n\
+         [routes.healthy]\ntargets = [\"good\"]\n\
+         [routes.refused]\ntargets = [\"p-down\", \"good\"]\n\
+         [routes.err503]\ntargets = [\"p-503\", \"good\"]\n\
+         [routes.hang]\ntargets = [\"p-hang\", \"good\"]\nattempt_timeout = \"100ms\"\nfirst_token_timeout = \"100ms\"\n\
+         [routes.hang-hedged]\ntargets = [\"p-hang\", \"good\"]\nhedge_after = \"10ms\"\n"
+    );
+    let closed_cfg = format!("[breaker]\nconsecutive_failures = 1000000000\nfailure_rate = 2.0\n\n{routes}");
+    let (_a, sock_closed) = daemon(&a.sidegate, dir.path(), "closed", &closed_cfg).await;
+    let (_b, sock_open) = daemon(&a.sidegate, dir.path(), "open", &routes).await;
+    let closed = sidegate::client::Client::connect(&sock_closed).await.expect("client");
+    let open = sidegate::client::Client::connect(&sock_open).await.expect("client");
+    let n = (a.requests / 4).max(100);
+    let scenarios: [(&str, &str, &sidegate::client::Client, usize); 7] = [
+        ("healthy primary", "healthy", &closed, n),
+        ("refused, breaker closed", "refused", &closed, n),
+        ("refused, breaker open", "refused", &open, n),
+        ("503, breaker closed", "err503", &closed, n),
+        ("503, breaker open", "err503", &open, n),
+        ("hangs, 100 ms TTFT timeout", "hang", &closed, 20),
+        ("hangs, hedge after 10 ms", "hang-hedged", &closed, 50),
+    ];
+    let mut rows = Vec::new();
+    for (label, route, client, n) in scenarios {
+        for _ in 0..10 {
+            client.call("chat", &body(route), &json!({})).await.expect("warm-up");
+        }
+        let mut lat = Vec::with_capacity(n);
+        let mut attempts = 0u64;
+        for _ in 0..n {
+            let t = Instant::now();
+            let r = client.call("chat", &body(route), &json!({})).await.expect("request failed");
+            lat.push(t.elapsed());
+            attempts += r.meta["attempts"].as_u64().unwrap_or(0);
+        }
+        lat.sort();
+        let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+        rows.push((label, pct(0.5), pct(0.99), attempts as f64 / n as f64));
+    }
+    println!("\nsidegate failover cost: native protocol, concurrency 1, primary failing, secondary healthy");
+    println!("{:<28} {:>10} {:>10} {:>14} {:>10}", "primary", "p50 µs", "p99 µs", "added p50 µs", "calls/req");
+    println!("{}", "-".repeat(76));
+    let base = rows[0].1;
+    for (label, p50, p99, calls) in &rows {
+        let added = p50.as_secs_f64() * 1e6 - base.as_secs_f64() * 1e6;
+        println!(
+            "{:<28} {:>10.0} {:>10.0} {:>14} {:>10.2}",
+            label,
+            p50.as_secs_f64() * 1e6,
+            p99.as_secs_f64() * 1e6,
+            format!("{added:+.0}"),
+            calls
+        );
+    }
 }

@@ -51,10 +51,7 @@ impl ChatRequest {
 
     /// Whether the caller asked for a final usage chunk on a stream.
     pub fn wants_stream_usage(&self) -> bool {
-        self.stream_options
-            .as_ref()
-            .and_then(|o| o.include_usage)
-            .unwrap_or(false)
+        self.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false)
     }
 
     /// The output-token cap the caller asked for, whichever field carried it.
@@ -68,17 +65,11 @@ impl ChatRequest {
             return Err(("`model` must not be empty".into(), "model"));
         }
         if self.messages.is_empty() {
-            return Err((
-                "`messages` must contain at least one message".into(),
-                "messages",
-            ));
+            return Err(("`messages` must contain at least one message".into(), "messages"));
         }
         for (i, m) in self.messages.iter().enumerate() {
             if m.role == Role::Tool && m.tool_call_id.is_none() {
-                return Err((
-                    format!("messages[{i}]: a `tool` message needs `tool_call_id`"),
-                    "messages",
-                ));
+                return Err((format!("messages[{i}]: a `tool` message needs `tool_call_id`"), "messages"));
             }
         }
         if let Some(n) = self.n
@@ -102,10 +93,7 @@ impl ChatRequest {
 
     /// Rough prompt size in characters, for token estimates where the vendor reports none.
     pub fn prompt_chars(&self) -> usize {
-        self.messages
-            .iter()
-            .map(|m| m.content.as_ref().map_or(0, |c| c.text_len()))
-            .sum()
+        self.messages.iter().map(|m| m.content.as_ref().map_or(0, |c| c.text_len())).sum()
     }
 }
 

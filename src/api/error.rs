@@ -37,12 +37,7 @@ pub struct AttemptRecord {
 }
 
 impl ApiError {
-    pub fn new(
-        status: u16,
-        kind: &'static str,
-        code: Option<&str>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn new(status: u16, kind: &'static str, code: Option<&str>, message: impl Into<String>) -> Self {
         ApiError {
             status,
             message: message.into(),
@@ -98,8 +93,7 @@ impl ApiError {
 
     /// `retry-after` in whole seconds, rounded up, as the HTTP header wants it.
     pub fn retry_after_secs(&self) -> Option<u64> {
-        self.retry_after
-            .map(|d| d.as_millis().div_ceil(1000) as u64)
+        self.retry_after.map(|d| d.as_millis().div_ceil(1000) as u64)
     }
 
     /// Low-cardinality label for logs and metrics.

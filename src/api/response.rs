@@ -134,6 +134,38 @@ pub struct Usage {
     pub completion_tokens: u64,
     #[serde(default)]
     pub total_tokens: u64,
+    /// Subsets of `prompt_tokens` (cache reads; cache writes as an extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_details: Option<PromptTokensDetails>,
+    /// Subsets of `completion_tokens` (reasoning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_tokens_details: Option<CompletionTokensDetails>,
+}
+
+/// OpenAI's `usage.prompt_tokens_details`; every count is a part of `prompt_tokens`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromptTokensDetails {
+    #[serde(default)]
+    pub cached_tokens: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_tokens: Option<u64>,
+    /// Extension: tokens written to the vendor's prompt cache (Anthropic bills them at a
+    /// premium). Not an OpenAI field; SDKs keep it as an extra attribute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_creation_tokens: Option<u64>,
+}
+
+/// OpenAI's `usage.completion_tokens_details`; every count is a part of `completion_tokens`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompletionTokensDetails {
+    #[serde(default)]
+    pub reasoning_tokens: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_prediction_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected_prediction_tokens: Option<u64>,
 }
 
 impl Usage {
@@ -142,6 +174,43 @@ impl Usage {
             prompt_tokens,
             completion_tokens,
             total_tokens: prompt_tokens + completion_tokens,
+            prompt_tokens_details: None,
+            completion_tokens_details: None,
+        }
+    }
+
+    /// Field-wise sum (merging the answers of a fanned-out `n > 1` request).
+    pub fn add(&self, o: &Usage) -> Usage {
+        let opt = |a: Option<u64>, b: Option<u64>| {
+            if a.is_none() && b.is_none() { None } else { Some(a.unwrap_or(0) + b.unwrap_or(0)) }
+        };
+        let prompt = (self.prompt_tokens_details.is_some() || o.prompt_tokens_details.is_some()).then(|| {
+            let (a, b) = (self.prompt_tokens_details.unwrap_or_default(), o.prompt_tokens_details.unwrap_or_default());
+            PromptTokensDetails {
+                cached_tokens: a.cached_tokens + b.cached_tokens,
+                audio_tokens: opt(a.audio_tokens, b.audio_tokens),
+                cache_creation_tokens: opt(a.cache_creation_tokens, b.cache_creation_tokens),
+            }
+        });
+        let completion =
+            (self.completion_tokens_details.is_some() || o.completion_tokens_details.is_some()).then(|| {
+                let (a, b) = (
+                    self.completion_tokens_details.unwrap_or_default(),
+                    o.completion_tokens_details.unwrap_or_default(),
+                );
+                CompletionTokensDetails {
+                    reasoning_tokens: a.reasoning_tokens + b.reasoning_tokens,
+                    audio_tokens: opt(a.audio_tokens, b.audio_tokens),
+                    accepted_prediction_tokens: opt(a.accepted_prediction_tokens, b.accepted_prediction_tokens),
+                    rejected_prediction_tokens: opt(a.rejected_prediction_tokens, b.rejected_prediction_tokens),
+                }
+            });
+        Usage {
+            prompt_tokens: self.prompt_tokens + o.prompt_tokens,
+            completion_tokens: self.completion_tokens + o.completion_tokens,
+            total_tokens: self.total_tokens + o.total_tokens,
+            prompt_tokens_details: prompt,
+            completion_tokens_details: completion,
         }
     }
 }
@@ -149,23 +218,14 @@ impl Usage {
 impl ChatChunk {
     /// A chunk of the given completion with one text delta (or role-only when `text` is empty).
     pub fn text(id: &str, created: u64, model: &str, role: bool, text: &str) -> Self {
-        let delta = Delta {
-            role: role.then(|| "assistant".to_string()),
-            content: Some(text.to_string()),
-            ..Delta::default()
-        };
+        let delta =
+            Delta { role: role.then(|| "assistant".to_string()), content: Some(text.to_string()), ..Delta::default() };
         ChatChunk {
             id: id.into(),
             object: object_chunk(),
             created,
             model: model.into(),
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta,
-                finish_reason: None,
-                logprobs: None,
-                extra: Extra::new(),
-            }],
+            choices: vec![ChunkChoice { index: 0, delta, finish_reason: None, logprobs: None, extra: Extra::new() }],
             usage: None,
             extra: Extra::new(),
         }
@@ -194,8 +254,6 @@ impl ChatChunk {
 
     /// The text this chunk adds to choice 0, if any.
     pub fn content(&self) -> Option<&str> {
-        self.choices
-            .first()
-            .and_then(|c| c.delta.content.as_deref())
+        self.choices.first().and_then(|c| c.delta.content.as_deref())
     }
 }

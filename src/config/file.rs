@@ -17,6 +17,25 @@ pub struct FileConfig {
     pub models: BTreeMap<String, ModelFile>,
     #[serde(default)]
     pub routes: BTreeMap<String, RouteFile>,
+    #[serde(default)]
+    pub breaker: BreakerFile,
+}
+
+/// Circuit-breaker tuning, shared by every deployment.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerFile {
+    /// Failures in a row that open a breaker.
+    pub consecutive_failures: Option<u32>,
+    /// Failure fraction over `window` that opens a breaker (with at least `min_requests`).
+    pub failure_rate: Option<f64>,
+    pub min_requests: Option<u32>,
+    pub window: Option<String>,
+    /// First open period; doubles while probes fail, up to `max_open`.
+    pub open_for: Option<String>,
+    pub max_open: Option<String>,
+    /// Open period after 401/403/quota/unknown-model failures.
+    pub account_open_for: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -42,6 +61,12 @@ pub struct ServerFile {
 pub enum ProviderFile {
     Openai(HttpProviderFile),
     OpenaiCompatible(HttpProviderFile),
+    /// Azure OpenAI: deployment URLs, `api-version`, `api-key` header.
+    Azure(HttpProviderFile),
+    /// Anthropic Messages API.
+    Anthropic(HttpProviderFile),
+    /// Google Gemini API (generateContent).
+    Gemini(HttpProviderFile),
     Mock(MockProviderFile),
 }
 
@@ -56,6 +81,14 @@ pub struct HttpProviderFile {
     pub headers: BTreeMap<String, String>,
     /// TCP/TLS connect timeout.
     pub connect_timeout: Option<String>,
+    /// `openai-compatible` only: the server family ("mistral", "groq", "deepseek", "together",
+    /// "vllm", "ollama"), which picks its quirks and a default `base_url`.
+    pub preset: Option<String>,
+    /// `azure` only: `api-version` for classic deployment URLs; omitted = the v1 API.
+    pub api_version: Option<String>,
+    /// `anthropic` only: `max_tokens` sent when the caller set none and the model is not in
+    /// the built-in table of documented output limits.
+    pub default_max_tokens: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -93,6 +126,12 @@ pub struct ModelFile {
     #[serde(default)]
     pub capabilities: Vec<String>,
     pub region: Option<String>,
+    /// Calls in flight at once to this deployment (client-side limit).
+    pub max_concurrent: Option<u32>,
+    /// Requests per minute sidegate sends at most (client-side rate limit).
+    pub rpm: Option<u32>,
+    /// Tokens per minute (estimated prompt + requested output) sidegate sends at most.
+    pub tpm: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,7 +146,15 @@ pub struct PriceFile {
 pub struct RouteFile {
     pub strategy: Option<String>,
     pub targets: Vec<String>,
+    /// For `strategy = "weighted"`: one weight per target.
+    pub weights: Option<Vec<u32>>,
+    /// Only deployments tagged with one of these regions serve this route.
+    pub regions: Option<Vec<String>>,
     pub timeout: Option<String>,
     pub attempt_timeout: Option<String>,
     pub first_token_timeout: Option<String>,
+    /// A committed stream that sends nothing for this long ends with an error event.
+    pub stream_idle_timeout: Option<String>,
+    /// Start the next candidate if the first has produced nothing by then.
+    pub hedge_after: Option<String>,
 }

@@ -10,10 +10,7 @@ pub struct Locator<'a> {
 
 impl<'a> Locator<'a> {
     pub fn new(text: &'a str) -> Self {
-        Locator {
-            text,
-            root: DeTable::parse(text).ok(),
-        }
+        Locator { text, root: DeTable::parse(text).ok() }
     }
 
     /// 1-based line and column of a byte offset.
@@ -36,11 +33,7 @@ impl<'a> Locator<'a> {
             let next = if let Some(v) = value {
                 match v.get_ref() {
                     DeValue::Table(t) => find_key(t, seg),
-                    DeValue::Array(a) => seg
-                        .parse::<usize>()
-                        .ok()
-                        .and_then(|i| a.get(i))
-                        .map(|v| (v.span().start, v)),
+                    DeValue::Array(a) => seg.parse::<usize>().ok().and_then(|i| a.get(i)).map(|v| (v.span().start, v)),
                     _ => None,
                 }
             } else {
@@ -66,13 +59,8 @@ impl<'a> Locator<'a> {
     }
 }
 
-fn find_key<'t, 'a>(
-    t: &'t DeTable<'a>,
-    key: &str,
-) -> Option<(usize, &'t toml::Spanned<DeValue<'a>>)> {
-    t.iter()
-        .find(|(k, _)| k.get_ref().as_ref() == key)
-        .map(|(k, v)| (k.span().start, v))
+fn find_key<'t, 'a>(t: &'t DeTable<'a>, key: &str) -> Option<(usize, &'t toml::Spanned<DeValue<'a>>)> {
+    t.iter().find(|(k, _)| k.get_ref().as_ref() == key).map(|(k, v)| (k.span().start, v))
 }
 
 fn walk(t: &DeTable<'_>, offset: usize, path: &mut Vec<String>) {

@@ -53,15 +53,13 @@ impl Ctx<'_> {
     fn duration(&mut self, path: &[&str], raw: &Option<String>, default: Duration) -> Duration {
         match raw {
             None => default,
-            Some(s) => {
-                match humantime::parse_duration(s) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        self.err(path, format!("`{s}` is not a duration ({e}); write e.g. \"30s\", \"800ms\", \"2m\""));
-                        default
-                    }
+            Some(s) => match humantime::parse_duration(s) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.err(path, format!("`{s}` is not a duration ({e}); write e.g. \"30s\", \"800ms\", \"2m\""));
+                    default
                 }
-            }
+            },
         }
     }
 }
@@ -75,13 +73,10 @@ pub fn resolve(
     version: String,
 ) -> Result<Snapshot, ConfigErrors> {
     let loc = Locator::new(text);
-    let mut cx = Ctx {
-        file,
-        loc: &loc,
-        errors: Vec::new(),
-    };
+    let mut cx = Ctx { file, loc: &loc, errors: Vec::new() };
 
     let server = resolve_server(&mut cx, &raw.server, env);
+    let breaker = resolve_breaker(&mut cx, &raw.breaker);
 
     let mut providers = BTreeMap::new();
     for (name, p) in &raw.providers {
@@ -97,10 +92,7 @@ pub fn resolve(
         let Some(provider) = providers.get(&m.provider) else {
             if !raw.providers.contains_key(&m.provider) {
                 let known = raw.providers.keys().cloned().collect::<Vec<_>>().join(", ");
-                cx.err(
-                    &["models", name, "provider"],
-                    format!("unknown provider `{}` (known: {known})", m.provider),
-                );
+                cx.err(&["models", name, "provider"], format!("unknown provider `{}` (known: {known})", m.provider));
             }
             continue;
         };
@@ -110,18 +102,15 @@ pub fn resolve(
         if let Some(price) = &m.price
             && !(price.input >= 0.0 && price.output >= 0.0)
         {
-            cx.err(
-                &["models", name, "price"],
-                "prices must be non-negative numbers (USD per 1M tokens)",
-            );
+            cx.err(&["models", name, "price"], "prices must be non-negative numbers (USD per 1M tokens)");
         }
         for (i, cap) in m.capabilities.iter().enumerate() {
-            if !matches!(
-                cap.as_str(),
-                "tools" | "vision" | "json" | "streaming" | "embeddings"
-            ) {
+            if !matches!(cap.as_str(), "tools" | "vision" | "json" | "streaming" | "embeddings") {
                 let idx = i.to_string();
-                cx.err(&["models", name, "capabilities", &idx], format!("unknown capability `{cap}` (known: tools, vision, json, streaming, embeddings)"));
+                cx.err(
+                    &["models", name, "capabilities", &idx],
+                    format!("unknown capability `{cap}` (known: tools, vision, json, streaming, embeddings)"),
+                );
             }
         }
         models.insert(
@@ -134,6 +123,7 @@ pub fn resolve(
                 price: m.price.as_ref().map(|p| (p.input, p.output)),
                 capabilities: m.capabilities.clone(),
                 region: m.region.clone().or_else(|| provider.region.clone()),
+                limits: Limits { max_concurrent: m.max_concurrent, rpm: m.rpm, tpm: m.tpm },
             }),
         );
     }
@@ -144,9 +134,7 @@ pub fn resolve(
         if raw.models.contains_key(name) {
             cx.err(
                 &["routes", name],
-                format!(
-                    "`{name}` is both a route and a model; a request for it would be ambiguous"
-                ),
+                format!("`{name}` is both a route and a model; a request for it would be ambiguous"),
             );
         }
         if let Some(route) = resolve_route(&mut cx, name, r, &raw, &models) {
@@ -160,6 +148,7 @@ pub fn resolve(
             providers,
             models,
             routes,
+            breaker,
             source: ConfigSource::File(file.to_path_buf()),
             version,
         })
@@ -168,17 +157,37 @@ pub fn resolve(
     }
 }
 
+fn resolve_breaker(cx: &mut Ctx<'_>, b: &BreakerFile) -> BreakerSettings {
+    let d = BreakerSettings::default();
+    let out = BreakerSettings {
+        consecutive: b.consecutive_failures.unwrap_or(d.consecutive),
+        failure_rate: b.failure_rate.unwrap_or(d.failure_rate),
+        min_requests: b.min_requests.unwrap_or(d.min_requests),
+        window: cx.duration(&["breaker", "window"], &b.window, d.window),
+        open_base: cx.duration(&["breaker", "open_for"], &b.open_for, d.open_base),
+        open_max: cx.duration(&["breaker", "max_open"], &b.max_open, d.open_max),
+        account_open: cx.duration(&["breaker", "account_open_for"], &b.account_open_for, d.account_open),
+    };
+    if out.consecutive == 0 {
+        cx.err(&["breaker", "consecutive_failures"], "must be at least 1");
+    }
+    if !(out.failure_rate > 0.0) {
+        cx.err(&["breaker", "failure_rate"], "must be above 0 (above 1 turns the rate trigger off)");
+    }
+    if out.window < Duration::from_millis(100) {
+        cx.err(&["breaker", "window"], "must be at least 100ms");
+    }
+    if out.open_max < out.open_base {
+        cx.err(&["breaker", "max_open"], "must not be shorter than `open_for`");
+    }
+    out
+}
+
 /// Names are used in `provider/model` requests and metric labels: keep them simple.
 fn check_name(cx: &mut Ctx<'_>, path: &[&str], name: &str) {
-    let ok = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+    let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
     if !ok {
-        cx.err(
-            path,
-            format!("name `{name}` may only use letters, digits, '-', '_', '.', ':'"),
-        );
+        cx.err(path, format!("name `{name}` may only use letters, digits, '-', '_', '.', ':'"));
     }
 }
 
@@ -196,53 +205,35 @@ fn resolve_server(cx: &mut Ctx<'_>, s: &ServerFile, env: &dyn Env) -> ServerSett
         Some(m) => match u32::from_str_radix(m.trim_start_matches("0o"), 8) {
             Ok(v) if v <= 0o777 => v,
             _ => {
-                cx.err(
-                    &["server", "socket_mode"],
-                    format!("`{m}` is not an octal permission like \"0660\""),
-                );
+                cx.err(&["server", "socket_mode"], format!("`{m}` is not an octal permission like \"0660\""));
                 0o660
             }
         },
     };
     let http = match &s.http {
         None => None,
-        Some(a) => {
-            match a.parse::<SocketAddr>() {
-                Ok(addr) if addr.ip().is_loopback() => Some(addr),
-                Ok(addr) => {
-                    cx.err(&["server", "http"], format!("{addr} is not a loopback address; the TCP listener is for this host only"));
-                    None
-                }
-                Err(_) => {
-                    cx.err(
-                        &["server", "http"],
-                        format!("`{a}` is not an address like \"127.0.0.1:8040\""),
-                    );
-                    None
-                }
+        Some(a) => match a.parse::<SocketAddr>() {
+            Ok(addr) if addr.ip().is_loopback() => Some(addr),
+            Ok(addr) => {
+                cx.err(
+                    &["server", "http"],
+                    format!("{addr} is not a loopback address; the TCP listener is for this host only"),
+                );
+                None
             }
-        }
+            Err(_) => {
+                cx.err(&["server", "http"], format!("`{a}` is not an address like \"127.0.0.1:8040\""));
+                None
+            }
+        },
     };
     let max_body_bytes = s.max_body_bytes.unwrap_or(16 * 1024 * 1024);
-    let max_frame_bytes = s
-        .max_frame_bytes
-        .unwrap_or(crate::protocol::DEFAULT_MAX_FRAME);
+    let max_frame_bytes = s.max_frame_bytes.unwrap_or(crate::protocol::DEFAULT_MAX_FRAME);
     if max_frame_bytes < 1024 {
         cx.err(&["server", "max_frame_bytes"], "must be at least 1024");
     }
-    let shutdown_grace = cx.duration(
-        &["server", "shutdown_grace"],
-        &s.shutdown_grace,
-        Duration::from_secs(30),
-    );
-    ServerSettings {
-        socket,
-        socket_mode,
-        http,
-        max_body_bytes,
-        max_frame_bytes,
-        shutdown_grace,
-    }
+    let shutdown_grace = cx.duration(&["server", "shutdown_grace"], &s.shutdown_grace, Duration::from_secs(30));
+    ServerSettings { socket, socket_mode, http, max_body_bytes, max_frame_bytes, shutdown_grace }
 }
 
 /// DESIGN.md §2: `$SIDEGATE_SOCKET`, else `$XDG_RUNTIME_DIR/sidegate/sidegate.sock` for
@@ -254,16 +245,10 @@ pub fn default_socket(env: &dyn Env) -> Option<PathBuf> {
     if env.uid() == 0 {
         return Some(PathBuf::from("/run/sidegate/sidegate.sock"));
     }
-    env.var("XDG_RUNTIME_DIR")
-        .map(|d| Path::new(&d).join("sidegate").join("sidegate.sock"))
+    env.var("XDG_RUNTIME_DIR").map(|d| Path::new(&d).join("sidegate").join("sidegate.sock"))
 }
 
-fn resolve_secret(
-    cx: &mut Ctx<'_>,
-    path: &[&str],
-    src: &SecretSource,
-    env: &dyn Env,
-) -> Option<Secret> {
+fn resolve_secret(cx: &mut Ctx<'_>, path: &[&str], src: &SecretSource, env: &dyn Env) -> Option<Secret> {
     match src {
         SecretSource::Inline(s) => Some(Secret::new(s.clone())),
         SecretSource::Env { env: var } => match env.var(var) {
@@ -295,100 +280,139 @@ fn resolve_secret(
     }
 }
 
-fn resolve_provider(
-    cx: &mut Ctx<'_>,
-    name: &str,
-    p: &ProviderFile,
-    env: &dyn Env,
-) -> Option<ProviderSettings> {
+fn resolve_provider(cx: &mut Ctx<'_>, name: &str, p: &ProviderFile, env: &dyn Env) -> Option<ProviderSettings> {
     let (kind, region) = match p {
         ProviderFile::Openai(h) => (ProviderKind::OpenAi, h.region.clone()),
         ProviderFile::OpenaiCompatible(h) => (ProviderKind::OpenAiCompatible, h.region.clone()),
+        ProviderFile::Azure(h) => (ProviderKind::Azure, h.region.clone()),
+        ProviderFile::Anthropic(h) => (ProviderKind::Anthropic, h.region.clone()),
+        ProviderFile::Gemini(h) => (ProviderKind::Gemini, h.region.clone()),
         ProviderFile::Mock(m) => (ProviderKind::Mock, m.region.clone()),
     };
-    let mut out = ProviderSettings {
-        name: name.to_string(),
-        kind,
-        region,
-        http: None,
-        mock: None,
-    };
+    let mut out = ProviderSettings { name: name.to_string(), kind, region, http: None, mock: None };
     match p {
-        ProviderFile::Openai(h) | ProviderFile::OpenaiCompatible(h) => {
-            let base_url = match (&h.base_url, kind) {
-                (Some(u), _) => u.trim_end_matches('/').to_string(),
-                (None, ProviderKind::OpenAi) => "https://api.openai.com/v1".to_string(),
-                (None, _) => {
-                    cx.err(&["providers", name], "an openai-compatible provider needs `base_url` (e.g. \"http://127.0.0.1:8000/v1\")");
-                    return None;
-                }
-            };
-            if !(base_url.starts_with("http://") || base_url.starts_with("https://"))
-                || reqwest::Url::parse(&base_url).is_err()
-            {
-                cx.err(
-                    &["providers", name, "base_url"],
-                    format!("`{base_url}` is not an http(s) URL"),
-                );
-            }
-            let api_key = match &h.api_key {
-                Some(src) => resolve_secret(cx, &["providers", name, "api_key"], src, env),
-                None if kind == ProviderKind::OpenAi => {
-                    cx.err(
-                        &["providers", name],
-                        "an openai provider needs `api_key` (e.g. { env = \"OPENAI_API_KEY\" })",
-                    );
-                    None
-                }
-                None => None,
-            };
-            for k in h.headers.keys() {
-                if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
-                    cx.err(
-                        &["providers", name, "headers", k],
-                        format!("`{k}` is not a valid header name"),
-                    );
-                }
-            }
-            let connect_timeout = cx.duration(
-                &["providers", name, "connect_timeout"],
-                &h.connect_timeout,
-                Duration::from_secs(5),
-            );
-            let headers = h
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            out.http = Some(HttpSettings {
-                base_url,
-                api_key,
-                headers,
-                connect_timeout,
-            });
+        ProviderFile::Openai(h)
+        | ProviderFile::OpenaiCompatible(h)
+        | ProviderFile::Azure(h)
+        | ProviderFile::Anthropic(h)
+        | ProviderFile::Gemini(h) => {
+            out.http = Some(resolve_http(cx, name, kind, h, env)?);
         }
         ProviderFile::Mock(m) => {
             let failure_rate = m.failure_rate.unwrap_or(0.0);
             if !(0.0..=1.0).contains(&failure_rate) {
-                cx.err(
-                    &["providers", name, "failure_rate"],
-                    "must be between 0 and 1",
-                );
+                cx.err(&["providers", name, "failure_rate"], "must be between 0 and 1");
             }
             out.mock = Some(MockSettings {
                 reply: m.reply.clone().filter(|r| r != "echo"),
                 latency: cx.duration(&["providers", name, "latency"], &m.latency, Duration::ZERO),
-                token_interval: cx.duration(
-                    &["providers", name, "token_interval"],
-                    &m.token_interval,
-                    Duration::ZERO,
-                ),
+                token_interval: cx.duration(&["providers", name, "token_interval"], &m.token_interval, Duration::ZERO),
                 tokens: m.tokens.unwrap_or(0),
                 failure_rate,
             });
         }
     }
     Some(out)
+}
+
+/// The settings of a vendor reached over HTTP. Keys that belong to another kind are errors.
+fn resolve_http(
+    cx: &mut Ctx<'_>,
+    name: &str,
+    kind: ProviderKind,
+    h: &HttpProviderFile,
+    env: &dyn Env,
+) -> Option<HttpSettings> {
+    let only = |cx: &mut Ctx<'_>, key: &str, set: bool, for_kind: ProviderKind| {
+        if set && kind != for_kind {
+            cx.err(
+                &["providers", name, key],
+                format!("`{key}` only applies to kind = \"{}\", not \"{}\"", for_kind.as_str(), kind.as_str()),
+            );
+        }
+    };
+    only(cx, "preset", h.preset.is_some(), ProviderKind::OpenAiCompatible);
+    only(cx, "api_version", h.api_version.is_some(), ProviderKind::Azure);
+    only(cx, "default_max_tokens", h.default_max_tokens.is_some(), ProviderKind::Anthropic);
+    let preset = match h.preset.as_deref() {
+        Some(p) if kind == ProviderKind::OpenAiCompatible => match Preset::parse(p) {
+            Some(preset) => Some(preset),
+            None => {
+                let known = Preset::ALL.map(Preset::as_str).join(", ");
+                cx.err(&["providers", name, "preset"], format!("unknown preset `{p}` (known: {known})"));
+                None
+            }
+        },
+        _ => None,
+    };
+    if h.default_max_tokens == Some(0) {
+        cx.err(&["providers", name, "default_max_tokens"], "must be at least 1");
+    }
+    if let Some(v) = &h.api_version
+        && (v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    {
+        cx.err(&["providers", name, "api_version"], format!("`{v}` is not an api-version like \"2024-10-21\""));
+    }
+    let default_url = match kind {
+        ProviderKind::OpenAi => Some("https://api.openai.com/v1"),
+        ProviderKind::Anthropic => Some("https://api.anthropic.com"),
+        ProviderKind::Gemini => Some("https://generativelanguage.googleapis.com"),
+        ProviderKind::OpenAiCompatible => preset.and_then(Preset::default_base_url),
+        ProviderKind::Azure | ProviderKind::Mock => None,
+    };
+    let base_url = match (&h.base_url, default_url) {
+        (Some(u), _) => u.trim_end_matches('/').to_string(),
+        (None, Some(d)) => d.to_string(),
+        (None, None) => {
+            let example = match kind {
+                ProviderKind::Azure => "\"https://my-resource.openai.azure.com\"",
+                _ => "\"http://127.0.0.1:8000/v1\"",
+            };
+            cx.err(&["providers", name], format!("a {} provider needs `base_url` (e.g. {example})", kind.as_str()));
+            return None;
+        }
+    };
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) || reqwest::Url::parse(&base_url).is_err()
+    {
+        cx.err(&["providers", name, "base_url"], format!("`{base_url}` is not an http(s) URL"));
+    }
+    let key_required = match kind {
+        ProviderKind::OpenAi | ProviderKind::Azure | ProviderKind::Anthropic | ProviderKind::Gemini => true,
+        ProviderKind::OpenAiCompatible => preset.is_some_and(Preset::needs_key),
+        ProviderKind::Mock => false,
+    };
+    let api_key = match &h.api_key {
+        Some(src) => resolve_secret(cx, &["providers", name, "api_key"], src, env),
+        None if key_required => {
+            let var = match kind {
+                ProviderKind::Anthropic => "ANTHROPIC_API_KEY",
+                ProviderKind::Gemini => "GEMINI_API_KEY",
+                ProviderKind::Azure => "AZURE_OPENAI_API_KEY",
+                _ => "OPENAI_API_KEY",
+            };
+            let what = preset.map_or(kind.as_str(), Preset::as_str);
+            cx.err(&["providers", name], format!("a {what} provider needs `api_key` (e.g. {{ env = \"{var}\" }})"));
+            None
+        }
+        None => None,
+    };
+    for k in h.headers.keys() {
+        if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+            cx.err(&["providers", name, "headers", k], format!("`{k}` is not a valid header name"));
+        }
+    }
+    let connect_timeout =
+        cx.duration(&["providers", name, "connect_timeout"], &h.connect_timeout, Duration::from_secs(5));
+    let headers = h.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    Some(HttpSettings {
+        base_url,
+        api_key,
+        headers,
+        connect_timeout,
+        preset,
+        api_version: h.api_version.clone(),
+        default_max_tokens: h.default_max_tokens,
+    })
 }
 
 fn resolve_route(
@@ -400,23 +424,39 @@ fn resolve_route(
 ) -> Option<RouteSettings> {
     let strategy = match r.strategy.as_deref() {
         None | Some("fallback") => Strategy::Fallback,
-        Some(other @ ("weighted" | "least-latency" | "cheapest")) => {
+        Some("weighted") => Strategy::Weighted,
+        Some("least-latency") => Strategy::LeastLatency,
+        Some("cheapest") => Strategy::Cheapest,
+        Some(other) => {
             cx.err(
                 &["routes", name, "strategy"],
-                format!("strategy `{other}` is not available in this build yet; use \"fallback\""),
+                format!("unknown strategy `{other}` (known: fallback, weighted, least-latency, cheapest)"),
             );
             Strategy::Fallback
         }
-        Some(other) => {
-            cx.err(&["routes", name, "strategy"], format!("unknown strategy `{other}` (known: fallback, weighted, least-latency, cheapest)"));
-            Strategy::Fallback
+    };
+    let weights = match (&r.weights, strategy) {
+        (Some(w), Strategy::Weighted) if w.len() != r.targets.len() => {
+            cx.err(
+                &["routes", name, "weights"],
+                format!("{} weights for {} targets; give one weight per target", w.len(), r.targets.len()),
+            );
+            Vec::new()
         }
+        (Some(w), Strategy::Weighted) if w.iter().all(|x| *x == 0) => {
+            cx.err(&["routes", name, "weights"], "at least one weight must be above 0");
+            Vec::new()
+        }
+        (Some(w), Strategy::Weighted) => w.clone(),
+        (None, Strategy::Weighted) => vec![1; r.targets.len()],
+        (Some(_), _) => {
+            cx.err(&["routes", name, "weights"], "weights only apply to strategy = \"weighted\"");
+            Vec::new()
+        }
+        (None, _) => Vec::new(),
     };
     if r.targets.is_empty() {
-        cx.err(
-            &["routes", name, "targets"],
-            "a route needs at least one target",
-        );
+        cx.err(&["routes", name, "targets"], "a route needs at least one target");
     }
     let mut targets = Vec::new();
     for (i, t) in r.targets.iter().enumerate() {
@@ -426,39 +466,39 @@ fn resolve_route(
             None => {
                 let known = raw.models.keys().cloned().collect::<Vec<_>>().join(", ");
                 let idx = i.to_string();
-                cx.err(
-                    &["routes", name, "targets", &idx],
-                    format!("unknown model `{t}` (known: {known})"),
-                );
+                cx.err(&["routes", name, "targets", &idx], format!("unknown model `{t}` (known: {known})"));
             }
         }
     }
     let d = Timing::default();
     let timeout = cx.duration(&["routes", name, "timeout"], &r.timeout, d.timeout);
-    let attempt_timeout = cx.duration(
-        &["routes", name, "attempt_timeout"],
-        &r.attempt_timeout,
-        d.attempt_timeout.min(timeout),
-    );
+    let attempt_timeout =
+        cx.duration(&["routes", name, "attempt_timeout"], &r.attempt_timeout, d.attempt_timeout.min(timeout));
     let first_token_timeout = cx.duration(
         &["routes", name, "first_token_timeout"],
         &r.first_token_timeout,
         d.first_token_timeout.min(attempt_timeout),
     );
     if attempt_timeout > timeout {
-        cx.err(
-            &["routes", name, "attempt_timeout"],
-            "must not be longer than the route's `timeout`",
-        );
+        cx.err(&["routes", name, "attempt_timeout"], "must not be longer than the route's `timeout`");
+    }
+    let stream_idle_timeout =
+        cx.duration(&["routes", name, "stream_idle_timeout"], &r.stream_idle_timeout, d.stream_idle_timeout);
+    let hedge_after =
+        r.hedge_after.as_ref().map(|_| cx.duration(&["routes", name, "hedge_after"], &r.hedge_after, Duration::ZERO));
+    if hedge_after.is_some_and(|h| h >= timeout) {
+        cx.err(&["routes", name, "hedge_after"], "must be shorter than the route's `timeout`");
+    }
+    let regions = r.regions.clone().unwrap_or_default();
+    if r.regions.as_ref().is_some_and(Vec::is_empty) {
+        cx.err(&["routes", name, "regions"], "an empty list would exclude every target; omit the key instead");
     }
     Some(RouteSettings {
         name: name.to_string(),
         strategy,
         targets,
-        timing: Timing {
-            timeout,
-            attempt_timeout,
-            first_token_timeout,
-        },
+        weights,
+        regions,
+        timing: Timing { timeout, attempt_timeout, first_token_timeout, stream_idle_timeout, hedge_after },
     })
 }

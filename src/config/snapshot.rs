@@ -15,10 +15,39 @@ pub struct Snapshot {
     pub providers: BTreeMap<String, Arc<ProviderSettings>>,
     pub models: BTreeMap<String, Arc<ModelSettings>>,
     pub routes: BTreeMap<String, Arc<RouteSettings>>,
+    pub breaker: BreakerSettings,
     /// Where it came from: a file path, or the built-in default.
     pub source: ConfigSource,
     /// Hash of the file's bytes (hex, 16 digits), "builtin" for the default.
     pub version: String,
+}
+
+/// Circuit-breaker tuning (see `router::breaker`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BreakerSettings {
+    pub consecutive: u32,
+    pub failure_rate: f64,
+    pub min_requests: u32,
+    /// Rolling window for the failure rate.
+    pub window: Duration,
+    pub open_base: Duration,
+    pub open_max: Duration,
+    /// Open time after an account-level failure (401, 403, quota, unknown model).
+    pub account_open: Duration,
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        BreakerSettings {
+            consecutive: 5,
+            failure_rate: 0.5,
+            min_requests: 20,
+            window: Duration::from_secs(30),
+            open_base: Duration::from_secs(2),
+            open_max: Duration::from_secs(60),
+            account_open: Duration::from_secs(60),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,14 +79,25 @@ pub struct ServerSettings {
 pub enum ProviderKind {
     OpenAi,
     OpenAiCompatible,
+    Azure,
+    Anthropic,
+    Gemini,
     Mock,
 }
 
 impl ProviderKind {
+    /// Whether the vendor has an embeddings endpoint (Anthropic has none).
+    pub fn can_embed(self) -> bool {
+        self.as_str() != "anthropic"
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ProviderKind::OpenAi => "openai",
             ProviderKind::OpenAiCompatible => "openai-compatible",
+            ProviderKind::Azure => "azure",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Gemini => "gemini",
             ProviderKind::Mock => "mock",
         }
     }
@@ -78,6 +118,60 @@ pub struct HttpSettings {
     pub api_key: Option<Secret>,
     pub headers: Vec<(String, String)>,
     pub connect_timeout: Duration,
+    /// `openai-compatible`: the server family whose quirks the adapter applies.
+    pub preset: Option<Preset>,
+    /// `azure`: `api-version` (classic deployment URLs); None = the v1 API.
+    pub api_version: Option<String>,
+    /// `anthropic`: `max_tokens` for models missing from the built-in table.
+    pub default_max_tokens: Option<u64>,
+}
+
+/// OpenAI-compatible server families with known quirks (docs/providers.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    Mistral,
+    Groq,
+    DeepSeek,
+    Together,
+    Vllm,
+    Ollama,
+}
+
+impl Preset {
+    pub const ALL: [Preset; 6] =
+        [Preset::Mistral, Preset::Groq, Preset::DeepSeek, Preset::Together, Preset::Vllm, Preset::Ollama];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Preset::Mistral => "mistral",
+            Preset::Groq => "groq",
+            Preset::DeepSeek => "deepseek",
+            Preset::Together => "together",
+            Preset::Vllm => "vllm",
+            Preset::Ollama => "ollama",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Preset> {
+        Preset::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// The hosted service's URL; None for self-hosted servers (vLLM), whose URL you give.
+    pub fn default_base_url(self) -> Option<&'static str> {
+        match self {
+            Preset::Mistral => Some("https://api.mistral.ai/v1"),
+            Preset::Groq => Some("https://api.groq.com/openai/v1"),
+            Preset::DeepSeek => Some("https://api.deepseek.com/v1"),
+            Preset::Together => Some("https://api.together.xyz/v1"),
+            Preset::Vllm => None,
+            Preset::Ollama => Some("http://127.0.0.1:11434/v1"),
+        }
+    }
+
+    /// Hosted services need a key; local servers usually do not.
+    pub fn needs_key(self) -> bool {
+        !matches!(self, Preset::Vllm | Preset::Ollama)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -100,11 +194,43 @@ pub struct ModelSettings {
     pub price: Option<(f64, f64)>,
     pub capabilities: Vec<String>,
     pub region: Option<String>,
+    pub limits: Limits,
+}
+
+impl ModelSettings {
+    /// Identity of the deployment for its health state: a reload that leaves everything about
+    /// it unchanged keeps its breaker, latency estimate and limiter.
+    pub fn fingerprint(&self) -> String {
+        format!(
+            "{}|{}|{:?}|{}|{:?}|{:?}",
+            self.name,
+            self.provider.name,
+            self.provider.kind,
+            self.vendor_model,
+            self.limits,
+            self.provider.http.as_ref().map(|h| &h.base_url)
+        )
+    }
+}
+
+/// Client-side limits of one deployment, so sidegate itself never causes a vendor's 429.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub max_concurrent: Option<u32>,
+    pub rpm: Option<u32>,
+    pub tpm: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
+    /// Targets in the configured order.
     Fallback,
+    /// Random order drawn by weight (first pick by weight, then the rest).
+    Weighted,
+    /// Lowest moving latency estimate first (time to first token for streams).
+    LeastLatency,
+    /// Lowest estimated cost first (price table x estimated tokens).
+    Cheapest,
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +238,9 @@ pub struct RouteSettings {
     pub name: String,
     pub strategy: Strategy,
     pub targets: Vec<Arc<ModelSettings>>,
+    /// Same length as `targets` for `Weighted`; empty otherwise.
+    pub weights: Vec<u32>,
+    pub regions: Vec<String>,
     pub timing: Timing,
 }
 
@@ -122,8 +251,12 @@ pub struct Timing {
     pub timeout: Duration,
     /// One vendor call.
     pub attempt_timeout: Duration,
-    /// No first byte (unary) or first chunk (stream) by then: next candidate.
+    /// No first chunk of a stream by then: next candidate.
     pub first_token_timeout: Duration,
+    /// A committed stream silent for this long ends with an error event.
+    pub stream_idle_timeout: Duration,
+    /// Start the next candidate when the current one produced nothing by then.
+    pub hedge_after: Option<Duration>,
 }
 
 impl Default for Timing {
@@ -132,6 +265,8 @@ impl Default for Timing {
             timeout: Duration::from_secs(120),
             attempt_timeout: Duration::from_secs(60),
             first_token_timeout: Duration::from_secs(30),
+            stream_idle_timeout: Duration::from_secs(60),
+            hedge_after: None,
         }
     }
 }

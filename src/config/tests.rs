@@ -15,10 +15,7 @@ impl Env for TestEnv {
 }
 
 fn env() -> TestEnv {
-    TestEnv(HashMap::from([
-        ("XDG_RUNTIME_DIR", "/run/user/1000"),
-        ("KEY", "sk-test-secret"),
-    ]))
+    TestEnv(HashMap::from([("XDG_RUNTIME_DIR", "/run/user/1000"), ("KEY", "sk-test-secret")]))
 }
 
 fn errors(text: &str) -> Vec<String> {
@@ -66,10 +63,7 @@ first_token_timeout = "5s"
     let s = parse(text, Path::new("t.toml"), &env()).unwrap();
     assert_eq!(s.server.socket_mode, 0o600);
     assert_eq!(s.routes["fast"].targets.len(), 2);
-    assert_eq!(
-        s.routes["fast"].timing.first_token_timeout,
-        std::time::Duration::from_secs(5)
-    );
+    assert_eq!(s.routes["fast"].timing.first_token_timeout, std::time::Duration::from_secs(5));
     assert_eq!(s.providers["mock"].mock.as_ref().unwrap().tokens, 3);
     // the key is held but never printed
     let dbg = format!("{s:?}");
@@ -89,22 +83,12 @@ fn dangling_references_and_bad_durations_are_all_reported() {
     let text = "[providers.m]\nkind = \"mock\"\n\n[models.a]\nprovider = \"nope\"\nmodel = \"x\"\n\n[models.b]\nprovider = \"m\"\nmodel = \"x\"\n\n[routes.r]\ntargets = [\"b\", \"zzz\"]\ntimeout = \"soon\"\n";
     let e = errors(text);
     assert_eq!(e.len(), 3, "{e:#?}");
+    assert!(e[0].contains("t.toml:5:1: models.a.provider: unknown provider `nope`"), "{}", e[0]);
     assert!(
-        e[0].contains("t.toml:5:1: models.a.provider: unknown provider `nope`"),
-        "{}",
-        e[0]
-    );
-    assert!(
-        e.iter()
-            .any(|m| m.contains("routes.r.targets.1: unknown model `zzz`")
-                && m.starts_with("t.toml:13:")),
+        e.iter().any(|m| m.contains("routes.r.targets.1: unknown model `zzz`") && m.starts_with("t.toml:13:")),
         "{e:#?}"
     );
-    assert!(
-        e.iter()
-            .any(|m| m.contains("routes.r.timeout") && m.contains("not a duration")),
-        "{e:#?}"
-    );
+    assert!(e.iter().any(|m| m.contains("routes.r.timeout") && m.contains("not a duration")), "{e:#?}");
 }
 
 #[test]
@@ -119,11 +103,7 @@ fn unknown_provider_kind_and_wrong_kind_key() {
 #[test]
 fn missing_secret_env_is_an_error_without_the_value() {
     let e = errors("[providers.o]\nkind = \"openai\"\napi_key = { env = \"NOT_SET\" }\n");
-    assert!(
-        e[0].contains("providers.o.api_key: environment variable `NOT_SET` is not set"),
-        "{}",
-        e[0]
-    );
+    assert!(e[0].contains("providers.o.api_key: environment variable `NOT_SET` is not set"), "{}", e[0]);
 }
 
 #[test]
@@ -135,11 +115,7 @@ fn syntax_error_is_located() {
 #[test]
 fn non_loopback_http_is_refused() {
     let e = errors("[server]\nhttp = \"0.0.0.0:8040\"\n");
-    assert!(
-        e[0].contains("server.http") && e[0].contains("loopback"),
-        "{}",
-        e[0]
-    );
+    assert!(e[0].contains("server.http") && e[0].contains("loopback"), "{}", e[0]);
 }
 
 #[test]
@@ -147,10 +123,7 @@ fn builtin_default_answers_with_mock() {
     let s = load(Path::new("/nonexistent/sidegate.toml"), false, &env()).unwrap();
     assert_eq!(s.source, ConfigSource::BuiltinDefault);
     assert_eq!(s.routes["default"].targets[0].name, "mock");
-    assert_eq!(
-        s.server.socket,
-        Path::new("/run/user/1000/sidegate/sidegate.sock")
-    );
+    assert_eq!(s.server.socket, Path::new("/run/user/1000/sidegate/sidegate.sock"));
     // an explicit path that does not exist is an error
     assert!(load(Path::new("/nonexistent/sidegate.toml"), true, &env()).is_err());
 }

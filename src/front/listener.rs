@@ -36,8 +36,7 @@ pub async fn serve_unix(listener: UdsListener, cx: Ctx) {
         match conn {
             Ok(stream) => {
                 let cx2 = cx.clone();
-                cx.tasks
-                    .spawn(async move { sniff_and_serve(stream, cx2).await });
+                cx.tasks.spawn(async move { sniff_and_serve(stream, cx2).await });
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed on the unix socket");
@@ -58,8 +57,7 @@ pub async fn serve_tcp(listener: TcpListener, cx: Ctx) {
             Ok((stream, _)) => {
                 let _ = stream.set_nodelay(true);
                 let cx2 = cx.clone();
-                cx.tasks
-                    .spawn(async move { http::serve_connection(stream, cx2).await });
+                cx.tasks.spawn(async move { http::serve_connection(stream, cx2).await });
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed on the tcp listener");
@@ -95,19 +93,12 @@ pub struct Rewind<S> {
 
 impl<S> Rewind<S> {
     pub fn new(first: u8, inner: S) -> Self {
-        Rewind {
-            first: Some(first),
-            inner,
-        }
+        Rewind { first: Some(first), inner }
     }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         if let Some(b) = self.first.take() {
             if buf.remaining() > 0 {
                 buf.put_slice(&[b]);
@@ -120,11 +111,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

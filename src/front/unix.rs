@@ -10,9 +10,7 @@ use interprocess::local_socket::traits::tokio::Listener as _;
 use interprocess::local_socket::{ConnectOptions, GenericFilePath, ListenerOptions, ToFsName};
 use interprocess::os::unix::local_socket::ListenerOptionsExt;
 
-pub use interprocess::os::unix::uds_local_socket::tokio::{
-    Listener as UdsListener, Stream as UdsStream,
-};
+pub use interprocess::os::unix::uds_local_socket::tokio::{Listener as UdsListener, Stream as UdsStream};
 
 /// Binds `path` with `mode`. Creates the parent directory; replaces a socket file left by a
 /// crashed daemon; refuses (AddrInUse) when a live daemon answers on it.
@@ -30,10 +28,7 @@ pub async fn bind(path: &Path, mode: u32) -> io::Result<UdsListener> {
             if connect(path).await.is_ok() {
                 return Err(io::Error::new(
                     io::ErrorKind::AddrInUse,
-                    format!(
-                        "another sidegate is already listening on {}",
-                        path.display()
-                    ),
+                    format!("another sidegate is already listening on {}", path.display()),
                 ));
             }
             std::fs::remove_file(path)?;
@@ -41,10 +36,7 @@ pub async fn bind(path: &Path, mode: u32) -> io::Result<UdsListener> {
         Ok(_) => {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
-                format!(
-                    "{} exists and is not a socket; not replacing it",
-                    path.display()
-                ),
+                format!("{} exists and is not a socket; not replacing it", path.display()),
             ));
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -70,10 +62,7 @@ pub async fn accept(l: &UdsListener) -> io::Result<UdsStream> {
 /// Connects to a daemon's socket.
 pub async fn connect(path: &Path) -> io::Result<UdsStream> {
     let name = path.to_fs_name::<GenericFilePath>()?;
-    ConnectOptions::new()
-        .name(name)
-        .connect_tokio_as::<UdsStream>()
-        .await
+    ConnectOptions::new().name(name).connect_tokio_as::<UdsStream>().await
 }
 
 mod libc_mode {
@@ -109,10 +98,7 @@ impl tokio::io::AsyncWrite for Half {
     ) -> std::task::Poll<io::Result<usize>> {
         std::pin::Pin::new(&mut &*self.0).poll_write(cx, buf)
     }
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<io::Result<()>> {
+    fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
         std::pin::Pin::new(&mut &*self.0).poll_flush(cx)
     }
     fn poll_shutdown(

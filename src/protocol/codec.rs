@@ -94,9 +94,7 @@ pub fn decode(buf: &mut BytesMut, max: usize) -> Decoded {
         return Err(FrameError::TooLarge { len, max });
     }
     if len < ENVELOPE_FIXED {
-        return Err(FrameError::Malformed(format!(
-            "length {len} is below the 20-byte envelope"
-        )));
+        return Err(FrameError::Malformed(format!("length {len} is below the 20-byte envelope")));
     }
     if buf.len() >= 8 {
         let kind = u32::from_le_bytes([buf[4], buf[5], buf[6], buf[7]]);
@@ -111,20 +109,16 @@ pub fn decode(buf: &mut BytesMut, max: usize) -> Decoded {
     buf.advance(4);
     let raw = buf.split_to(len);
     match bincode::decode_from_slice::<Envelope, _>(&raw, CFG) {
-        Ok((env, used)) if used == len => Ok(Some(Frame {
-            kind: env.kind,
-            id: env.id,
-            body: Bytes::from(env.body),
-        })),
+        Ok((env, used)) if used == len => Ok(Some(Frame { kind: env.kind, id: env.id, body: Bytes::from(env.body) })),
         Ok((_, used)) => Err(FrameError::Malformed(format!(
             "body length says {} bytes, frame has {}",
             used - ENVELOPE_FIXED,
             len - ENVELOPE_FIXED
         ))),
         Err(DecodeError::UnexpectedVariant { found, .. }) => Err(FrameError::UnknownKind(found)),
-        Err(DecodeError::UnexpectedEnd { .. }) => Err(FrameError::Malformed(
-            "body length is past the end of the frame".into(),
-        )),
+        Err(DecodeError::UnexpectedEnd { .. }) => {
+            Err(FrameError::Malformed("body length is past the end of the frame".into()))
+        }
         Err(e) => Err(FrameError::Malformed(e.to_string())),
     }
 }
@@ -138,14 +132,7 @@ mod tests {
         let f = encode(Kind::Request, 7, b"{}");
         let mut buf = BytesMut::from(&f[..]);
         let got = decode(&mut buf, 1 << 20).unwrap().unwrap();
-        assert_eq!(
-            got,
-            Frame {
-                kind: Kind::Request,
-                id: 7,
-                body: Bytes::from_static(b"{}")
-            }
-        );
+        assert_eq!(got, Frame { kind: Kind::Request, id: 7, body: Bytes::from_static(b"{}") });
         assert!(buf.is_empty());
     }
 
@@ -161,10 +148,7 @@ mod tests {
     #[test]
     fn hostile_length_prefix_is_refused_without_allocating() {
         let mut buf = BytesMut::from(&[0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0][..]);
-        assert!(matches!(
-            decode(&mut buf, 1 << 20),
-            Err(FrameError::TooLarge { .. })
-        ));
+        assert!(matches!(decode(&mut buf, 1 << 20), Err(FrameError::TooLarge { .. })));
         // a body length far past the frame
         let mut raw = Vec::new();
         raw.extend_from_slice(&30u32.to_le_bytes());
@@ -173,9 +157,6 @@ mod tests {
         raw.extend_from_slice(&(1u64 << 40).to_le_bytes());
         raw.extend_from_slice(&[0u8; 10]);
         let mut buf = BytesMut::from(&raw[..]);
-        assert!(matches!(
-            decode(&mut buf, 1 << 20),
-            Err(FrameError::Malformed(_))
-        ));
+        assert!(matches!(decode(&mut buf, 1 << 20), Err(FrameError::Malformed(_))));
     }
 }

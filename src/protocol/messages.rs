@@ -40,6 +40,8 @@ pub struct RequestOptions {
     pub timeout_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regions: Option<Vec<String>>,
 }
 
 /// An ERROR frame body: `{"status", "error", "retry_after"?, "meta"?}`.
@@ -53,11 +55,7 @@ pub fn error_body(err: &ApiError, meta: Option<&serde_json::Value>) -> Vec<u8> {
         #[serde(skip_serializing_if = "Option::is_none")]
         meta: Option<&'a serde_json::Value>,
     }
-    let frame = ErrorFrame {
-        status: err.status,
-        error: err,
-        retry_after: err.retry_after.map(|d| d.as_secs_f64()),
-        meta,
-    };
+    let frame =
+        ErrorFrame { status: err.status, error: err, retry_after: err.retry_after.map(|d| d.as_secs_f64()), meta };
     serde_json::to_vec(&frame).unwrap_or_default()
 }

@@ -30,9 +30,6 @@ pub enum Kind {
 impl Kind {
     /// Kinds a client may send to the server.
     pub fn client_may_send(self) -> bool {
-        matches!(
-            self,
-            Kind::Hello | Kind::Request | Kind::Cancel | Kind::Ping | Kind::Pong
-        )
+        matches!(self, Kind::Hello | Kind::Request | Kind::Cancel | Kind::Ping | Kind::Pong)
     }
 }

@@ -90,29 +90,15 @@ pub struct ProviderError {
 
 impl ProviderError {
     pub fn new(failure: Failure, message: impl Into<String>) -> Self {
-        ProviderError {
-            failure,
-            status: None,
-            code: None,
-            message: message.into(),
-            retry_after: None,
-        }
+        ProviderError { failure, status: None, code: None, message: message.into(), retry_after: None }
     }
 
     pub fn timeout(what: &str, after: Duration) -> Self {
-        Self::new(
-            Failure::Timeout,
-            format!("{what} after {} ms", after.as_millis()),
-        )
+        Self::new(Failure::Timeout, format!("{what} after {} ms", after.as_millis()))
     }
 
     /// Classifies a vendor's non-2xx answer from its status, error code and message.
-    pub fn from_status(
-        status: u16,
-        code: Option<String>,
-        message: String,
-        retry_after: Option<Duration>,
-    ) -> Self {
+    pub fn from_status(status: u16, code: Option<String>, message: String, retry_after: Option<Duration>) -> Self {
         let code_s = code.as_deref().unwrap_or("");
         let lower = message.to_ascii_lowercase();
         let failure = match status {
@@ -136,22 +122,15 @@ impl ProviderError {
             // Anything else (a 3xx we did not follow, an odd 4xx) is not something a retry fixes.
             _ => Failure::InvalidRequest,
         };
-        ProviderError {
-            failure,
-            status: Some(status),
-            code,
-            message,
-            retry_after,
-        }
+        ProviderError { failure, status: Some(status), code, message, retry_after }
     }
 
     /// The status the caller sees when this is the error returned.
     pub fn caller_status(&self) -> u16 {
         match self.failure {
-            Failure::InvalidRequest | Failure::ContextTooLong => self
-                .status
-                .filter(|s| matches!(s, 400 | 404 | 413 | 422))
-                .unwrap_or(400),
+            Failure::InvalidRequest | Failure::ContextTooLong => {
+                self.status.filter(|s| matches!(s, 400 | 404 | 413 | 422)).unwrap_or(400)
+            }
             Failure::NotFound => 404,
             Failure::TooLarge => 413,
             Failure::RateLimited | Failure::Quota => 429,
@@ -169,18 +148,11 @@ impl ProviderError {
 /// Parses `retry-after-ms`, then `retry-after` (seconds, possibly fractional). HTTP-dates
 /// are not honoured (rare from these vendors); the caller falls back to its own backoff.
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let get = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|s| s.trim().parse::<f64>().ok())
-    };
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|s| s.trim().parse::<f64>().ok());
     if let Some(ms) = get("retry-after-ms").filter(|v| v.is_finite() && *v >= 0.0) {
         return Some(Duration::from_secs_f64(ms / 1000.0));
     }
-    get("retry-after")
-        .filter(|v| v.is_finite() && *v >= 0.0 && *v < 86_400.0)
-        .map(Duration::from_secs_f64)
+    get("retry-after").filter(|v| v.is_finite() && *v >= 0.0 && *v < 86_400.0).map(Duration::from_secs_f64)
 }
 
 #[cfg(test)]
@@ -193,15 +165,9 @@ mod tests {
             ProviderError::from_status(s, code.map(Into::into), msg.into(), None).failure
         };
         assert_eq!(c(400, None, "bad"), Failure::InvalidRequest);
-        assert_eq!(
-            c(400, Some("context_length_exceeded"), ""),
-            Failure::ContextTooLong
-        );
+        assert_eq!(c(400, Some("context_length_exceeded"), ""), Failure::ContextTooLong);
         assert_eq!(c(401, None, ""), Failure::Auth);
-        assert_eq!(
-            c(429, Some("rate_limit_exceeded"), ""),
-            Failure::RateLimited
-        );
+        assert_eq!(c(429, Some("rate_limit_exceeded"), ""), Failure::RateLimited);
         assert_eq!(c(429, Some("insufficient_quota"), ""), Failure::Quota);
         assert_eq!(c(500, None, ""), Failure::Upstream);
         assert_eq!(c(529, None, "overloaded"), Failure::Upstream);

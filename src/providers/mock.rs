@@ -35,24 +35,13 @@ impl Mock {
 
     /// The answer text, split into tokens whose concatenation is the answer.
     fn tokens(&self, req: &ChatRequest) -> Vec<String> {
-        let text = self
-            .cfg
-            .reply
-            .clone()
-            .unwrap_or_else(|| req.last_user_text());
-        let words: Vec<String> = text
-            .split_inclusive(char::is_whitespace)
-            .map(str::to_string)
-            .collect();
+        let text = self.cfg.reply.clone().unwrap_or_else(|| req.last_user_text());
+        let words: Vec<String> = text.split_inclusive(char::is_whitespace).map(str::to_string).collect();
         let want = self.cfg.tokens as usize;
         if want == 0 {
             return words;
         }
-        let base = if words.is_empty() {
-            vec!["lorem ".to_string()]
-        } else {
-            words
-        };
+        let base = if words.is_empty() { vec!["lorem ".to_string()] } else { words };
         let mut out: Vec<String> = base.iter().cycle().take(want).cloned().collect();
         if let Some(last) = out.last_mut() {
             let trimmed = last.trim_end().to_string();
@@ -62,17 +51,10 @@ impl Mock {
     }
 
     fn usage(req: &ChatRequest, completion: usize) -> Usage {
-        Usage::new(
-            (req.prompt_chars() as u64).div_ceil(4).max(1),
-            completion as u64,
-        )
+        Usage::new((req.prompt_chars() as u64).div_ceil(4).max(1), completion as u64)
     }
 
-    pub async fn complete(
-        &self,
-        req: &ChatRequest,
-        model: &str,
-    ) -> Result<ChatResponse, ProviderError> {
+    pub async fn complete(&self, req: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
         pause(self.cfg.latency).await;
         self.maybe_fail()?;
         let tokens = self.tokens(req);
@@ -100,53 +82,35 @@ impl Mock {
         })
     }
 
-    pub async fn stream(
-        &self,
-        req: &ChatRequest,
-        model: &str,
-    ) -> Result<ChunkStream, ProviderError> {
+    pub async fn stream(&self, req: &ChatRequest, model: &str) -> Result<ChunkStream, ProviderError> {
         self.maybe_fail()?;
         let tokens = self.tokens(req);
         let usage = Self::usage(req, tokens.len());
         let (id, created, model) = (completion_id(), now(), model.to_string());
         let mut chunks = Vec::with_capacity(tokens.len() + 3);
         chunks.push(ChatChunk::text(&id, created, &model, true, ""));
-        chunks.extend(
-            tokens
-                .iter()
-                .map(|t| ChatChunk::text(&id, created, &model, false, t)),
-        );
+        chunks.extend(tokens.iter().map(|t| ChatChunk::text(&id, created, &model, false, t)));
         chunks.push(ChatChunk::finish(&id, created, &model, "stop"));
         chunks.push(ChatChunk::usage_only(&id, created, &model, usage));
         let (latency, interval) = (self.cfg.latency, self.cfg.token_interval);
-        let s = stream::unfold(
-            (chunks.into_iter(), true),
-            move |(mut it, first)| async move {
-                let chunk = it.next()?;
-                let delay = if first { latency } else { interval };
-                if !delay.is_zero() {
-                    tokio::time::sleep(delay).await;
-                }
-                Some((Ok(chunk), (it, false)))
-            },
-        );
+        let s = stream::unfold((chunks.into_iter(), true), move |(mut it, first)| async move {
+            let chunk = it.next()?;
+            let delay = if first { latency } else { interval };
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            Some((Ok(chunk), (it, false)))
+        });
         Ok(Box::pin(s))
     }
 
     /// Deterministic unit vectors derived from each input's bytes (8 dimensions, or
     /// `dimensions`): equal inputs embed equally, different inputs differ.
-    pub async fn embeddings(
-        &self,
-        req: &EmbeddingsRequest,
-        model: &str,
-    ) -> Result<Value, ProviderError> {
+    pub async fn embeddings(&self, req: &EmbeddingsRequest, model: &str) -> Result<Value, ProviderError> {
         pause(self.cfg.latency).await;
         self.maybe_fail()?;
         let Some(texts) = req.texts() else {
-            return Err(ProviderError::new(
-                Failure::InvalidRequest,
-                "the mock provider embeds strings only",
-            ));
+            return Err(ProviderError::new(Failure::InvalidRequest, "the mock provider embeds strings only"));
         };
         let dims = req.dimensions.unwrap_or(8).clamp(1, 4096) as usize;
         let data: Vec<Value> = texts
@@ -182,20 +146,13 @@ fn pseudo_vector(text: &str, dims: usize) -> Vec<f32> {
             (h % 2000) as f32 / 1000.0 - 1.0
         })
         .collect();
-    let norm = v
-        .iter()
-        .map(|x| x * x)
-        .sum::<f32>()
-        .sqrt()
-        .max(f32::EPSILON);
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::EPSILON);
     v.iter_mut().for_each(|x| *x /= norm);
     v
 }
 
 pub(crate) fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 pub(crate) fn completion_id() -> String {

@@ -2,9 +2,15 @@
 //! vendor's wire format, plus the one HTTP call. A closed set of kinds, matched, not boxed.
 //! Adapters know nothing of routing, fronts or config reloads.
 
+pub mod anthropic;
+pub mod common;
 pub mod error;
+pub mod fanout;
+pub mod gemini;
+pub mod http;
 pub mod mock;
 pub mod openai;
+pub mod presets;
 pub mod sse;
 
 use std::pin::Pin;
@@ -22,18 +28,23 @@ pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<ChatChunk, ProviderError
 
 /// One configured vendor account, ready to call.
 pub enum Provider {
+    /// OpenAI, OpenAI-compatible servers (with presets) and Azure OpenAI.
     OpenAi(openai::OpenAi),
+    Anthropic(anthropic::Anthropic),
+    Gemini(gemini::Gemini),
     Mock(mock::Mock),
 }
 
 impl Provider {
     /// Builds the adapter (and its HTTP connection pool) for an account.
     pub fn build(settings: &Arc<ProviderSettings>) -> Result<Self, String> {
+        let http = || settings.http.as_ref().ok_or("http settings missing");
         match settings.kind {
-            ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => {
-                let http = settings.http.as_ref().ok_or("http settings missing")?;
-                Ok(Provider::OpenAi(openai::OpenAi::new(http)?))
+            k @ (ProviderKind::OpenAi | ProviderKind::OpenAiCompatible | ProviderKind::Azure) => {
+                Ok(Provider::OpenAi(openai::OpenAi::new(http()?, k)?))
             }
+            ProviderKind::Anthropic => Ok(Provider::Anthropic(anthropic::Anthropic::new(http()?)?)),
+            ProviderKind::Gemini => Ok(Provider::Gemini(gemini::Gemini::new(http()?)?)),
             ProviderKind::Mock => {
                 let m = settings.mock.clone().ok_or("mock settings missing")?;
                 Ok(Provider::Mock(mock::Mock::new(m)))
@@ -41,38 +52,60 @@ impl Provider {
         }
     }
 
+    /// Whether the vendor has an embeddings endpoint (Anthropic has none).
+    pub fn can_embed(&self) -> bool {
+        !matches!(self, Provider::Anthropic(_))
+    }
+
+    /// The vendor lacks `n`: `n > 1` is served by `fanout`, one call per choice.
+    fn fan_out(&self, req: &ChatRequest) -> Result<Option<(u32, ChatRequest)>, ProviderError> {
+        match self {
+            Provider::Anthropic(_) => fanout::split(req, anthropic::translate::VENDOR),
+            Provider::OpenAi(p) if p.fans_out() => fanout::split(req, "this server"),
+            _ => Ok(None),
+        }
+    }
+
     /// A whole (non-streaming) completion from `model` (the vendor's model id).
-    pub async fn complete(
-        &self,
-        req: &ChatRequest,
-        model: &str,
-    ) -> Result<ChatResponse, ProviderError> {
+    pub async fn complete(&self, req: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
+        if let Some((n, one)) = self.fan_out(req)? {
+            return fanout::complete(n, || self.complete_one(&one, model)).await;
+        }
+        self.complete_one(req, model).await
+    }
+
+    async fn complete_one(&self, req: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
         match self {
             Provider::OpenAi(p) => p.complete(req, model).await,
+            Provider::Anthropic(p) => p.complete(req, model).await,
+            Provider::Gemini(p) => p.complete(req, model).await,
             Provider::Mock(p) => p.complete(req, model).await,
         }
     }
 
     /// Starts a stream; resolves once the vendor accepted the call (headers received).
-    pub async fn stream(
-        &self,
-        req: &ChatRequest,
-        model: &str,
-    ) -> Result<ChunkStream, ProviderError> {
+    pub async fn stream(&self, req: &ChatRequest, model: &str) -> Result<ChunkStream, ProviderError> {
+        if let Some((n, one)) = self.fan_out(req)? {
+            return fanout::stream(n, || self.stream_one(&one, model)).await;
+        }
+        self.stream_one(req, model).await
+    }
+
+    async fn stream_one(&self, req: &ChatRequest, model: &str) -> Result<ChunkStream, ProviderError> {
         match self {
             Provider::OpenAi(p) => p.stream(req, model).await,
+            Provider::Anthropic(p) => p.stream(req, model).await,
+            Provider::Gemini(p) => p.stream(req, model).await,
             Provider::Mock(p) => p.stream(req, model).await,
         }
     }
 
     /// Embeddings, answered in OpenAI's `list` shape.
-    pub async fn embeddings(
-        &self,
-        req: &EmbeddingsRequest,
-        model: &str,
-    ) -> Result<Value, ProviderError> {
+    pub async fn embeddings(&self, req: &EmbeddingsRequest, model: &str) -> Result<Value, ProviderError> {
         match self {
             Provider::OpenAi(p) => p.embeddings(req, model).await,
+            Provider::Anthropic(_) => Err(anthropic::no_embeddings()),
+            Provider::Gemini(p) => p.embeddings(req, model).await,
             Provider::Mock(p) => p.embeddings(req, model).await,
         }
     }

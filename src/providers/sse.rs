@@ -64,10 +64,7 @@ impl SseParser {
             let line = std::str::from_utf8(&line).map_err(|_| SseError::NotUtf8)?;
             if line.is_empty() {
                 if self.has_data {
-                    let ev = SseEvent {
-                        event: self.event.take(),
-                        data: std::mem::take(&mut self.data),
-                    };
+                    let ev = SseEvent { event: self.event.take(), data: std::mem::take(&mut self.data) };
                     self.has_data = false;
                     return Ok(Some(ev));
                 }
@@ -78,10 +75,7 @@ impl SseParser {
                 continue;
             }
             let (field, value) = match line.find(':') {
-                Some(i) => (
-                    &line[..i],
-                    line[i + 1..].strip_prefix(' ').unwrap_or(&line[i + 1..]),
-                ),
+                Some(i) => (&line[..i], line[i + 1..].strip_prefix(' ').unwrap_or(&line[i + 1..])),
                 None => (line, ""),
             };
             match field {
@@ -122,18 +116,9 @@ mod tests {
     fn line_endings_and_split_points() {
         let whole = b"event: a\r\ndata: x\r\n\r\n: comment\ndata: y\ndata: z\n\ndata:w\r\r";
         let want = vec![
-            SseEvent {
-                event: Some("a".into()),
-                data: "x".into(),
-            },
-            SseEvent {
-                event: None,
-                data: "y\nz".into(),
-            },
-            SseEvent {
-                event: None,
-                data: "w".into(),
-            },
+            SseEvent { event: Some("a".into()), data: "x".into() },
+            SseEvent { event: None, data: "y\nz".into() },
+            SseEvent { event: None, data: "w".into() },
         ];
         assert_eq!(all(&[whole]), want);
         for cut in 1..whole.len() {

@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use crate::api::error::AttemptRecord;
+
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Meta {
     pub request_id: String,
@@ -16,11 +18,21 @@ pub struct Meta {
     /// Vendor calls made.
     pub attempts: u32,
     pub latency_ms: f64,
+    /// Every vendor call made for this request, in order: deployment, outcome, latency.
+    pub attempt_log: Vec<AttemptRecord>,
 }
 
 impl Meta {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or_default()
+    }
+
+    /// `deployment;outcome;latency_ms` per call, comma-separated: the `x-sidegate-attempt-log`
+    /// header.
+    pub fn attempt_header(&self) -> String {
+        let parts: Vec<String> =
+            self.attempt_log.iter().map(|a| format!("{};{};{}", a.deployment, a.outcome, a.latency_ms)).collect();
+        parts.join(", ")
     }
 }
 

@@ -6,6 +6,9 @@
 //! loads it once and keeps that `Arc` to the end, so a swap never changes a request in flight.
 
 mod attempt;
+pub mod breaker;
+pub mod health;
+mod limiter;
 pub mod meta;
 mod plan;
 mod stream;
@@ -34,6 +37,8 @@ pub struct CallOptions {
     pub timeout: Option<Duration>,
     /// Application tag for logs.
     pub label: Option<String>,
+    /// Only deployments tagged with one of these regions (`x-sidegate-regions`).
+    pub regions: Option<Vec<String>>,
 }
 
 /// A chat answer: whole, or a committed stream.
@@ -55,10 +60,7 @@ impl Live {
             let p = Provider::build(settings).map_err(|e| format!("provider `{name}`: {e}"))?;
             providers.insert(name.clone(), Arc::new(p));
         }
-        Ok(Live {
-            snapshot: Arc::new(snapshot),
-            providers,
-        })
+        Ok(Live { snapshot: Arc::new(snapshot), providers })
     }
 
     fn provider(&self, name: &str) -> Option<&Provider> {
@@ -76,6 +78,8 @@ pub struct Stats {
 
 pub struct Gateway {
     live: ArcSwap<Live>,
+    /// Per-deployment breakers, latency estimates and limiters; outlives config snapshots.
+    health: health::Health,
     pub stats: Arc<Stats>,
     started: std::time::Instant,
 }
@@ -83,6 +87,7 @@ pub struct Gateway {
 impl Gateway {
     pub fn new(live: Live) -> Self {
         Gateway {
+            health: health::Health::new(live.snapshot.breaker),
             live: ArcSwap::from_pointee(live),
             stats: Arc::default(),
             started: std::time::Instant::now(),
@@ -96,48 +101,27 @@ impl Gateway {
     pub async fn chat(&self, req: ChatRequest, opts: CallOptions) -> Result<ChatAnswer, ApiError> {
         let started = std::time::Instant::now();
         let mut log = stream::RequestLog::start(&self.stats, opts.label.clone(), req.is_stream());
-        req.validate()
-            .map_err(|(m, p)| log.fail(ApiError::invalid(m, Some(p))))?;
+        req.validate().map_err(|(m, p)| log.fail(ApiError::invalid(m, Some(p))))?;
         let live = self.current();
         let name = opts.route.as_deref().unwrap_or(&req.model);
-        let plan = plan::plan(&live.snapshot, name).map_err(|e| log.fail(e))?;
+        let needs = plan::Needs::chat(&req, opts.regions.clone());
+        let plan = plan::plan(&live.snapshot, name, &needs, &self.health).map_err(|e| log.fail(e))?;
         log.route = plan.route.clone();
-        let deadline = Instant::now()
-            + opts
-                .timeout
-                .map_or(plan.timing.timeout, |t| t.min(plan.timing.timeout));
+        let deadline = Instant::now() + opts.timeout.map_or(plan.timing.timeout, |t| t.min(plan.timing.timeout));
         if req.is_stream() {
-            let out = attempt::stream(&live, &plan, &req, deadline)
-                .await
-                .map_err(|e| log.fail(e))?;
-            let meta = meta_for(
-                &plan.route,
-                &out.deployment,
-                out.attempts.len(),
-                started,
-                &log.request_id,
-            );
-            log.attempts = out.attempts.len() as u32;
+            let out = attempt::stream(&live, &self.health, &plan, &req, deadline).await.map_err(|e| log.fail(e))?;
+            let meta = meta_for(&plan.route, &out.deployment, out.attempts, started, &log.request_id);
+            log.attempts = meta.attempts;
             log.deployment = out.deployment.name.clone();
-            Ok(ChatAnswer::Stream(ChatStream::new(
-                out.value,
-                meta,
-                req.wants_stream_usage(),
-                plan.timing.attempt_timeout,
-                log,
-            )))
+            let timing = stream::StreamTiming {
+                idle: plan.timing.stream_idle_timeout,
+                deadline: opts.timeout.map(|t| Instant::now() + t.saturating_sub(started.elapsed())),
+            };
+            Ok(ChatAnswer::Stream(ChatStream::new(out.value, meta, req.wants_stream_usage(), timing, log, out.ticket)))
         } else {
-            let out = attempt::complete(&live, &plan, &req, deadline)
-                .await
-                .map_err(|e| log.fail(e))?;
-            let meta = meta_for(
-                &plan.route,
-                &out.deployment,
-                out.attempts.len(),
-                started,
-                &log.request_id,
-            );
-            log.attempts = out.attempts.len() as u32;
+            let out = attempt::complete(&live, &self.health, &plan, &req, deadline).await.map_err(|e| log.fail(e))?;
+            let meta = meta_for(&plan.route, &out.deployment, out.attempts, started, &log.request_id);
+            log.attempts = meta.attempts;
             log.deployment = out.deployment.name.clone();
             log.usage = out.value.usage;
             log.succeed();
@@ -145,39 +129,22 @@ impl Gateway {
         }
     }
 
-    pub async fn embeddings(
-        &self,
-        req: EmbeddingsRequest,
-        opts: CallOptions,
-    ) -> Result<(Value, Meta), ApiError> {
+    pub async fn embeddings(&self, req: EmbeddingsRequest, opts: CallOptions) -> Result<(Value, Meta), ApiError> {
         let started = std::time::Instant::now();
         let mut log = stream::RequestLog::start(&self.stats, opts.label.clone(), false);
-        req.validate()
-            .map_err(|(m, p)| log.fail(ApiError::invalid(m, Some(p))))?;
+        req.validate().map_err(|(m, p)| log.fail(ApiError::invalid(m, Some(p))))?;
         let live = self.current();
         let name = opts.route.as_deref().unwrap_or(&req.model);
-        let plan = plan::plan(&live.snapshot, name).map_err(|e| log.fail(e))?;
+        let needs = plan::Needs::embeddings(&req, opts.regions.clone());
+        let plan = plan::plan(&live.snapshot, name, &needs, &self.health).map_err(|e| log.fail(e))?;
         log.route = plan.route.clone();
-        let deadline = Instant::now()
-            + opts
-                .timeout
-                .map_or(plan.timing.timeout, |t| t.min(plan.timing.timeout));
-        let out = attempt::embeddings(&live, &plan, &req, deadline)
-            .await
-            .map_err(|e| log.fail(e))?;
-        log.attempts = out.attempts.len() as u32;
+        let deadline = Instant::now() + opts.timeout.map_or(plan.timing.timeout, |t| t.min(plan.timing.timeout));
+        let out = attempt::embeddings(&live, &self.health, &plan, &req, deadline).await.map_err(|e| log.fail(e))?;
         log.deployment = out.deployment.name.clone();
+        let meta = meta_for(&plan.route, &out.deployment, out.attempts, started, &log.request_id);
+        log.attempts = meta.attempts;
         log.succeed();
-        Ok((
-            out.value,
-            meta_for(
-                &plan.route,
-                &out.deployment,
-                out.attempts.len(),
-                started,
-                &log.request_id,
-            ),
-        ))
+        Ok((out.value, meta))
     }
 
     /// `GET /v1/models`: routes and configured models, OpenAI's list shape.
@@ -219,6 +186,7 @@ impl Gateway {
                          "failed": self.stats.failures.load(Ordering::Relaxed),
                          "in_flight": self.stats.in_flight.load(Ordering::Relaxed)},
             "providers": providers,
+            "deployments": self.health.report(),
             "models": snap.models.keys().collect::<Vec<_>>(),
             "routes": snap.routes.keys().collect::<Vec<_>>(),
         })
@@ -228,7 +196,7 @@ impl Gateway {
 fn meta_for(
     route: &str,
     dep: &crate::config::ModelSettings,
-    attempts: usize,
+    attempts: Vec<crate::api::error::AttemptRecord>,
     started: std::time::Instant,
     id: &str,
 ) -> Meta {
@@ -239,7 +207,8 @@ fn meta_for(
         model: dep.name.clone(),
         vendor_model: dep.vendor_model.clone(),
         cache: "bypass",
-        attempts: attempts as u32,
+        attempts: attempts.len() as u32,
         latency_ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1000.0,
+        attempt_log: attempts,
     }
 }

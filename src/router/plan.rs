@@ -1,10 +1,14 @@
-//! Turns a request's `model` into an ordered plan of candidate deployments: a route name
-//! (its targets in order), a configured model, or `provider/vendor-model`.
+//! Turns a request's `model` into an ordered plan of candidate deployments: a route name (its
+//! targets, filtered, then ordered by the route's strategy), a configured model, or
+//! `provider/vendor-model`. Filters run before the strategy: capabilities the request needs,
+//! the context window against an estimate of the prompt, and region tags. Breaker state is
+//! the attempt loop's business, not the plan's.
 
 use std::sync::Arc;
 
-use crate::api::ApiError;
-use crate::config::{ModelSettings, Snapshot, Timing};
+use super::health::Health;
+use crate::api::{ApiError, ChatRequest, EmbeddingsRequest};
+use crate::config::{ModelSettings, RouteSettings, Snapshot, Strategy, Timing};
 
 #[derive(Debug)]
 pub struct Plan {
@@ -12,53 +16,199 @@ pub struct Plan {
     pub route: String,
     pub timing: Timing,
     pub candidates: Vec<Arc<ModelSettings>>,
+    /// Estimated tokens of the call (prompt + requested output), for rate limits.
+    pub tokens: f64,
 }
 
-pub fn plan(snap: &Snapshot, name: &str) -> Result<Plan, ApiError> {
+/// What a request needs from a deployment.
+#[derive(Debug, Clone, Default)]
+pub struct Needs {
+    pub tools: bool,
+    pub vision: bool,
+    pub json: bool,
+    pub stream: bool,
+    pub embeddings: bool,
+    /// Estimated prompt tokens (about 4 characters per token, plus per-message overhead).
+    pub prompt_tokens: u64,
+    pub max_output: Option<u64>,
+    /// Per-request region filter.
+    pub regions: Option<Vec<String>>,
+}
+
+impl Needs {
+    pub fn chat(req: &ChatRequest, regions: Option<Vec<String>>) -> Self {
+        use crate::api::chat::{Content, ContentPart, ResponseFormat};
+        let vision = req.messages.iter().any(|m| matches!(&m.content, Some(Content::Parts(p)) if p.iter().any(|p| matches!(p, ContentPart::ImageUrl { .. }))));
+        Needs {
+            tools: req.tools.as_ref().is_some_and(|t| !t.is_empty()),
+            vision,
+            json: matches!(req.response_format, Some(ResponseFormat::JsonObject | ResponseFormat::JsonSchema { .. })),
+            stream: req.is_stream(),
+            embeddings: false,
+            prompt_tokens: (req.prompt_chars() as u64).div_ceil(4) + 4 * req.messages.len() as u64,
+            max_output: req.max_output_tokens(),
+            regions,
+        }
+    }
+
+    pub fn embeddings(req: &EmbeddingsRequest, regions: Option<Vec<String>>) -> Self {
+        let chars: usize = req.texts().map_or(0, |t| t.iter().map(|s| s.len()).sum());
+        Needs { embeddings: true, prompt_tokens: (chars as u64).div_ceil(4), regions, ..Needs::default() }
+    }
+
+    /// Why `m` cannot serve this request, if it cannot.
+    fn exclusion(&self, m: &ModelSettings, route_regions: &[String]) -> Option<String> {
+        let caps = &m.capabilities;
+        let lacks = |c: &str| !caps.is_empty() && !caps.iter().any(|x| x == c);
+        for (need, cap) in [(self.tools, "tools"), (self.vision, "vision"), (self.json, "json")] {
+            if need && lacks(cap) {
+                return Some(format!("no `{cap}` capability"));
+            }
+        }
+        if self.embeddings && (lacks("embeddings") || !m.provider.kind.can_embed()) {
+            return Some("does not embed".into());
+        }
+        if let Some(window) = m.context_window {
+            let need = self.prompt_tokens + self.max_output.unwrap_or(0);
+            if need > window {
+                return Some(format!("context window {window} < ~{need} tokens needed"));
+            }
+        }
+        for (filter, what) in [(Some(route_regions), "route"), (self.regions.as_deref(), "request")] {
+            let Some(filter) = filter.filter(|f| !f.is_empty()) else { continue };
+            match &m.region {
+                Some(r) if filter.contains(r) => {}
+                Some(r) => return Some(format!("region `{r}` not in the {what}'s regions [{}]", filter.join(", "))),
+                None => return Some(format!("no region tag; the {what} wants [{}]", filter.join(", "))),
+            }
+        }
+        None
+    }
+
+    fn tokens(&self) -> f64 {
+        (self.prompt_tokens + self.max_output.unwrap_or(0)) as f64
+    }
+}
+
+pub fn plan(snap: &Snapshot, name: &str, needs: &Needs, health: &Health) -> Result<Plan, ApiError> {
     if let Some(route) = snap.routes.get(name) {
-        return Ok(Plan {
-            route: route.name.clone(),
-            timing: route.timing,
-            candidates: route.targets.clone(),
-        });
+        return route_plan(route, needs, health);
     }
-    if let Some(model) = snap.models.get(name) {
-        return Ok(Plan {
-            route: name.to_string(),
-            timing: Timing::default(),
-            candidates: vec![model.clone()],
-        });
+    let single = if let Some(model) = snap.models.get(name) {
+        model.clone()
+    } else {
+        match name.split_once('/') {
+            Some((provider, vendor_model)) if !vendor_model.is_empty() && snap.providers.contains_key(provider) => {
+                let p = snap.providers[provider].clone();
+                Arc::new(ModelSettings {
+                    name: name.to_string(),
+                    region: p.region.clone(),
+                    provider: p,
+                    vendor_model: vendor_model.to_string(),
+                    context_window: None,
+                    price: None,
+                    capabilities: Vec::new(),
+                    limits: Default::default(),
+                })
+            }
+            _ => return Err(unknown_model(snap, name)),
+        }
+    };
+    if let Some(why) = needs.exclusion(&single, &[]) {
+        return Err(nobody_can(name, &[(single.name.clone(), why)]));
     }
-    if let Some((provider, vendor_model)) = name.split_once('/')
-        && let Some(p) = snap.providers.get(provider)
-        && !vendor_model.is_empty()
-    {
-        let adhoc = ModelSettings {
-            name: name.to_string(),
-            provider: p.clone(),
-            vendor_model: vendor_model.to_string(),
-            context_window: None,
-            price: None,
-            capabilities: Vec::new(),
-            region: p.region.clone(),
-        };
-        return Ok(Plan {
-            route: name.to_string(),
-            timing: Timing::default(),
-            candidates: vec![Arc::new(adhoc)],
-        });
+    Ok(Plan { route: name.to_string(), timing: Timing::default(), candidates: vec![single], tokens: needs.tokens() })
+}
+
+fn route_plan(route: &RouteSettings, needs: &Needs, health: &Health) -> Result<Plan, ApiError> {
+    let mut eligible = Vec::new();
+    let mut excluded = Vec::new();
+    for (i, t) in route.targets.iter().enumerate() {
+        match needs.exclusion(t, &route.regions) {
+            None => eligible.push((t.clone(), route.weights.get(i).copied().unwrap_or(1))),
+            Some(why) => excluded.push((t.name.clone(), why)),
+        }
     }
-    Err(unknown_model(snap, name))
+    if eligible.is_empty() {
+        return Err(nobody_can(&route.name, &excluded));
+    }
+    let candidates = order(route.strategy, eligible, needs, health);
+    Ok(Plan { route: route.name.clone(), timing: route.timing, candidates, tokens: needs.tokens() })
+}
+
+/// Orders eligible targets by the route's strategy.
+fn order(
+    strategy: Strategy,
+    mut eligible: Vec<(Arc<ModelSettings>, u32)>,
+    needs: &Needs,
+    health: &Health,
+) -> Vec<Arc<ModelSettings>> {
+    match strategy {
+        Strategy::Fallback => {}
+        Strategy::Weighted => {
+            // Weighted sampling without replacement: each pick by weight among the rest.
+            let mut out = Vec::with_capacity(eligible.len());
+            while !eligible.is_empty() {
+                let total: u64 = eligible.iter().map(|(_, w)| u64::from(*w)).sum();
+                let idx = if total == 0 {
+                    0
+                } else {
+                    let mut r = rand::random::<u64>() % total;
+                    eligible
+                        .iter()
+                        .position(|(_, w)| {
+                            let w = u64::from(*w);
+                            if r < w {
+                                true
+                            } else {
+                                r -= w;
+                                false
+                            }
+                        })
+                        .unwrap_or(0)
+                };
+                out.push(eligible.remove(idx));
+            }
+            eligible = out;
+        }
+        Strategy::LeastLatency => {
+            // Deployments with no estimate yet go first, so each gets measured.
+            let key = |m: &ModelSettings| health.get(m).latency_estimate(needs.stream).unwrap_or(0.0);
+            let mut keyed: Vec<(f64, (Arc<ModelSettings>, u32))> =
+                eligible.into_iter().map(|e| (key(&e.0), e)).collect();
+            keyed.sort_by(|a, b| a.0.total_cmp(&b.0));
+            eligible = keyed.into_iter().map(|(_, e)| e).collect();
+        }
+        Strategy::Cheapest => {
+            let out_tokens = needs.max_output.unwrap_or(EXPECTED_OUTPUT_TOKENS) as f64;
+            let cost = |m: &ModelSettings| match m.price {
+                Some((inp, out)) => (needs.prompt_tokens as f64 * inp + out_tokens * out) / 1e6,
+                None => f64::INFINITY,
+            };
+            eligible.sort_by(|a, b| cost(&a.0).total_cmp(&cost(&b.0)));
+        }
+    }
+    eligible.into_iter().map(|(m, _)| m).collect()
+}
+
+/// Output length assumed by `cheapest` when the caller sets no `max_tokens`.
+const EXPECTED_OUTPUT_TOKENS: u64 = 256;
+
+fn nobody_can(route: &str, excluded: &[(String, String)]) -> ApiError {
+    let why: Vec<String> = excluded.iter().map(|(n, w)| format!("{n}: {w}")).collect();
+    let code = if excluded.iter().all(|(_, w)| w.starts_with("context window")) {
+        "context_length_exceeded"
+    } else {
+        "no_eligible_target"
+    };
+    ApiError::invalid(format!("no target of `{route}` can serve this request: {}", why.join("; ")), Some("model"))
+        .with_code(code)
 }
 
 fn unknown_model(snap: &Snapshot, name: &str) -> ApiError {
     let routes: Vec<&str> = snap.routes.keys().map(String::as_str).collect();
     let models: Vec<&str> = snap.models.keys().map(String::as_str).collect();
-    let providers: Vec<String> = snap
-        .providers
-        .keys()
-        .map(|p| format!("{p}/<model>"))
-        .collect();
+    let providers: Vec<String> = snap.providers.keys().map(|p| format!("{p}/<model>")).collect();
     ApiError::new(
         404,
         "invalid_request_error",

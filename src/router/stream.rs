@@ -14,8 +14,19 @@ use std::time::Duration;
 use futures_util::{Stream, StreamExt};
 
 use super::attempt::Committed;
+use super::breaker::Outcome as BreakerOutcome;
+use super::health::Ticket;
 use super::{Meta, Stats};
 use crate::api::{ApiError, ChatChunk, Usage};
+
+/// Time limits of a committed stream.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamTiming {
+    /// Longest silence between two chunks.
+    pub idle: Duration,
+    /// The caller's own deadline (`timeout_ms`, `x-sidegate-timeout-ms`), if it set one.
+    pub deadline: Option<tokio::time::Instant>,
+}
 
 pub struct ChatStream {
     pub meta: Meta,
@@ -27,25 +38,21 @@ impl ChatStream {
         c: Committed,
         meta: Meta,
         want_usage: bool,
-        idle: Duration,
+        timing: StreamTiming,
         log: RequestLog,
+        ticket: Ticket,
     ) -> Self {
         struct St {
             first: Option<ChatChunk>,
             rest: crate::providers::ChunkStream,
             want_usage: bool,
-            idle: Duration,
+            timing: StreamTiming,
             log: RequestLog,
+            /// Holds the deployment's concurrency slot until the stream ends.
+            ticket: Ticket,
             done: bool,
         }
-        let st = St {
-            first: Some(c.first),
-            rest: c.rest,
-            want_usage,
-            idle,
-            log,
-            done: false,
-        };
+        let st = St { first: Some(c.first), rest: c.rest, want_usage, timing, log, ticket, done: false };
         let inner = futures_util::stream::unfold(st, |mut st| async move {
             loop {
                 if st.done {
@@ -53,19 +60,35 @@ impl ChatStream {
                 }
                 let next = match st.first.take() {
                     Some(c) => Some(Ok(c)),
-                    None => match tokio::time::timeout(st.idle, st.rest.next()).await {
-                        Ok(n) => n,
-                        Err(_) => {
-                            st.done = true;
-                            let e = ApiError::new(
-                                504,
-                                "timeout_error",
-                                Some("stream_idle_timeout"),
-                                format!("vendor sent nothing for {} ms", st.idle.as_millis()),
-                            );
-                            return Some((Err(st.log.fail(e)), st));
+                    None => {
+                        let idle_at = tokio::time::Instant::now() + st.timing.idle;
+                        let until = st.timing.deadline.map_or(idle_at, |d| d.min(idle_at));
+                        match tokio::time::timeout_at(until, st.rest.next()).await {
+                            Ok(n) => n,
+                            Err(_) => {
+                                st.done = true;
+                                let caller = st.timing.deadline.is_some_and(|d| d <= idle_at);
+                                let e = if caller {
+                                    // The caller's own deadline: not the vendor's fault.
+                                    ApiError::new(
+                                        504,
+                                        "timeout_error",
+                                        Some("timeout"),
+                                        "the request's deadline passed while streaming",
+                                    )
+                                } else {
+                                    st.ticket.settle(BreakerOutcome::Failure, None);
+                                    ApiError::new(
+                                        504,
+                                        "timeout_error",
+                                        Some("stream_idle_timeout"),
+                                        format!("vendor sent nothing for {} ms", st.timing.idle.as_millis()),
+                                    )
+                                };
+                                return Some((Err(st.log.fail(e)), st));
+                            }
                         }
-                    },
+                    }
                 };
                 match next {
                     None => {
@@ -75,6 +98,7 @@ impl ChatStream {
                     }
                     Some(Err(e)) => {
                         st.done = true;
+                        st.ticket.settle(BreakerOutcome::Failure, None);
                         let mut err = ApiError::new(
                             502,
                             "upstream_error",
@@ -99,10 +123,7 @@ impl ChatStream {
                 }
             }
         });
-        ChatStream {
-            meta,
-            inner: Box::pin(inner),
-        }
+        ChatStream { meta, inner: Box::pin(inner) }
     }
 }
 

@@ -26,17 +26,9 @@ impl Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
         let socket = dir.path().join("sg.sock");
         let config = dir.path().join("sidegate.toml");
-        let text = format!(
-            "[server]\nsocket = \"{}\"\n{server_extra}\n\n{body}\n",
-            socket.display()
-        );
+        let text = format!("[server]\nsocket = \"{}\"\n{server_extra}\n\n{body}\n", socket.display());
         std::fs::write(&config, text).expect("write config");
-        let mut d = Daemon {
-            child: None,
-            dir,
-            socket,
-            config,
-        };
+        let mut d = Daemon { child: None, dir, socket, config };
         d.spawn().await;
         d
     }
@@ -61,23 +53,16 @@ impl Daemon {
 
     /// HTTP client speaking over the Unix socket.
     pub fn http(&self) -> reqwest::Client {
-        reqwest::Client::builder()
-            .unix_socket(self.socket.clone())
-            .build()
-            .expect("client")
+        reqwest::Client::builder().unix_socket(self.socket.clone()).build().expect("client")
     }
 
     pub async fn native(&self) -> sidegate::client::Client {
-        sidegate::client::Client::connect(&self.socket)
-            .await
-            .expect("native connect")
+        sidegate::client::Client::connect(&self.socket).await.expect("native connect")
     }
 
     pub fn signal(&self, sig: &str) {
         if let Some(c) = &self.child {
-            let _ = Command::new("kill")
-                .args([&format!("-{sig}"), &c.id().to_string()])
-                .status();
+            let _ = Command::new("kill").args([&format!("-{sig}"), &c.id().to_string()]).status();
         }
     }
 

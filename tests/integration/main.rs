@@ -3,8 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
+mod anthropic;
 mod cli;
 mod common;
+mod failover;
+mod gemini;
 mod http;
 mod lifecycle;
 mod native;

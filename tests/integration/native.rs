@@ -20,80 +20,43 @@ async fn unary_chat_models_status_and_errors() {
     let vendor = FakeVendor::start().await.unwrap();
     let d = Daemon::start("", &vendor_config(&vendor.base_url())).await;
     let c = d.native().await;
-    let r = c
-        .call("chat", &chat("fast", "héllo ☃ 🚀"), &json!({}))
-        .await
-        .unwrap();
+    let r = c.call("chat", &chat("fast", "héllo ☃ 🚀"), &json!({})).await.unwrap();
     assert_eq!(r.body["choices"][0]["message"]["content"], "héllo ☃ 🚀");
     assert_eq!(r.meta["provider"], "fake");
     assert_eq!(r.meta["model"], "fake-echo");
     assert_eq!(r.meta["cache"], "bypass");
     assert_eq!(r.meta["attempts"], 1);
     let m = c.call("models", &json!({}), &json!({})).await.unwrap();
-    assert!(
-        m.body["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|x| x["id"] == "fast")
-    );
+    assert!(m.body["data"].as_array().unwrap().iter().any(|x| x["id"] == "fast"));
     let s = c.call("status", &json!({}), &json!({})).await.unwrap();
     assert!(s.body["requests"]["total"].as_u64().unwrap() >= 1);
     match c.call("chat", &chat("nope", "x"), &json!({})).await {
-        Err(ClientError::Api {
-            status: 404, body, ..
-        }) => assert_eq!(body["error"]["code"], "model_not_found"),
+        Err(ClientError::Api { status: 404, body, .. }) => assert_eq!(body["error"]["code"], "model_not_found"),
         other => panic!("{other:?}"),
     }
     match c.call("chat", &json!({"model": "fast"}), &json!({})).await {
-        Err(ClientError::Api {
-            status: 400, body, ..
-        }) => assert_eq!(body["error"]["param"], "messages"),
+        Err(ClientError::Api { status: 400, body, .. }) => assert_eq!(body["error"]["param"], "messages"),
         other => panic!("{other:?}"),
     }
-    match c
-        .call("chat", &chat("fake/fail-429", "x"), &json!({}))
-        .await
-    {
-        Err(ClientError::Api {
-            status: 429, body, ..
-        }) => assert_eq!(body["retry_after"], 1.0),
+    match c.call("chat", &chat("fake/fail-429", "x"), &json!({})).await {
+        Err(ClientError::Api { status: 429, body, .. }) => assert_eq!(body["retry_after"], 1.0),
         other => panic!("{other:?}"),
     }
     match c.call("launch", &json!({}), &json!({})).await {
-        Err(ClientError::Api {
-            status: 400, body, ..
-        }) => assert_eq!(body["error"]["code"], "unknown_op"),
+        Err(ClientError::Api { status: 400, body, .. }) => assert_eq!(body["error"]["code"], "unknown_op"),
         other => panic!("{other:?}"),
     }
     // the route option overrides the body's model
-    let r = c
-        .call(
-            "chat",
-            &chat("ignored", "via option"),
-            &json!({"route": "fast"}),
-        )
-        .await
-        .unwrap();
+    let r = c.call("chat", &chat("ignored", "via option"), &json!({"route": "fast"})).await.unwrap();
     assert_eq!(r.meta["route"], "fast");
 }
 
 #[tokio::test]
 async fn two_concurrent_streams_on_one_connection() {
-    let d = Daemon::start(
-        "",
-        "[providers.mock]\nkind = \"mock\"\ntoken_interval = \"2ms\"\n",
-    )
-    .await;
+    let d = Daemon::start("", "[providers.mock]\nkind = \"mock\"\ntoken_interval = \"2ms\"\n").await;
     let c = d.native().await;
-    let a_text = (0..40)
-        .map(|i| format!("a{i}"))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let b_text = (0..40)
-        .map(|i| format!("b{i}"))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let a_text = (0..40).map(|i| format!("a{i}")).collect::<Vec<_>>().join(" ");
+    let b_text = (0..40).map(|i| format!("b{i}")).collect::<Vec<_>>().join(" ");
     let mut body_a = chat("mock/x", &a_text);
     body_a["stream"] = json!(true);
     let mut body_b = chat("mock/x", &b_text);
@@ -119,20 +82,10 @@ async fn many_unary_calls_multiplexed() {
     let c = d.native().await;
     let calls = (0..64).map(|i| {
         let c = &c;
-        async move {
-            (
-                i,
-                c.call("chat", &chat("mock/x", &format!("msg {i}")), &json!({}))
-                    .await
-                    .unwrap(),
-            )
-        }
+        async move { (i, c.call("chat", &chat("mock/x", &format!("msg {i}")), &json!({})).await.unwrap()) }
     });
     for (i, r) in futures_util::future::join_all(calls).await {
-        assert_eq!(
-            r.body["choices"][0]["message"]["content"],
-            format!("msg {i}")
-        );
+        assert_eq!(r.body["choices"][0]["message"]["content"], format!("msg {i}"));
     }
 }
 
@@ -150,10 +103,7 @@ async fn cancel_stops_the_vendor_call() {
     drop(s); // sends CANCEL
     eventually("vendor sees the call aborted", || vendor.aborted() >= 1).await;
     // the connection still works
-    let r = c
-        .call("chat", &chat("mock/x", "after cancel"), &json!({}))
-        .await
-        .unwrap();
+    let r = c.call("chat", &chat("mock/x", "after cancel"), &json!({})).await.unwrap();
     assert_eq!(r.body["choices"][0]["message"]["content"], "after cancel");
 }
 
@@ -163,17 +113,9 @@ async fn client_disconnect_cancels_its_requests() {
     let d = Daemon::start("", &vendor_config(&vendor.base_url())).await;
     let mut raw = tokio::net::UnixStream::connect(&d.socket).await.unwrap();
     raw.write_all(&PREFACE).await.unwrap();
-    raw.write_all(&encode(Kind::Hello, 0, br#"{"protocol":1}"#))
-        .await
-        .unwrap();
+    raw.write_all(&encode(Kind::Hello, 0, br#"{"protocol":1}"#)).await.unwrap();
     let body = json!({"op": "chat", "body": {"model": "fake/hang", "messages": [{"role": "user", "content": "x"}]}});
-    raw.write_all(&encode(
-        Kind::Request,
-        1,
-        &serde_json::to_vec(&body).unwrap(),
-    ))
-    .await
-    .unwrap();
+    raw.write_all(&encode(Kind::Request, 1, &serde_json::to_vec(&body).unwrap())).await.unwrap();
     eventually("vendor got the call", || vendor.calls() >= 1).await;
     drop(raw);
     eventually("vendor sees the call aborted", || vendor.aborted() >= 1).await;
@@ -185,13 +127,7 @@ async fn bad_frame(d: &Daemon, bytes: &[u8], after_hello: bool) -> (String, bool
     let mut s = tokio::net::UnixStream::connect(&d.socket).await.unwrap();
     s.write_all(&PREFACE).await.unwrap();
     if after_hello {
-        s.write_all(&encode(
-            Kind::Hello,
-            0,
-            br#"{"protocol":1,"client":"vector"}"#,
-        ))
-        .await
-        .unwrap();
+        s.write_all(&encode(Kind::Hello, 0, br#"{"protocol":1,"client":"vector"}"#)).await.unwrap();
     }
     s.write_all(bytes).await.unwrap();
     let mut got = Vec::new();
@@ -213,8 +149,7 @@ async fn every_bad_frame_in_the_vectors_closes_only_that_connection() {
     let d = Daemon::start("", "[providers.mock]\nkind = \"mock\"\n").await;
     let keep = d.native().await; // an innocent bystander connection
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/bad");
-    let cases: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("cases.json")).unwrap()).unwrap();
+    let cases: Value = serde_json::from_slice(&std::fs::read(dir.join("cases.json")).unwrap()).unwrap();
     for case in cases["cases"].as_array().unwrap() {
         let bytes = std::fs::read(dir.join(case["file"].as_str().unwrap())).unwrap();
         let (code, closed) = bad_frame(&d, &bytes, case["after_hello"].as_bool().unwrap()).await;
@@ -225,37 +160,21 @@ async fn every_bad_frame_in_the_vectors_closes_only_that_connection() {
     let mut s = tokio::net::UnixStream::connect(&d.socket).await.unwrap();
     s.write_all(b"\0xyz garbage").await.unwrap();
     let mut got = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut got))
-        .await
-        .unwrap();
+    let read = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut got)).await.unwrap();
     assert!(read.is_err() || got.is_empty(), "{read:?} {got:?}"); // closed (possibly reset: it left bytes unread)
     // random bytes that look like neither: HTTP parser refuses them, daemon unaffected
     let mut s = tokio::net::UnixStream::connect(&d.socket).await.unwrap();
-    s.write_all(&[
-        0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, b'\r', b'\n', b'\r', b'\n',
-    ])
-    .await
-    .unwrap();
+    s.write_all(&[0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, b'\r', b'\n', b'\r', b'\n']).await.unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut got)).await;
     // a truncated frame followed by a hang-up
     let mut s = tokio::net::UnixStream::connect(&d.socket).await.unwrap();
     s.write_all(&PREFACE).await.unwrap();
-    s.write_all(&encode(Kind::Hello, 0, br#"{"protocol":1}"#)[..10])
-        .await
-        .unwrap();
+    s.write_all(&encode(Kind::Hello, 0, br#"{"protocol":1}"#)[..10]).await.unwrap();
     drop(s);
     // the bystander and new clients are fine
-    let r = keep
-        .call("chat", &chat("mock/x", "unaffected"), &json!({}))
-        .await
-        .unwrap();
+    let r = keep.call("chat", &chat("mock/x", "unaffected"), &json!({})).await.unwrap();
     assert_eq!(r.body["choices"][0]["message"]["content"], "unaffected");
-    let r = d
-        .native()
-        .await
-        .call("chat", &chat("mock/x", "new"), &json!({}))
-        .await
-        .unwrap();
+    let r = d.native().await.call("chat", &chat("mock/x", "new"), &json!({})).await.unwrap();
     assert_eq!(r.body["choices"][0]["message"]["content"], "new");
 }
 
@@ -264,9 +183,7 @@ async fn ping_pong_and_large_unicode_messages() {
     let d = Daemon::start("", "[providers.mock]\nkind = \"mock\"\n").await;
     let mut s = tokio::net::UnixStream::connect(&d.socket).await.unwrap();
     s.write_all(&PREFACE).await.unwrap();
-    s.write_all(&encode(Kind::Hello, 0, br#"{"protocol":1}"#))
-        .await
-        .unwrap();
+    s.write_all(&encode(Kind::Hello, 0, br#"{"protocol":1}"#)).await.unwrap();
     s.write_all(&encode(Kind::Ping, 42, b"abc")).await.unwrap();
     let mut buf = bytes::BytesMut::new();
     let mut frames = Vec::new();
@@ -279,19 +196,10 @@ async fn ping_pong_and_large_unicode_messages() {
     assert_eq!(frames[0].kind, Kind::Welcome);
     let w: Value = serde_json::from_slice(&frames[0].body).unwrap();
     assert_eq!(w["protocol"], 1);
-    assert_eq!(
-        (frames[1].kind, frames[1].id, &frames[1].body[..]),
-        (Kind::Pong, 42, &b"abc"[..])
-    );
+    assert_eq!((frames[1].kind, frames[1].id, &frames[1].body[..]), (Kind::Pong, 42, &b"abc"[..]));
 
     let c = d.native().await;
     let big = "日本語 🚀 e\u{301} ".repeat(40_000); // ~1 MB
-    let r = c
-        .call("chat", &chat("mock/x", &big), &json!({}))
-        .await
-        .unwrap();
-    assert_eq!(
-        r.body["choices"][0]["message"]["content"].as_str().unwrap(),
-        big
-    );
+    let r = c.call("chat", &chat("mock/x", &big), &json!({})).await.unwrap();
+    assert_eq!(r.body["choices"][0]["message"]["content"].as_str().unwrap(), big);
 }

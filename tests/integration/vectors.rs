@@ -28,12 +28,8 @@ fn kind(n: u64) -> Kind {
 
 #[test]
 fn golden_frames_encode_and_decode_byte_for_byte() {
-    let index: Value =
-        serde_json::from_slice(&std::fs::read(dir().join("vectors.json")).unwrap()).unwrap();
-    assert_eq!(
-        std::fs::read(dir().join("preface.bin")).unwrap(),
-        sidegate::protocol::PREFACE
-    );
+    let index: Value = serde_json::from_slice(&std::fs::read(dir().join("vectors.json")).unwrap()).unwrap();
+    assert_eq!(std::fs::read(dir().join("preface.bin")).unwrap(), sidegate::protocol::PREFACE);
     let frames = index["frames"].as_array().unwrap();
     assert!(frames.len() >= 10);
     for v in frames {
@@ -48,8 +44,7 @@ fn golden_frames_encode_and_decode_byte_for_byte() {
         assert_eq!((f.kind, f.id, &f.body[..]), (k, id, body), "decode {name}");
         assert!(buf.is_empty(), "{name}: trailing bytes");
         if !body.is_empty() {
-            serde_json::from_slice::<Value>(body)
-                .unwrap_or_else(|e| panic!("{name}: body is not JSON: {e}"));
+            serde_json::from_slice::<Value>(body).unwrap_or_else(|e| panic!("{name}: body is not JSON: {e}"));
         }
     }
 }
@@ -58,38 +53,21 @@ fn golden_frames_encode_and_decode_byte_for_byte() {
 fn error_frame_bodies_match_what_the_daemon_writes() {
     use sidegate::api::ApiError;
     use sidegate::protocol::messages::error_body;
-    let index: Value =
-        serde_json::from_slice(&std::fs::read(dir().join("vectors.json")).unwrap()).unwrap();
+    let index: Value = serde_json::from_slice(&std::fs::read(dir().join("vectors.json")).unwrap()).unwrap();
     let get = |n: &str| {
-        index["frames"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|v| v["name"] == n)
-            .unwrap()["body"]
+        index["frames"].as_array().unwrap().iter().find(|v| v["name"] == n).unwrap()["body"]
             .as_str()
             .unwrap()
             .to_string()
     };
-    let e = ApiError::new(
-        404,
-        "invalid_request_error",
-        Some("model_not_found"),
-        "unknown model `nope`",
-    )
-    .with_param("model");
-    assert_eq!(
-        String::from_utf8(error_body(&e, None)).unwrap(),
-        get("error_request")
-    );
+    let e = ApiError::new(404, "invalid_request_error", Some("model_not_found"), "unknown model `nope`")
+        .with_param("model");
+    assert_eq!(String::from_utf8(error_body(&e, None)).unwrap(), get("error_request"));
     let e = ApiError::new(
         400,
         "invalid_request_error",
         Some("frame_too_large"),
         "frame of 4294967295 bytes is over the 16777216-byte limit",
     );
-    assert_eq!(
-        String::from_utf8(error_body(&e, None)).unwrap(),
-        get("error_connection")
-    );
+    assert_eq!(String::from_utf8(error_body(&e, None)).unwrap(), get("error_connection"));
 }

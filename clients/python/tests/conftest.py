@@ -1,50 +1,21 @@
-"""Fixtures: a short socket directory, the in-process fake daemon, and, for the integration
-tests, the real ``sidegate`` daemon with the ``fake-vendor`` binary behind it.
-
-Binaries: ``$SIDEGATE_BIN`` (default ``<repo>/target/debug/sidegate``) and ``$FAKE_VENDOR_BIN``
-(default ``<repo>/target/debug/fake-vendor``). When one is missing the integration tests are
-skipped, unless ``SIDEGATE_REQUIRE_DAEMON=1`` (then they fail), which is what CI should set.
-"""
+"""Fixtures: a short socket directory, the in-process fake daemon (tests/fakedaemon.py), and,
+for the integration tests, the real ``sidegate`` daemon with the ``fake-vendor`` binary behind
+it (see sgpy_support.py for how they are found and started)."""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import threading
-import time
-import urllib.request
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Iterator, List
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # fakedaemon
-REPO = HERE.parents[2]
-VECTORS = REPO / "tests" / "vectors"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # fakedaemon, sgpy_support
 
-SIDEGATE_BIN = Path(os.environ.get("SIDEGATE_BIN") or REPO / "target" / "debug" / "sidegate")
-FAKE_VENDOR_BIN = Path(os.environ.get("FAKE_VENDOR_BIN") or REPO / "target" / "debug" / "fake-vendor")
-REQUIRE_DAEMON = os.environ.get("SIDEGATE_REQUIRE_DAEMON") == "1"
-
-#: How long a process gets to come up. Generous: the machine is small and may be busy.
-STARTUP_TIMEOUT = float(os.environ.get("SIDEGATE_TEST_STARTUP_TIMEOUT", "30"))
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.02) -> Any:
-    """Poll ``predicate`` until it returns something truthy; return its last value."""
-    end = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= end:
-            return value
-        time.sleep(interval)
+from sgpy_support import Daemon, FakeVendor  # noqa: E402
 
 
 @pytest.fixture
@@ -66,159 +37,6 @@ def fake(sock_dir: Path) -> Iterator[Any]:
         yield d
     finally:
         d.stop()
-
-
-# -- the real binaries ------------------------------------------------------------------------
-
-
-def _need(binary: Path) -> None:
-    if not binary.exists():
-        message = f"{binary} is missing (cargo build --bin sidegate --bin fake-vendor)"
-        if REQUIRE_DAEMON:
-            pytest.fail(message)
-        pytest.skip(message)
-
-
-class FakeVendor:
-    def __init__(self, workdir: Path) -> None:
-        _need(FAKE_VENDOR_BIN)
-        self.log = open(workdir / "fake-vendor.log", "wb")
-        self.proc = subprocess.Popen(
-            [str(FAKE_VENDOR_BIN), "--port", "0"],
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            stdin=subprocess.DEVNULL,
-        )
-        first: List[bytes] = []
-        reader = threading.Thread(target=lambda: first.append(self.proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
-        reader.start()
-        reader.join(STARTUP_TIMEOUT)
-        line = first[0].decode(errors="replace").strip() if first else ""
-        if not line.startswith("LISTENING "):
-            self.stop()
-            raise RuntimeError(f"fake-vendor did not print LISTENING (got {line!r}); log: {workdir / 'fake-vendor.log'}")
-        self.addr = line.split(" ", 1)[1]
-        self.port = int(self.addr.rsplit(":", 1)[1])
-        # Keep draining stdout so the vendor never blocks on a full pipe.
-        threading.Thread(target=self._drain, daemon=True).start()
-
-    def _drain(self) -> None:
-        assert self.proc.stdout is not None
-        for _ in self.proc.stdout:
-            pass
-
-    def stats(self) -> Dict[str, int]:
-        with urllib.request.urlopen(f"http://{self.addr}/_fake/stats", timeout=10) as resp:
-            data: Dict[str, int] = json.loads(resp.read())
-            return data
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
-        self.log.close()
-
-
-CONFIG = """\
-[server]
-socket = "{socket}"
-{server_extra}
-
-[providers.mock]
-kind = "mock"
-
-[providers.fake]
-kind = "openai-compatible"
-base_url = "http://127.0.0.1:{port}/v1"
-
-[models.echo]
-provider = "mock"
-model = "echo"
-
-[models.slow]
-provider = "fake"
-model = "slow-stream"
-
-[routes.fast]
-targets = ["echo"]
-"""
-
-
-class Daemon:
-    """One ``sidegate serve`` process; ``restart()`` kills it and starts it on the same socket."""
-
-    def __init__(self, workdir: Path, vendor_port: int, server_extra: str = "") -> None:
-        _need(SIDEGATE_BIN)
-        self.workdir = workdir
-        self.socket = str(workdir / "sidegate.sock")
-        self.config = workdir / "sidegate.toml"
-        self.config.write_text(CONFIG.format(socket=self.socket, port=vendor_port, server_extra=server_extra))
-        self.log_path = workdir / "sidegate.log"
-        self.proc: Optional[subprocess.Popen[bytes]] = None
-        self.start()
-
-    def start(self) -> None:
-        env = dict(os.environ)
-        env.pop("SIDEGATE_SOCKET", None)
-        env["STATE_DIRECTORY"] = str(self.workdir / "state")
-        env["XDG_STATE_HOME"] = str(self.workdir / "xdg-state")
-        env.setdefault("RUST_LOG", "info")
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [str(SIDEGATE_BIN), "serve", "--config", str(self.config)],
-            stdout=log,
-            stderr=log,
-            stdin=subprocess.DEVNULL,
-            env=env,
-        )
-        log.close()
-        ready = wait_until(self._ready, STARTUP_TIMEOUT, 0.05)
-        if not ready:
-            code = self.proc.poll()
-            self.kill()
-            raise RuntimeError(
-                f"sidegate did not accept connections on {self.socket} within {STARTUP_TIMEOUT}s "
-                f"(exit code {code}); log tail:\n{self.log_tail()}"
-            )
-
-    def _ready(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            return True  # exited: reported by start()
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.connect(self.socket)
-            return True
-        except OSError:
-            return False
-        finally:
-            s.close()
-
-    def log_tail(self, n: int = 40) -> str:
-        try:
-            lines = self.log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return "(no log)"
-        return "\n".join(lines[-n:])
-
-    def kill(self) -> None:
-        """SIGKILL, like a crash: the socket file stays behind."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def restart(self) -> None:
-        self.kill()
-        self.start()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
 
 
 @pytest.fixture(scope="session")

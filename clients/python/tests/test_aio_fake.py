@@ -9,7 +9,7 @@ import os
 from typing import Any, Dict, List
 
 import pytest
-from conftest import wait_until
+from sgpy_support import wait_until
 
 from sidegate import (
     AllVendorsFailedError,

@@ -6,7 +6,7 @@ import json
 from typing import Any, Dict, Type
 
 import pytest
-from conftest import VECTORS
+from sgpy_support import VECTORS
 
 import sidegate
 from sidegate import frame as fr

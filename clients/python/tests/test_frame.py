@@ -7,7 +7,7 @@ import struct
 from typing import Any, Dict, List
 
 import pytest
-from conftest import VECTORS
+from sgpy_support import VECTORS
 
 from sidegate import frame as fr
 from sidegate._core import build_options, build_request, hello_bytes

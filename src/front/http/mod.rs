@@ -35,9 +35,7 @@ where
         let cx = cx2.clone();
         async move { Ok::<_, Infallible>(handle(req, &cx).await) }
     });
-    let conn = http1::Builder::new()
-        .keep_alive(true)
-        .serve_connection(TokioIo::new(io), svc);
+    let conn = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
     tokio::select! {
         res = conn.as_mut() => {
@@ -59,36 +57,22 @@ async fn handle(req: Request<Incoming>, cx: &Ctx) -> Response<Body> {
         (&Method::POST, "/chat/completions") => chat(req, cx).await.unwrap_or_else(error_response),
         (&Method::POST, "/embeddings") => embeddings(req, cx).await.unwrap_or_else(error_response),
         (&Method::GET, "/models") => json_response(StatusCode::OK, &cx.gateway.models(), None),
-        (&Method::GET, "/healthz") => {
-            json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}), None)
-        }
+        (&Method::GET, "/healthz") => json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}), None),
         (&Method::GET, "/status") => json_response(StatusCode::OK, &cx.gateway.status(), None),
-        (_, "/chat/completions" | "/embeddings" | "/models" | "/healthz" | "/status") => {
-            error_response(ApiError::new(
-                405,
-                "invalid_request_error",
-                Some("method_not_allowed"),
-                format!("{} is not allowed on {}", req.method(), req.uri().path()),
-            ))
-        }
-        _ => error_response(ApiError::not_found(format!(
-            "no such endpoint: {} {}",
-            req.method(),
-            req.uri().path()
-        ))),
+        (_, "/chat/completions" | "/embeddings" | "/models" | "/healthz" | "/status") => error_response(ApiError::new(
+            405,
+            "invalid_request_error",
+            Some("method_not_allowed"),
+            format!("{} is not allowed on {}", req.method(), req.uri().path()),
+        )),
+        _ => error_response(ApiError::not_found(format!("no such endpoint: {} {}", req.method(), req.uri().path()))),
     }
 }
 
 /// Reads the whole request body, refusing more than the configured limit with 413.
-async fn read_body(
-    req: Request<Incoming>,
-    max: usize,
-) -> Result<(hyper::http::request::Parts, Bytes), ApiError> {
-    if let Some(len) = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
+async fn read_body(req: Request<Incoming>, max: usize) -> Result<(hyper::http::request::Parts, Bytes), ApiError> {
+    if let Some(len) =
+        req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
         && len > max as u64
     {
         return Err(ApiError::too_large(max));
@@ -97,27 +81,18 @@ async fn read_body(
     match Limited::new(body, max).collect().await {
         Ok(c) => Ok((parts, c.to_bytes())),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large(max)),
-        Err(e) => Err(ApiError::invalid(
-            format!("could not read the request body: {e}"),
-            None,
-        )),
+        Err(e) => Err(ApiError::invalid(format!("could not read the request body: {e}"), None)),
     }
 }
 
 fn call_options(parts: &hyper::http::request::Parts) -> CallOptions {
-    let h = |name: &str| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+    let h = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     CallOptions {
         route: h("x-sidegate-route"),
-        timeout: h("x-sidegate-timeout-ms")
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(Duration::from_millis),
+        timeout: h("x-sidegate-timeout-ms").and_then(|v| v.parse::<u64>().ok()).map(Duration::from_millis),
         label: h("x-sidegate-label"),
+        regions: h("x-sidegate-regions")
+            .map(|v| v.split(',').map(|r| r.trim().to_string()).filter(|r| !r.is_empty()).collect()),
     }
 }
 
@@ -140,22 +115,16 @@ async fn chat(req: Request<Incoming>, cx: &Ctx) -> Result<Response<Body>, ApiErr
 
 async fn embeddings(req: Request<Incoming>, cx: &Ctx) -> Result<Response<Body>, ApiError> {
     let (parts, bytes) = read_body(req, cx.max_body).await?;
-    let body: EmbeddingsRequest =
-        serde_json::from_slice(&bytes).map_err(|e| from_json_error(&e))?;
+    let body: EmbeddingsRequest = serde_json::from_slice(&bytes).map_err(|e| from_json_error(&e))?;
     let (value, meta) = cx.gateway.embeddings(body, call_options(&parts)).await?;
     Ok(json_response(StatusCode::OK, &value, Some(&meta)))
 }
 
-fn json_response(
-    status: StatusCode,
-    value: &impl serde::Serialize,
-    meta: Option<&Meta>,
-) -> Response<Body> {
+fn json_response(status: StatusCode, value: &impl serde::Serialize, meta: Option<&Meta>) -> Response<Body> {
     let bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
     let mut r = Response::new(Body::full(bytes));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if let Some(m) = meta {
         meta_headers(&mut r, m);
     }
@@ -174,21 +143,18 @@ fn meta_headers(r: &mut Response<Body>, m: &Meta) {
     put("x-sidegate-cache", m.cache);
     put("x-sidegate-attempts", &m.attempts.to_string());
     put("x-sidegate-request-id", &m.request_id);
+    put("x-sidegate-attempt-log", &m.attempt_header());
 }
 
 pub fn error_response(e: ApiError) -> Response<Body> {
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut r = Response::new(Body::full(e.body()));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let h = r.headers_mut();
     if let Some(secs) = e.retry_after_secs() {
         h.insert("retry-after", HeaderValue::from(secs));
     }
-    h.insert(
-        "x-sidegate-attempts",
-        HeaderValue::from(e.attempts.len() as u64),
-    );
+    h.insert("x-sidegate-attempts", HeaderValue::from(e.attempts.len() as u64));
     r
 }

@@ -11,10 +11,7 @@ pub fn encode(stream: ChatStream) -> impl Stream<Item = Bytes> + Send {
     futures_util::stream::unfold(Some(stream), |state| async move {
         let mut stream = state?;
         match stream.next().await {
-            Some(Ok(chunk)) => Some((
-                event(&serde_json::to_vec(&chunk).unwrap_or_default()),
-                Some(stream),
-            )),
+            Some(Ok(chunk)) => Some((event(&serde_json::to_vec(&chunk).unwrap_or_default()), Some(stream))),
             Some(Err(e)) => Some((event(&e.body()), None)),
             None => Some((Bytes::from_static(b"data: [DONE]\n\n"), None)),
         }

@@ -24,12 +24,7 @@ pub async fn serve_connection(stream: UdsStream, cx: Ctx) {
     let (mut rd, wr) = crate::front::unix::split(stream);
     let (tx, rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
     let writer = tokio::spawn(write_loop(wr, rx));
-    let mut conn = Conn {
-        cx: cx.clone(),
-        tx,
-        in_flight: HashMap::new(),
-        greeted: false,
-    };
+    let mut conn = Conn { cx: cx.clone(), tx, in_flight: HashMap::new(), greeted: false };
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<u64>();
     let mut buf = BytesMut::with_capacity(8 * 1024);
     let mut draining = false;
@@ -62,10 +57,7 @@ pub async fn serve_connection(stream: UdsStream, cx: Ctx) {
 
     if let Some(err) = &fatal {
         tracing::debug!(code = err.label(), error = %err.message, "closing native connection after a protocol error");
-        let _ = conn
-            .tx
-            .send(encode(Kind::Error, 0, &error_body(err, None)))
-            .await;
+        let _ = conn.tx.send(encode(Kind::Error, 0, &error_body(err, None))).await;
     }
     // Requests still running belong to a connection that is going away: cancel them.
     for (_, h) in conn.in_flight.drain() {
@@ -102,28 +94,17 @@ struct Conn {
 }
 
 impl Conn {
-    async fn on_frame(
-        &mut self,
-        f: Frame,
-        done: &mpsc::UnboundedSender<u64>,
-        draining: bool,
-    ) -> Result<(), ApiError> {
+    async fn on_frame(&mut self, f: Frame, done: &mpsc::UnboundedSender<u64>, draining: bool) -> Result<(), ApiError> {
         if !self.greeted {
             if f.kind != Kind::Hello {
-                return Err(protocol_error(
-                    "handshake_required",
-                    "the first frame must be HELLO",
-                ));
+                return Err(protocol_error("handshake_required", "the first frame must be HELLO"));
             }
             let hello: Hello = serde_json::from_slice(&f.body)
                 .map_err(|e| protocol_error("invalid_frame_body", &format!("HELLO body: {e}")))?;
             if hello.protocol != VERSION {
                 return Err(protocol_error(
                     "unsupported_protocol",
-                    &format!(
-                        "protocol {} is not supported; this daemon speaks {VERSION}",
-                        hello.protocol
-                    ),
+                    &format!("protocol {} is not supported; this daemon speaks {VERSION}", hello.protocol),
                 ));
             }
             self.greeted = true;
@@ -132,12 +113,7 @@ impl Conn {
                 server: format!("sidegate/{}", env!("CARGO_PKG_VERSION")),
                 max_frame: self.cx.max_frame,
             };
-            self.send(encode(
-                Kind::Welcome,
-                0,
-                &serde_json::to_vec(&welcome).unwrap_or_default(),
-            ))
-            .await;
+            self.send(encode(Kind::Welcome, 0, &serde_json::to_vec(&welcome).unwrap_or_default())).await;
             return Ok(());
         }
         match f.kind {
@@ -153,10 +129,7 @@ impl Conn {
                 Ok(())
             }
             Kind::Pong => Ok(()),
-            other => Err(protocol_error(
-                "unexpected_frame",
-                &format!("a client may not send {other:?}"),
-            )),
+            other => Err(protocol_error("unexpected_frame", &format!("a client may not send {other:?}"))),
         }
     }
 
@@ -172,8 +145,7 @@ impl Conn {
                 &format!("request id {} is 0 or already in flight", f.id),
             ));
         }
-        let req =
-            OwnedRequest::parse(&f.body).map_err(|e| protocol_error("invalid_frame_body", &e))?;
+        let req = OwnedRequest::parse(&f.body).map_err(|e| protocol_error("invalid_frame_body", &e))?;
         if draining {
             let e = ApiError::new(
                 503,
@@ -181,8 +153,7 @@ impl Conn {
                 Some("shutting_down"),
                 "sidegate is shutting down; retry on the restarted daemon",
             );
-            self.send(encode(Kind::Error, f.id, &error_body(&e, None)))
-                .await;
+            self.send(encode(Kind::Error, f.id, &error_body(&e, None))).await;
             return Ok(());
         }
         let (id, tx, gw, done) = (f.id, self.tx.clone(), self.cx.gateway.clone(), done.clone());

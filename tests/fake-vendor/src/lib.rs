@@ -19,10 +19,24 @@
 //! | `truncate`       | stream: two chunks, then the connection is cut (no `[DONE]`) |
 //! | `stream-error`   | stream: one chunk, then an in-band `data: {"error": ...}` |
 //! | `reset`          | connection closed without a response |
+//! | `fail-429-bare`  | 429 `rate_limit_exceeded` without `retry-after` |
+//! | `stall`          | stream: one chunk, then silence with the connection open |
+//!
+//! The same server also speaks Anthropic (`POST /v1/messages`, module `anthropic`), Gemini
+//! (`/v1beta/models/{model}:…`, module `gemini`) and Azure OpenAI deployment URLs
+//! (`/openai/deployments/{deployment}/…`, the deployment picks the behaviour), each with the
+//! same fault vocabulary rendered in that vendor's error format (`faults`).
+//!
+//! Anything after a `#` in the model name is ignored (`fail-500#2` acts as `fail-500`), so
+//! tests can make distinct deployments with the same behaviour.
 //!
 //! `GET /_fake/stats` returns `{"calls", "completed", "aborted"}`; `aborted` counts calls
 //! whose client went away before the answer was finished. `GET /_fake/last` returns the last
-//! request body and its `authorization` header.
+//! request's path, query, body, `authorization` header and vendor auth headers (`headers`).
+
+mod anthropic;
+mod faults;
+mod gemini;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -51,6 +65,15 @@ pub struct Stats {
     pub aborted: AtomicU64,
     flaky: Mutex<HashMap<String, u64>>,
     last: Mutex<Value>,
+    /// While set, every chat call gets a 503 (for flapping-vendor tests).
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl Stats {
+    /// Takes the whole vendor down (503 on every chat call) or back up.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
 }
 
 /// A running fake vendor. Dropping it stops accepting connections.
@@ -85,9 +108,7 @@ impl FakeVendor {
                         let st = st.clone();
                         async move { Ok::<_, Infallible>(handle(req, st).await) }
                     });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(sock), svc)
-                        .await;
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(sock), svc).await;
                 });
             }
         });
@@ -113,11 +134,7 @@ impl FakeVendor {
         self.stats.completed.load(Ordering::SeqCst)
     }
     pub fn last_request(&self) -> Value {
-        self.stats
-            .last
-            .lock()
-            .map(|v| v.clone())
-            .unwrap_or(Value::Null)
+        self.stats.last.lock().map(|v| v.clone()).unwrap_or(Value::Null)
     }
 }
 
@@ -151,10 +168,7 @@ pub enum FakeBody {
 impl Body for FakeBody {
     type Data = Bytes;
     type Error = std::io::Error;
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         match self.get_mut() {
             FakeBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             FakeBody::Chan(rx) => match rx.poll_recv(cx) {
@@ -176,18 +190,19 @@ impl Body for FakeBody {
 fn json_resp(status: u16, v: &Value) -> Response<FakeBody> {
     let mut r = Response::new(FakeBody::Full(Some(Bytes::from(v.to_string()))));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut().insert(
-        "content-type",
-        "application/json".parse().expect("static header"),
-    );
+    r.headers_mut().insert("content-type", "application/json".parse().expect("static header"));
+    r
+}
+
+/// A 200 whose body is not the JSON it claims to be (the `malformed` fault).
+fn raw_json(bytes: &'static [u8]) -> Response<FakeBody> {
+    let mut r = Response::new(FakeBody::Full(Some(Bytes::from_static(bytes))));
+    r.headers_mut().insert("content-type", "application/json".parse().expect("static header"));
     r
 }
 
 fn error_resp(status: u16, kind: &str, code: &str, message: &str) -> Response<FakeBody> {
-    json_resp(
-        status,
-        &json!({"error": {"message": message, "type": kind, "param": null, "code": code}}),
-    )
+    json_resp(status, &json!({"error": {"message": message, "type": kind, "param": null, "code": code}}))
 }
 
 async fn handle(req: Request<Incoming>, stats: Arc<Stats>) -> Response<FakeBody> {
@@ -204,10 +219,7 @@ async fn handle(req: Request<Incoming>, stats: Arc<Stats>) -> Response<FakeBody>
             );
         }
         "/_fake/last" => {
-            return json_resp(
-                200,
-                &stats.last.lock().map(|v| v.clone()).unwrap_or(Value::Null),
-            );
+            return json_resp(200, &stats.last.lock().map(|v| v.clone()).unwrap_or(Value::Null));
         }
         "/v1/models" => {
             return json_resp(
@@ -217,43 +229,46 @@ async fn handle(req: Request<Incoming>, stats: Arc<Stats>) -> Response<FakeBody>
         }
         _ => {}
     }
-    let auth = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let query = req.uri().query().map(str::to_string);
+    let mut headers = serde_json::Map::new();
+    for name in ["x-api-key", "anthropic-version", "x-goog-api-key", "api-key"] {
+        if let Some(v) = req.headers().get(name).and_then(|v| v.to_str().ok()) {
+            headers.insert(name.into(), Value::String(v.to_string()));
+        }
+    }
+    let headers = Value::Object(headers);
     let Ok(body) = req.into_body().collect().await else {
-        return error_resp(
-            400,
-            "invalid_request_error",
-            "bad_body",
-            "could not read body",
-        );
+        return error_resp(400, "invalid_request_error", "bad_body", "could not read body");
     };
     let body: Value = match serde_json::from_slice(&body.to_bytes()) {
         Ok(v) => v,
         Err(e) => {
-            return error_resp(
-                400,
-                "invalid_request_error",
-                "invalid_json",
-                &format!("invalid JSON: {e}"),
-            );
+            return error_resp(400, "invalid_request_error", "invalid_json", &format!("invalid JSON: {e}"));
         }
     };
     stats.calls.fetch_add(1, Ordering::SeqCst);
     if let Ok(mut last) = stats.last.lock() {
-        *last = json!({"path": path, "body": body, "authorization": auth});
+        *last = json!({"path": path, "query": query, "body": body, "authorization": auth, "headers": headers});
     }
-    let guard = CallGuard {
-        stats: stats.clone(),
-        finished: false,
-    };
+    let guard = CallGuard { stats: stats.clone(), finished: false };
     match path.as_str() {
-        "/v1/chat/completions" => chat(body, guard, &stats).await,
-        "/v1/embeddings" => {
+        "/v1/chat/completions" | "/openai/v1/chat/completions" => chat(body, guard, &stats).await,
+        "/v1/messages" => anthropic::messages(body, &headers, guard, &stats).await,
+        p if p.starts_with("/v1beta/models/") => {
+            gemini::handle(p, query.as_deref(), body, &headers, guard, &stats).await
+        }
+        p if p.starts_with("/openai/deployments/") && p.ends_with("/chat/completions") => {
+            // Azure ignores the body's model: the deployment in the path picks the behaviour.
+            let mut body = body;
+            let dep = p["/openai/deployments/".len()..].trim_end_matches("/chat/completions");
+            body["model"] = Value::String(dep.to_string());
+            chat(body, guard, &stats).await
+        }
+        p if p == "/v1/embeddings" || (p.starts_with("/openai/") && p.ends_with("/embeddings")) => {
             let n = body["input"].as_array().map_or(1, Vec::len);
-            let data: Vec<Value> = (0..n).map(|i| json!({"object": "embedding", "index": i, "embedding": [0.1, 0.2, i as f64]})).collect();
+            let data: Vec<Value> =
+                (0..n).map(|i| json!({"object": "embedding", "index": i, "embedding": [0.1, 0.2, i as f64]})).collect();
             guard.finish();
             json_resp(
                 200,
@@ -262,12 +277,7 @@ async fn handle(req: Request<Incoming>, stats: Arc<Stats>) -> Response<FakeBody>
         }
         _ => {
             guard.finish();
-            error_resp(
-                404,
-                "invalid_request_error",
-                "unknown_url",
-                &format!("Unknown request URL: {path}"),
-            )
+            error_resp(404, "invalid_request_error", "unknown_url", &format!("Unknown request URL: {path}"))
         }
     }
 }
@@ -285,55 +295,36 @@ fn last_user_text(body: &Value) -> String {
 }
 
 async fn chat(body: Value, guard: CallGuard, stats: &Arc<Stats>) -> Response<FakeBody> {
-    let model = body["model"].as_str().unwrap_or("").to_string();
+    // `fail-500#b` behaves like `fail-500`: the suffix makes a distinct deployment in sidegate.
+    let model = body["model"].as_str().unwrap_or("").split('#').next().unwrap_or("").to_string();
     let stream = body["stream"].as_bool().unwrap_or(false);
     let fail = |status: u16| {
-        error_resp(
-            status,
-            "server_error",
-            "server_error",
-            &format!("The server had an error (fake {status})"),
-        )
+        error_resp(status, "server_error", "server_error", &format!("The server had an error (fake {status})"))
     };
+    if stats.down.load(Ordering::SeqCst) {
+        return fail(503);
+    }
     match model.as_str() {
         "fail-500" => return fail(500),
         "fail-502" => return fail(502),
         "fail-503" => return fail(503),
         "fail-529" => return error_resp(529, "overloaded_error", "overloaded", "Overloaded"),
         "fail-429" => {
-            let mut r = error_resp(
-                429,
-                "requests",
-                "rate_limit_exceeded",
-                "Rate limit reached for requests",
-            );
-            r.headers_mut()
-                .insert("retry-after", "1".parse().expect("static header"));
+            let mut r = error_resp(429, "requests", "rate_limit_exceeded", "Rate limit reached for requests");
+            r.headers_mut().insert("retry-after", "1".parse().expect("static header"));
             return r;
         }
+        "fail-429-bare" => {
+            return error_resp(429, "requests", "rate_limit_exceeded", "Rate limit reached for requests");
+        }
         "quota-429" => {
-            return error_resp(
-                429,
-                "insufficient_quota",
-                "insufficient_quota",
-                "You exceeded your current quota",
-            );
+            return error_resp(429, "insufficient_quota", "insufficient_quota", "You exceeded your current quota");
         }
         "fail-401" => {
-            return error_resp(
-                401,
-                "invalid_request_error",
-                "invalid_api_key",
-                "Incorrect API key provided",
-            );
+            return error_resp(401, "invalid_request_error", "invalid_api_key", "Incorrect API key provided");
         }
         "bad-400" => {
-            return error_resp(
-                400,
-                "invalid_request_error",
-                "invalid_value",
-                "Invalid value for 'temperature'",
-            );
+            return error_resp(400, "invalid_request_error", "invalid_value", "Invalid value for 'temperature'");
         }
         "context-400" => {
             return error_resp(
@@ -370,21 +361,13 @@ async fn chat(body: Value, guard: CallGuard, stats: &Arc<Stats>) -> Response<Fak
     let text = last_user_text(&body);
     let id = "chatcmpl-fake";
     let prompt_tokens = text.split_whitespace().count().max(1) as u64;
-    let words: Vec<String> = text
-        .split_inclusive(char::is_whitespace)
-        .map(str::to_string)
-        .collect();
+    let words: Vec<String> = text.split_inclusive(char::is_whitespace).map(str::to_string).collect();
     let usage = json!({"prompt_tokens": prompt_tokens, "completion_tokens": words.len(), "total_tokens": prompt_tokens + words.len() as u64});
     if !stream {
         if model == "malformed" {
             guard.finish();
-            let mut r = Response::new(FakeBody::Full(Some(Bytes::from_static(
-                b"{\"id\": \"x\", \"choices\": [tru",
-            ))));
-            r.headers_mut().insert(
-                "content-type",
-                "application/json".parse().expect("static header"),
-            );
+            let mut r = Response::new(FakeBody::Full(Some(Bytes::from_static(b"{\"id\": \"x\", \"choices\": [tru"))));
+            r.headers_mut().insert("content-type", "application/json".parse().expect("static header"));
             return r;
         }
         guard.finish();
@@ -397,50 +380,39 @@ async fn chat(body: Value, guard: CallGuard, stats: &Arc<Stats>) -> Response<Fak
             }),
         );
     }
-    let include_usage = body["stream_options"]["include_usage"]
-        .as_bool()
-        .unwrap_or(false);
+    let include_usage = body["stream_options"]["include_usage"].as_bool().unwrap_or(false);
     let (tx, rx) = mpsc::channel::<Option<Bytes>>(16);
     let chunk = |delta: Value, finish: Value| {
         let v = json!({"id": id, "object": "chat.completion.chunk", "created": 1_700_000_000u64, "model": model,
                        "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]});
         Bytes::from(format!("data: {v}\n\n"))
     };
-    let mut events: Vec<Option<Bytes>> = vec![Some(chunk(
-        json!({"role": "assistant", "content": ""}),
-        Value::Null,
-    ))];
+    let mut events: Vec<Option<Bytes>> = vec![Some(chunk(json!({"role": "assistant", "content": ""}), Value::Null))];
     let mut interval = Duration::ZERO;
     match model.as_str() {
         "slow-stream" => {
             interval = Duration::from_millis(50);
-            events.extend(
-                (0..200).map(|i| Some(chunk(json!({"content": format!("tick{i} ")}), Value::Null))),
-            );
+            events.extend((0..200).map(|i| Some(chunk(json!({"content": format!("tick{i} ")}), Value::Null))));
         }
         "truncate" => {
             events.push(Some(chunk(json!({"content": "partial "}), Value::Null)));
             events.push(None);
         }
+        "stall" => events.push(Some(chunk(json!({"content": "partial "}), Value::Null))),
         "stream-error" => {
             events.push(Some(chunk(json!({"content": "partial "}), Value::Null)));
             events.push(Some(Bytes::from_static(b"data: {\"error\":{\"message\":\"The server had an error while processing your request\",\"type\":\"server_error\"}}\n\n")));
         }
         "malformed" => {
             events.clear();
-            events.push(Some(Bytes::from_static(
-                b"data: {\"id\": \"x\", \"choices\": [tru\n\n",
-            )));
+            events.push(Some(Bytes::from_static(b"data: {\"id\": \"x\", \"choices\": [tru\n\n")));
         }
         _ => {}
     }
-    let normal = !matches!(model.as_str(), "truncate" | "stream-error" | "malformed");
+    let normal = !matches!(model.as_str(), "truncate" | "stream-error" | "malformed" | "stall");
+    let stall = model == "stall";
     if normal {
-        events.extend(
-            words
-                .iter()
-                .map(|w| Some(chunk(json!({"content": w}), Value::Null))),
-        );
+        events.extend(words.iter().map(|w| Some(chunk(json!({"content": w}), Value::Null))));
         events.push(Some(chunk(json!({}), json!("stop"))));
         if include_usage {
             let v = json!({"id": id, "object": "chat.completion.chunk", "created": 1_700_000_000u64, "model": model, "choices": [], "usage": usage});
@@ -465,14 +437,15 @@ async fn chat(body: Value, guard: CallGuard, stats: &Arc<Stats>) -> Response<Fak
                 tokio::time::sleep(interval).await;
             }
         }
-        // Wait until hyper has taken every frame (or the client left) before counting it done.
-        tx.closed().await;
+        if stall {
+            // Silence with the connection open, until the client gives up (counted as aborted).
+            tx.closed().await;
+            return;
+        }
+        drop(tx); // ends the body, as a real vendor does after [DONE]
         guard.finish();
     });
     let mut r = Response::new(FakeBody::Chan(rx));
-    r.headers_mut().insert(
-        "content-type",
-        "text/event-stream".parse().expect("static header"),
-    );
+    r.headers_mut().insert("content-type", "text/event-stream".parse().expect("static header"));
     r
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Tuple, Type, Union
 
 from . import frame as fr
 from .errors import ProtocolError, SidegateError, error_from_body
@@ -118,7 +118,7 @@ def build_options(
     if timeout is not None:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, not {timeout!r}")
-        options["timeout_ms"] = max(1, int(round(timeout * 1000)))
+        options["timeout_ms"] = max(1, round(timeout * 1000))
     if extra:
         options.update(extra)
     return options
@@ -156,7 +156,7 @@ def parse_json_body(frame: fr.Frame) -> Any:
         ) from None
 
 
-def response_from_frame(frame: fr.Frame, cls: type = Response) -> Response:
+def response_from_frame(frame: fr.Frame, cls: Type[Response] = Response) -> Response:
     """RESPONSE -> answer object; ERROR -> raises the mapped exception."""
     data = parse_json_body(frame)
     if frame.kind == fr.ERROR:

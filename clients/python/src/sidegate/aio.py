@@ -24,9 +24,9 @@ from ._core import (
     build_options,
     build_request,
     frame_too_large,
+    NO_SOCKET_MESSAGE,
     hello_bytes,
     parse_json_body,
-    NO_SOCKET_MESSAGE,
     resolve_socket_path,
     response_from_frame,
     split_chat_kwargs,
@@ -69,6 +69,10 @@ class _AsyncConnection(asyncio.Protocol):
         # (asyncio.run does), it closes the socket, so a client nobody closed does not leak it.
         self._closed_future: "asyncio.Future[None]" = loop.create_future()
         self._guard = loop.create_task(self._close_with_loop())
+        try:  # a loop closed without cancelling its tasks should not log about this one
+            self._guard._log_destroy_pending = False  # type: ignore[attr-defined]
+        except AttributeError:
+            pass
 
     async def _close_with_loop(self) -> None:
         try:
@@ -111,12 +115,16 @@ class _AsyncConnection(asyncio.Protocol):
         if self._closed or self.transport is None or self.transport.is_closing():
             raise ConnectionResetError("connection already closed")
         self.transport.write(data)
+        if self.transport.is_closing() and not self._closed:
+            # The write failed at once (the daemon is gone): nothing was delivered, so the
+            # caller may send the request again on a new connection.
+            raise ConnectionResetError("the daemon closed the connection")
         while self._paused and not self._closed:
             waiter: "asyncio.Future[None]" = self.loop.create_future()
             self._drain_waiters.append(waiter)
             await waiter
-        if self._closed:
-            raise ConnectionResetError("connection closed while writing")
+        # Closed while waiting: the request may have been delivered; its queue already holds
+        # ConnectionLost, which the caller gets (never a silent resend).
 
     def send_nowait(self, data: bytes) -> None:
         if self.alive and self.transport is not None and not self.transport.is_closing():
@@ -608,7 +616,7 @@ class AsyncClient:
         body: Optional[Mapping[str, Any]],
         options: Mapping[str, Any],
         timeout: Optional[float],
-        cls: type = Response,
+        cls: Type[Response] = Response,
     ) -> Response:
         deadline = None if timeout is None else time.monotonic() + timeout
         conn, rid, q = await self._start(op, body, options, deadline)

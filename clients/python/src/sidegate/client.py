@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 from types import TracebackType
-from typing import Any, Deque, Dict, Iterator, Literal, Mapping, Optional, Tuple, Type, Union, overload
+from typing import Any, Deque, Dict, Literal, Mapping, Optional, Tuple, Type, Union, overload
 
 from . import frame as fr
 from ._core import (
@@ -51,13 +51,13 @@ from .errors import (
 
 __all__ = ["Client", "Stream"]
 
-_RECV_SIZE = 256 * 1024
+_RECV_SIZE = 65536
 #: Errors from connect() that mean "nobody is listening (yet)": retried with backoff.
 _NOT_LISTENING = (FileNotFoundError, ConnectionRefusedError)
 _TRANSIENT = _NOT_LISTENING + (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 
 
-def _not_running(path: str, exc: BaseException) -> DaemonNotRunning:
+def _not_running(path: str, exc: OSError) -> DaemonNotRunning:
     what = "does not exist" if isinstance(exc, FileNotFoundError) else "refuses connections"
     return DaemonNotRunning(
         f"sidegate daemon is not running: socket {path} {what} ({exc.strerror or exc}). "
@@ -93,7 +93,9 @@ class _Connection:
         self.error: Optional[SidegateError] = None
         self._wlock = threading.Lock()
         self._outbox: Deque[bytes] = collections.deque()
-        self._plock = threading.Lock()
+        # Re-entrant: a Stream's __del__ (which unregisters) can run inside a GC pass
+        # triggered while this thread already holds it.
+        self._plock = threading.RLock()
         self._pending: Dict[int, "queue.SimpleQueue[Union[fr.Frame, SidegateError]]"] = {}
         self._closed = False
         self._reader = threading.Thread(
@@ -165,11 +167,14 @@ class _Connection:
 
     def _read_loop(self) -> None:
         decoder = fr.Decoder(self.max_frame)
+        buf = bytearray(_RECV_SIZE)
+        view = memoryview(buf)
         reason: SidegateError
         try:
             while True:
-                data = self.sock.recv(_RECV_SIZE)
-                if not data:
+                n = self.sock.recv_into(buf)
+                data = view[:n]
+                if not n:
                     reason = ConnectionLost(
                         f"sidegate closed the connection on {self.path} (daemon restarted or "
                         "stopped?); requests in flight on it were not resent",
@@ -620,6 +625,12 @@ class Client:
                         raise ConnectionLost(
                             f"cannot send to sidegate on {conn.path}: {exc}", socket_path=conn.path
                         ) from None
+                except BaseException:
+                    # Interrupted mid-write (Ctrl-C): part of a frame may be on the wire, so
+                    # nothing more can be written on this connection.
+                    conn.unregister(rid)
+                    conn.close(ConnectionLost("a write was interrupted", socket_path=conn.path))
+                    raise
             elif tries >= 3:
                 raise _fresh(conn.error or ConnectionLost("connection closed", socket_path=conn.path))
 
@@ -629,7 +640,7 @@ class Client:
         body: Optional[Mapping[str, Any]],
         options: Mapping[str, Any],
         timeout: Optional[float],
-        cls: type = Response,
+        cls: Type[Response] = Response,
     ) -> Response:
         deadline = None if timeout is None else time.monotonic() + timeout
         conn, rid, q = self._start(op, body, options, deadline)
@@ -652,7 +663,3 @@ class Client:
         stream = Stream(self, conn, rid, q, deadline, timeout)
         stream._prime()
         return stream
-
-
-# Iterator typing helper for users: ``Iterator[Dict[str, Any]]`` is what a Stream yields.
-ChunkIterator = Iterator[Dict[str, Any]]

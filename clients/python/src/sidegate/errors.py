@@ -42,6 +42,7 @@ class SidegateError(Exception):
         param: Optional[str] = None,
         retry_after: Optional[float] = None,
         meta: Optional[Dict[str, Any]] = None,
+        attempts: Optional[List[Dict[str, Any]]] = None,
         body: Optional[Dict[str, Any]] = None,
     ) -> None:
         super().__init__(message)
@@ -52,6 +53,9 @@ class SidegateError(Exception):
         self.param = param
         self.retry_after = retry_after
         self.meta: Dict[str, Any] = dict(meta) if meta else {}
+        #: the vendor calls the daemon made, when it says (``error.attempts``): dicts with
+        #: ``deployment``, ``provider``, ``outcome``, ``status``, ``message``, ``latency_ms``
+        self.attempts: List[Dict[str, Any]] = list(attempts) if attempts else []
         #: the whole ERROR frame body as the daemon sent it (``None`` for client-side errors)
         self.body = body
 
@@ -87,12 +91,9 @@ class RateLimitError(SidegateError):
 
 
 class AllVendorsFailedError(SidegateError):
-    """502/503/504: every candidate deployment failed. ``attempts`` lists what was tried:
+    """502/503/504: every candidate deployment failed (or none could be tried: ``code``
+    ``targets_unavailable`` while breakers cool down). ``attempts`` lists what was tried:
     dicts with ``deployment``, ``provider``, ``outcome``, ``status``, ``message``, ``latency_ms``."""
-
-    def __init__(self, message: str, *, attempts: Optional[List[Dict[str, Any]]] = None, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.attempts: List[Dict[str, Any]] = list(attempts) if attempts else []
 
 
 class SidegateTimeout(SidegateError, TimeoutError):
@@ -175,12 +176,11 @@ def error_from_body(body: Any, *, connection_level: bool = False) -> SidegateErr
         meta=meta,
         body=body,
     )
+    attempts = err.get("attempts")
+    if not isinstance(attempts, list):
+        attempts = body.get("attempts") if isinstance(body.get("attempts"), list) else None
+    kw["attempts"] = [a for a in attempts or [] if isinstance(a, dict)]
     if connection_level:
         return ProtocolError(message, **kw)
     cls = STATUS_CLASSES.get(status, SidegateError) if status is not None else SidegateError
-    if issubclass(cls, AllVendorsFailedError):
-        attempts = err.get("attempts")
-        if not isinstance(attempts, list):
-            attempts = body.get("attempts") if isinstance(body.get("attempts"), list) else None
-        return cls(message, attempts=[a for a in attempts or [] if isinstance(a, dict)], **kw)
     return cls(message, **kw)

@@ -1,0 +1,229 @@
+//! The HTTP side every vendor adapter shares: one pooled client per account with the vendor's
+//! auth header, a POST that turns non-2xx answers into classified `ProviderError`s (keys
+//! redacted), and `drive`, which runs a vendor's SSE byte stream through a pure per-vendor
+//! `EventTranslator` and yields canonical chunks. No vendor format is known here.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use serde::Serialize;
+
+use super::sse::{SseEvent, SseParser};
+use super::{ChunkStream, Failure, ProviderError};
+use crate::api::ChatChunk;
+use crate::config::HttpSettings;
+use crate::secret::Secret;
+
+/// How the account key travels.
+#[derive(Debug, Clone, Copy)]
+pub enum Auth {
+    /// `Authorization: Bearer <key>` (OpenAI and most compatible servers).
+    Bearer,
+    /// The key alone in a named header (`x-api-key`, `x-goog-api-key`, `api-key`).
+    Header(&'static str),
+}
+
+/// Classifies a vendor's non-2xx answer: status, headers, body.
+pub type ErrorParser = fn(u16, &HeaderMap, &[u8]) -> ProviderError;
+
+pub struct Http {
+    client: reqwest::Client,
+    key: Option<Secret>,
+}
+
+impl Http {
+    /// A client with the account's headers, its key under `auth`, and `fixed` vendor headers
+    /// (e.g. `anthropic-version`) that configured headers may override.
+    pub fn new(cfg: &HttpSettings, auth: Auth, fixed: &[(&'static str, &'static str)]) -> Result<Self, String> {
+        let mut headers = HeaderMap::new();
+        for (k, v) in fixed {
+            headers.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        for (k, v) in &cfg.headers {
+            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|e| format!("header {k}: {e}"))?;
+            let value = HeaderValue::from_str(v).map_err(|e| format!("header {k}: {e}"))?;
+            headers.insert(name, value);
+        }
+        if let Some(key) = &cfg.api_key {
+            let (name, value) = match auth {
+                Auth::Bearer => (AUTHORIZATION, format!("Bearer {}", key.expose())),
+                Auth::Header(h) => (HeaderName::from_static(h), key.expose().to_string()),
+            };
+            let mut v = HeaderValue::from_str(&value).map_err(|_| "api_key contains invalid characters")?;
+            v.set_sensitive(true);
+            headers.insert(name, v);
+        }
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .connect_timeout(cfg.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_keepalive(Duration::from_secs(30))
+            .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("cannot build HTTP client: {e}"))?;
+        Ok(Http { client, key: cfg.api_key.clone() })
+    }
+
+    pub fn redact(&self, text: &str) -> String {
+        match &self.key {
+            Some(k) => k.redact(text),
+            None => text.to_string(),
+        }
+    }
+
+    pub fn key(&self) -> Option<&Secret> {
+        self.key.as_ref()
+    }
+
+    /// POSTs a JSON body; a non-2xx answer becomes the error `on_error` classifies.
+    pub async fn post(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        on_error: ErrorParser,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let resp = self
+            .client
+            .post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&e))?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.unwrap_or_default();
+        let mut err = on_error(status, &headers, &body);
+        err.message = self.redact(&err.message);
+        Err(err)
+    }
+
+    /// The whole body of a 2xx answer.
+    pub async fn read(&self, resp: reqwest::Response) -> Result<Bytes, ProviderError> {
+        resp.bytes()
+            .await
+            .map_err(|e| ProviderError::new(Failure::StreamBroken, self.redact(&format!("response cut short: {e}"))))
+    }
+
+    fn transport_error(&self, e: &reqwest::Error) -> ProviderError {
+        let failure = if e.is_timeout() { Failure::Timeout } else { Failure::Connect };
+        // reqwest's Display includes the URL but never headers, so the key cannot appear.
+        ProviderError::new(failure, self.redact(&format!("vendor unreachable: {}", error_chain(e))))
+    }
+}
+
+/// Serializes a wire request; failure is a gateway bug surfaced as a 400-class error.
+pub fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, ProviderError> {
+    serde_json::to_vec(v)
+        .map_err(|e| ProviderError::new(Failure::InvalidRequest, format!("cannot encode request: {e}")))
+}
+
+/// A 200 body that does not parse as the vendor's documented shape.
+pub fn bad_response(what: &str, e: &serde_json::Error) -> ProviderError {
+    ProviderError::new(Failure::BadResponse, format!("vendor sent an invalid {what}: {e}"))
+}
+
+/// reqwest errors hide the cause (refused, reset) in their source chain.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// Whether a translator wants more events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    More,
+    /// The vendor's terminal event arrived: the stream is complete.
+    Done,
+}
+
+/// A vendor's stream format: one SSE event in, zero or more canonical chunks out. Pure.
+pub trait EventTranslator: Send + 'static {
+    fn on_event(&mut self, ev: SseEvent, out: &mut Vec<ChatChunk>) -> Result<Flow, ProviderError>;
+    /// The body ended without a terminal event: finish (Gemini has no sentinel) or fail.
+    fn on_end(&mut self, out: &mut Vec<ChatChunk>) -> Result<(), ProviderError>;
+}
+
+/// Runs a vendor byte stream through `t`. The first error ends the stream; vendor text in
+/// error messages is redacted with `key`.
+pub fn drive<T, S>(bytes: S, t: T, key: Option<Secret>) -> ChunkStream
+where
+    T: EventTranslator,
+    S: Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
+{
+    struct St<S, T> {
+        bytes: std::pin::Pin<Box<S>>,
+        parser: SseParser,
+        t: T,
+        ready: VecDeque<ChatChunk>,
+        scratch: Vec<ChatChunk>,
+        key: Option<Secret>,
+        pending_err: Option<ProviderError>,
+        finished: bool,
+    }
+    let st = St {
+        bytes: Box::pin(bytes),
+        parser: SseParser::default(),
+        t,
+        ready: VecDeque::new(),
+        scratch: Vec::new(),
+        key,
+        pending_err: None,
+        finished: false,
+    };
+    let s = futures_util::stream::unfold(st, |mut st| async move {
+        loop {
+            // Chunks translated before a failure reach the caller first, then the error.
+            if let Some(c) = st.ready.pop_front() {
+                return Some((Ok(c), st));
+            }
+            if let Some(e) = st.pending_err.take() {
+                return Some((Err(e), st));
+            }
+            if st.finished {
+                return None;
+            }
+            let step = match st.parser.next_event() {
+                Ok(Some(ev)) => st.t.on_event(ev, &mut st.scratch),
+                Ok(None) => match st.bytes.next().await {
+                    Some(Ok(b)) => {
+                        st.parser.push(&b);
+                        Ok(Flow::More)
+                    }
+                    Some(Err(e)) => Err(ProviderError::new(
+                        Failure::StreamBroken,
+                        format!("vendor stream broke: {}", error_chain(&e)),
+                    )),
+                    None => st.t.on_end(&mut st.scratch).map(|()| Flow::Done),
+                },
+                Err(e) => Err(ProviderError::new(Failure::BadResponse, e.to_string())),
+            };
+            st.ready.extend(st.scratch.drain(..));
+            match step {
+                Ok(Flow::More) => {}
+                Ok(Flow::Done) => st.finished = true,
+                Err(mut e) => {
+                    if let Some(k) = &st.key {
+                        e.message = k.redact(&e.message);
+                    }
+                    st.pending_err = Some(e);
+                    st.finished = true;
+                }
+            }
+        }
+    });
+    Box::pin(s)
+}

@@ -1,0 +1,230 @@
+//! What sidegate knows about each deployment's health: its circuit breaker, moving latency
+//! estimates, client-side limits (concurrency, requests and tokens per minute), and counters
+//! for `status`. Kept outside the config snapshot, keyed by the deployment's fingerprint, so a
+//! reload that does not change a deployment keeps all of it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::breaker::{Admit, Breaker, BreakerConfig, Outcome};
+use super::limiter::Bucket;
+use crate::config::ModelSettings;
+
+/// Weight of the newest sample in the moving latency estimates.
+const EWMA_ALPHA: f64 = 0.3;
+
+#[derive(Default)]
+pub struct Health {
+    cfg: BreakerConfig,
+    deployments: Mutex<HashMap<String, Arc<DeploymentState>>>,
+}
+
+impl Health {
+    pub fn new(cfg: BreakerConfig) -> Self {
+        Health { cfg, deployments: Mutex::default() }
+    }
+
+    /// The state of `m`, created on first use.
+    pub fn get(&self, m: &ModelSettings) -> Arc<DeploymentState> {
+        let key = m.fingerprint();
+        let mut map = lock(&self.deployments);
+        if let Some(s) = map.get(&key) {
+            return s.clone();
+        }
+        let s = Arc::new(DeploymentState::new(m, self.cfg));
+        map.insert(key, s.clone());
+        s
+    }
+
+    /// Drops the state of deployments no longer in the config (after a reload).
+    pub fn retain(&self, keep: &dyn Fn(&str) -> bool) {
+        lock(&self.deployments).retain(|k, _| keep(k));
+    }
+
+    /// One JSON object per known deployment, for `status`.
+    pub fn report(&self) -> Vec<Value> {
+        let now = Instant::now();
+        let mut out: Vec<Value> = lock(&self.deployments).values().map(|d| d.report(now)).collect();
+        out.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+        out
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub struct DeploymentState {
+    pub name: String,
+    pub provider: String,
+    max_concurrent: Option<u32>,
+    inner: Mutex<Inner>,
+    requests: AtomicU64,
+    failures: AtomicU64,
+}
+
+struct Inner {
+    breaker: Breaker,
+    in_flight: u32,
+    rpm: Option<Bucket>,
+    tpm: Option<Bucket>,
+    /// Whole-call latency (unary) and time to first chunk (streams), in ms.
+    latency_ms: Option<f64>,
+    ttft_ms: Option<f64>,
+}
+
+/// Why a deployment cannot take a call right now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotNow {
+    /// When it may be able to (None: unknown, e.g. a probe is out or a slot must free up).
+    pub until: Option<Instant>,
+    /// `breaker_open`, `concurrency_limit`, `rate_limit`.
+    pub reason: &'static str,
+}
+
+impl DeploymentState {
+    fn new(m: &ModelSettings, cfg: BreakerConfig) -> Self {
+        let now = Instant::now();
+        DeploymentState {
+            name: m.name.clone(),
+            provider: m.provider.name.clone(),
+            max_concurrent: m.limits.max_concurrent,
+            inner: Mutex::new(Inner {
+                breaker: Breaker::new(cfg),
+                in_flight: 0,
+                rpm: m.limits.rpm.map(|r| Bucket::per_minute(u64::from(r), now)),
+                tpm: m.limits.tpm.map(|t| Bucket::per_minute(t, now)),
+                latency_ms: None,
+                ttft_ms: None,
+            }),
+            requests: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+        }
+    }
+
+    /// Admits one call estimated at `tokens`, or says why not and until when. Checks the
+    /// breaker last, so a saturated deployment never burns its half-open probe.
+    pub fn try_admit(self: &Arc<Self>, now: Instant, tokens: f64) -> Result<Ticket, NotNow> {
+        let mut g = lock(&self.inner);
+        if let Some(max) = self.max_concurrent {
+            if g.in_flight >= max {
+                return Err(NotNow { until: None, reason: "concurrency_limit" });
+            }
+        }
+        let wait_r = g.rpm.as_mut().map_or(Duration::ZERO, |b| b.wait_for(1.0, now));
+        let wait_t = g.tpm.as_mut().map_or(Duration::ZERO, |b| b.wait_for(tokens, now));
+        let wait = wait_r.max(wait_t);
+        if !wait.is_zero() {
+            return Err(NotNow { until: Some(now + wait), reason: "rate_limit" });
+        }
+        let probe = match g.breaker.admit(now) {
+            Admit::Yes => false,
+            Admit::Probe => true,
+            Admit::No(until) => return Err(NotNow { until, reason: "breaker_open" }),
+        };
+        if let Some(b) = g.rpm.as_mut() {
+            b.take(1.0, now);
+        }
+        if let Some(b) = g.tpm.as_mut() {
+            b.take(tokens, now);
+        }
+        g.in_flight += 1;
+        drop(g);
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        Ok(Ticket { state: self.clone(), probe, settled: false })
+    }
+
+    /// The moving latency estimate used by `least-latency`: time to first chunk for streams,
+    /// whole-call latency otherwise. None until a call finished.
+    pub fn latency_estimate(&self, stream: bool) -> Option<f64> {
+        let g = lock(&self.inner);
+        if stream { g.ttft_ms.or(g.latency_ms) } else { g.latency_ms.or(g.ttft_ms) }
+    }
+
+    /// Opens the breaker until `until` (a vendor asked us to back off).
+    pub fn cool_until(&self, until: Instant) {
+        lock(&self.inner).breaker.cool_until(until);
+    }
+
+    fn report(&self, now: Instant) -> Value {
+        let g = lock(&self.inner);
+        let (state, until) = g.breaker.describe();
+        let (ok, failed) = g.breaker.window(now);
+        let total = ok + failed;
+        json!({
+            "name": self.name,
+            "provider": self.provider,
+            "breaker": state,
+            "open_for_ms": until.map(|u| u.saturating_duration_since(now).as_millis() as u64),
+            "latency_ms": g.latency_ms.map(round),
+            "ttft_ms": g.ttft_ms.map(round),
+            "error_rate": if total == 0 { 0.0 } else { round(f64::from(failed) / f64::from(total)) },
+            "in_flight": g.in_flight,
+            "requests": self.requests.load(Ordering::Relaxed),
+            "failures": self.failures.load(Ordering::Relaxed),
+        })
+    }
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// One admitted call. `settle` reports how it went; dropping it frees the concurrency slot
+/// (a committed stream keeps its ticket until the stream ends). A ticket dropped unsettled
+/// (cancelled, or a hedge that lost) counts as neutral, and frees a half-open probe slot.
+pub struct Ticket {
+    state: Arc<DeploymentState>,
+    probe: bool,
+    settled: bool,
+}
+
+/// What kind of latency a successful call measured.
+#[derive(Debug, Clone, Copy)]
+pub enum Measured {
+    Whole(Duration),
+    FirstChunk(Duration),
+}
+
+impl Ticket {
+    pub fn settle(&mut self, outcome: Outcome, measured: Option<Measured>) {
+        if self.settled {
+            // After a committed stream: a later break is still a failure of the deployment.
+            if outcome == Outcome::Failure {
+                self.state.failures.fetch_add(1, Ordering::Relaxed);
+                lock(&self.state.inner).breaker.record(Instant::now(), Outcome::Failure, false);
+            }
+            return;
+        }
+        self.settled = true;
+        if matches!(outcome, Outcome::Failure | Outcome::AccountFailure) {
+            self.state.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut g = lock(&self.state.inner);
+        g.breaker.record(Instant::now(), outcome, self.probe);
+        let ewma = |old: Option<f64>, new: f64| Some(old.map_or(new, |o| o + EWMA_ALPHA * (new - o)));
+        match measured {
+            Some(Measured::Whole(d)) => g.latency_ms = ewma(g.latency_ms, d.as_secs_f64() * 1000.0),
+            Some(Measured::FirstChunk(d)) => g.ttft_ms = ewma(g.ttft_ms, d.as_secs_f64() * 1000.0),
+            None => {}
+        }
+    }
+
+    pub fn state(&self) -> &Arc<DeploymentState> {
+        &self.state
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.settle(Outcome::Neutral, None);
+        }
+        let mut g = lock(&self.state.inner);
+        g.in_flight = g.in_flight.saturating_sub(1);
+    }
+}

@@ -1,0 +1,377 @@
+//! The Anthropic-shaped fake: `POST /v1/messages`, checked as strictly as Anthropic (and
+//! stricter Anthropic-compatible hosts) check it, so translation mistakes surface as the 400s
+//! a real vendor would send. Behaviour by model name:
+//!
+//! | model              | behaviour |
+//! |--------------------|-----------|
+//! | anything else      | echoes the last user text (tool results as `results: …`) |
+//! | `tool-call`        | with tools: "Let me check." + one `tool_use` per tool (parallel) |
+//! | `max-tokens`, `refusal`, `stop-seq` | that stop_reason |
+//! | `cache`            | usage with cache reads and writes |
+//! | `stream-overloaded`| stream: `message_start`, then an `overloaded_error` event |
+//! | faults             | `fail-500`, `fail-529`, `fail-429`, `quota-429`, `fail-401`, `bad-400`, `context-400`, `flaky-N`, `hang`, `slow-first`, `reset`, `malformed`, `truncate`, `stream-error`, `slow-stream` |
+//!
+//! A forced `tool_choice: {type: "tool"}` is always obeyed: the answer is that tool's call
+//! with input `{"answer": <last user text>}` (how sidegate's JSON mode is exercised).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::Response;
+use serde_json::{Value, json};
+
+use crate::faults::{self, ErrKind, Pre};
+use crate::{CallGuard, FakeBody, Stats, json_resp};
+
+fn error(status: u16, kind: &str, message: &str) -> Response<FakeBody> {
+    json_resp(status, &json!({"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_fake"}))
+}
+
+fn render(e: ErrKind) -> Response<FakeBody> {
+    match e {
+        ErrKind::Server(s) => error(s, "api_error", "Internal server error"),
+        ErrKind::Overloaded => error(529, "overloaded_error", "Overloaded"),
+        ErrKind::RateLimit(with_retry) => {
+            let mut r =
+                error(429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit");
+            if with_retry {
+                r.headers_mut().insert("retry-after", "1".parse().expect("static header"));
+            }
+            r
+        }
+        ErrKind::Quota => error(400, "billing_error", "Your credit balance is too low to access the Anthropic API."),
+        ErrKind::Auth => error(401, "authentication_error", "invalid x-api-key"),
+        ErrKind::Invalid => error(400, "invalid_request_error", "temperature: Input should be less than or equal to 1"),
+        ErrKind::Context => error(400, "invalid_request_error", "prompt is too long: 210000 tokens > 200000 maximum"),
+    }
+}
+
+const TOP_LEVEL: &[&str] = &[
+    "model",
+    "messages",
+    "max_tokens",
+    "system",
+    "temperature",
+    "top_p",
+    "top_k",
+    "stop_sequences",
+    "stream",
+    "tools",
+    "tool_choice",
+    "metadata",
+    "thinking",
+    "service_tier",
+];
+
+fn id_ok(id: &str) -> bool {
+    !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// The Messages API's request rules (PROVIDERS.md §2.5); the error text is Anthropic's.
+pub fn validate(headers: &Value, body: &Value) -> Result<(), (u16, &'static str, String)> {
+    let bad = |m: String| Err((400, "invalid_request_error", m));
+    if headers["x-api-key"].as_str().is_none_or(str::is_empty) {
+        return Err((401, "authentication_error", "x-api-key header is required".into()));
+    }
+    if headers["anthropic-version"].as_str().is_none() {
+        return bad("anthropic-version: header is required".into());
+    }
+    let Some(obj) = body.as_object() else { return bad("body must be an object".into()) };
+    if let Some(k) = obj.keys().find(|k| !TOP_LEVEL.contains(&k.as_str())) {
+        return bad(format!("{k}: Extra inputs are not permitted"));
+    }
+    if body["max_tokens"].as_u64().is_none_or(|n| n == 0) {
+        return bad("max_tokens: Field required".into());
+    }
+    if body["temperature"].as_f64().is_some_and(|t| !(0.0..=1.0).contains(&t)) {
+        return bad("temperature: Input should be less than or equal to 1".into());
+    }
+    for s in body["stop_sequences"].as_array().into_iter().flatten() {
+        if s.as_str().is_none_or(|s| s.trim().is_empty()) {
+            return bad("stop_sequences: each stop sequence must contain non-whitespace".into());
+        }
+    }
+    let tool_names: Vec<&str> =
+        body["tools"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
+    for t in body["tools"].as_array().into_iter().flatten() {
+        if !t["name"].as_str().is_some_and(|n| id_ok(n) && n.len() <= 64) {
+            return bad("tools.0.name: String should match pattern '^[a-zA-Z0-9_-]{1,64}$'".into());
+        }
+        if t["input_schema"]["type"] != "object" {
+            return bad("tools.0.input_schema.type: Input should be 'object'".into());
+        }
+    }
+    match body["tool_choice"]["type"].as_str() {
+        None | Some("auto" | "any" | "none") => {}
+        Some("tool") if body["tool_choice"]["name"].as_str().is_some_and(|n| tool_names.contains(&n)) => {}
+        Some(other) => return bad(format!("tool_choice: invalid tool_choice `{other}`")),
+    }
+    let Some(msgs) = body["messages"].as_array().filter(|m| !m.is_empty()) else {
+        return bad("messages: at least one message is required".into());
+    };
+    let mut prev_role = "";
+    let mut pending: Vec<String> = Vec::new();
+    for (i, m) in msgs.iter().enumerate() {
+        let role = m["role"].as_str().unwrap_or("");
+        if !matches!(role, "user" | "assistant") {
+            return bad(format!("messages.{i}.role: Input should be 'user' or 'assistant'"));
+        }
+        if i == 0 && role != "user" {
+            return bad("messages: first message must use the \"user\" role".into());
+        }
+        if role == prev_role {
+            return bad(format!("messages: roles must alternate between \"user\" and \"assistant\" (messages.{i})"));
+        }
+        prev_role = role;
+        let blocks: Vec<Value> = match &m["content"] {
+            Value::String(s) => vec![json!({"type": "text", "text": s})],
+            Value::Array(a) => a.clone(),
+            _ => return bad(format!("messages.{i}.content: Field required")),
+        };
+        if blocks.is_empty() {
+            return bad(format!("messages.{i}: all messages must have non-empty content"));
+        }
+        let results: Vec<&str> =
+            blocks.iter().filter(|b| b["type"] == "tool_result").filter_map(|b| b["tool_use_id"].as_str()).collect();
+        if !pending.is_empty() {
+            let answered = role == "user" && pending.iter().all(|p| results.contains(&p.as_str()));
+            let first_are_results = blocks.iter().take(results.len()).all(|b| b["type"] == "tool_result");
+            if !answered || !first_are_results {
+                return bad(format!(
+                    "messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately after: {}",
+                    pending.join(", ")
+                ));
+            }
+        }
+        if let Some(stray) = results.iter().find(|r| !pending.iter().any(|p| p == *r)) {
+            return bad(format!("messages.{i}: unexpected `tool_use_id` found in `tool_result` blocks: {stray}"));
+        }
+        pending.clear();
+        for (j, b) in blocks.iter().enumerate() {
+            match b["type"].as_str() {
+                Some("text") => {
+                    let t = b["text"].as_str().unwrap_or("");
+                    if t.is_empty() {
+                        return bad(format!("messages.{i}.content.{j}: text content blocks must be non-empty"));
+                    }
+                    if i + 1 == msgs.len() && role == "assistant" && t.ends_with(char::is_whitespace) {
+                        return bad("messages: final assistant content cannot end with trailing whitespace".into());
+                    }
+                }
+                Some("image" | "document") => {
+                    if !matches!(b["source"]["type"].as_str(), Some("base64" | "url")) {
+                        return bad(format!("messages.{i}.content.{j}.source: invalid source"));
+                    }
+                }
+                Some("tool_use") if role == "assistant" => {
+                    let id = b["id"].as_str().unwrap_or("");
+                    if !id_ok(id) {
+                        return bad(format!(
+                            "messages.{i}.content.{j}.id: String should match pattern '^[a-zA-Z0-9_-]+$'"
+                        ));
+                    }
+                    if !b["input"].is_object() {
+                        return bad(format!("messages.{i}.content.{j}.input: Input should be a valid dictionary"));
+                    }
+                    pending.push(id.to_string());
+                }
+                Some("tool_result") if role == "user" => {}
+                other => return bad(format!("messages.{i}.content.{j}.type: unexpected block type {other:?}")),
+            }
+        }
+    }
+    if !pending.is_empty() {
+        return bad(format!(
+            "`tool_use` ids were found without `tool_result` blocks immediately after: {}",
+            pending.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// The last user turn's text, or its tool results as `results: a; b`.
+fn last_user_text(body: &Value) -> String {
+    let Some(m) = body["messages"].as_array().and_then(|a| a.iter().rev().find(|m| m["role"] == "user")) else {
+        return String::new();
+    };
+    let blocks = match &m["content"] {
+        Value::String(s) => return s.clone(),
+        Value::Array(a) => a,
+        _ => return String::new(),
+    };
+    let results: Vec<String> = blocks
+        .iter()
+        .filter(|b| b["type"] == "tool_result")
+        .map(|b| match &b["content"] {
+            Value::String(s) => s.clone(),
+            Value::Array(a) => a.iter().filter_map(|x| x["text"].as_str()).collect(),
+            _ => String::new(),
+        })
+        .collect();
+    let text: String = blocks.iter().filter_map(|b| b["text"].as_str()).collect();
+    if results.is_empty() { text } else { format!("results: {}", results.join("; ")) }
+}
+
+struct Answer {
+    blocks: Vec<Value>,
+    stop_reason: &'static str,
+    stop_sequence: Value,
+    usage: Value,
+}
+
+fn answer(model: &str, body: &Value) -> Answer {
+    let text = last_user_text(body);
+    let input_tokens = text.split_whitespace().count().max(1) as u64;
+    let mut usage = json!({"input_tokens": input_tokens, "output_tokens": faults::words(&text).len().max(1)});
+    if model == "cache" {
+        usage["cache_creation_input_tokens"] = json!(100);
+        usage["cache_read_input_tokens"] = json!(2048);
+    }
+    let mut stop_sequence = Value::Null;
+    let forced = (body["tool_choice"]["type"] == "tool").then(|| body["tool_choice"]["name"].as_str()).flatten();
+    let in_tool_loop = text.starts_with("results: ");
+    let (blocks, stop_reason) = if let Some(name) = forced {
+        (vec![json!({"type": "tool_use", "id": "toolu_forced01", "name": name, "input": {"answer": text}})], "tool_use")
+    } else if model == "tool-call" && !in_tool_loop && body["tools"].as_array().is_some_and(|t| !t.is_empty()) {
+        let mut blocks = vec![json!({"type": "text", "text": "Let me check."})];
+        for (k, t) in body["tools"].as_array().into_iter().flatten().enumerate() {
+            let no_args = t["input_schema"]["properties"].as_object().is_none_or(|p| p.is_empty());
+            let input = if no_args { json!({}) } else { json!({"q": text}) };
+            blocks.push(
+                json!({"type": "tool_use", "id": format!("toolu_fake{k:02}"), "name": t["name"], "input": input}),
+            );
+        }
+        (blocks, "tool_use")
+    } else {
+        let reason = match model {
+            "max-tokens" => "max_tokens",
+            "refusal" => "refusal",
+            "stop-seq" => {
+                stop_sequence = body["stop_sequences"][0].clone();
+                "stop_sequence"
+            }
+            _ => "end_turn",
+        };
+        (vec![json!({"type": "text", "text": if text.is_empty() { "(empty)".to_string() } else { text }})], reason)
+    };
+    Answer { blocks, stop_reason, stop_sequence, usage }
+}
+
+fn event(kind: &str, data: Value) -> Option<Bytes> {
+    Some(Bytes::from(format!("event: {kind}\ndata: {data}\n\n")))
+}
+
+pub async fn messages(body: Value, headers: &Value, guard: CallGuard, stats: &Arc<Stats>) -> Response<FakeBody> {
+    let model = body["model"].as_str().unwrap_or("").to_string();
+    match faults::pre(&model, stats).await {
+        Pre::Fail(e) => {
+            guard.finish();
+            return render(e);
+        }
+        Pre::Reset => return faults::reset(guard),
+        Pre::Answer => {}
+    }
+    if let Err((status, kind, message)) = validate(headers, &body) {
+        guard.finish();
+        return error(status, kind, &message);
+    }
+    let a = answer(&model, &body);
+    let id = "msg_fake01";
+    if body["stream"] != true {
+        guard.finish();
+        if model == "malformed" {
+            return crate::raw_json(b"{\"id\": \"msg\", \"content\": [tru");
+        }
+        return json_resp(
+            200,
+            &json!({"id": id, "type": "message", "role": "assistant", "model": model, "content": a.blocks,
+                    "stop_reason": a.stop_reason, "stop_sequence": a.stop_sequence, "usage": a.usage}),
+        );
+    }
+    let mut start_usage = a.usage.clone();
+    start_usage["output_tokens"] = json!(1);
+    let mut events = vec![
+        event(
+            "message_start",
+            json!({"type": "message_start", "message": {"id": id, "type": "message", "role": "assistant",
+            "content": [], "model": model, "stop_reason": null, "stop_sequence": null, "usage": start_usage}}),
+        ),
+        event("ping", json!({"type": "ping"})),
+    ];
+    let mut interval = Duration::ZERO;
+    match model.as_str() {
+        "stream-overloaded" => {
+            events.push(event(
+                "error",
+                json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+            ));
+            return faults::sse(events, interval, guard);
+        }
+        "malformed" => {
+            events.push(Some(Bytes::from_static(
+                b"event: content_block_start\ndata: {\"type\": \"content_block_start\", [tru\n\n",
+            )));
+            return faults::sse(events, interval, guard);
+        }
+        "slow-stream" => interval = Duration::from_millis(50),
+        _ => {}
+    }
+    for (index, b) in a.blocks.iter().enumerate() {
+        match b["type"].as_str() {
+            Some("text") => {
+                let text = b["text"].as_str().unwrap_or("");
+                events.push(event("content_block_start", json!({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}})));
+                let words: Vec<String> = if model == "slow-stream" {
+                    (0..200).map(|i| format!("tick{i} ")).collect()
+                } else {
+                    faults::words(text)
+                };
+                for (k, w) in words.iter().enumerate() {
+                    events.push(event("content_block_delta", json!({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": w}})));
+                    if k == 0 && model == "truncate" {
+                        events.push(None);
+                        return faults::sse(events, interval, guard);
+                    }
+                    if k == 0 && model == "stream-error" {
+                        events.push(event(
+                            "error",
+                            json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+                        ));
+                        return faults::sse(events, interval, guard);
+                    }
+                }
+                events.push(event("content_block_stop", json!({"type": "content_block_stop", "index": index})));
+            }
+            Some("tool_use") => {
+                events.push(event(
+                    "content_block_start",
+                    json!({"type": "content_block_start", "index": index,
+                    "content_block": {"type": "tool_use", "id": b["id"], "name": b["name"], "input": {}}}),
+                ));
+                let args = b["input"].to_string();
+                if args != "{}" {
+                    // Fragments split mid-token, as Anthropic sends them.
+                    let cut = args.len() / 2;
+                    let cut = (0..=cut).rev().find(|c| args.is_char_boundary(*c)).unwrap_or(0);
+                    for part in [&args[..cut], &args[cut..]] {
+                        events.push(event(
+                            "content_block_delta",
+                            json!({"type": "content_block_delta", "index": index,
+                            "delta": {"type": "input_json_delta", "partial_json": part}}),
+                        ));
+                    }
+                }
+                events.push(event("content_block_stop", json!({"type": "content_block_stop", "index": index})));
+            }
+            _ => {}
+        }
+    }
+    events.push(event(
+        "message_delta",
+        json!({"type": "message_delta", "delta": {"stop_reason": a.stop_reason, "stop_sequence": a.stop_sequence},
+        "usage": {"output_tokens": a.usage["output_tokens"]}}),
+    ));
+    events.push(event("message_stop", json!({"type": "message_stop"})));
+    faults::sse(events, interval, guard)
+}

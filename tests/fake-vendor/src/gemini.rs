@@ -1,0 +1,476 @@
+//! The Gemini-shaped fake: `POST /v1beta/models/{model}:generateContent`,
+//! `:streamGenerateContent?alt=sse` and `:batchEmbedContents`, checked as strictly as the
+//! Gemini API checks them (unknown fields, empty parts, the JSON Schema subset, function
+//! response counts and names). Behaviour by model name (from the URL):
+//!
+//! | model          | behaviour |
+//! |----------------|-----------|
+//! | anything else  | echoes the last user text (function responses as `results: …`) |
+//! | `tool-call`    | with tools: one `functionCall` per declared function (no ids, like the real API) |
+//! | `thinking`     | like `tool-call`, with `thoughtSignature`s that must come back on replayed calls, and thought tokens |
+//! | `max-tokens`, `safety` | that finishReason |
+//! | `blocked`      | `promptFeedback.blockReason: SAFETY`, no candidates |
+//! | faults         | `fail-500`, `fail-503`, `fail-529`, `fail-429` (RetryInfo 1s), `quota-429` (per day), `fail-401` (400 API_KEY_INVALID, as Gemini answers a bad key), `bad-400`, `context-400`, `flaky-N`, `hang`, `slow-first`, `reset`, `malformed`, `truncate`, `stream-error`, `slow-stream` |
+//!
+//! `toolConfig` mode ANY is obeyed like `tool-call`; `responseMimeType: application/json`
+//! answers `{"answer": <text>}`; `candidateCount: n` answers n candidates.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::Response;
+use serde_json::{Value, json};
+
+use crate::faults::{self, ErrKind, Pre};
+use crate::{CallGuard, FakeBody, Stats, json_resp};
+
+const SIGNATURE: &str = "c2lnLWZha2UtdGhvdWdodA==";
+
+fn status_resp(code: u16, status: &str, message: &str, details: Value) -> Response<FakeBody> {
+    json_resp(code, &json!({"error": {"code": code, "message": message, "status": status, "details": details}}))
+}
+
+fn invalid(message: &str) -> Response<FakeBody> {
+    status_resp(400, "INVALID_ARGUMENT", message, json!([]))
+}
+
+fn render(e: ErrKind) -> Response<FakeBody> {
+    match e {
+        ErrKind::Server(s) => status_resp(s, "INTERNAL", "An internal error has occurred.", json!([])),
+        ErrKind::Overloaded => {
+            status_resp(503, "UNAVAILABLE", "The model is overloaded. Please try again later.", json!([]))
+        }
+        ErrKind::RateLimit(with_retry) => {
+            let mut details = vec![json!({"@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                "violations": [{"quotaMetric": "generativelanguage.googleapis.com/generate_content_requests",
+                                "quotaId": "GenerateRequestsPerMinutePerProjectPerModel"}]})];
+            if with_retry {
+                details.push(json!({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1s"}));
+            }
+            status_resp(
+                429,
+                "RESOURCE_EXHAUSTED",
+                "You exceeded your current quota, please check your plan and billing details.",
+                json!(details),
+            )
+        }
+        ErrKind::Quota => status_resp(
+            429,
+            "RESOURCE_EXHAUSTED",
+            "You exceeded your current quota, please check your plan and billing details.",
+            json!([{"@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                    "violations": [{"quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]}]),
+        ),
+        ErrKind::Auth => status_resp(
+            400,
+            "INVALID_ARGUMENT",
+            "API key not valid. Please pass a valid API key.",
+            json!([{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com"}]),
+        ),
+        ErrKind::Invalid => invalid("Invalid value at 'generation_config.temperature' (TYPE_FLOAT), \"hot\""),
+        ErrKind::Context => {
+            invalid("The input token count (2000000) exceeds the maximum number of tokens allowed (1048576).")
+        }
+    }
+}
+
+const TOP_LEVEL: &[&str] =
+    &["contents", "systemInstruction", "tools", "toolConfig", "generationConfig", "safetySettings", "cachedContent"];
+const GEN_CONFIG: &[&str] = &[
+    "temperature",
+    "topP",
+    "topK",
+    "maxOutputTokens",
+    "stopSequences",
+    "candidateCount",
+    "seed",
+    "presencePenalty",
+    "frequencyPenalty",
+    "responseMimeType",
+    "responseSchema",
+    "responseJsonSchema",
+    "thinkingConfig",
+    "responseLogprobs",
+    "logprobs",
+];
+const SCHEMA_KEYS: &[&str] = &[
+    "type",
+    "format",
+    "title",
+    "description",
+    "nullable",
+    "enum",
+    "maxItems",
+    "minItems",
+    "properties",
+    "required",
+    "minProperties",
+    "maxProperties",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "example",
+    "anyOf",
+    "propertyOrdering",
+    "default",
+    "items",
+    "minimum",
+    "maximum",
+];
+const PART_DATA: &[&str] =
+    &["text", "inlineData", "fileData", "functionCall", "functionResponse", "executableCode", "codeExecutionResult"];
+
+fn unknown(name: &str, at: &str) -> String {
+    format!("Invalid JSON payload received. Unknown name \"{name}\" at '{at}': Cannot find field.")
+}
+
+/// The OpenAPI subset: unknown keywords and empty OBJECT properties are 400s.
+fn check_schema(s: &Value, at: &str) -> Result<(), String> {
+    let Some(o) = s.as_object() else { return Err(format!("{at}: schema must be an object")) };
+    if let Some(k) = o.keys().find(|k| !SCHEMA_KEYS.contains(&k.as_str())) {
+        return Err(unknown(k, at));
+    }
+    if let Some(props) = o.get("properties").and_then(Value::as_object) {
+        if props.is_empty() {
+            return Err(format!("{at}.properties: should be non-empty for OBJECT type"));
+        }
+        for (k, v) in props {
+            check_schema(v, &format!("{at}.properties[{k}]"))?;
+        }
+    }
+    if let Some(items) = o.get("items") {
+        check_schema(items, &format!("{at}.items"))?;
+    }
+    for b in o.get("anyOf").and_then(Value::as_array).into_iter().flatten() {
+        check_schema(b, &format!("{at}.anyOf"))?;
+    }
+    Ok(())
+}
+
+fn fn_name_ok(n: &str) -> bool {
+    let mut c = n.chars();
+    c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+        && c.all(|x| x.is_ascii_alphanumeric() || matches!(x, '_' | '.' | ':' | '-'))
+        && n.len() <= 128
+}
+
+/// generateContent's request rules (PROVIDERS.md §3.2); the error text is Gemini's.
+pub fn validate(model: &str, body: &Value) -> Result<(), String> {
+    let Some(obj) = body.as_object() else { return Err("body must be an object".into()) };
+    if let Some(k) = obj.keys().find(|k| !TOP_LEVEL.contains(&k.as_str())) {
+        return Err(unknown(k, ""));
+    }
+    if let Some(k) =
+        body["generationConfig"].as_object().and_then(|g| g.keys().find(|k| !GEN_CONFIG.contains(&k.as_str())))
+    {
+        return Err(unknown(k, "generation_config"));
+    }
+    if let Some(s) = body["generationConfig"].get("responseSchema") {
+        check_schema(s, "generation_config.response_schema")?;
+    }
+    for (i, d) in body["tools"][0]["functionDeclarations"].as_array().into_iter().flatten().enumerate() {
+        let at = format!("tools[0].function_declarations[{i}]");
+        if !d["name"].as_str().is_some_and(fn_name_ok) {
+            return Err(format!("{at}.name: Invalid function name. Must start with a letter or an underscore."));
+        }
+        if let Some(k) =
+            d.as_object().and_then(|o| o.keys().find(|k| !matches!(k.as_str(), "name" | "description" | "parameters")))
+        {
+            return Err(unknown(k, &at));
+        }
+        if let Some(p) = d.get("parameters") {
+            check_schema(p, &format!("{at}.parameters"))?;
+        }
+    }
+    let Some(contents) = body["contents"].as_array().filter(|c| !c.is_empty()) else {
+        return Err("* GenerateContentRequest.contents: contents is not specified".into());
+    };
+    let mut calls: Vec<String> = Vec::new();
+    for (i, c) in contents.iter().enumerate() {
+        let role = c["role"].as_str().unwrap_or("");
+        if !matches!(role, "user" | "model") {
+            return Err(format!("Please use a valid role: user, model. (contents[{i}].role = {role:?})"));
+        }
+        let Some(parts) = c["parts"].as_array().filter(|p| !p.is_empty()) else {
+            return Err(format!("* GenerateContentRequest.contents[{i}].parts: contents.parts must not be empty."));
+        };
+        let responses: Vec<&str> = parts.iter().filter_map(|p| p["functionResponse"]["name"].as_str()).collect();
+        if !calls.is_empty() || !responses.is_empty() {
+            let want: Vec<&str> = calls.iter().map(String::as_str).collect();
+            if role != "user" || responses != want {
+                return Err(format!(
+                    "Please ensure that the number of function response parts is equal to the number of function call parts of the function call turn. (contents[{i}])"
+                ));
+            }
+        }
+        calls.clear();
+        for (j, p) in parts.iter().enumerate() {
+            let Some(po) = p.as_object() else { return Err(format!("contents[{i}].parts[{j}] must be an object")) };
+            if let Some(k) = po
+                .keys()
+                .find(|k| !PART_DATA.contains(&k.as_str()) && !matches!(k.as_str(), "thought" | "thoughtSignature"))
+            {
+                return Err(unknown(k, &format!("contents[{i}].parts[{j}]")));
+            }
+            if po.keys().filter(|k| PART_DATA.contains(&k.as_str())).count() != 1 {
+                return Err(format!("contents[{i}].parts[{j}]: exactly one data field must be set"));
+            }
+            if p.get("text").is_some_and(|t| t.as_str().is_none_or(str::is_empty)) {
+                return Err(format!(
+                    "* GenerateContentRequest.contents[{i}].parts[{j}].data: required oneof field 'data' must have one initialized field"
+                ));
+            }
+            if let Some(fc) = p.get("functionCall") {
+                if role != "model" || !fc["args"].is_object() {
+                    return Err(format!("contents[{i}].parts[{j}].function_call: invalid"));
+                }
+                if model == "thinking" && p["thoughtSignature"] != SIGNATURE {
+                    return Err(format!(
+                        "Function call is missing a thought_signature in functionCall parts. (contents[{i}].parts[{j}])"
+                    ));
+                }
+                calls.push(fc["name"].as_str().unwrap_or("").to_string());
+            }
+            if let Some(fr) = p.get("functionResponse")
+                && (fr["name"].as_str().is_none_or(str::is_empty) || !fr["response"].is_object())
+            {
+                return Err(format!(
+                    "contents[{i}].parts[{j}].function_response: name and an object response are required"
+                ));
+            }
+        }
+    }
+    if !calls.is_empty() {
+        return Err("Please ensure that function call turn comes immediately after a user turn or after a function response turn.".into());
+    }
+    Ok(())
+}
+
+fn last_user_text(body: &Value) -> String {
+    let Some(c) = body["contents"].as_array().and_then(|a| a.iter().rev().find(|c| c["role"] == "user")) else {
+        return String::new();
+    };
+    let parts = c["parts"].as_array().cloned().unwrap_or_default();
+    let results: Vec<String> = parts
+        .iter()
+        .filter_map(|p| p.get("functionResponse"))
+        .map(|r| {
+            r["response"]
+                .get("output")
+                .map_or_else(|| r["response"].to_string(), |o| o.as_str().map_or_else(|| o.to_string(), str::to_string))
+        })
+        .collect();
+    let text: String = parts.iter().filter_map(|p| p["text"].as_str()).collect();
+    if results.is_empty() { text } else { format!("results: {}", results.join("; ")) }
+}
+
+/// One candidate's parts and finish reason.
+fn candidate(model: &str, body: &Value, text: &str) -> (Vec<Value>, &'static str) {
+    let decls = body["tools"][0]["functionDeclarations"].as_array().cloned().unwrap_or_default();
+    let mode = body["toolConfig"]["functionCallingConfig"]["mode"].as_str().unwrap_or("AUTO");
+    let allowed: Vec<&str> = body["toolConfig"]["functionCallingConfig"]["allowedFunctionNames"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let wants_call = (matches!(model, "tool-call" | "thinking") && mode != "NONE") || mode == "ANY";
+    if wants_call && !decls.is_empty() && !text.starts_with("results: ") {
+        let mut parts = Vec::new();
+        for d in decls.iter().filter(|d| allowed.is_empty() || d["name"].as_str().is_some_and(|n| allowed.contains(&n)))
+        {
+            let args = if d.get("parameters").is_some() { json!({"q": text}) } else { json!({}) };
+            let mut p = json!({"functionCall": {"name": d["name"], "args": args}});
+            if model == "thinking" {
+                p["thoughtSignature"] = json!(SIGNATURE);
+            }
+            parts.push(p);
+        }
+        return (parts, "STOP");
+    }
+    let json_mode = body["generationConfig"]["responseMimeType"] == "application/json";
+    let out = if json_mode {
+        json!({"answer": text}).to_string()
+    } else if text.is_empty() {
+        "(empty)".into()
+    } else {
+        text.to_string()
+    };
+    match model {
+        "max-tokens" => (vec![json!({"text": out})], "MAX_TOKENS"),
+        "safety" => (vec![], "SAFETY"),
+        _ => (vec![json!({"text": out})], "STOP"),
+    }
+}
+
+fn usage(model: &str, text: &str, n: usize) -> Value {
+    let prompt = text.split_whitespace().count().max(1);
+    let cand = faults::words(text).len().max(1) * n;
+    let thoughts = if model == "thinking" { 7 } else { 0 };
+    let mut u =
+        json!({"promptTokenCount": prompt, "candidatesTokenCount": cand, "totalTokenCount": prompt + cand + thoughts});
+    if thoughts > 0 {
+        u["thoughtsTokenCount"] = json!(thoughts);
+    }
+    u
+}
+
+fn data(v: Value) -> Option<Bytes> {
+    Some(Bytes::from(format!("data: {v}\r\n\r\n")))
+}
+
+/// `path` is `/v1beta/models/{model}:{method}`.
+pub async fn handle(
+    path: &str,
+    query: Option<&str>,
+    body: Value,
+    headers: &Value,
+    guard: CallGuard,
+    stats: &Arc<Stats>,
+) -> Response<FakeBody> {
+    let Some((model, method)) = path.strip_prefix("/v1beta/models/").and_then(|r| r.split_once(':')) else {
+        guard.finish();
+        return status_resp(404, "NOT_FOUND", &format!("unknown path {path}"), json!([]));
+    };
+    let model = model.to_string();
+    if headers["x-goog-api-key"].as_str().is_none_or(str::is_empty) {
+        guard.finish();
+        return status_resp(
+            403,
+            "PERMISSION_DENIED",
+            "Method doesn't allow unregistered callers (callers without established identity).",
+            json!([]),
+        );
+    }
+    match faults::pre(&model, stats).await {
+        Pre::Fail(e) => {
+            guard.finish();
+            return render(e);
+        }
+        Pre::Reset => return faults::reset(guard),
+        Pre::Answer => {}
+    }
+    match method {
+        "generateContent" => generate(&model, body, guard, false),
+        "streamGenerateContent" if query.is_some_and(|q| q.split('&').any(|kv| kv == "alt=sse")) => {
+            generate(&model, body, guard, true)
+        }
+        "streamGenerateContent" => {
+            guard.finish();
+            invalid("this fake serves streams only with ?alt=sse")
+        }
+        "batchEmbedContents" => {
+            guard.finish();
+            embed(&model, &body)
+        }
+        other => {
+            guard.finish();
+            status_resp(404, "NOT_FOUND", &format!("method {other} not found"), json!([]))
+        }
+    }
+}
+
+fn embed(model: &str, body: &Value) -> Response<FakeBody> {
+    let Some(reqs) = body["requests"].as_array().filter(|r| !r.is_empty() && r.len() <= 100) else {
+        return invalid("* BatchEmbedContentsRequest.requests: between 1 and 100 requests are allowed");
+    };
+    let mut out = Vec::new();
+    for (i, r) in reqs.iter().enumerate() {
+        if r["model"] != format!("models/{model}") {
+            return invalid(&format!("requests[{i}].model: must be models/{model}"));
+        }
+        let Some(text) = r["content"]["parts"][0]["text"].as_str() else {
+            return invalid(&format!("requests[{i}].content: text required"));
+        };
+        let dims = r["outputDimensionality"].as_u64().unwrap_or(3) as usize;
+        let seed = text.len() as f64;
+        out.push(json!({"values": (0..dims).map(|d| (seed + d as f64) / 100.0).collect::<Vec<_>>()}));
+    }
+    json_resp(200, &json!({"embeddings": out}))
+}
+
+fn generate(model: &str, body: Value, guard: CallGuard, stream: bool) -> Response<FakeBody> {
+    if let Err(m) = validate(model, &body) {
+        guard.finish();
+        return invalid(&m);
+    }
+    let text = last_user_text(&body);
+    let n = body["generationConfig"]["candidateCount"].as_u64().unwrap_or(1).max(1) as usize;
+    let (parts, finish) = candidate(model, &body, &text);
+    let usage = usage(model, &text, n);
+    if model == "blocked" {
+        let v = json!({"promptFeedback": {"blockReason": "SAFETY", "safetyRatings": []}, "usageMetadata": {"promptTokenCount": 3, "totalTokenCount": 3}});
+        if stream {
+            return faults::sse(vec![data(v)], Duration::ZERO, guard);
+        }
+        guard.finish();
+        return json_resp(200, &v);
+    }
+    if !stream {
+        guard.finish();
+        if model == "malformed" {
+            return crate::raw_json(b"{\"candidates\": [tru");
+        }
+        let cands: Vec<Value> = (0..n)
+            .map(|i| json!({"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": i, "safetyRatings": []}))
+            .collect();
+        return json_resp(
+            200,
+            &json!({"candidates": cands, "usageMetadata": usage, "modelVersion": model, "responseId": "fake-resp-1"}),
+        );
+    }
+    let head = |parts: Value, finish: Option<&str>, with_usage: bool| {
+        let cands: Vec<Value> = (0..n)
+            .map(|i| {
+                let mut c = json!({"content": {"role": "model", "parts": parts}, "index": i});
+                if let Some(f) = finish {
+                    c["finishReason"] = json!(f);
+                }
+                c
+            })
+            .collect();
+        let mut v = json!({"candidates": cands, "modelVersion": model, "responseId": "fake-resp-1"});
+        if with_usage {
+            v["usageMetadata"] = usage.clone();
+        }
+        v
+    };
+    let mut events = Vec::new();
+    let mut interval = Duration::ZERO;
+    match model {
+        "malformed" => {
+            return faults::sse(
+                vec![Some(Bytes::from_static(b"data: {\"candidates\": [tru\r\n\r\n"))],
+                interval,
+                guard,
+            );
+        }
+        "slow-stream" => {
+            interval = Duration::from_millis(50);
+            events.extend((0..200).map(|i| data(head(json!([{"text": format!("tick{i} ")}]), None, false))));
+        }
+        _ => {}
+    }
+    let texts: Vec<String> = parts.iter().filter_map(|p| p["text"].as_str()).flat_map(faults::words).collect();
+    let calls: Vec<Value> = parts.iter().filter(|p| p.get("functionCall").is_some()).cloned().collect();
+    for (k, w) in texts.iter().enumerate() {
+        events.push(data(head(json!([{"text": w}]), None, true)));
+        if k == 0 && model == "truncate" {
+            events.push(None);
+            return faults::sse(events, interval, guard);
+        }
+        if k == 0 && model == "stream-error" {
+            events.push(data(
+                json!({"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}),
+            ));
+            return faults::sse(events, interval, guard);
+        }
+    }
+    // Function calls arrive whole, one event each.
+    for c in &calls {
+        events.push(data(head(json!([c]), None, true)));
+    }
+    events.push(data(head(json!([]), Some(finish), true)));
+    faults::sse(events, interval, guard)
+}
