@@ -1,17 +1,35 @@
-//! `sidegate serve`: binds the listeners, serves until SIGTERM/SIGINT, then drains: stop
-//! accepting, let requests in flight finish within the grace period, cancel the rest.
+//! `sidegate serve`: binds (or adopts) the listeners, serves, and runs the control loop:
+//! reloads (file watch, SIGHUP, `sidegate reload`, a periodic check), watchdog pings, and on
+//! SIGTERM/SIGINT a drain: stop accepting, let requests in flight finish within the grace
+//! period, cut off the rest (native requests get an ERROR frame), exit 0.
+//!
+//! A reload parses, validates and builds the new state completely (providers, listeners)
+//! before one atomic swap; a config that fails any step is reported and never applied.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Snapshot;
+use crate::config::{self, OsEnv, ServerSettings, Snapshot};
 use crate::front::listener::{self, Ctx};
 use crate::front::unix;
-use crate::router::{Gateway, Live};
+use crate::router::{Gateway, Live, ReloadRecord};
+use crate::systemd;
+
+/// Quiet time after the last file event before a reload (editors write in bursts).
+const DEBOUNCE: Duration = Duration::from_millis(50);
+/// Safety net for file systems whose change events never arrive.
+const POLL: Duration = Duration::from_secs(10);
+/// After the grace period: how long cut-off connections get to send their ERROR frames.
+const HARD_STOP_FLUSH: Duration = Duration::from_millis(500);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -21,11 +39,137 @@ pub enum DaemonError {
     Build(String),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error("cannot take the socket systemd passed: {0}")]
+    Activation(std::io::Error),
 }
 
-pub async fn run(snapshot: Snapshot) -> Result<(), DaemonError> {
+/// Where the config came from, so reloads read the same place.
+pub struct ConfigOrigin {
+    pub path: PathBuf,
+    /// The user named the path (then it must exist); else the built-in default may stand in.
+    pub explicit: bool,
+}
+
+/// A running accept loop and how to stop it.
+struct Bound<A> {
+    addr: A,
+    stop: CancellationToken,
+}
+
+pub async fn run(snapshot: Snapshot, origin: ConfigOrigin) -> Result<(), DaemonError> {
     let server = snapshot.server.clone();
-    let source = snapshot.source.to_string();
+    let live = Live::build(snapshot, None).map_err(DaemonError::Build)?;
+    let gateway = Arc::new(Gateway::new(live));
+    let shutdown = CancellationToken::new();
+    let hard_stop = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let cx = Ctx {
+        gateway: gateway.clone(),
+        shutdown: shutdown.clone(),
+        tasks: tasks.clone(),
+        hard_stop: hard_stop.clone(),
+    };
+
+    // Socket activation: systemd owns the socket; otherwise we bind (and later unlink) it.
+    let adopted = systemd::adopted_listener().map_err(DaemonError::Activation)?;
+    let activated = adopted.is_some();
+    let uds = match adopted {
+        Some(l) => l,
+        None => bind_unix(&server).await?,
+    };
+    let mut unix_bound = Bound { addr: server.socket.clone(), stop: CancellationToken::new() };
+    tasks.spawn(listener::serve_unix(uds, cx.clone(), unix_bound.stop.clone()));
+    let mut tcp_bound: Option<Bound<SocketAddr>> = None;
+    if let Some(addr) = server.http {
+        tcp_bound = Some(start_tcp(addr, &cx, &tasks).await?);
+    }
+
+    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
+    let (reload_tx, mut reload_rx) = mpsc::channel(8);
+    gateway.set_reload_channel(reload_tx);
+    let (watch_tx, mut watch_rx) = mpsc::channel::<()>(1);
+    let mut watch = config::watch::watch(&watch_list(&origin, &gateway), watch_tx.clone());
+    let mut poll = tokio::time::interval_at(Instant::now() + POLL, POLL);
+    let watchdog = systemd::watchdog_interval();
+    let mut watchdog_tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+    let mut debounce_at: Option<Instant> = None;
+
+    tracing::info!(socket = %server.socket.display(), activated, http = ?server.http, config = %origin.path.display(),
+        watching = ?watch.dirs, "sidegate listening");
+    systemd::ready("serving");
+
+    let reload = |cause: &'static str| {
+        let gateway = gateway.clone();
+        let (cx, tasks) = (cx.clone(), tasks.clone());
+        let origin = &origin;
+        async move { reload_once(cause, origin, &gateway, &cx, &tasks).await }
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: draining"); break; }
+            _ = int.recv() => { tracing::info!("SIGINT: draining"); break; }
+            _ = hup.recv() => {
+                let (rec, moved) = reload("sighup").await;
+                apply_moves(moved, &mut unix_bound, &mut tcp_bound, activated);
+                log_reload(&rec);
+            }
+            Some(reply) = reload_rx.recv() => {
+                let (rec, moved) = reload("admin").await;
+                apply_moves(moved, &mut unix_bound, &mut tcp_bound, activated);
+                log_reload(&rec);
+                let _ = reply.send(rec);
+            }
+            // A burst of events reloads once, DEBOUNCE after its first event (not after its
+            // last: a file rewritten non-stop must still be picked up).
+            Some(()) = watch_rx.recv() => { debounce_at.get_or_insert_with(|| Instant::now() + DEBOUNCE); }
+            _ = tokio::time::sleep_until(debounce_at.unwrap_or_else(Instant::now)), if debounce_at.is_some() => {
+                debounce_at = None;
+                let (rec, moved) = reload("file").await;
+                apply_moves(moved, &mut unix_bound, &mut tcp_bound, activated);
+                log_reload(&rec);
+                if rec.result == "applied" {
+                    // Key files may have been added or removed: watch what the new config reads.
+                    watch = config::watch::watch(&watch_list(&origin, &gateway), watch_tx.clone());
+                }
+            }
+            _ = poll.tick() => {
+                let before = gateway.last_reload_errors();
+                let (rec, moved) = reload("poll").await;
+                apply_moves(moved, &mut unix_bound, &mut tcp_bound, activated);
+                // The same broken file every 10 s is logged once.
+                if rec.result == "applied" || (rec.result == "failed" && before.as_ref() != Some(&rec.errors)) {
+                    log_reload(&rec);
+                }
+            }
+            _ = watchdog_tick.tick(), if watchdog.is_some() => systemd::watchdog_ping(),
+        }
+    }
+    drop(watch);
+
+    systemd::stopping();
+    shutdown.cancel();
+    tasks.close();
+    let grace = gateway.current().snapshot.server.shutdown_grace;
+    tokio::select! {
+        _ = tasks.wait() => tracing::info!("all requests finished; exiting"),
+        _ = tokio::time::sleep(grace) => {
+            tracing::warn!(grace_ms = grace.as_millis() as u64, "grace period over; cutting off the requests still running");
+            hard_stop.cancel();
+            let _ = tokio::time::timeout(HARD_STOP_FLUSH, tasks.wait()).await;
+        }
+        _ = term.recv() => tracing::warn!("second signal: exiting now"),
+        _ = int.recv() => tracing::warn!("second signal: exiting now"),
+    }
+    if activated {
+        // systemd owns the socket file; never unlink it.
+        tracing::debug!("leaving the activated socket to systemd");
+    }
+    Ok(())
+}
+
+async fn bind_unix(server: &ServerSettings) -> Result<unix::UdsListener, DaemonError> {
     if server.socket.as_os_str().is_empty() {
         return Err(DaemonError::Bind {
             path: String::new(),
@@ -34,45 +178,127 @@ pub async fn run(snapshot: Snapshot) -> Result<(), DaemonError> {
             ),
         });
     }
-    let live = Live::build(snapshot).map_err(DaemonError::Build)?;
-    let gateway = Arc::new(Gateway::new(live));
-    let bind_err = |path: String| move |source| DaemonError::Bind { path, source };
+    unix::bind(&server.socket, server.socket_mode)
+        .await
+        .map_err(|source| DaemonError::Bind { path: server.socket.display().to_string(), source })
+}
 
-    let uds =
-        unix::bind(&server.socket, server.socket_mode).await.map_err(bind_err(server.socket.display().to_string()))?;
-    let tcp = match server.http {
-        Some(addr) => Some(TcpListener::bind(addr).await.map_err(bind_err(addr.to_string()))?),
-        None => None,
+async fn start_tcp(addr: SocketAddr, cx: &Ctx, tasks: &TaskTracker) -> Result<Bound<SocketAddr>, DaemonError> {
+    let l = TcpListener::bind(addr).await.map_err(|source| DaemonError::Bind { path: addr.to_string(), source })?;
+    let stop = CancellationToken::new();
+    tasks.spawn(listener::serve_tcp(l, cx.clone(), stop.clone()));
+    Ok(Bound { addr, stop })
+}
+
+/// Files whose change may change the config: the config itself and the key files it reads.
+fn watch_list(origin: &ConfigOrigin, gateway: &Gateway) -> Vec<PathBuf> {
+    let mut files = vec![origin.path.clone()];
+    files.extend(gateway.current().snapshot.secret_files.iter().cloned());
+    files
+}
+
+/// Listeners a reload replaced: the new ones already run; the old ones must stop.
+#[derive(Default)]
+struct Moved {
+    unix: Option<Bound<PathBuf>>,
+    tcp: Option<Option<Bound<SocketAddr>>>,
+}
+
+fn apply_moves(m: Moved, unix_bound: &mut Bound<PathBuf>, tcp_bound: &mut Option<Bound<SocketAddr>>, _activated: bool) {
+    if let Some(new) = m.unix {
+        let old = std::mem::replace(unix_bound, new);
+        old.stop.cancel();
+        tracing::info!(from = %old.addr.display(), to = %unix_bound.addr.display(), "unix socket moved");
+    }
+    if let Some(new) = m.tcp {
+        if let Some(old) = std::mem::replace(tcp_bound, new) {
+            old.stop.cancel();
+        }
+        tracing::info!(http = ?tcp_bound.as_ref().map(|b| b.addr), "tcp listener changed");
+    }
+}
+
+/// One reload: read, validate, build, bind what moved, swap. Never applies a bad config.
+async fn reload_once(
+    cause: &'static str,
+    origin: &ConfigOrigin,
+    gateway: &Gateway,
+    cx: &Ctx,
+    tasks: &TaskTracker,
+) -> (ReloadRecord, Moved) {
+    let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let mut rec = ReloadRecord { at, cause, result: "unchanged", errors: Vec::new() };
+    let current = gateway.current();
+    let snapshot = match config::load(&origin.path, origin.explicit, &OsEnv) {
+        Ok(s) => s,
+        Err(errors) => {
+            rec.result = "failed";
+            rec.errors = errors.0.iter().map(|e| e.to_string()).collect();
+            gateway.record_reload(rec.clone());
+            return (rec, Moved::default());
+        }
     };
-    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
+    if snapshot.digest == current.snapshot.digest {
+        if cause != "poll" {
+            gateway.record_reload(rec.clone());
+        }
+        return (rec, Moved::default());
+    }
+    systemd::reloading();
+    let result = prepare(snapshot, &current, cx, tasks).await;
+    match result {
+        Ok((live, moved)) => {
+            let version = live.snapshot.version.clone();
+            gateway.swap(live);
+            rec.result = "applied";
+            systemd::ready(&format!("serving config {version}"));
+            gateway.record_reload(rec.clone());
+            (rec, moved)
+        }
+        Err(e) => {
+            rec.result = "failed";
+            rec.errors = vec![e];
+            systemd::ready("serving; last reload failed");
+            gateway.record_reload(rec.clone());
+            (rec, Moved::default())
+        }
+    }
+}
 
-    let shutdown = CancellationToken::new();
-    let tasks = TaskTracker::new();
-    let cx = Ctx {
-        gateway,
-        shutdown: shutdown.clone(),
-        tasks: tasks.clone(),
-        max_body: server.max_body_bytes,
-        max_frame: server.max_frame_bytes,
-    };
-    tasks.spawn(listener::serve_unix(uds, cx.clone()));
-    if let Some(tcp) = tcp {
-        tasks.spawn(listener::serve_tcp(tcp, cx.clone()));
+/// Builds everything the new config needs before anything is swapped. Listeners whose
+/// address changed are bound here; if the swap does not happen they are dropped unused.
+async fn prepare(snapshot: Snapshot, current: &Live, cx: &Ctx, tasks: &TaskTracker) -> Result<(Live, Moved), String> {
+    let old = &current.snapshot.server;
+    let new = snapshot.server.clone();
+    let live = Live::build(snapshot, Some(current))?;
+    let mut moved = Moved::default();
+    if new.socket != old.socket {
+        let l = bind_unix(&new).await.map_err(|e| e.to_string())?;
+        let stop = CancellationToken::new();
+        tasks.spawn(listener::serve_unix(l, cx.clone(), stop.clone()));
+        moved.unix = Some(Bound { addr: new.socket.clone(), stop });
+    } else if new.socket_mode != old.socket_mode {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&new.socket, std::fs::Permissions::from_mode(new.socket_mode))
+            .map_err(|e| format!("cannot change the socket's mode: {e}"))?;
     }
-    tracing::info!(socket = %server.socket.display(), http = ?server.http, config = %source, "sidegate listening");
+    if new.http != old.http {
+        moved.tcp = Some(match new.http {
+            Some(addr) => Some(start_tcp(addr, cx, tasks).await.map_err(|e| e.to_string())?),
+            None => None,
+        });
+    }
+    Ok((live, moved))
+}
 
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: draining"),
-        _ = int.recv() => tracing::info!("SIGINT: draining"),
+fn log_reload(r: &ReloadRecord) {
+    match r.result {
+        "failed" => {
+            for e in &r.errors {
+                tracing::error!(cause = r.cause, "config rejected, keeping the running one: {e}");
+            }
+        }
+        "unchanged" => tracing::debug!(cause = r.cause, "config unchanged"),
+        result => tracing::info!(cause = r.cause, result, "config reload"),
     }
-    shutdown.cancel();
-    tasks.close();
-    tokio::select! {
-        _ = tasks.wait() => tracing::info!("all requests finished; exiting"),
-        _ = tokio::time::sleep(server.shutdown_grace) => tracing::warn!(grace_ms = server.shutdown_grace.as_millis() as u64, "grace period over; cancelling the requests still running"),
-        _ = term.recv() => tracing::warn!("second signal: exiting now"),
-        _ = int.recv() => tracing::warn!("second signal: exiting now"),
-    }
-    Ok(())
 }

@@ -19,4 +19,5 @@ pub mod providers;
 pub mod router;
 pub mod secret;
 pub mod sys;
+pub mod systemd;
 pub mod telemetry;

@@ -42,6 +42,11 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Ask the running daemon to reload its config now; prints the result or the errors.
+    Reload {
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
     /// Send one chat request and stream the answer to stdout.
     Chat {
         #[arg(long)]
@@ -68,7 +73,8 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            match runtime().block_on(sidegate::daemon::run(snapshot)) {
+            let origin = sidegate::daemon::ConfigOrigin { path, explicit };
+            match runtime().block_on(sidegate::daemon::run(snapshot, origin)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("sidegate: {e}");
@@ -96,6 +102,7 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Status { socket, json } => client_cmd(socket, |c| Box::pin(status(c, json))),
+        Cmd::Reload { socket } => client_cmd(socket, |c| Box::pin(reload(c))),
         Cmd::Chat { socket, model, no_stream, prompt } => {
             client_cmd(socket, move |c| Box::pin(chat(c, model, prompt, no_stream)))
         }
@@ -185,7 +192,49 @@ async fn status(c: &Client, raw: bool) -> Result<(), ClientError> {
     };
     println!("models:   {}", names(&b["models"]));
     println!("routes:   {}", names(&b["routes"]));
+    let deps = b["deployments"].as_array().cloned().unwrap_or_default();
+    if !deps.is_empty() {
+        println!("deployments (since start):");
+        println!(
+            "  {:<24} {:<10} {:>10} {:>10} {:>7} {:>9} {:>9}",
+            "name", "breaker", "latency", "ttft", "errors", "in flight", "requests"
+        );
+        for d in deps {
+            let ms = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.1} ms"));
+            let breaker = match d["open_for_ms"].as_u64() {
+                Some(ms) => format!("open {:.1}s", ms as f64 / 1000.0),
+                None => d["breaker"].as_str().unwrap_or("?").to_string(),
+            };
+            println!(
+                "  {:<24} {:<10} {:>10} {:>10} {:>6.0}% {:>9} {:>9}",
+                d["name"].as_str().unwrap_or(""),
+                breaker,
+                ms(&d["latency_ms"]),
+                ms(&d["ttft_ms"]),
+                d["error_rate"].as_f64().unwrap_or(0.0) * 100.0,
+                d["in_flight"],
+                d["requests"]
+            );
+        }
+    }
     Ok(())
+}
+
+async fn reload(c: &Client) -> Result<(), ClientError> {
+    let r = c.call("reload", &json!({}), &json!({})).await?;
+    match r.body["result"].as_str() {
+        Some("failed") => {
+            for e in r.body["errors"].as_array().into_iter().flatten() {
+                eprintln!("{}", e.as_str().unwrap_or(""));
+            }
+            Err(ClientError::Protocol("the new config was rejected; the daemon keeps the running one".into()))
+        }
+        Some(result) => {
+            println!("reload: {result} (config {})", r.body["version"].as_str().unwrap_or("?"));
+            Ok(())
+        }
+        None => Err(ClientError::Protocol(format!("unexpected answer: {}", r.body))),
+    }
 }
 
 async fn chat(c: &Client, model: String, prompt: String, no_stream: bool) -> Result<(), ClientError> {

@@ -14,6 +14,15 @@ export FAKE_VENDOR_BIN="$root/target/debug/fake-vendor"
 # the shims' suites must fail, not skip, when a binary is missing
 export SIDEGATE_REQUIRE_DAEMON=1
 
+echo "== systemd units"
+if command -v systemd-analyze >/dev/null; then
+  systemd/verify.sh
+elif [ -n "${CI:-}" ]; then
+  echo "systemd-analyze is missing (apt-get install systemd)" >&2; exit 1
+else
+  echo "skipped: systemd-analyze is not installed (apt-get install systemd)"
+fi
+
 echo "== rust"
 cargo test --workspace
 

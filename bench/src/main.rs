@@ -42,7 +42,7 @@ fn args() -> Args {
             "--concurrency" => a.concurrency = v.split(',').filter_map(|x| x.parse().ok()).collect(),
             _ => {
                 eprintln!(
-                    "usage: sidegate-bench [--sidegate PATH] [--vendor PATH] [--requests N] [--concurrency 1,64] [--only overhead|failover]"
+                    "usage: sidegate-bench [--sidegate PATH] [--vendor PATH] [--requests N] [--concurrency 1,64] [--only overhead|failover|reload]"
                 );
                 std::process::exit(2);
             }
@@ -127,10 +127,13 @@ async fn main() {
     };
     let _v = Daemon(vendor_child);
     let vendor_base = format!("http://{}/v1", line.trim().strip_prefix("LISTENING ").expect("LISTENING line"));
-    if a.only != "overhead" {
+    if a.only == "all" || a.only == "failover" {
         failover(&a, &vendor_base).await;
     }
-    if a.only == "failover" {
+    if a.only == "all" || a.only == "reload" {
+        reload(&a).await;
+    }
+    if a.only == "failover" || a.only == "reload" {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -344,4 +347,88 @@ async fn failover(a: &Args, vendor_base: &str) {
             calls
         );
     }
+}
+
+/// Reload cost: time from a config file's rename to the first request answered by the new
+/// config (median of 20), and request latency while reloads happen vs steady state.
+async fn reload(a: &Args) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sock = dir.path().join("reload.sock");
+    let cfg_path = dir.path().join("reload.toml");
+    let cfg = |reply: &str| {
+        format!(
+            "[server]\nsocket = \"{}\"\n[providers.mock]\nkind = \"mock\"\nreply = \"{reply}\"\n[models.m]\nprovider = \"mock\"\nmodel = \"x\"\n[routes.r]\ntargets = [\"m\"]\n",
+            sock.display()
+        )
+    };
+    let write = |text: String| {
+        let tmp = cfg_path.with_extension("tmp");
+        std::fs::write(&tmp, text).expect("write");
+        std::fs::rename(&tmp, &cfg_path).expect("rename");
+    };
+    write(cfg("v0"));
+    let child = Command::new(&a.sidegate)
+        .args(["serve", "--log-level", "warn", "--config"])
+        .arg(&cfg_path)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sidegate");
+    let _d = Daemon(child);
+    wait_socket(&sock).await;
+    let client = Arc::new(sidegate::client::Client::connect(&sock).await.expect("client"));
+    let ask = |c: Arc<sidegate::client::Client>| async move {
+        let r = c.call("chat", &body("r"), &json!({})).await.expect("request failed");
+        r.body["choices"][0]["message"]["content"].as_str().unwrap_or("").to_string()
+    };
+
+    // background load: 4 callers, latencies tagged by phase
+    let phase = Arc::new(std::sync::atomic::AtomicU8::new(0)); // 0 steady, 1 reloading, 2 stop
+    let load = (0..4).map(|_| {
+        let (c, phase) = (client.clone(), phase.clone());
+        tokio::spawn(async move {
+            let (mut steady, mut during) = (Vec::new(), Vec::new());
+            loop {
+                let p = phase.load(std::sync::atomic::Ordering::Relaxed);
+                if p == 2 {
+                    break;
+                }
+                let t = Instant::now();
+                c.call("chat", &body("r"), &json!({})).await.expect("request failed under reload");
+                if p == 0 { steady.push(t.elapsed()) } else { during.push(t.elapsed()) }
+            }
+            (steady, during)
+        })
+    });
+    let load: Vec<_> = load.collect();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    phase.store(1, std::sync::atomic::Ordering::Relaxed);
+    let mut pickups = Vec::new();
+    for i in 1..=20 {
+        let want = format!("v{i}");
+        let t = Instant::now();
+        write(cfg(&want));
+        while ask(client.clone()).await != want {}
+        pickups.push(t.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    phase.store(2, std::sync::atomic::Ordering::Relaxed);
+    let (mut steady, mut during) = (Vec::new(), Vec::new());
+    for h in futures_util::future::join_all(load).await {
+        let (s, d) = h.expect("load task");
+        steady.extend(s);
+        during.extend(d);
+    }
+    pickups.sort();
+    steady.sort();
+    during.sort();
+    let pct = |v: &[Duration], p: f64| v[((v.len() as f64 * p) as usize).min(v.len() - 1)].as_secs_f64() * 1e6;
+    println!("\nsidegate config reload: mock route, 4 callers in the background, 20 reloads by rename");
+    println!(
+        "rename -> first answer from the new config: median {:.1} ms, max {:.1} ms (debounce is 50 ms)",
+        pickups[pickups.len() / 2].as_secs_f64() * 1e3,
+        pickups[pickups.len() - 1].as_secs_f64() * 1e3
+    );
+    println!("{:<22} {:>10} {:>10} {:>10}", "phase", "requests", "p50 µs", "p99 µs");
+    println!("{:<22} {:>10} {:>10.0} {:>10.0}", "steady", steady.len(), pct(&steady, 0.5), pct(&steady, 0.99));
+    println!("{:<22} {:>10} {:>10.0} {:>10.0}", "during reloads", during.len(), pct(&during, 0.5), pct(&during, 0.99));
 }

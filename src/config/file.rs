@@ -19,6 +19,47 @@ pub struct FileConfig {
     pub routes: BTreeMap<String, RouteFile>,
     #[serde(default)]
     pub breaker: BreakerFile,
+    /// Response-cache sizes (the per-route switch is `routes.NAME.cache`).
+    #[serde(default)]
+    pub cache: CacheFile,
+    /// State shared by a fleet of hosts (the Redis cache tier).
+    #[serde(default)]
+    pub shared: SharedFile,
+}
+
+/// Process-wide response-cache limits; they take effect at start.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheFile {
+    /// Bytes the memory tier may hold, e.g. "64MiB".
+    pub max_memory: Option<SizeFile>,
+    /// Bytes of entries the disk tier may hold, e.g. "1GiB".
+    pub max_disk: Option<SizeFile>,
+}
+
+/// A size: a number of bytes, or a string like "64MiB", "1GB", "512KiB".
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum SizeFile {
+    Bytes(u64),
+    Text(String),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedFile {
+    /// `redis://[:password@]host:port[/db]`, or `{ env = "VAR" }` / `{ file = "..." }`.
+    pub redis: Option<SecretSource>,
+    /// Longest wait for one Redis command before the cache goes on without it.
+    pub redis_timeout: Option<String>,
+}
+
+/// `routes.NAME.cache = { ttl = "10m", tiers = ["memory", "disk", "redis"] }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteCacheFile {
+    pub ttl: Option<String>,
+    pub tiers: Option<Vec<String>>,
 }
 
 /// Circuit-breaker tuning, shared by every deployment.
@@ -53,6 +94,8 @@ pub struct ServerFile {
     pub max_frame_bytes: Option<usize>,
     /// How long SIGTERM waits for requests in flight before cancelling them.
     pub shutdown_grace: Option<String>,
+    /// Directory for persistent state (the disk cache tier).
+    pub state_dir: Option<String>,
 }
 
 /// A vendor account. `kind` picks the adapter; each kind takes only its own keys.
@@ -157,4 +200,6 @@ pub struct RouteFile {
     pub stream_idle_timeout: Option<String>,
     /// Start the next candidate if the first has produced nothing by then.
     pub hedge_after: Option<String>,
+    /// Response cache for this route; off when absent.
+    pub cache: Option<RouteCacheFile>,
 }

@@ -10,6 +10,7 @@ mod file;
 mod locate;
 mod resolve;
 mod snapshot;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 
@@ -37,6 +38,7 @@ pub fn load(path: &Path, explicit: bool, env: &dyn Env) -> Result<Snapshot, Conf
             let text = defaults::builtin_toml(env);
             let mut snap = parse(&text, Path::new("<built-in default>"), env)?;
             snap.source = ConfigSource::BuiltinDefault;
+            snap.digest = snap.digest.replacen(&snap.version, "builtin", 1);
             snap.version = "builtin".into();
             Ok(snap)
         }

@@ -35,6 +35,10 @@ struct Ctx<'a> {
     file: &'a Path,
     loc: &'a Locator<'a>,
     errors: Vec<ConfigError>,
+    /// Key files read, so a reload can watch them.
+    secret_files: Vec<PathBuf>,
+    /// FNV-1a over every secret's value: a key rotation changes the config's digest.
+    secrets_hash: u64,
 }
 
 impl Ctx<'_> {
@@ -73,9 +77,11 @@ pub fn resolve(
     version: String,
 ) -> Result<Snapshot, ConfigErrors> {
     let loc = Locator::new(text);
-    let mut cx = Ctx { file, loc: &loc, errors: Vec::new() };
+    let mut cx =
+        Ctx { file, loc: &loc, errors: Vec::new(), secret_files: Vec::new(), secrets_hash: 0xcbf2_9ce4_8422_2325 };
 
     let server = resolve_server(&mut cx, &raw.server, env);
+    let (cache, shared) = resolve_cache(&mut cx, &raw, &server, env);
     let breaker = resolve_breaker(&mut cx, &raw.breaker);
 
     let mut providers = BTreeMap::new();
@@ -149,8 +155,12 @@ pub fn resolve(
             models,
             routes,
             breaker,
+            cache,
+            shared,
             source: ConfigSource::File(file.to_path_buf()),
+            digest: format!("{version}-{:016x}", cx.secrets_hash),
             version,
+            secret_files: cx.secret_files,
         })
     } else {
         Err(ConfigErrors(cx.errors))
@@ -171,7 +181,7 @@ fn resolve_breaker(cx: &mut Ctx<'_>, b: &BreakerFile) -> BreakerSettings {
     if out.consecutive == 0 {
         cx.err(&["breaker", "consecutive_failures"], "must be at least 1");
     }
-    if !(out.failure_rate > 0.0) {
+    if out.failure_rate.is_nan() || out.failure_rate <= 0.0 {
         cx.err(&["breaker", "failure_rate"], "must be above 0 (above 1 turns the rate trigger off)");
     }
     if out.window < Duration::from_millis(100) {
@@ -233,7 +243,15 @@ fn resolve_server(cx: &mut Ctx<'_>, s: &ServerFile, env: &dyn Env) -> ServerSett
         cx.err(&["server", "max_frame_bytes"], "must be at least 1024");
     }
     let shutdown_grace = cx.duration(&["server", "shutdown_grace"], &s.shutdown_grace, Duration::from_secs(30));
-    ServerSettings { socket, socket_mode, http, max_body_bytes, max_frame_bytes, shutdown_grace }
+    let state_dir = match &s.state_dir {
+        Some(p) if !Path::new(p).is_absolute() => {
+            cx.err(&["server", "state_dir"], format!("`{p}` is not an absolute path"));
+            None
+        }
+        Some(p) => Some(PathBuf::from(p)),
+        None => default_state_dir(env),
+    };
+    ServerSettings { socket, socket_mode, http, max_body_bytes, max_frame_bytes, shutdown_grace, state_dir }
 }
 
 /// DESIGN.md §2: `$SIDEGATE_SOCKET`, else `$XDG_RUNTIME_DIR/sidegate/sidegate.sock` for
@@ -249,6 +267,16 @@ pub fn default_socket(env: &dyn Env) -> Option<PathBuf> {
 }
 
 fn resolve_secret(cx: &mut Ctx<'_>, path: &[&str], src: &SecretSource, env: &dyn Env) -> Option<Secret> {
+    let secret = read_secret(cx, path, src, env);
+    if let Some(s) = &secret {
+        for b in s.expose().bytes().chain([0u8]) {
+            cx.secrets_hash = (cx.secrets_hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    secret
+}
+
+fn read_secret(cx: &mut Ctx<'_>, path: &[&str], src: &SecretSource, env: &dyn Env) -> Option<Secret> {
     match src {
         SecretSource::Inline(s) => Some(Secret::new(s.clone())),
         SecretSource::Env { env: var } => match env.var(var) {
@@ -265,6 +293,7 @@ fn resolve_secret(cx: &mut Ctx<'_>, path: &[&str], src: &SecretSource, env: &dyn
                 Some(dir) if Path::new(file).is_relative() => Path::new(&dir).join(file),
                 _ => PathBuf::from(file),
             };
+            cx.secret_files.push(p.clone());
             match std::fs::read_to_string(&p) {
                 Ok(v) if !v.trim().is_empty() => Some(Secret::new(v.trim().to_string())),
                 Ok(_) => {
@@ -489,6 +518,7 @@ fn resolve_route(
     if hedge_after.is_some_and(|h| h >= timeout) {
         cx.err(&["routes", name, "hedge_after"], "must be shorter than the route's `timeout`");
     }
+    let cache = resolve_route_cache(cx, name, r.cache.as_ref(), raw.shared.redis.is_some());
     let regions = r.regions.clone().unwrap_or_default();
     if r.regions.as_ref().is_some_and(Vec::is_empty) {
         cx.err(&["routes", name, "regions"], "an empty list would exclude every target; omit the key instead");
@@ -500,5 +530,153 @@ fn resolve_route(
         weights,
         regions,
         timing: Timing { timeout, attempt_timeout, first_token_timeout, stream_idle_timeout, hedge_after },
+        cache,
     })
+}
+
+// === response cache ===
+
+/// DESIGN.md §3: `$STATE_DIRECTORY` (systemd; the first when it lists several), else
+/// `/var/lib/sidegate` for root, else `$XDG_STATE_HOME/sidegate`, else
+/// `~/.local/state/sidegate`.
+pub fn default_state_dir(env: &dyn Env) -> Option<PathBuf> {
+    if let Some(dirs) = env.var("STATE_DIRECTORY")
+        && let Some(first) = dirs.split(':').find(|d| !d.is_empty())
+    {
+        return Some(PathBuf::from(first));
+    }
+    if env.uid() == 0 {
+        return Some(PathBuf::from("/var/lib/sidegate"));
+    }
+    if let Some(x) = env.var("XDG_STATE_HOME").filter(|x| Path::new(x).is_absolute()) {
+        return Some(Path::new(&x).join("sidegate"));
+    }
+    env.var("HOME").map(|h| Path::new(&h).join(".local").join("state").join("sidegate"))
+}
+
+/// `[cache]` sizes and `[shared]`; also checks that routes naming the disk tier have a state
+/// directory to put it in.
+fn resolve_cache(
+    cx: &mut Ctx<'_>,
+    raw: &FileConfig,
+    server: &ServerSettings,
+    env: &dyn Env,
+) -> (CacheSettings, SharedSettings) {
+    let d = CacheSettings::default();
+    let max_memory = size(cx, &["cache", "max_memory"], &raw.cache.max_memory, d.max_memory);
+    let max_disk = size(cx, &["cache", "max_disk"], &raw.cache.max_disk, d.max_disk);
+    if max_memory < 64 << 10 {
+        cx.err(&["cache", "max_memory"], "must be at least 64KiB");
+    }
+    if max_disk < 1 << 20 {
+        cx.err(&["cache", "max_disk"], "must be at least 1MiB");
+    }
+    let timeout = cx.duration(&["shared", "redis_timeout"], &raw.shared.redis_timeout, Duration::from_millis(100));
+    if timeout.is_zero() || timeout > Duration::from_secs(10) {
+        cx.err(&["shared", "redis_timeout"], "must be above 0 and at most 10s");
+    }
+    let redis = raw.shared.redis.as_ref().and_then(|src| {
+        let url = resolve_secret(cx, &["shared", "redis"], src, env)?;
+        let scheme = url.expose().split("://").next().unwrap_or("");
+        if !matches!(scheme, "redis" | "unix" | "redis+unix") {
+            cx.err(
+                &["shared", "redis"],
+                format!("unsupported scheme `{scheme}`; write redis://[:password@]host[:port][/db] or unix:///path"),
+            );
+            return None;
+        }
+        if let Err(e) = redis::Client::open(url.expose()) {
+            cx.err(&["shared", "redis"], format!("not a valid Redis URL: {}", url.redact(&e.to_string())));
+            return None;
+        }
+        Some(RedisSettings { url, timeout })
+    });
+    if server.state_dir.is_none() {
+        for (name, r) in &raw.routes {
+            let explicit_disk =
+                r.cache.as_ref().and_then(|c| c.tiers.as_ref()).is_some_and(|t| t.iter().any(|t| t == "disk"));
+            if explicit_disk {
+                cx.err(
+                    &["routes", name, "cache", "tiers"],
+                    "the disk tier needs a state directory: set server.state_dir (no $STATE_DIRECTORY, $XDG_STATE_HOME or $HOME)",
+                );
+            }
+        }
+    }
+    (CacheSettings { max_memory, max_disk }, SharedSettings { redis })
+}
+
+fn resolve_route_cache(
+    cx: &mut Ctx<'_>,
+    name: &str,
+    rc: Option<&RouteCacheFile>,
+    redis_configured: bool,
+) -> Option<RouteCache> {
+    let rc = rc?;
+    let ttl = cx.duration(&["routes", name, "cache", "ttl"], &rc.ttl, Duration::from_secs(3600));
+    if ttl.is_zero() {
+        cx.err(&["routes", name, "cache", "ttl"], "must be above 0; omit `cache` to turn caching off");
+    }
+    let Some(list) = &rc.tiers else {
+        return Some(RouteCache { ttl, tiers: CacheTiers { memory: true, disk: true, redis: redis_configured } });
+    };
+    if list.is_empty() {
+        cx.err(&["routes", name, "cache", "tiers"], "an empty list caches nothing; omit `cache` instead");
+    }
+    let mut tiers = CacheTiers::default();
+    for (i, t) in list.iter().enumerate() {
+        let idx = i.to_string();
+        let path = ["routes", name, "cache", "tiers", idx.as_str()];
+        let slot = match t.as_str() {
+            "memory" => &mut tiers.memory,
+            "disk" => &mut tiers.disk,
+            "redis" => &mut tiers.redis,
+            other => {
+                cx.err(&path, format!("unknown tier `{other}` (known: memory, disk, redis)"));
+                continue;
+            }
+        };
+        if *slot {
+            cx.err(&path, format!("tier `{t}` is listed twice"));
+        }
+        *slot = true;
+        if t == "redis" && !redis_configured {
+            cx.err(&path, "the redis tier needs `[shared] redis = \"redis://...\"`");
+        }
+    }
+    Some(RouteCache { ttl, tiers })
+}
+
+/// A byte size: a number, or a string like "64MiB", "1GB", "512 KiB" (KB/MB/GB are powers of
+/// 1000, KiB/MiB/GiB of 1024).
+fn size(cx: &mut Ctx<'_>, path: &[&str], raw: &Option<SizeFile>, default: u64) -> u64 {
+    match raw {
+        None => default,
+        Some(SizeFile::Bytes(n)) => *n,
+        Some(SizeFile::Text(t)) => match parse_size(t) {
+            Some(n) => n,
+            None => {
+                cx.err(path, format!("`{t}` is not a size; write e.g. \"64MiB\", \"1GB\" or a number of bytes"));
+                default
+            }
+        },
+    }
+}
+
+pub(crate) fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult)
 }

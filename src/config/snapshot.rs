@@ -16,10 +16,18 @@ pub struct Snapshot {
     pub models: BTreeMap<String, Arc<ModelSettings>>,
     pub routes: BTreeMap<String, Arc<RouteSettings>>,
     pub breaker: BreakerSettings,
+    /// Response-cache sizes (`[cache]`).
+    pub cache: CacheSettings,
+    /// Fleet-wide state (`[shared]`).
+    pub shared: SharedSettings,
     /// Where it came from: a file path, or the built-in default.
     pub source: ConfigSource,
     /// Hash of the file's bytes (hex, 16 digits), "builtin" for the default.
     pub version: String,
+    /// `version` plus a hash of every secret's value: equal digests mean nothing to reload.
+    pub digest: String,
+    /// Key files the config reads (watched for changes along with the config itself).
+    pub secret_files: Vec<PathBuf>,
 }
 
 /// Circuit-breaker tuning (see `router::breaker`).
@@ -73,6 +81,10 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     pub max_frame_bytes: usize,
     pub shutdown_grace: Duration,
+    /// Persistent state (disk cache tier): `state_dir`, else `$STATE_DIRECTORY`, else
+    /// `/var/lib/sidegate` (root) or `$XDG_STATE_HOME/sidegate` / `~/.local/state/sidegate`.
+    /// None when none of these can be worked out.
+    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,7 +115,7 @@ impl ProviderKind {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProviderSettings {
     pub name: String,
     pub kind: ProviderKind,
@@ -112,7 +124,7 @@ pub struct ProviderSettings {
     pub mock: Option<MockSettings>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HttpSettings {
     pub base_url: String,
     pub api_key: Option<Secret>,
@@ -242,6 +254,53 @@ pub struct RouteSettings {
     pub weights: Vec<u32>,
     pub regions: Vec<String>,
     pub timing: Timing,
+    /// Response cache; None = off.
+    pub cache: Option<RouteCache>,
+}
+
+/// A route's response cache (`routes.NAME.cache`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteCache {
+    /// How long a stored answer may be served (by this route).
+    pub ttl: Duration,
+    pub tiers: CacheTiers,
+}
+
+/// Which cache tiers a route reads and fills, nearest first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheTiers {
+    pub memory: bool,
+    pub disk: bool,
+    pub redis: bool,
+}
+
+/// Process-wide cache limits; read once at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// Bytes the memory tier holds at most (entries weighed by their encoded size).
+    pub max_memory: u64,
+    /// Bytes of entries the disk tier holds at most.
+    pub max_disk: u64,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings { max_memory: 64 << 20, max_disk: 1 << 30 }
+    }
+}
+
+/// `[shared]`: what hosts of a fleet share.
+#[derive(Debug, Clone, Default)]
+pub struct SharedSettings {
+    pub redis: Option<RedisSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    /// The connection URL; may hold a password, so it is a secret.
+    pub url: Secret,
+    /// Longest wait for one command; slower counts as "Redis is down".
+    pub timeout: Duration,
 }
 
 /// Time budgets of one request.

@@ -23,15 +23,19 @@ pub struct Ctx {
     pub gateway: Arc<Gateway>,
     pub shutdown: CancellationToken,
     pub tasks: TaskTracker,
-    pub max_body: usize,
-    pub max_frame: usize,
+    /// Cancelled when the grace period is over: what is still running is cut off (native
+    /// requests get an ERROR frame first).
+    pub hard_stop: CancellationToken,
 }
 
-pub async fn serve_unix(listener: UdsListener, cx: Ctx) {
+/// Accepts on `listener` until `stop` (its own token: a reload that moves the socket stops
+/// only this loop) or shutdown.
+pub async fn serve_unix(listener: UdsListener, cx: Ctx, stop: CancellationToken) {
     loop {
         let conn = tokio::select! {
             c = unix::accept(&listener) => c,
             _ = cx.shutdown.cancelled() => break,
+            _ = stop.cancelled() => break,
         };
         match conn {
             Ok(stream) => {
@@ -47,11 +51,12 @@ pub async fn serve_unix(listener: UdsListener, cx: Ctx) {
     }
 }
 
-pub async fn serve_tcp(listener: TcpListener, cx: Ctx) {
+pub async fn serve_tcp(listener: TcpListener, cx: Ctx, stop: CancellationToken) {
     loop {
         let conn = tokio::select! {
             c = listener.accept() => c,
             _ = cx.shutdown.cancelled() => break,
+            _ = stop.cancelled() => break,
         };
         match conn {
             Ok((stream, _)) => {

@@ -12,8 +12,8 @@ use crate::api::{ChatRequest, Extra};
 
 /// A request the vendor cannot serve as asked: a 400 the caller can fix, naming the field.
 pub fn unsupported(vendor: &str, what: impl std::fmt::Display) -> ProviderError {
+    // No `status`: no vendor answered; the caller still gets a 400 (`caller_status`).
     let mut e = ProviderError::new(Failure::InvalidRequest, format!("{what} (not supported by {vendor})"));
-    e.status = Some(400);
     e.code = Some("unsupported_parameter".into());
     e
 }
@@ -21,7 +21,6 @@ pub fn unsupported(vendor: &str, what: impl std::fmt::Display) -> ProviderError 
 /// A request that is malformed for any vendor (bad JSON arguments, dangling tool ids).
 pub fn invalid(what: impl Into<String>) -> ProviderError {
     let mut e = ProviderError::new(Failure::InvalidRequest, what);
-    e.status = Some(400);
     e.code = Some("invalid_value".into());
     e
 }

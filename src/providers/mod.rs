@@ -11,6 +11,8 @@ pub mod http;
 pub mod mock;
 pub mod openai;
 pub mod presets;
+#[cfg(test)]
+mod proptests;
 pub mod sse;
 
 use std::pin::Pin;

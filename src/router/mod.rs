@@ -54,11 +54,20 @@ pub struct Live {
 }
 
 impl Live {
-    pub fn build(snapshot: Snapshot) -> Result<Self, String> {
+    /// Builds every provider of `snapshot`. A provider whose settings equal those in `prev`
+    /// (the config being replaced) is reused as is, connection pool included.
+    pub fn build(snapshot: Snapshot, prev: Option<&Live>) -> Result<Self, String> {
         let mut providers = BTreeMap::new();
         for (name, settings) in &snapshot.providers {
-            let p = Provider::build(settings).map_err(|e| format!("provider `{name}`: {e}"))?;
-            providers.insert(name.clone(), Arc::new(p));
+            let reused = prev.and_then(|p| {
+                let old = p.snapshot.providers.get(name)?;
+                (**old == **settings).then(|| p.providers.get(name).cloned()).flatten()
+            });
+            let p = match reused {
+                Some(p) => p,
+                None => Arc::new(Provider::build(settings).map_err(|e| format!("provider `{name}`: {e}"))?),
+            };
+            providers.insert(name.clone(), p);
         }
         Ok(Live { snapshot: Arc::new(snapshot), providers })
     }
@@ -76,8 +85,29 @@ pub struct Stats {
     pub in_flight: AtomicU64,
 }
 
+/// What the last reload did, for `status`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReloadRecord {
+    /// Unix time (seconds).
+    pub at: u64,
+    /// `sighup`, `file`, `admin`, `poll`.
+    pub cause: &'static str,
+    /// `applied`, `unchanged` or `failed`.
+    pub result: &'static str,
+    /// Validation or build errors, each `file:line:col: key: message`.
+    pub errors: Vec<String>,
+}
+
+/// A `sidegate reload` request: the daemon answers on the channel when the reload is done.
+pub type ReloadRequest = tokio::sync::oneshot::Sender<ReloadRecord>;
+
 pub struct Gateway {
     live: ArcSwap<Live>,
+    /// When the current config was loaded (unix seconds), and the last reload's result.
+    loaded_at: std::sync::atomic::AtomicU64,
+    last_reload: std::sync::Mutex<Option<ReloadRecord>>,
+    /// Where `reload` requests go (set by the daemon).
+    reloads: std::sync::OnceLock<tokio::sync::mpsc::Sender<ReloadRequest>>,
     /// Per-deployment breakers, latency estimates and limiters; outlives config snapshots.
     health: health::Health,
     pub stats: Arc<Stats>,
@@ -91,7 +121,43 @@ impl Gateway {
             live: ArcSwap::from_pointee(live),
             stats: Arc::default(),
             started: std::time::Instant::now(),
+            loaded_at: std::sync::atomic::AtomicU64::new(unix_now()),
+            last_reload: std::sync::Mutex::new(None),
+            reloads: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Swaps in a new config. Requests in flight keep the snapshot they started with; health
+    /// state of deployments that did not change is kept (it is keyed by their fingerprint).
+    pub fn swap(&self, live: Live) {
+        let keep: std::collections::HashSet<String> = live.snapshot.models.values().map(|m| m.fingerprint()).collect();
+        self.live.store(Arc::new(live));
+        self.loaded_at.store(unix_now(), Ordering::Relaxed);
+        // Ad-hoc `provider/model` deployments have no config entry; keep theirs too.
+        self.health.retain(&|k: &str| keep.contains(k) || k.split('|').next().is_some_and(|n| n.contains('/')));
+    }
+
+    pub fn record_reload(&self, r: ReloadRecord) {
+        *self.last_reload.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+    }
+
+    /// The errors of the last reload, if it failed.
+    pub fn last_reload_errors(&self) -> Option<Vec<String>> {
+        let g = self.last_reload.lock().unwrap_or_else(|p| p.into_inner());
+        g.as_ref().filter(|r| r.result == "failed").map(|r| r.errors.clone())
+    }
+
+    /// Connects `sidegate reload` requests to the daemon's reload loop.
+    pub fn set_reload_channel(&self, tx: tokio::sync::mpsc::Sender<ReloadRequest>) {
+        let _ = self.reloads.set(tx);
+    }
+
+    /// Asks the daemon to reload now and waits for the result.
+    pub async fn request_reload(&self) -> Result<ReloadRecord, ApiError> {
+        let tx = self.reloads.get().ok_or_else(|| ApiError::internal("this daemon cannot reload"))?;
+        let (reply, wait) = tokio::sync::oneshot::channel();
+        tx.send(reply).await.map_err(|_| ApiError::internal("the reload loop is gone"))?;
+        wait.await.map_err(|_| ApiError::internal("the reload was abandoned"))
     }
 
     pub fn current(&self) -> Arc<Live> {
@@ -181,7 +247,12 @@ impl Gateway {
             "pid": std::process::id(),
             "uptime_s": self.started.elapsed().as_secs(),
             "rss_bytes": crate::sys::rss_bytes(),
-            "config": {"source": snap.source.to_string(), "version": snap.version},
+            "config": {
+                "source": snap.source.to_string(),
+                "version": snap.version,
+                "loaded_at": self.loaded_at.load(Ordering::Relaxed),
+                "last_reload": *self.last_reload.lock().unwrap_or_else(|p| p.into_inner()),
+            },
             "requests": {"total": self.stats.requests.load(Ordering::Relaxed),
                          "failed": self.stats.failures.load(Ordering::Relaxed),
                          "in_flight": self.stats.in_flight.load(Ordering::Relaxed)},
@@ -191,6 +262,10 @@ impl Gateway {
             "routes": snap.routes.keys().collect::<Vec<_>>(),
         })
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 fn meta_for(

@@ -33,6 +33,9 @@ pub struct ChatStream {
     inner: Pin<Box<dyn Stream<Item = Result<ChatChunk, ApiError>> + Send>>,
 }
 
+/// Canonical chunks with failures already turned into one final `ApiError` item.
+pub type ChunkItems = Pin<Box<dyn Stream<Item = Result<ChatChunk, ApiError>> + Send>>;
+
 impl ChatStream {
     pub(super) fn new(
         c: Committed,
@@ -42,53 +45,48 @@ impl ChatStream {
         log: RequestLog,
         ticket: Ticket,
     ) -> Self {
+        Self::relay(meta, vendor_chunks(c, timing.idle, ticket), want_usage, timing.deadline, log)
+    }
+
+    /// The caller's side of a stream whose chunks come from `source` (a vendor, a coalesced
+    /// call shared with other callers, or a cached answer): the caller's own deadline, the
+    /// usage chunk only when asked for, and the request's log line.
+    pub(super) fn relay(
+        meta: Meta,
+        source: ChunkItems,
+        want_usage: bool,
+        deadline: Option<tokio::time::Instant>,
+        log: RequestLog,
+    ) -> Self {
         struct St {
-            first: Option<ChatChunk>,
-            rest: crate::providers::ChunkStream,
+            source: ChunkItems,
             want_usage: bool,
-            timing: StreamTiming,
+            deadline: Option<tokio::time::Instant>,
             log: RequestLog,
-            /// Holds the deployment's concurrency slot until the stream ends.
-            ticket: Ticket,
             done: bool,
         }
-        let st = St { first: Some(c.first), rest: c.rest, want_usage, timing, log, ticket, done: false };
+        let st = St { source, want_usage, deadline, log, done: false };
         let inner = futures_util::stream::unfold(st, |mut st| async move {
             loop {
                 if st.done {
                     return None;
                 }
-                let next = match st.first.take() {
-                    Some(c) => Some(Ok(c)),
-                    None => {
-                        let idle_at = tokio::time::Instant::now() + st.timing.idle;
-                        let until = st.timing.deadline.map_or(idle_at, |d| d.min(idle_at));
-                        match tokio::time::timeout_at(until, st.rest.next()).await {
-                            Ok(n) => n,
-                            Err(_) => {
-                                st.done = true;
-                                let caller = st.timing.deadline.is_some_and(|d| d <= idle_at);
-                                let e = if caller {
-                                    // The caller's own deadline: not the vendor's fault.
-                                    ApiError::new(
-                                        504,
-                                        "timeout_error",
-                                        Some("timeout"),
-                                        "the request's deadline passed while streaming",
-                                    )
-                                } else {
-                                    st.ticket.settle(BreakerOutcome::Failure, None);
-                                    ApiError::new(
-                                        504,
-                                        "timeout_error",
-                                        Some("stream_idle_timeout"),
-                                        format!("vendor sent nothing for {} ms", st.timing.idle.as_millis()),
-                                    )
-                                };
-                                return Some((Err(st.log.fail(e)), st));
-                            }
+                let next = match st.deadline {
+                    None => st.source.next().await,
+                    Some(d) => match tokio::time::timeout_at(d, st.source.next()).await {
+                        Ok(n) => n,
+                        Err(_) => {
+                            st.done = true;
+                            // The caller's own deadline: not the vendor's fault.
+                            let e = ApiError::new(
+                                504,
+                                "timeout_error",
+                                Some("timeout"),
+                                "the request's deadline passed while streaming",
+                            );
+                            return Some((Err(st.log.fail(e)), st));
                         }
-                    }
+                    },
                 };
                 match next {
                     None => {
@@ -98,15 +96,7 @@ impl ChatStream {
                     }
                     Some(Err(e)) => {
                         st.done = true;
-                        st.ticket.settle(BreakerOutcome::Failure, None);
-                        let mut err = ApiError::new(
-                            502,
-                            "upstream_error",
-                            Some(e.failure.label()),
-                            format!("vendor stream failed after it started: {}", e.message),
-                        );
-                        err.code = Some("stream_broken".into());
-                        return Some((Err(st.log.fail(err)), st));
+                        return Some((Err(st.log.fail(e)), st));
                     }
                     Some(Ok(mut chunk)) => {
                         if let Some(u) = chunk.usage {
@@ -127,6 +117,62 @@ impl ChatStream {
     }
 }
 
+/// The vendor's side of a committed stream: the first chunk (received at the commit point),
+/// then the rest as they come, each within `idle` of the last. A vendor failure becomes one
+/// final error item and counts against the deployment's breaker; `ticket` holds the
+/// deployment's concurrency slot until the stream ends.
+pub(super) fn vendor_chunks(c: Committed, idle: Duration, ticket: Ticket) -> ChunkItems {
+    struct St {
+        first: Option<ChatChunk>,
+        rest: crate::providers::ChunkStream,
+        idle: Duration,
+        ticket: Ticket,
+        done: bool,
+    }
+    let st = St { first: Some(c.first), rest: c.rest, idle, ticket, done: false };
+    Box::pin(futures_util::stream::unfold(st, |mut st| async move {
+        if st.done {
+            return None;
+        }
+        let next = match st.first.take() {
+            Some(c) => Some(Ok(c)),
+            None => match tokio::time::timeout(st.idle, st.rest.next()).await {
+                Ok(n) => n,
+                Err(_) => {
+                    st.done = true;
+                    st.ticket.settle(BreakerOutcome::Failure, None);
+                    let e = ApiError::new(
+                        504,
+                        "timeout_error",
+                        Some("stream_idle_timeout"),
+                        format!("vendor sent nothing for {} ms", st.idle.as_millis()),
+                    );
+                    return Some((Err(e), st));
+                }
+            },
+        };
+        match next {
+            None => {
+                st.done = true;
+                None
+            }
+            Some(Err(e)) => {
+                st.done = true;
+                st.ticket.settle(BreakerOutcome::Failure, None);
+                let mut err = ApiError::new(
+                    502,
+                    "upstream_error",
+                    Some(e.failure.label()),
+                    format!("vendor stream failed after it started: {}", e.message),
+                );
+                err.code = Some("stream_broken".into());
+                Some((Err(err), st))
+            }
+            Some(Ok(chunk)) => Some((Ok(chunk), st)),
+        }
+    }))
+}
+
 impl Stream for ChatStream {
     type Item = Result<ChatChunk, ApiError>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -143,6 +189,8 @@ pub struct RequestLog {
     pub deployment: String,
     pub attempts: u32,
     pub usage: Option<Usage>,
+    /// `hit`, `miss` or `bypass` (the response cache).
+    pub cache: &'static str,
     label: Option<String>,
     stream: bool,
     started: std::time::Instant,
@@ -160,6 +208,7 @@ impl RequestLog {
             deployment: String::new(),
             attempts: 0,
             usage: None,
+            cache: "bypass",
             label,
             stream,
             started: std::time::Instant::now(),
@@ -196,6 +245,7 @@ impl Drop for RequestLog {
             outcome = %outcome,
             stream = self.stream,
             attempts = self.attempts,
+            cache = self.cache,
             latency_ms = (self.started.elapsed().as_secs_f64() * 1e6).round() / 1000.0,
             prompt_tokens = u.prompt_tokens,
             completion_tokens = u.completion_tokens,

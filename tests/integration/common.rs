@@ -10,6 +10,8 @@ use tempfile::TempDir;
 
 pub struct Daemon {
     pub child: Option<Child>,
+    /// Extra environment for the daemon process.
+    pub env: Vec<(String, String)>,
     pub dir: TempDir,
     pub socket: PathBuf,
     pub config: PathBuf,
@@ -28,7 +30,20 @@ impl Daemon {
         let config = dir.path().join("sidegate.toml");
         let text = format!("[server]\nsocket = \"{}\"\n{server_extra}\n\n{body}\n", socket.display());
         std::fs::write(&config, text).expect("write config");
-        let mut d = Daemon { child: None, dir, socket, config };
+        let mut d = Daemon { child: None, env: Vec::new(), dir, socket, config };
+        d.spawn().await;
+        d
+    }
+
+    /// Like `start`, with extra environment variables for the daemon.
+    pub async fn start_with_env(server_extra: &str, body: &str, env: &[(&str, &str)]) -> Daemon {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let socket = dir.path().join("sg.sock");
+        let config = dir.path().join("sidegate.toml");
+        let text = format!("[server]\nsocket = \"{}\"\n{server_extra}\n\n{body}\n", socket.display());
+        std::fs::write(&config, text).expect("write config");
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut d = Daemon { child: None, env, dir, socket, config };
         d.spawn().await;
         d
     }
@@ -39,6 +54,7 @@ impl Daemon {
             .args(["serve", "--config"])
             .arg(&self.config)
             .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -67,7 +67,13 @@ async fn grace_period_cancels_what_is_left() {
         d.signal("TERM");
     };
     let (res, _) = tokio::join!(call, term);
-    assert!(res.is_err());
+    // cut off after the grace period, with an ERROR frame that says why
+    match res {
+        Err(sidegate::client::ClientError::Api { status: 503, body, .. }) => {
+            assert_eq!(body["error"]["code"], "shutting_down")
+        }
+        other => panic!("{other:?}"),
+    }
     assert_eq!(d.wait_exit().await, Some(0), "{}", d.log());
     crate::common::eventually("vendor call aborted", || vendor.aborted() >= 1).await;
 }

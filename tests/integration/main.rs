@@ -11,4 +11,5 @@ mod gemini;
 mod http;
 mod lifecycle;
 mod native;
+mod reload;
 mod vectors;

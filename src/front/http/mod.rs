@@ -97,7 +97,7 @@ fn call_options(parts: &hyper::http::request::Parts) -> CallOptions {
 }
 
 async fn chat(req: Request<Incoming>, cx: &Ctx) -> Result<Response<Body>, ApiError> {
-    let (parts, bytes) = read_body(req, cx.max_body).await?;
+    let (parts, bytes) = read_body(req, cx.gateway.current().snapshot.server.max_body_bytes).await?;
     let chat: ChatRequest = serde_json::from_slice(&bytes).map_err(|e| from_json_error(&e))?;
     match cx.gateway.chat(chat, call_options(&parts)).await? {
         ChatAnswer::Full(resp, meta) => Ok(json_response(StatusCode::OK, &resp, Some(&meta))),
@@ -114,7 +114,7 @@ async fn chat(req: Request<Incoming>, cx: &Ctx) -> Result<Response<Body>, ApiErr
 }
 
 async fn embeddings(req: Request<Incoming>, cx: &Ctx) -> Result<Response<Body>, ApiError> {
-    let (parts, bytes) = read_body(req, cx.max_body).await?;
+    let (parts, bytes) = read_body(req, cx.gateway.current().snapshot.server.max_body_bytes).await?;
     let body: EmbeddingsRequest = serde_json::from_slice(&bytes).map_err(|e| from_json_error(&e))?;
     let (value, meta) = cx.gateway.embeddings(body, call_options(&parts)).await?;
     Ok(json_response(StatusCode::OK, &value, Some(&meta)))

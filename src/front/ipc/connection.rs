@@ -27,12 +27,14 @@ pub async fn serve_connection(stream: UdsStream, cx: Ctx) {
     let mut conn = Conn { cx: cx.clone(), tx, in_flight: HashMap::new(), greeted: false };
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<u64>();
     let mut buf = BytesMut::with_capacity(8 * 1024);
+    // Limits come from the config at connect time; a reload applies to new connections.
+    let max_frame = cx.gateway.current().snapshot.server.max_frame_bytes;
     let mut draining = false;
 
     let fatal: Option<ApiError> = 'conn: loop {
         // Take every whole frame already buffered.
         loop {
-            match decode(&mut buf, cx.max_frame) {
+            match decode(&mut buf, max_frame) {
                 Ok(Some(frame)) => {
                     if let Err(e) = conn.on_frame(frame, &done_tx, draining).await {
                         break 'conn Some(e);
@@ -52,6 +54,15 @@ pub async fn serve_connection(stream: UdsStream, cx: Ctx) {
             },
             Some(id) = done_rx.recv() => { conn.in_flight.remove(&id); }
             _ = cx.shutdown.cancelled(), if !draining => { draining = true; }
+            _ = cx.hard_stop.cancelled() => {
+                // Grace period over: tell each caller why its request ends here.
+                let e = ApiError::new(503, "server_error", Some("shutting_down"), "sidegate stopped before this request finished");
+                for (id, h) in conn.in_flight.drain() {
+                    h.abort();
+                    let _ = conn.tx.send(encode(Kind::Error, id, &error_body(&e, None))).await;
+                }
+                break None;
+            }
         }
     };
 
@@ -111,7 +122,7 @@ impl Conn {
             let welcome = Welcome {
                 protocol: VERSION,
                 server: format!("sidegate/{}", env!("CARGO_PKG_VERSION")),
-                max_frame: self.cx.max_frame,
+                max_frame: self.cx.gateway.current().snapshot.server.max_frame_bytes,
             };
             self.send(encode(Kind::Welcome, 0, &serde_json::to_vec(&welcome).unwrap_or_default())).await;
             return Ok(());

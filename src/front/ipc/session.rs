@@ -85,9 +85,18 @@ async fn dispatch(id: u64, req: OwnedRequest, gw: &Gateway, tx: &mpsc::Sender<By
         }
         "models" => respond(id, tx, &gw.models(), None).await,
         "status" => respond(id, tx, &gw.status(), None).await,
+        "reload" => {
+            let rec = gw.request_reload().await.map_err(|e| (e, None))?;
+            let mut body = serde_json::to_value(&rec).unwrap_or_default();
+            body["version"] = serde_json::Value::String(gw.current().snapshot.version.clone());
+            respond(id, tx, &body, None).await
+        }
         other => Err((
-            ApiError::invalid(format!("unknown op `{other}` (known: chat, embeddings, models, status)"), Some("op"))
-                .with_code("unknown_op"),
+            ApiError::invalid(
+                format!("unknown op `{other}` (known: chat, embeddings, models, status, reload)"),
+                Some("op"),
+            )
+            .with_code("unknown_op"),
             None,
         )),
     }

@@ -56,7 +56,6 @@ pub fn no_embeddings() -> ProviderError {
         Failure::InvalidRequest,
         "Anthropic has no embeddings endpoint; route embeddings to an OpenAI, OpenAI-compatible or Gemini model",
     );
-    e.status = Some(400);
     e.code = Some("unsupported_endpoint".into());
     e
 }

@@ -95,6 +95,9 @@ pub fn to_wire<'a>(
         }
         (_, p) => p,
     };
+    if req.seed.is_some() {
+        tracing::debug!("seed dropped: Anthropic has no seed (OpenAI's is best-effort too)");
+    }
     let (system, messages) = turns(req)?;
     let mut out = MessagesRequest {
         model,
