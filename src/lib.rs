@@ -3,6 +3,7 @@
 //! Modules in request order:
 //! - [`front`]: Unix socket (native protocol + HTTP, sniffed) and optional loopback TCP.
 //! - [`router`]: model/route -> plan of deployments, then the attempt loop.
+//! - [`cache`]: exact-match answers (memory, disk, Redis) and coalescing of identical requests.
 //! - [`providers`]: one adapter per vendor kind; pure translation plus the HTTP call.
 //!
 //! Around them: [`api`] (canonical OpenAI-shaped types), [`protocol`] (native frames),
@@ -10,6 +11,7 @@
 //! native-protocol client used by the CLI, tests and benchmarks).
 
 pub mod api;
+pub mod cache;
 pub mod client;
 pub mod config;
 pub mod daemon;

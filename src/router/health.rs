@@ -110,10 +110,10 @@ impl DeploymentState {
     /// breaker last, so a saturated deployment never burns its half-open probe.
     pub fn try_admit(self: &Arc<Self>, now: Instant, tokens: f64) -> Result<Ticket, NotNow> {
         let mut g = lock(&self.inner);
-        if let Some(max) = self.max_concurrent {
-            if g.in_flight >= max {
-                return Err(NotNow { until: None, reason: "concurrency_limit" });
-            }
+        if let Some(max) = self.max_concurrent
+            && g.in_flight >= max
+        {
+            return Err(NotNow { until: None, reason: "concurrency_limit" });
         }
         let wait_r = g.rpm.as_mut().map_or(Duration::ZERO, |b| b.wait_for(1.0, now));
         let wait_t = g.tpm.as_mut().map_or(Duration::ZERO, |b| b.wait_for(tokens, now));

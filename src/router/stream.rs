@@ -152,10 +152,7 @@ pub(super) fn vendor_chunks(c: Committed, idle: Duration, ticket: Ticket) -> Chu
             },
         };
         match next {
-            None => {
-                st.done = true;
-                None
-            }
+            None => None,
             Some(Err(e)) => {
                 st.done = true;
                 st.ticket.settle(BreakerOutcome::Failure, None);
