@@ -58,8 +58,19 @@ struct Bound<A> {
 
 pub async fn run(snapshot: Snapshot, origin: ConfigOrigin) -> Result<(), DaemonError> {
     let server = snapshot.server.clone();
+    let ledger = match &snapshot.ledger.path {
+        Some(path) => match crate::usage::Ledger::open(path, snapshot.ledger.retention) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                // Serving beats bookkeeping: go on, loudly, without a ledger.
+                tracing::error!(error = %e, "usage ledger unavailable; requests are served but not recorded");
+                None
+            }
+        },
+        None => None,
+    };
     let live = Live::build(snapshot, None).map_err(DaemonError::Build)?;
-    let gateway = Arc::new(Gateway::new(live));
+    let gateway = Arc::new(Gateway::new(live, ledger));
     let shutdown = CancellationToken::new();
     let hard_stop = CancellationToken::new();
     let tasks = TaskTracker::new();
@@ -166,6 +177,9 @@ pub async fn run(snapshot: Snapshot, origin: ConfigOrigin) -> Result<(), DaemonE
         // systemd owns the socket file; never unlink it.
         tracing::debug!("leaving the activated socket to systemd");
     }
+    if let Some(l) = &gateway.accounting.ledger {
+        l.close();
+    }
     Ok(())
 }
 
@@ -239,7 +253,9 @@ async fn reload_once(
         }
     };
     if snapshot.digest == current.snapshot.digest {
-        if cause != "poll" {
+        // Only an explicit request (SIGHUP, `sidegate reload`) reports "unchanged"; a file
+        // event or a poll that changed nothing leaves the last real result in status.
+        if matches!(cause, "sighup" | "admin") {
             gateway.record_reload(rec.clone());
         }
         return (rec, Moved::default());

@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod cache;
+pub mod callers;
 pub mod client;
 pub mod config;
 pub mod daemon;
@@ -23,3 +24,4 @@ pub mod secret;
 pub mod sys;
 pub mod systemd;
 pub mod telemetry;
+pub mod usage;

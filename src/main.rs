@@ -47,6 +47,23 @@ enum Cmd {
         #[arg(long)]
         socket: Option<PathBuf>,
     },
+    /// Aggregate the usage ledger: requests, tokens and cost.
+    Usage {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// How far back, e.g. 24h, 7d, 30d.
+        #[arg(long, default_value = "24h")]
+        since: String,
+        /// Group by any of caller, route, deployment, provider, app, status (comma-separated).
+        #[arg(long, default_value = "caller,route,deployment")]
+        by: String,
+        /// An array of JSON rows.
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// CSV for spreadsheets.
+        #[arg(long)]
+        csv: bool,
+    },
     /// Send one chat request and stream the answer to stdout.
     Chat {
         #[arg(long)]
@@ -102,6 +119,7 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Status { socket, json } => client_cmd(socket, |c| Box::pin(status(c, json))),
+        Cmd::Usage { config, since, by, json, csv } => usage(config, &since, &by, json, csv),
         Cmd::Reload { socket } => client_cmd(socket, |c| Box::pin(reload(c))),
         Cmd::Chat { socket, model, no_stream, prompt } => {
             client_cmd(socket, move |c| Box::pin(chat(c, model, prompt, no_stream)))
@@ -218,6 +236,45 @@ async fn status(c: &Client, raw: bool) -> Result<(), ClientError> {
         }
     }
     Ok(())
+}
+
+fn usage(config: Option<PathBuf>, since: &str, by: &str, json: bool, csv: bool) -> ExitCode {
+    let (path, explicit) = config::config_path(config.as_deref(), &OsEnv);
+    let snapshot = match config::load(&path, explicit, &OsEnv) {
+        Ok(s) => s,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(1);
+        }
+    };
+    let Some(ledger) = snapshot.ledger.path else {
+        eprintln!("sidegate: no usage ledger: the config has no state directory, or [ledger] enabled = false");
+        return ExitCode::from(1);
+    };
+    let since = match humantime::parse_duration(since) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("sidegate: --since {since}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let by: Vec<String> = by.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    match sidegate::usage::report::report(&ledger, since, &by) {
+        Ok(rows) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+            } else if csv {
+                print!("{}", sidegate::usage::report::csv(&by, &rows));
+            } else {
+                print!("{}", sidegate::usage::report::table(&by, &rows));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sidegate: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 async fn reload(c: &Client) -> Result<(), ClientError> {

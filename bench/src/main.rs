@@ -7,6 +7,8 @@
 //! at each concurrency, and prints p50/p99 latency, requests/s, the p50 sidegate adds, and
 //! the daemon's RSS idle and after load. Numbers, not assertions: run it, read the table.
 
+mod cache;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -42,7 +44,7 @@ fn args() -> Args {
             "--concurrency" => a.concurrency = v.split(',').filter_map(|x| x.parse().ok()).collect(),
             _ => {
                 eprintln!(
-                    "usage: sidegate-bench [--sidegate PATH] [--vendor PATH] [--requests N] [--concurrency 1,64] [--only overhead|failover|reload]"
+                    "usage: sidegate-bench [--sidegate PATH] [--vendor PATH] [--requests N] [--concurrency 1,64] [--only overhead|failover|reload|cache]"
                 );
                 std::process::exit(2);
             }
@@ -133,7 +135,10 @@ async fn main() {
     if a.only == "all" || a.only == "reload" {
         reload(&a).await;
     }
-    if a.only == "failover" || a.only == "reload" {
+    if a.only == "all" || a.only == "cache" {
+        cache::run(&a, &vendor_base).await;
+    }
+    if a.only == "failover" || a.only == "reload" || a.only == "cache" {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -152,6 +157,7 @@ async fn main() {
     let child = Command::new(&a.sidegate)
         .args(["serve", "--log-level", "warn", "--config"])
         .arg(&cfg)
+        .env("STATE_DIRECTORY", dir.path().join("state"))
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", a.sidegate.display()));
@@ -274,6 +280,7 @@ async fn daemon(bin: &Path, dir: &Path, name: &str, config_body: &str) -> (Daemo
     let child = Command::new(bin)
         .args(["serve", "--log-level", "warn", "--config"])
         .arg(&cfg)
+        .env("STATE_DIRECTORY", dir.join(format!("{name}.state")))
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
@@ -370,6 +377,7 @@ async fn reload(a: &Args) {
     let child = Command::new(&a.sidegate)
         .args(["serve", "--log-level", "warn", "--config"])
         .arg(&cfg_path)
+        .env("STATE_DIRECTORY", dir.path().join("state"))
         .stderr(Stdio::null())
         .spawn()
         .expect("sidegate");

@@ -145,10 +145,17 @@ fn open_db(path: &Path) -> Result<Database, OpenError> {
     let attempt = std::panic::catch_unwind(|| Database::builder().set_cache_size(16 << 20).create(path));
     match attempt {
         Ok(Ok(db)) => Ok(db),
-        Ok(Err(redb::DatabaseError::DatabaseAlreadyOpen | redb::DatabaseError::LockProtocolMismatch)) => Err(
-            OpenError::Busy(format!("{} is in use by another process (one daemon per state directory)", path.display())),
-        ),
-        Ok(Err(redb::DatabaseError::Storage(redb::StorageError::Io(e)))) => {
+        Ok(Err(redb::DatabaseError::DatabaseAlreadyOpen | redb::DatabaseError::LockProtocolMismatch)) => {
+            Err(OpenError::Busy(format!(
+                "{} is in use by another process (one daemon per state directory)",
+                path.display()
+            )))
+        }
+        // redb reports a foreign file as InvalidData; anything else (permissions, a full
+        // disk) is not fixed by starting over.
+        Ok(Err(redb::DatabaseError::Storage(redb::StorageError::Io(e))))
+            if e.kind() != std::io::ErrorKind::InvalidData =>
+        {
             Err(OpenError::Busy(format!("cannot open {}: {e}", path.display())))
         }
         Ok(Err(e)) => Err(OpenError::Unreadable(e.to_string())),
@@ -348,7 +355,9 @@ mod tests {
         std::thread::sleep(Duration::from_millis(5));
         let (e2, bytes2) = entry(10, 60_000);
         d.put(&key(2), bytes2, e2.expires_ms);
-        wait_for("the sweep", || d.stats.expired.load(Ordering::Relaxed) >= 1);
+        wait_for("the sweep", || {
+            d.stats.expired.load(Ordering::Relaxed) >= 1 && d.stats.writes.load(Ordering::Relaxed) >= 2
+        });
         assert!(d.get(&key(1)).is_none());
         assert_eq!(d.stats.entries.load(Ordering::Relaxed), 1);
     }

@@ -27,7 +27,7 @@ pub struct Origin {
 
 #[derive(Debug, Clone)]
 pub enum Body {
-    Chat(ChatResponse),
+    Chat(Box<ChatResponse>),
     Embeddings(Value),
 }
 

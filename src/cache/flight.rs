@@ -21,6 +21,7 @@ use super::entry::{Entry, Origin};
 use super::key::CacheKey;
 use crate::api::error::AttemptRecord;
 use crate::api::{ApiError, ChatChunk};
+use crate::config::ModelSettings;
 
 /// Where a flight's answer came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +38,8 @@ pub struct Answered {
     /// The vendor calls the flight made (empty for a tier hit).
     pub attempts: Vec<AttemptRecord>,
     pub source: Source,
+    /// The deployment that answered, when a vendor did (for pricing the call).
+    pub deployment: Option<Arc<ModelSettings>>,
 }
 
 #[derive(Clone)]
@@ -113,9 +116,10 @@ impl Flights {
         (Waiter::new(flight, self.clone(), true), Some(publisher))
     }
 
-    /// Flights in progress (for status).
-    pub fn in_flight(&self) -> usize {
-        lock(&self.map).len()
+    /// Shared flights in progress, and the requests waiting on them (for status).
+    pub fn in_flight(&self) -> (usize, usize) {
+        let map = lock(&self.map);
+        (map.len(), map.values().map(|f| f.waiters.load(Ordering::Relaxed)).sum())
     }
 
     fn forget(&self, flight: &Arc<Flight>) {
@@ -280,6 +284,7 @@ mod tests {
             origin: Origin { provider: "p".into(), deployment: "d".into(), vendor_model: "m".into() },
             attempts: Vec::new(),
             source: Source::Vendor,
+            deployment: None,
         })
     }
 
@@ -300,13 +305,16 @@ mod tests {
         assert!(none.is_none() && !late.leader);
         assert!(matches!(lead.started().await, Phase::Streaming(_)));
         assert!(matches!(late.started().await, Phase::Streaming(_)));
-        let reader = tokio::spawn(late.into_chunks().map(|c| c.unwrap().content().unwrap_or("").to_string()).collect::<Vec<_>>());
+        let reader = tokio::spawn(
+            late.into_chunks().map(|c| c.unwrap().content().unwrap_or("").to_string()).collect::<Vec<_>>(),
+        );
         publisher.chunk(chunk("b"));
-        let (entry, _) = Entry::new(answered().origin.clone(), crate::cache::entry::Body::Embeddings(serde_json::Value::Null), 1000);
+        let (entry, _) =
+            Entry::new(answered().origin.clone(), crate::cache::entry::Body::Embeddings(serde_json::Value::Null), 1000);
         publisher.done(answered(), Arc::new(entry));
         assert_eq!(reader.await.unwrap(), vec!["a", "b"]);
         assert!(matches!(lead.finished().await, Phase::Done(..)));
-        assert_eq!(flights.in_flight(), 0);
+        assert_eq!(flights.in_flight().0, 0);
     }
 
     #[tokio::test]
@@ -335,7 +343,7 @@ mod tests {
         let _ = b_end.await;
         let err = task.await.unwrap_err();
         assert!(err.is_cancelled());
-        assert_eq!(flights.in_flight(), 0);
+        assert_eq!(flights.in_flight().0, 0);
     }
 
     #[tokio::test]

@@ -282,13 +282,15 @@ impl Cache {
                        "skipped": n(&s.skipped), "last_error": r.last_error()})
             }
         };
+        let (in_flight, waiting) = self.flights.in_flight();
         json!({
             "hits": hits,
             "misses": misses,
             "bypass": c.bypass.load(Ordering::Relaxed),
             "coalesced": c.coalesced.load(Ordering::Relaxed),
             "hit_ratio": (ratio * 1e4).round() / 1e4,
-            "in_flight": self.flights.in_flight(),
+            "in_flight": in_flight,
+            "waiting": waiting,
             "memory": {"entries": m.entries(), "bytes": m.bytes(), "max_bytes": m.max_bytes,
                        "hits": m.hits.load(Ordering::Relaxed), "stores": m.stores.load(Ordering::Relaxed)},
             "disk": disk,
@@ -316,3 +318,6 @@ fn open_disk(dir: Option<&std::path::Path>, max_bytes: u64) -> DiskState {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+#[cfg(test)]
+mod config_tests;

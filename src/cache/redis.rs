@@ -7,7 +7,7 @@
 //! are logged at most once a minute.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -42,6 +42,8 @@ pub struct RedisTier {
     down_until: Mutex<Option<Instant>>,
     last_warning: Mutex<Option<Instant>>,
     last_error: Mutex<Option<String>>,
+    /// The last command's outcome: 0 none yet, 1 answered, 2 failed.
+    last_outcome: AtomicU8,
     pub stats: RedisStats,
 }
 
@@ -56,6 +58,7 @@ impl RedisTier {
             down_until: Mutex::new(None),
             last_warning: Mutex::new(None),
             last_error: Mutex::new(None),
+            last_outcome: AtomicU8::new(0),
             stats: RedisStats::default(),
         }
     }
@@ -65,13 +68,12 @@ impl RedisTier {
         self.url == settings.url.expose() && self.timeout == settings.timeout
     }
 
+    /// `up` or `down` after the last command, `idle` before the first.
     pub fn state(&self) -> &'static str {
-        if self.backing_off() {
-            "down"
-        } else if self.conn.initialized() {
-            "up"
-        } else {
-            "idle"
+        match self.last_outcome.load(Ordering::Relaxed) {
+            1 => "up",
+            2 => "down",
+            _ => "idle",
         }
     }
 
@@ -84,6 +86,9 @@ impl RedisTier {
         let mut cmd = redis::cmd("GET");
         cmd.arg(redis_key(key));
         let got = tokio::time::timeout(self.timeout, cmd.query_async::<Option<Vec<u8>>>(&mut conn)).await;
+        if matches!(got, Ok(Ok(_))) {
+            self.last_outcome.store(1, Ordering::Relaxed);
+        }
         match got {
             Ok(Ok(Some(bytes))) => match Entry::decode(&bytes) {
                 Ok(e) => {
@@ -117,6 +122,7 @@ impl RedisTier {
         cmd.arg(redis_key(key)).arg(bytes).arg("PX").arg(ttl_ms.max(1));
         match tokio::time::timeout(self.timeout, cmd.query_async::<()>(&mut conn)).await {
             Ok(Ok(())) => {
+                self.last_outcome.store(1, Ordering::Relaxed);
                 self.stats.writes.fetch_add(1, Ordering::Relaxed);
             }
             Ok(Err(e)) => self.failed(&e.to_string(), false),
@@ -168,6 +174,7 @@ impl RedisTier {
         } else {
             self.stats.errors.fetch_add(1, Ordering::Relaxed);
         }
+        self.last_outcome.store(2, Ordering::Relaxed);
         *lock(&self.down_until) = Some(Instant::now() + BACKOFF);
         let error = redact(error, &self.url);
         *lock(&self.last_error) = Some(error.clone());

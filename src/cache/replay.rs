@@ -171,7 +171,11 @@ pub fn replay(resp: &ChatResponse) -> Vec<ChatChunk> {
         let m = &c.message;
         out.push(chunk(vec![one(
             c.index,
-            Delta { role: Some(m.role.clone()), content: m.content.as_ref().map(|_| String::new()), ..Delta::default() },
+            Delta {
+                role: Some(m.role.clone()),
+                content: m.content.as_ref().map(|_| String::new()),
+                ..Delta::default()
+            },
             None,
             None,
             Extra::new(),

@@ -25,6 +25,12 @@ pub struct FileConfig {
     /// State shared by a fleet of hosts (the Redis cache tier).
     #[serde(default)]
     pub shared: SharedFile,
+    /// Who may call, and how much (see `callers.rs`).
+    #[serde(default)]
+    pub callers: BTreeMap<String, super::callers::CallerFile>,
+    /// The usage ledger.
+    #[serde(default)]
+    pub ledger: super::callers::LedgerFile,
 }
 
 /// Process-wide response-cache limits; they take effect at start.
@@ -96,6 +102,8 @@ pub struct ServerFile {
     pub shutdown_grace: Option<String>,
     /// Directory for persistent state (the disk cache tier).
     pub state_dir: Option<String>,
+    /// What a connection that matches no `[callers.*]` gets: "allow" (default) or "deny".
+    pub unknown_callers: Option<String>,
 }
 
 /// A vendor account. `kind` picks the adapter; each kind takes only its own keys.

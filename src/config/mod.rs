@@ -4,6 +4,7 @@
 //! `Snapshot` (every reference followed, every value checked, all errors reported at once with
 //! file:line:col and key), `locate` finds those positions, `defaults` is the no-file config.
 
+pub mod callers;
 mod defaults;
 mod error;
 mod file;

@@ -31,7 +31,7 @@ impl Env for OsEnv {
     }
 }
 
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     file: &'a Path,
     loc: &'a Locator<'a>,
     errors: Vec<ConfigError>,
@@ -42,7 +42,7 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn err(&mut self, path: &[&str], message: impl Into<String>) {
+    pub(super) fn err(&mut self, path: &[&str], message: impl Into<String>) {
         let offset = self.loc.offset_of(path).unwrap_or(0);
         let (line, col) = self.loc.line_col(offset);
         self.errors.push(ConfigError {
@@ -54,7 +54,7 @@ impl Ctx<'_> {
         });
     }
 
-    fn duration(&mut self, path: &[&str], raw: &Option<String>, default: Duration) -> Duration {
+    pub(super) fn duration(&mut self, path: &[&str], raw: &Option<String>, default: Duration) -> Duration {
         match raw {
             None => default,
             Some(s) => match humantime::parse_duration(s) {
@@ -148,6 +148,8 @@ pub fn resolve(
         }
     }
 
+    let callers = super::callers::resolve_callers(&mut cx, &raw, &routes, &models, env);
+    let ledger = super::callers::resolve_ledger(&mut cx, &raw.ledger, server.state_dir.as_deref());
     if cx.errors.is_empty() {
         Ok(Snapshot {
             server,
@@ -157,6 +159,8 @@ pub fn resolve(
             breaker,
             cache,
             shared,
+            callers,
+            ledger,
             source: ConfigSource::File(file.to_path_buf()),
             digest: format!("{version}-{:016x}", cx.secrets_hash),
             version,
@@ -266,7 +270,7 @@ pub fn default_socket(env: &dyn Env) -> Option<PathBuf> {
     env.var("XDG_RUNTIME_DIR").map(|d| Path::new(&d).join("sidegate").join("sidegate.sock"))
 }
 
-fn resolve_secret(cx: &mut Ctx<'_>, path: &[&str], src: &SecretSource, env: &dyn Env) -> Option<Secret> {
+pub(super) fn resolve_secret(cx: &mut Ctx<'_>, path: &[&str], src: &SecretSource, env: &dyn Env) -> Option<Secret> {
     let secret = read_secret(cx, path, src, env);
     if let Some(s) = &secret {
         for b in s.expose().bytes().chain([0u8]) {

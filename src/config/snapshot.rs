@@ -20,6 +20,8 @@ pub struct Snapshot {
     pub cache: CacheSettings,
     /// Fleet-wide state (`[shared]`).
     pub shared: SharedSettings,
+    pub callers: super::callers::Callers,
+    pub ledger: super::callers::LedgerSettings,
     /// Where it came from: a file path, or the built-in default.
     pub source: ConfigSource,
     /// Hash of the file's bytes (hex, 16 digits), "builtin" for the default.

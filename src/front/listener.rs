@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use super::unix::{self, UdsListener};
 use super::{http, ipc};
+use crate::callers::{Credential, Peer};
 use crate::protocol::PREFACE;
 use crate::router::Gateway;
 
@@ -62,7 +63,8 @@ pub async fn serve_tcp(listener: TcpListener, cx: Ctx, stop: CancellationToken) 
             Ok((stream, _)) => {
                 let _ = stream.set_nodelay(true);
                 let cx2 = cx.clone();
-                cx.tasks.spawn(async move { http::serve_connection(stream, cx2).await });
+                // Over TCP a caller is known only by its bearer key, per request.
+                cx.tasks.spawn(async move { http::serve_connection(stream, cx2, Credential::Anonymous).await });
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed on the tcp listener");
@@ -78,15 +80,33 @@ async fn sniff_and_serve(mut stream: unix::UdsStream, cx: Ctx) {
         Ok(_) => {}
         Err(_) => return, // connected and left
     }
+    let cred = peer_credential(&stream);
     if first[0] == PREFACE[0] {
         let mut rest = [0u8; 3];
         if stream.read_exact(&mut rest).await.is_err() || rest != PREFACE[1..] {
             tracing::debug!("connection closed: not the native protocol preface");
             return;
         }
-        ipc::serve_connection(stream, cx).await;
+        ipc::serve_connection(stream, cx, cred).await;
     } else {
-        http::serve_connection(Rewind::new(first[0], stream), cx).await;
+        http::serve_connection(Rewind::new(first[0], stream), cx, cred).await;
+    }
+}
+
+/// The kernel's credentials of a Unix-socket peer (pid, uid, gid) and its systemd unit.
+fn peer_credential(stream: &unix::UdsStream) -> Credential {
+    use interprocess::local_socket::traits::StreamCommon;
+    match stream.peer_creds() {
+        Ok(c) => match (c.euid(), c.egid()) {
+            (Some(uid), Some(gid)) => {
+                Credential::Peer(std::sync::Arc::new(Peer::new(c.pid().and_then(|p| u32::try_from(p).ok()), uid, gid)))
+            }
+            _ => Credential::Anonymous,
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the peer's credentials");
+            Credential::Anonymous
+        }
     }
 }
 

@@ -20,6 +20,12 @@ pub struct Meta {
     pub latency_ms: f64,
     /// Every vendor call made for this request, in order: deployment, outcome, latency.
     pub attempt_log: Vec<AttemptRecord>,
+    /// The caller the request was accounted to (`unknown` when none matched).
+    pub caller: String,
+    /// What the answer cost, when it is known by the time the meta is sent (whole answers:
+    /// yes, with a known price; streams: not yet, the ledger has it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
 }
 
 impl Meta {

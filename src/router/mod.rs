@@ -5,10 +5,12 @@
 //! The live state (config snapshot + built providers) sits behind an `ArcSwap`: each request
 //! loads it once and keeps that `Arc` to the end, so a swap never changes a request in flight.
 
+pub mod accounting;
 mod attempt;
 pub mod breaker;
+mod cached;
 pub mod health;
-mod limiter;
+pub mod limiter;
 pub mod meta;
 mod plan;
 mod stream;
@@ -39,6 +41,10 @@ pub struct CallOptions {
     pub label: Option<String>,
     /// Only deployments tagged with one of these regions (`x-sidegate-regions`).
     pub regions: Option<Vec<String>>,
+    /// `cache-control: no-cache | no-store`, native `cache`.
+    pub cache: crate::cache::Directive,
+    /// Who is calling, as the front established it (peer credentials or a bearer key).
+    pub credential: crate::callers::Credential,
 }
 
 /// A chat answer: whole, or a committed stream.
@@ -109,15 +115,22 @@ pub struct Gateway {
     /// Where `reload` requests go (set by the daemon).
     reloads: std::sync::OnceLock<tokio::sync::mpsc::Sender<ReloadRequest>>,
     /// Per-deployment breakers, latency estimates and limiters; outlives config snapshots.
-    health: health::Health,
+    health: Arc<health::Health>,
+    /// The response cache; outlives config snapshots too.
+    cache: Arc<crate::cache::Cache>,
+    /// Caller limits and budgets, the usage ledger, metrics.
+    pub accounting: Arc<accounting::Accounting>,
     pub stats: Arc<Stats>,
     started: std::time::Instant,
 }
 
 impl Gateway {
-    pub fn new(live: Live) -> Self {
+    /// A gateway over `live`; `ledger` records usage (None: no state directory, or disabled).
+    pub fn new(live: Live, ledger: Option<crate::usage::Ledger>) -> Self {
         Gateway {
-            health: health::Health::new(live.snapshot.breaker),
+            accounting: Arc::new(accounting::Accounting { ledger, ..Default::default() }),
+            health: Arc::new(health::Health::new(live.snapshot.breaker)),
+            cache: Arc::new(crate::cache::Cache::new(&live.snapshot)),
             live: ArcSwap::from_pointee(live),
             stats: Arc::default(),
             started: std::time::Instant::now(),
@@ -137,7 +150,27 @@ impl Gateway {
         self.health.retain(&|k: &str| keep.contains(k) || k.split('|').next().is_some_and(|n| n.contains('/')));
     }
 
+    /// `GET /metrics`: the registry, with the gauges that mirror live state set first.
+    pub fn metrics_text(&self) -> String {
+        let m = &self.accounting.metrics;
+        m.in_flight.set(self.stats.in_flight.load(Ordering::Relaxed) as i64);
+        for d in self.health.report() {
+            let deployment =
+                crate::usage::metrics::Deployment { deployment: d["name"].as_str().unwrap_or("").to_string() };
+            m.breaker_open.get_or_create(&deployment).set(i64::from(d["breaker"] != "closed"));
+            m.deployment_in_flight.get_or_create(&deployment).set(d["in_flight"].as_i64().unwrap_or(0));
+        }
+        m.encode()
+    }
+
     pub fn record_reload(&self, r: ReloadRecord) {
+        if r.result != "unchanged" {
+            self.accounting
+                .metrics
+                .reloads
+                .get_or_create(&crate::usage::metrics::ReloadResult { result: r.result })
+                .inc();
+        }
         *self.last_reload.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
     }
 
@@ -170,15 +203,25 @@ impl Gateway {
         req.validate().map_err(|(m, p)| log.fail(ApiError::invalid(m, Some(p))))?;
         let live = self.current();
         let name = opts.route.as_deref().unwrap_or(&req.model);
+        self.accounting.authorize(&live.snapshot, &opts.credential, name, &mut log).map_err(|e| log.fail(e))?;
         let needs = plan::Needs::chat(&req, opts.regions.clone());
         let plan = plan::plan(&live.snapshot, name, &needs, &self.health).map_err(|e| log.fail(e))?;
         log.route = plan.route.clone();
+        self.accounting
+            .admit(&live.snapshot, &plan.candidates, plan.tokens, needs.prompt_tokens, needs.max_output, &mut log)
+            .map_err(|e| log.fail(e))?;
         let deadline = Instant::now() + opts.timeout.map_or(plan.timing.timeout, |t| t.min(plan.timing.timeout));
+        let mut log = match cached::chat(self, &live, &plan, &req, &opts, log, started, deadline).await {
+            cached::Handled::Answer(answer) => return answer,
+            cached::Handled::Uncached(log) => *log,
+        };
         if req.is_stream() {
             let out = attempt::stream(&live, &self.health, &plan, &req, deadline).await.map_err(|e| log.fail(e))?;
-            let meta = meta_for(&plan.route, &out.deployment, out.attempts, started, &log.request_id);
+            let mut meta = meta_for(&plan.route, &out.deployment, out.attempts, started, &log.request_id);
             log.attempts = meta.attempts;
             log.deployment = out.deployment.name.clone();
+            note_answer(&mut log, &out.deployment, &mut meta);
+            log.account.ttft = Some(started.elapsed());
             let timing = stream::StreamTiming {
                 idle: plan.timing.stream_idle_timeout,
                 deadline: opts.timeout.map(|t| Instant::now() + t.saturating_sub(started.elapsed())),
@@ -186,10 +229,12 @@ impl Gateway {
             Ok(ChatAnswer::Stream(ChatStream::new(out.value, meta, req.wants_stream_usage(), timing, log, out.ticket)))
         } else {
             let out = attempt::complete(&live, &self.health, &plan, &req, deadline).await.map_err(|e| log.fail(e))?;
-            let meta = meta_for(&plan.route, &out.deployment, out.attempts, started, &log.request_id);
+            let mut meta = meta_for(&plan.route, &out.deployment, out.attempts, started, &log.request_id);
             log.attempts = meta.attempts;
             log.deployment = out.deployment.name.clone();
+            note_answer(&mut log, &out.deployment, &mut meta);
             log.usage = out.value.usage;
+            meta.cost_usd = log.account.cost_of(out.value.usage.as_ref());
             log.succeed();
             Ok(ChatAnswer::Full(Box::new(out.value), meta))
         }
@@ -201,14 +246,26 @@ impl Gateway {
         req.validate().map_err(|(m, p)| log.fail(ApiError::invalid(m, Some(p))))?;
         let live = self.current();
         let name = opts.route.as_deref().unwrap_or(&req.model);
+        self.accounting.authorize(&live.snapshot, &opts.credential, name, &mut log).map_err(|e| log.fail(e))?;
         let needs = plan::Needs::embeddings(&req, opts.regions.clone());
         let plan = plan::plan(&live.snapshot, name, &needs, &self.health).map_err(|e| log.fail(e))?;
         log.route = plan.route.clone();
+        self.accounting
+            .admit(&live.snapshot, &plan.candidates, plan.tokens, needs.prompt_tokens, Some(0), &mut log)
+            .map_err(|e| log.fail(e))?;
         let deadline = Instant::now() + opts.timeout.map_or(plan.timing.timeout, |t| t.min(plan.timing.timeout));
+        let mut log = match cached::embeddings(self, &live, &plan, &req, &opts, log, started, deadline).await {
+            cached::Handled::Answer(answer) => return answer,
+            cached::Handled::Uncached(log) => *log,
+        };
         let out = attempt::embeddings(&live, &self.health, &plan, &req, deadline).await.map_err(|e| log.fail(e))?;
         log.deployment = out.deployment.name.clone();
-        let meta = meta_for(&plan.route, &out.deployment, out.attempts, started, &log.request_id);
+        let mut meta = meta_for(&plan.route, &out.deployment, out.attempts, started, &log.request_id);
         log.attempts = meta.attempts;
+        note_answer(&mut log, &out.deployment, &mut meta);
+        let prompt = out.value["usage"]["prompt_tokens"].as_u64().unwrap_or(0);
+        log.usage = Some(crate::api::Usage::new(prompt, 0));
+        meta.cost_usd = log.account.cost_of(log.usage.as_ref());
         log.succeed();
         Ok((out.value, meta))
     }
@@ -258,10 +315,19 @@ impl Gateway {
                          "in_flight": self.stats.in_flight.load(Ordering::Relaxed)},
             "providers": providers,
             "deployments": self.health.report(),
+            "cache": self.cache.report(),
             "models": snap.models.keys().collect::<Vec<_>>(),
             "routes": snap.routes.keys().collect::<Vec<_>>(),
         })
     }
+}
+
+/// Records who answered, for the request's accounting.
+fn note_answer(log: &mut stream::RequestLog, dep: &crate::config::ModelSettings, meta: &mut Meta) {
+    meta.caller = log.account.caller.clone();
+    log.account.price = crate::callers::prices::price_of(dep);
+    log.account.provider = dep.provider.name.clone();
+    log.account.attempt_outcomes = meta.attempt_log.iter().map(|a| (a.deployment.clone(), a.outcome)).collect();
 }
 
 fn unix_now() -> u64 {
@@ -282,6 +348,8 @@ fn meta_for(
         model: dep.name.clone(),
         vendor_model: dep.vendor_model.clone(),
         cache: "bypass",
+        caller: String::new(),
+        cost_usd: None,
         attempts: attempts.len() as u32,
         latency_ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1000.0,
         attempt_log: attempts,

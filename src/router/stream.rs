@@ -188,10 +188,12 @@ pub struct RequestLog {
     pub usage: Option<Usage>,
     /// `hit`, `miss` or `bypass` (the response cache).
     pub cache: &'static str,
-    label: Option<String>,
-    stream: bool,
-    started: std::time::Instant,
-    outcome: Option<(u16, String)>,
+    pub label: Option<String>,
+    pub stream: bool,
+    pub started: std::time::Instant,
+    pub outcome: Option<(u16, String)>,
+    /// Who asked, what it reserved, and where the request's usage is recorded.
+    pub account: super::accounting::Account,
 }
 
 impl RequestLog {
@@ -210,6 +212,7 @@ impl RequestLog {
             stream,
             started: std::time::Instant::now(),
             outcome: None,
+            account: super::accounting::Account::default(),
         }
     }
 
@@ -247,7 +250,9 @@ impl Drop for RequestLog {
             prompt_tokens = u.prompt_tokens,
             completion_tokens = u.completion_tokens,
             label = self.label.as_deref().unwrap_or(""),
+            caller = %self.account.caller,
             "request"
         );
+        super::accounting::finish(self, status, &outcome);
     }
 }

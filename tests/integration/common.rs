@@ -28,7 +28,12 @@ impl Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
         let socket = dir.path().join("sg.sock");
         let config = dir.path().join("sidegate.toml");
-        let text = format!("[server]\nsocket = \"{}\"\n{server_extra}\n\n{body}\n", socket.display());
+        let state = if server_extra.contains("state_dir") {
+            String::new()
+        } else {
+            format!("state_dir = \"{}\"\n", dir.path().join("state").display())
+        };
+        let text = format!("[server]\nsocket = \"{}\"\n{state}{server_extra}\n\n{body}\n", socket.display());
         std::fs::write(&config, text).expect("write config");
         let mut d = Daemon { child: None, env: Vec::new(), dir, socket, config };
         d.spawn().await;
@@ -40,7 +45,12 @@ impl Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
         let socket = dir.path().join("sg.sock");
         let config = dir.path().join("sidegate.toml");
-        let text = format!("[server]\nsocket = \"{}\"\n{server_extra}\n\n{body}\n", socket.display());
+        let state = if server_extra.contains("state_dir") {
+            String::new()
+        } else {
+            format!("state_dir = \"{}\"\n", dir.path().join("state").display())
+        };
+        let text = format!("[server]\nsocket = \"{}\"\n{state}{server_extra}\n\n{body}\n", socket.display());
         std::fs::write(&config, text).expect("write config");
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let mut d = Daemon { child: None, env, dir, socket, config };

@@ -410,5 +410,5 @@ async fn soak_primary_flapping_costs_no_request() {
 }
 
 fn rand_bool() -> bool {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() % 2 == 0
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos().is_multiple_of(2)
 }

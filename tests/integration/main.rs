@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 mod anthropic;
+mod cache;
+mod callers;
 mod cli;
 mod common;
 mod failover;

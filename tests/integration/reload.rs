@@ -14,11 +14,12 @@ use crate::common::{Daemon, bin, eventually, wait_for_socket};
 fn version(socket: &Path, reply: &str, broken: bool) -> String {
     let bad = if broken { "\nnot_a_key = true\n" } else { "" };
     format!(
-        "[server]\nsocket = \"{}\"\n\n[providers.a]\nkind = \"mock\"\nreply = \"from-a\"\n[providers.b]\nkind = \"mock\"\nreply = \"from-b\"\n\
+        "[server]\nsocket = \"{}\"\nstate_dir = \"{}\"\n\n[providers.a]\nkind = \"mock\"\nreply = \"from-a\"\n[providers.b]\nkind = \"mock\"\nreply = \"from-b\"\n\
          [providers.x]\nkind = \"mock\"\nreply = \"{reply}\"\n\
          [models.dep-a]\nprovider = \"a\"\nmodel = \"m\"\n[models.dep-b]\nprovider = \"b\"\nmodel = \"m\"\n[models.dep-x]\nprovider = \"x\"\nmodel = \"m\"\n\
          [routes.r]\ntargets = [\"{}\"]{bad}\n",
         socket.display(),
+        socket.with_file_name("state").display(),
         match reply {
             "from-a" => "dep-a",
             "from-b" => "dep-b",

@@ -50,6 +50,7 @@ def daemon(tmp_path_factory, fake_vendor):
         f"""
 [server]
 socket = "{sock}"
+state_dir = "{d / 'state'}"
 http = "127.0.0.1:{port}"
 
 [providers.mock]

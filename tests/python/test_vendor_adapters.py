@@ -4,15 +4,19 @@ the fake-vendor binary's Anthropic- and Gemini-shaped fakes, which check request
 as the real APIs."""
 
 import json
+import os
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import openai
 import pydantic
 import pytest
 
-from conftest import SIDEGATE_BIN
+# Same lookup as conftest.py (not imported: clients/python/tests has a conftest module too).
+ROOT = Path(__file__).resolve().parents[2]
+SIDEGATE_BIN = os.environ.get("SIDEGATE_BIN", str(ROOT / "target" / "debug" / "sidegate"))
 
 
 def _free_port():
@@ -31,6 +35,7 @@ def gw(tmp_path_factory, fake_vendor):
         f"""
 [server]
 socket = "{sock}"
+state_dir = "{d / 'state'}"
 http = "127.0.0.1:{port}"
 
 [providers.claude]

@@ -8,7 +8,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use sidegate::api::{ChatRequest, ChatResponse};
 use sidegate::providers::anthropic::{translate as anth, wire as awire};
 use sidegate::providers::gemini::{translate as gem, wire as gwire};
@@ -186,7 +186,7 @@ fn main() {
                 SseEvent { event: Some("content_block_delta".into()), data: black_box(aev).to_string() },
                 &mut out,
             );
-            black_box(out.iter().map(|c| serde_json::to_vec(c).ok()).count());
+            black_box(out.iter().filter_map(|c| serde_json::to_vec(c).ok()).count());
         }),
     ));
     let mut gst = gem::StreamState::new("gemini-2.0-flash", 0);
@@ -197,7 +197,7 @@ fn main() {
         time(iters, || {
             out.clear();
             let _ = gst.on_event(SseEvent { event: None, data: black_box(gev).to_string() }, &mut out);
-            black_box(out.iter().map(|c| serde_json::to_vec(c).ok()).count());
+            black_box(out.iter().filter_map(|c| serde_json::to_vec(c).ok()).count());
         }),
     ));
 

@@ -22,6 +22,7 @@ function mockConfig(socketPath) {
   return `
 [server]
 socket = "${socketPath}"
+state_dir = "${socketPath}.state"
 
 [providers.mock]
 kind = "mock"

@@ -50,6 +50,7 @@ describe("real daemon, fake OpenAI vendor", { skip: skipUnless(SIDEGATE_BIN, FAK
       (socketPath) => `
 [server]
 socket = "${socketPath}"
+state_dir = "${socketPath}.state"
 
 [providers.fake]
 kind = "openai-compatible"
@@ -175,6 +176,7 @@ describe("real daemon, callers policy", { skip: "[callers.*] and unknown_callers
       (socketPath) => `
 [server]
 socket = "${socketPath}"
+state_dir = "${socketPath}.state"
 unknown_callers = "deny"
 
 [providers.mock]
@@ -195,6 +197,7 @@ kind = "mock"
       (socketPath) => `
 [server]
 socket = "${socketPath}"
+state_dir = "${socketPath}.state"
 
 [providers.mock]
 kind = "mock"

@@ -97,6 +97,7 @@ class FakeVendor:
 CONFIG = """\
 [server]
 socket = "{socket}"
+state_dir = "{state_dir}"
 {server_extra}
 
 [providers.mock]
@@ -157,7 +158,7 @@ class Daemon:
         self.socket = str(workdir / "sidegate.sock")
         self.config = workdir / "sidegate.toml"
         self.config.write_text(
-            CONFIG.format(socket=self.socket, port=vendor_port, server_extra=server_extra, aliases=_aliases())
+            CONFIG.format(socket=self.socket, state_dir=os.path.join(os.path.dirname(self.socket), "state"), port=vendor_port, server_extra=server_extra, aliases=_aliases())
         )
         self.log_path = workdir / "sidegate.log"
         self.proc: Optional[subprocess.Popen[bytes]] = None

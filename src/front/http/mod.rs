@@ -23,17 +23,20 @@ pub use body::Body;
 use super::listener::Ctx;
 use crate::api::error::from_json_error;
 use crate::api::{ApiError, ChatRequest, EmbeddingsRequest};
+use crate::callers::Credential;
 use crate::router::{CallOptions, ChatAnswer, Meta};
 
 /// Serves one HTTP/1.1 connection until the client closes it or shutdown drains it.
-pub async fn serve_connection<S>(io: S, cx: Ctx)
+/// `cred` is the connection's credential: the peer's, on the Unix socket (a request header
+/// cannot change it), or `Anonymous` on TCP (where each request may carry a bearer key).
+pub async fn serve_connection<S>(io: S, cx: Ctx, cred: Credential)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let cx2 = cx.clone();
     let svc = service_fn(move |req| {
-        let cx = cx2.clone();
-        async move { Ok::<_, Infallible>(handle(req, &cx).await) }
+        let (cx, cred) = (cx2.clone(), cred.clone());
+        async move { Ok::<_, Infallible>(handle(req, &cx, &cred).await) }
     });
     let conn = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
@@ -50,21 +53,24 @@ where
     }
 }
 
-async fn handle(req: Request<Incoming>, cx: &Ctx) -> Response<Body> {
+async fn handle(req: Request<Incoming>, cx: &Ctx, cred: &Credential) -> Response<Body> {
     let path = req.uri().path().trim_end_matches('/');
     let path = path.strip_prefix("/v1").unwrap_or(path);
     match (req.method(), path) {
-        (&Method::POST, "/chat/completions") => chat(req, cx).await.unwrap_or_else(error_response),
-        (&Method::POST, "/embeddings") => embeddings(req, cx).await.unwrap_or_else(error_response),
+        (&Method::POST, "/chat/completions") => chat(req, cx, cred).await.unwrap_or_else(error_response),
+        (&Method::POST, "/embeddings") => embeddings(req, cx, cred).await.unwrap_or_else(error_response),
         (&Method::GET, "/models") => json_response(StatusCode::OK, &cx.gateway.models(), None),
+        (&Method::GET, "/metrics") => metrics_response(cx),
         (&Method::GET, "/healthz") => json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}), None),
         (&Method::GET, "/status") => json_response(StatusCode::OK, &cx.gateway.status(), None),
-        (_, "/chat/completions" | "/embeddings" | "/models" | "/healthz" | "/status") => error_response(ApiError::new(
-            405,
-            "invalid_request_error",
-            Some("method_not_allowed"),
-            format!("{} is not allowed on {}", req.method(), req.uri().path()),
-        )),
+        (_, "/chat/completions" | "/embeddings" | "/models" | "/healthz" | "/status" | "/metrics") => {
+            error_response(ApiError::new(
+                405,
+                "invalid_request_error",
+                Some("method_not_allowed"),
+                format!("{} is not allowed on {}", req.method(), req.uri().path()),
+            ))
+        }
         _ => error_response(ApiError::not_found(format!("no such endpoint: {} {}", req.method(), req.uri().path()))),
     }
 }
@@ -85,21 +91,35 @@ async fn read_body(req: Request<Incoming>, max: usize) -> Result<(hyper::http::r
     }
 }
 
-fn call_options(parts: &hyper::http::request::Parts) -> CallOptions {
+fn call_options(parts: &hyper::http::request::Parts, cred: &Credential) -> CallOptions {
     let h = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let credential = match cred {
+        Credential::Anonymous => match h("authorization").as_deref().and_then(|a| a.strip_prefix("Bearer ")) {
+            Some(key) => Credential::Bearer(key.trim().to_string()),
+            None => Credential::Anonymous,
+        },
+        known => known.clone(),
+    };
     CallOptions {
+        credential,
         route: h("x-sidegate-route"),
         timeout: h("x-sidegate-timeout-ms").and_then(|v| v.parse::<u64>().ok()).map(Duration::from_millis),
         label: h("x-sidegate-label"),
         regions: h("x-sidegate-regions")
             .map(|v| v.split(',').map(|r| r.trim().to_string()).filter(|r| !r.is_empty()).collect()),
+        cache: {
+            // Every `cache-control` line counts: `no-store` anywhere wins over `no-cache`.
+            let all: Vec<&str> =
+                parts.headers.get_all("cache-control").iter().filter_map(|v| v.to_str().ok()).collect();
+            crate::cache::Directive::from_cache_control(&all.join(","))
+        },
     }
 }
 
-async fn chat(req: Request<Incoming>, cx: &Ctx) -> Result<Response<Body>, ApiError> {
+async fn chat(req: Request<Incoming>, cx: &Ctx, cred: &Credential) -> Result<Response<Body>, ApiError> {
     let (parts, bytes) = read_body(req, cx.gateway.current().snapshot.server.max_body_bytes).await?;
     let chat: ChatRequest = serde_json::from_slice(&bytes).map_err(|e| from_json_error(&e))?;
-    match cx.gateway.chat(chat, call_options(&parts)).await? {
+    match cx.gateway.chat(chat, call_options(&parts, cred)).await? {
         ChatAnswer::Full(resp, meta) => Ok(json_response(StatusCode::OK, &resp, Some(&meta))),
         ChatAnswer::Stream(stream) => {
             let meta = stream.meta.clone();
@@ -113,10 +133,10 @@ async fn chat(req: Request<Incoming>, cx: &Ctx) -> Result<Response<Body>, ApiErr
     }
 }
 
-async fn embeddings(req: Request<Incoming>, cx: &Ctx) -> Result<Response<Body>, ApiError> {
+async fn embeddings(req: Request<Incoming>, cx: &Ctx, cred: &Credential) -> Result<Response<Body>, ApiError> {
     let (parts, bytes) = read_body(req, cx.gateway.current().snapshot.server.max_body_bytes).await?;
     let body: EmbeddingsRequest = serde_json::from_slice(&bytes).map_err(|e| from_json_error(&e))?;
-    let (value, meta) = cx.gateway.embeddings(body, call_options(&parts)).await?;
+    let (value, meta) = cx.gateway.embeddings(body, call_options(&parts, cred)).await?;
     Ok(json_response(StatusCode::OK, &value, Some(&meta)))
 }
 
@@ -144,6 +164,17 @@ fn meta_headers(r: &mut Response<Body>, m: &Meta) {
     put("x-sidegate-attempts", &m.attempts.to_string());
     put("x-sidegate-request-id", &m.request_id);
     put("x-sidegate-attempt-log", &m.attempt_header());
+    put("x-sidegate-caller", &m.caller);
+    if let Some(c) = m.cost_usd {
+        put("x-sidegate-cost-usd", &format!("{c:.8}"));
+    }
+}
+
+fn metrics_response(cx: &Ctx) -> Response<Body> {
+    let text = cx.gateway.metrics_text();
+    let mut r = Response::new(Body::full(text));
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(crate::usage::metrics::CONTENT_TYPE));
+    r
 }
 
 pub fn error_response(e: ApiError) -> Response<Body> {

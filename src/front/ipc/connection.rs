@@ -20,11 +20,11 @@ use crate::protocol::{Frame, FrameError, Kind, VERSION, decode, encode};
 /// Frames queued for the writer before request tasks wait (backpressure on slow readers).
 const WRITE_QUEUE: usize = 256;
 
-pub async fn serve_connection(stream: UdsStream, cx: Ctx) {
+pub async fn serve_connection(stream: UdsStream, cx: Ctx, cred: crate::callers::Credential) {
     let (mut rd, wr) = crate::front::unix::split(stream);
     let (tx, rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
     let writer = tokio::spawn(write_loop(wr, rx));
-    let mut conn = Conn { cx: cx.clone(), tx, in_flight: HashMap::new(), greeted: false };
+    let mut conn = Conn { cx: cx.clone(), tx, in_flight: HashMap::new(), greeted: false, cred };
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<u64>();
     let mut buf = BytesMut::with_capacity(8 * 1024);
     // Limits come from the config at connect time; a reload applies to new connections.
@@ -102,6 +102,8 @@ struct Conn {
     tx: mpsc::Sender<Bytes>,
     in_flight: HashMap<u64, AbortHandle>,
     greeted: bool,
+    /// The peer's credential, for every request on this connection.
+    cred: crate::callers::Credential,
 }
 
 impl Conn {
@@ -167,9 +169,10 @@ impl Conn {
             self.send(encode(Kind::Error, f.id, &error_body(&e, None))).await;
             return Ok(());
         }
-        let (id, tx, gw, done) = (f.id, self.tx.clone(), self.cx.gateway.clone(), done.clone());
+        let (id, tx, gw, done, cred) =
+            (f.id, self.tx.clone(), self.cx.gateway.clone(), done.clone(), self.cred.clone());
         let handle = self.cx.tasks.spawn(async move {
-            session::run(id, req, &gw, &tx).await;
+            session::run(id, req, &gw, &tx, cred).await;
             let _ = done.send(id);
         });
         self.in_flight.insert(id, handle.abort_handle());

@@ -38,8 +38,8 @@ struct ResponseFrame<'a, T: Serialize> {
     meta: Option<&'a Meta>,
 }
 
-pub async fn run(id: u64, req: OwnedRequest, gw: &Gateway, tx: &mpsc::Sender<Bytes>) {
-    if let Err((e, meta)) = dispatch(id, req, gw, tx).await {
+pub async fn run(id: u64, req: OwnedRequest, gw: &Gateway, tx: &mpsc::Sender<Bytes>, cred: crate::callers::Credential) {
+    if let Err((e, meta)) = dispatch(id, req, gw, tx, cred).await {
         let meta = meta.map(|m| m.to_json());
         let _ = tx.send(encode(Kind::Error, id, &error_body(&e, meta.as_ref()))).await;
     }
@@ -47,12 +47,29 @@ pub async fn run(id: u64, req: OwnedRequest, gw: &Gateway, tx: &mpsc::Sender<Byt
 
 type Failed = (ApiError, Option<Meta>);
 
-async fn dispatch(id: u64, req: OwnedRequest, gw: &Gateway, tx: &mpsc::Sender<Bytes>) -> Result<(), Failed> {
+async fn dispatch(
+    id: u64,
+    req: OwnedRequest,
+    gw: &Gateway,
+    tx: &mpsc::Sender<Bytes>,
+    credential: crate::callers::Credential,
+) -> Result<(), Failed> {
     let opts = CallOptions {
+        credential,
         route: req.options.route.clone(),
         timeout: req.options.timeout_ms.map(Duration::from_millis),
         label: req.options.label.clone(),
         regions: req.options.regions.clone(),
+        cache: match req.options.cache.as_deref() {
+            None => crate::cache::Directive::Default,
+            Some(v) => crate::cache::Directive::from_option(v).ok_or_else(|| {
+                let e = ApiError::invalid(
+                    format!("`options.cache` must be \"no-cache\" or \"no-store\", not {v:?}"),
+                    Some("options.cache"),
+                );
+                (e, None)
+            })?,
+        },
     };
     let raw = req.body.as_ref().map_or("{}", |b| b.get());
     match req.op.as_str() {

@@ -1,0 +1,205 @@
+//! The caller side of a request: who is asking (identity), whether they may (routes), whether
+//! they can afford it (limits, budget reservation) — all before any vendor call — and, when
+//! the request ends, what it cost: the budget settled with the real usage, one ledger row, and
+//! the metrics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::stream::RequestLog;
+use crate::api::ApiError;
+use crate::callers::prices::{Price, price_of};
+use crate::callers::{Admission, CallerBook, Credential, identify};
+use crate::config::Snapshot;
+use crate::usage::{Ledger, Metrics, Record, metrics};
+
+/// Output tokens assumed for a budget reservation when the caller sets no `max_tokens`.
+const DEFAULT_OUTPUT_CAP: u64 = 4096;
+
+/// Process-wide accounting: caller counters, the ledger, metrics. Outlives config reloads.
+#[derive(Default)]
+pub struct Accounting {
+    pub book: CallerBook,
+    pub ledger: Option<Ledger>,
+    pub metrics: Metrics,
+}
+
+/// Per-request accounting state, carried by the request's log until it ends.
+#[derive(Default)]
+pub struct Account {
+    pub caller: String,
+    /// The configured caller's name, for metrics labels (None: unknown caller).
+    configured: bool,
+    admission: Option<Admission>,
+    /// Price of the deployment that answered (None: unknown, or nothing answered).
+    pub price: Option<Price>,
+    pub provider: String,
+    pub attempt_outcomes: Vec<(String, &'static str)>,
+    pub ttft: Option<Duration>,
+    sink: Option<Arc<Accounting>>,
+}
+
+impl Accounting {
+    /// Identifies the caller and checks it may use `name`, before anything is planned.
+    pub fn authorize(
+        self: &Arc<Self>,
+        snap: &Snapshot,
+        cred: &Credential,
+        name: &str,
+        log: &mut RequestLog,
+    ) -> Result<(), ApiError> {
+        log.account.sink = Some(self.clone());
+        let caller = identify(cred, &snap.callers)
+            .map_err(|m| ApiError::new(403, "permission_error", Some("unknown_caller"), m))?;
+        log.account.caller = caller.name().to_string();
+        log.account.configured = caller.settings.is_some();
+        if let Some(s) = &caller.settings
+            && !s.allows(name)
+        {
+            let allowed = s.routes.as_ref().map(|r| r.join(", ")).unwrap_or_default();
+            return Err(ApiError::new(
+                403,
+                "permission_error",
+                Some("route_not_allowed"),
+                format!("caller `{}` may not use `{name}` (allowed: {allowed})", s.name),
+            )
+            .with_param("model"));
+        }
+        Ok(())
+    }
+
+    /// Takes the request from its caller's limits and budget. `candidates` are the plan's
+    /// deployments: the budget reserves what the priciest of them could cost.
+    pub fn admit(
+        &self,
+        snap: &Snapshot,
+        candidates: &[Arc<crate::config::ModelSettings>],
+        tokens: f64,
+        prompt_tokens: u64,
+        max_output: Option<u64>,
+        log: &mut RequestLog,
+    ) -> Result<(), ApiError> {
+        let Some(settings) = snap.callers.by_name.get(&log.account.caller).filter(|_| log.account.configured) else {
+            return Ok(());
+        };
+        let ceiling = candidates
+            .iter()
+            .map(|m| price_of(m).map(|p| p.ceiling(prompt_tokens, max_output.unwrap_or(DEFAULT_OUTPUT_CAP))))
+            .try_fold(0.0f64, |acc, c| c.map(|c| acc.max(c)));
+        let ledger = self.ledger.as_ref();
+        let spent = |caller: &str, since: u64| ledger.map_or(0.0, |l| l.spent_since(caller, since));
+        log.account.admission = Some(self.book.admit(settings, tokens, ceiling, &spent)?);
+        Ok(())
+    }
+}
+
+impl Account {
+    /// The cost of `usage` at the answering deployment's price (None: price unknown).
+    pub fn cost_of(&self, usage: Option<&crate::api::Usage>) -> Option<f64> {
+        let u = usage?;
+        let cached = u.prompt_tokens_details.map_or(0, |d| d.cached_tokens);
+        self.price.map(|p| p.cost(u, cached))
+    }
+}
+
+/// A metrics label for a route or deployment name: configured names (which cannot contain
+/// `/`) as they are; an ad-hoc `provider/model` as `provider/*`, so label values stay bounded.
+fn label(name: &str) -> String {
+    match name.split_once('/') {
+        Some((p, _)) => format!("{p}/*"),
+        None => name.to_string(),
+    }
+}
+
+/// Called once when a request's log is dropped (the request ended, however it ended).
+pub fn finish(log: &mut RequestLog, status: u16, outcome: &str) {
+    let acct = &mut log.account;
+    let Some(sink) = acct.sink.take() else { return };
+    let usage = log.usage.unwrap_or_default();
+    let cached = usage.prompt_tokens_details.map_or(0, |d| d.cached_tokens);
+    let cost = match (log.cache, log.usage.is_some(), acct.price) {
+        ("hit", _, _) => Some(0.0),
+        (_, false, _) => Some(0.0).filter(|_| status >= 400),
+        (_, true, Some(p)) => Some(p.cost(&usage, cached)),
+        (_, true, None) => None,
+    };
+    if let Some(a) = acct.admission.take() {
+        a.settle(cost);
+    }
+    let latency = log.started.elapsed();
+    let caller_label = if acct.configured { acct.caller.clone() } else { "unknown".into() };
+    let m = &sink.metrics;
+    let route = label(&log.route);
+    let deployment = label(&log.deployment);
+    m.requests
+        .get_or_create(&metrics::Request {
+            route: route.clone(),
+            deployment: deployment.clone(),
+            caller: caller_label.clone(),
+            status: status.to_string(),
+        })
+        .inc();
+    if !deployment.is_empty() {
+        let rd = metrics::RouteDeployment { route: route.clone(), deployment: deployment.clone() };
+        m.duration.get_or_create(&rd).observe(latency.as_secs_f64());
+        if let Some(t) = acct.ttft {
+            m.ttft.get_or_create(&rd).observe(t.as_secs_f64());
+        }
+        let succeeded_elsewhere =
+            acct.attempt_outcomes.len() > 1 && acct.attempt_outcomes.last().is_some_and(|(_, o)| *o == "ok");
+        if succeeded_elsewhere {
+            m.failovers.get_or_create(&rd).inc();
+        }
+    }
+    for (dep, outcome) in &acct.attempt_outcomes {
+        m.attempts.get_or_create(&metrics::Attempt { deployment: dep.clone(), outcome: (*outcome).to_string() }).inc();
+    }
+    if log.usage.is_some() {
+        for (kind, n) in [("prompt", usage.prompt_tokens), ("completion", usage.completion_tokens), ("cached", cached)]
+        {
+            m.tokens
+                .get_or_create(&metrics::Tokens {
+                    route: route.clone(),
+                    deployment: deployment.clone(),
+                    caller: caller_label.clone(),
+                    kind,
+                })
+                .inc_by(n);
+        }
+    }
+    if let Some(c) = cost.filter(|c| *c > 0.0) {
+        m.cost
+            .get_or_create(&metrics::Cost {
+                route: route.clone(),
+                deployment: deployment.clone(),
+                caller: caller_label.clone(),
+            })
+            .inc_by(c);
+    }
+    if !route.is_empty() {
+        m.cache.get_or_create(&metrics::CacheResult { route: route.clone(), result: log.cache }).inc();
+    }
+    if let Some(ledger) = &sink.ledger {
+        ledger.record(Record {
+            ts_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
+            request_id: log.request_id.clone(),
+            caller: acct.caller.clone(),
+            app: log.label.clone(),
+            route: log.route.clone(),
+            deployment: log.deployment.clone(),
+            provider: acct.provider.clone(),
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            cached_tokens: cached,
+            cost_usd: cost,
+            latency_ms: (latency.as_secs_f64() * 1e6).round() / 1000.0,
+            status,
+            outcome: outcome.to_string(),
+            attempts: log.attempts,
+            stream: log.stream,
+            cache: log.cache.to_string(),
+        });
+    }
+}

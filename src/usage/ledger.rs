@@ -1,0 +1,197 @@
+//! The usage ledger: one row per request in SQLite (WAL) under the state directory, written
+//! in batches by a dedicated thread off the request path. Readable while the daemon writes,
+//! by `sidegate usage` and by `sqlite3`. A committed batch survives `kill -9`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags, params};
+use tokio::sync::mpsc;
+
+/// Rows queued before new ones are dropped (and counted): the request path never waits.
+const QUEUE: usize = 65_536;
+/// Rows per transaction at most.
+const BATCH: usize = 512;
+
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// Unix time in milliseconds.
+    pub ts_ms: i64,
+    pub request_id: String,
+    pub caller: String,
+    pub app: Option<String>,
+    pub route: String,
+    pub deployment: String,
+    pub provider: String,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cached_tokens: u64,
+    /// None: the price is unknown (never recorded as zero).
+    pub cost_usd: Option<f64>,
+    pub latency_ms: f64,
+    pub status: u16,
+    pub outcome: String,
+    pub attempts: u32,
+    pub stream: bool,
+    pub cache: String,
+}
+
+pub struct Ledger {
+    tx: Mutex<Option<mpsc::Sender<Record>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    reader: Mutex<Connection>,
+    pub path: PathBuf,
+    dropped: std::sync::atomic::AtomicU64,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS requests (
+    ts_ms INTEGER NOT NULL,
+    request_id TEXT NOT NULL,
+    caller TEXT NOT NULL,
+    app TEXT,
+    route TEXT NOT NULL,
+    deployment TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    cached_tokens INTEGER NOT NULL,
+    cost_usd REAL,
+    latency_ms REAL NOT NULL,
+    status INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    stream INTEGER NOT NULL,
+    cache TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts_ms);
+CREATE INDEX IF NOT EXISTS requests_caller_ts ON requests (caller, ts_ms);
+";
+
+fn open_rw(path: &Path) -> rusqlite::Result<Connection> {
+    let c = Connection::open(path)?;
+    c.busy_timeout(Duration::from_secs(5))?;
+    c.pragma_update(None, "journal_mode", "WAL")?;
+    c.pragma_update(None, "synchronous", "NORMAL")?;
+    c.execute_batch(SCHEMA)?;
+    Ok(c)
+}
+
+/// Opens the ledger read-only (for `sidegate usage`).
+pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+    let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    c.busy_timeout(Duration::from_secs(5))?;
+    Ok(c)
+}
+
+impl Ledger {
+    pub fn open(path: &Path, retention: Duration) -> Result<Ledger, String> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        let err = |e: rusqlite::Error| format!("usage ledger {}: {e}", path.display());
+        let writer_conn = open_rw(path).map_err(err)?;
+        let reader = open_rw(path).map_err(err)?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let writer = std::thread::Builder::new()
+            .name("sidegate-ledger".into())
+            .spawn(move || write_loop(writer_conn, rx, retention))
+            .map_err(|e| format!("cannot start the ledger writer: {e}"))?;
+        Ok(Ledger {
+            tx: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            reader: Mutex::new(reader),
+            path: path.to_path_buf(),
+            dropped: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// Queues a row; never blocks. A full queue drops the row and counts it.
+    pub fn record(&self, r: Record) {
+        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        let sent = tx.as_ref().is_some_and(|tx| tx.try_send(r).is_ok());
+        if !sent {
+            self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// USD `caller` spent since `since` (unix seconds), counting known costs.
+    pub fn spent_since(&self, caller: &str, since: u64) -> f64 {
+        let c = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        c.query_row(
+            "SELECT COALESCE(SUM(cost_usd), 0) FROM requests WHERE caller = ?1 AND ts_ms >= ?2",
+            params![caller, (since as i64) * 1000],
+            |row| row.get::<_, f64>(0),
+        )
+        .unwrap_or(0.0)
+    }
+
+    /// Writes what is queued and stops the writer (at shutdown).
+    pub fn close(&self) {
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(h) = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Record>, retention: Duration) {
+    let mut last_prune = Instant::now() - Duration::from_secs(3600);
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = insert(&mut conn, &batch) {
+            tracing::error!(error = %e, rows = batch.len(), "usage ledger write failed");
+        }
+        if last_prune.elapsed() > Duration::from_secs(3600) {
+            last_prune = Instant::now();
+            let cutoff = crate::callers::limits::unix_now().saturating_sub(retention.as_secs()) as i64 * 1000;
+            if let Err(e) = conn.execute("DELETE FROM requests WHERE ts_ms < ?1", params![cutoff]) {
+                tracing::warn!(error = %e, "usage ledger retention failed");
+            }
+        }
+    }
+}
+
+fn insert(conn: &mut Connection, batch: &[Record]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut st = tx.prepare_cached(
+            "INSERT INTO requests (ts_ms, request_id, caller, app, route, deployment, provider, prompt_tokens, completion_tokens,
+             cached_tokens, cost_usd, latency_ms, status, outcome, attempts, stream, cache)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+        )?;
+        for r in batch {
+            st.execute(params![
+                r.ts_ms,
+                r.request_id,
+                r.caller,
+                r.app,
+                r.route,
+                r.deployment,
+                r.provider,
+                r.prompt_tokens as i64,
+                r.completion_tokens as i64,
+                r.cached_tokens as i64,
+                r.cost_usd,
+                r.latency_ms,
+                r.status,
+                r.outcome,
+                r.attempts,
+                r.stream,
+                r.cache
+            ])?;
+        }
+    }
+    tx.commit()
+}

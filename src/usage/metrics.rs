@@ -1,0 +1,156 @@
+//! `GET /metrics`: Prometheus / OpenMetrics text from a prometheus-client registry. Label
+//! values are bounded: configured routes, deployments and callers, and fixed outcome names;
+//! an ad-hoc `provider/model` is labelled `provider/*`, never with what the caller typed.
+
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Request {
+    pub route: String,
+    pub deployment: String,
+    pub caller: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteDeployment {
+    pub route: String,
+    pub deployment: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Tokens {
+    pub route: String,
+    pub deployment: String,
+    pub caller: String,
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Cost {
+    pub route: String,
+    pub deployment: String,
+    pub caller: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Attempt {
+    pub deployment: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheResult {
+    pub route: String,
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Deployment {
+    pub deployment: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadResult {
+    pub result: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    // 100 µs .. ~105 s
+    Histogram::new(exponential_buckets(0.0001, 2.0, 21))
+}
+
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    pub requests: Family<Request, Counter>,
+    pub duration: Family<RouteDeployment, Histogram, fn() -> Histogram>,
+    pub ttft: Family<RouteDeployment, Histogram, fn() -> Histogram>,
+    pub tokens: Family<Tokens, Counter>,
+    pub cost: Family<Cost, Counter<f64, AtomicU64>>,
+    pub attempts: Family<Attempt, Counter>,
+    pub failovers: Family<RouteDeployment, Counter>,
+    pub cache: Family<CacheResult, Counter>,
+    pub in_flight: Gauge,
+    pub breaker_open: Family<Deployment, Gauge>,
+    pub deployment_in_flight: Family<Deployment, Gauge>,
+    pub reloads: Family<ReloadResult, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let m = Metrics {
+            registry: Mutex::new(Registry::default()),
+            requests: Family::default(),
+            duration: Family::new_with_constructor(latency_histogram),
+            ttft: Family::new_with_constructor(latency_histogram),
+            tokens: Family::default(),
+            cost: Family::default(),
+            attempts: Family::default(),
+            failovers: Family::default(),
+            cache: Family::default(),
+            in_flight: Gauge::default(),
+            breaker_open: Family::default(),
+            deployment_in_flight: Family::default(),
+            reloads: Family::default(),
+        };
+        {
+            let mut r = m.registry.lock().unwrap_or_else(|p| p.into_inner());
+            r.register(
+                "sidegate_requests",
+                "Requests answered, by route, deployment, caller and status",
+                m.requests.clone(),
+            );
+            r.register("sidegate_request_duration_seconds", "Whole-request latency", m.duration.clone());
+            r.register("sidegate_time_to_first_token_seconds", "Time to the first streamed chunk", m.ttft.clone());
+            r.register("sidegate_tokens", "Tokens used, by kind (prompt, completion, cached)", m.tokens.clone());
+            r.register("sidegate_cost_usd", "Cost of answered requests with a known price, USD", m.cost.clone());
+            r.register("sidegate_attempts", "Vendor calls, by deployment and outcome", m.attempts.clone());
+            r.register(
+                "sidegate_failovers",
+                "Requests answered by another target than the first tried",
+                m.failovers.clone(),
+            );
+            r.register("sidegate_cache", "Cache lookups, by route and result (hit, miss, bypass)", m.cache.clone());
+            r.register("sidegate_in_flight_requests", "Requests in flight", m.in_flight.clone());
+            r.register(
+                "sidegate_breaker_open",
+                "1 when the deployment's circuit breaker is open or half-open",
+                m.breaker_open.clone(),
+            );
+            r.register(
+                "sidegate_deployment_in_flight",
+                "Vendor calls in flight per deployment",
+                m.deployment_in_flight.clone(),
+            );
+            r.register("sidegate_config_reloads", "Config reloads, by result (applied, failed)", m.reloads.clone());
+        }
+        m
+    }
+
+    /// The exposition text (OpenMetrics, which Prometheus scrapes natively).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let r = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &r) {
+            tracing::warn!(error = %e, "cannot encode metrics");
+        }
+        out
+    }
+}
+
+/// The content type of `encode`'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
