@@ -44,7 +44,7 @@ fn args() -> Args {
             "--concurrency" => a.concurrency = v.split(',').filter_map(|x| x.parse().ok()).collect(),
             _ => {
                 eprintln!(
-                    "usage: sidegate-bench [--sidegate PATH] [--vendor PATH] [--requests N] [--concurrency 1,64] [--only overhead|failover|reload|cache]"
+                    "usage: sidegate-bench [--sidegate PATH] [--vendor PATH] [--requests N] [--concurrency 1,64] [--only overhead|failover|reload|cache|callers]"
                 );
                 std::process::exit(2);
             }
@@ -138,7 +138,10 @@ async fn main() {
     if a.only == "all" || a.only == "cache" {
         cache::run(&a, &vendor_base).await;
     }
-    if a.only == "failover" || a.only == "reload" || a.only == "cache" {
+    if a.only == "all" || a.only == "callers" {
+        callers(&a).await;
+    }
+    if matches!(a.only.as_str(), "failover" | "reload" | "cache" | "callers") {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -439,4 +442,72 @@ async fn reload(a: &Args) {
     println!("{:<22} {:>10} {:>10} {:>10}", "phase", "requests", "p50 µs", "p99 µs");
     println!("{:<22} {:>10} {:>10.0} {:>10.0}", "steady", steady.len(), pct(&steady, 0.5), pct(&steady, 0.99));
     println!("{:<22} {:>10} {:>10.0} {:>10.0}", "during reloads", during.len(), pct(&during, 0.5), pct(&during, 0.99));
+}
+
+/// The hot-path cost of callers: identity, route policy, rpm/tpm/concurrency limits, a budget
+/// reservation, one ledger row and metrics per request, against the same daemon config with
+/// no callers and no ledger. Mock provider, native protocol.
+async fn callers(a: &Args) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let uid = sidegate::sys::uid();
+    let base = "[providers.mock]\nkind = \"mock\"\n[models.m]\nprovider = \"mock\"\nmodel = \"x\"\nprice = { input = 0.15, output = 0.60 }\n";
+    let plain = format!("[ledger]\nenabled = false\n{base}");
+    let full = format!(
+        "{base}[callers.me]\nuid = {uid}\nroutes = [\"m\", \"mock/*\"]\nrpm = 100000000\ntpm = 100000000000\nmax_concurrent = 100000\nbudget = {{ usd = 1000000.0, per = \"day\" }}\n"
+    );
+    let (_p, sock_plain) = daemon(&a.sidegate, dir.path(), "plain", &plain).await;
+    let (_f, sock_full) = daemon(&a.sidegate, dir.path(), "full", &full).await;
+    // scrape /metrics once a second on the full daemon, as Prometheus would
+    let scraper = {
+        let c = reqwest::Client::builder().unix_socket(sock_full.clone()).build().expect("client");
+        tokio::spawn(async move {
+            loop {
+                let _ = c.get("http://sidegate/metrics").send().await.map(|r| r.bytes());
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    };
+    println!("\nsidegate callers cost: native protocol, mock provider; 'full' = caller identity, route policy,");
+    println!("rpm/tpm/concurrency limits, budget reservation, ledger row and metrics on every request");
+    println!("{:<10} {:>5} {:>10} {:>10} {:>10}", "config", "conc", "p50 µs", "p99 µs", "req/s");
+    println!("{}", "-".repeat(50));
+    for conc in [1usize, 64] {
+        for (label, sock) in [("plain", &sock_plain), ("full", &sock_full)] {
+            let client = Arc::new(sidegate::client::Client::connect(sock).await.expect("client"));
+            let n = a.requests.max(1000);
+            for _ in 0..200 {
+                client.call("chat", &body("m"), &json!({})).await.expect("warm-up");
+            }
+            let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let start = Instant::now();
+            let workers = (0..conc).map(|_| {
+                let (c, next) = (client.clone(), next.clone());
+                tokio::spawn(async move {
+                    let mut lat = Vec::new();
+                    while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
+                        let t = Instant::now();
+                        c.call("chat", &body("m"), &json!({})).await.expect("request failed");
+                        lat.push(t.elapsed());
+                    }
+                    lat
+                })
+            });
+            let mut lat = Vec::new();
+            for w in futures_util::future::join_all(workers).await {
+                lat.extend(w.expect("worker"));
+            }
+            let wall = start.elapsed();
+            lat.sort();
+            let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1e6;
+            println!(
+                "{:<10} {:>5} {:>10.1} {:>10.1} {:>10.0}",
+                label,
+                conc,
+                pct(0.5),
+                pct(0.99),
+                n as f64 / wall.as_secs_f64()
+            );
+        }
+    }
+    scraper.abort();
 }

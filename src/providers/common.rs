@@ -13,7 +13,7 @@ use crate::api::{ChatRequest, Extra};
 /// A request the vendor cannot serve as asked: a 400 the caller can fix, naming the field.
 pub fn unsupported(vendor: &str, what: impl std::fmt::Display) -> ProviderError {
     // No `status`: no vendor answered; the caller still gets a 400 (`caller_status`).
-    let mut e = ProviderError::new(Failure::InvalidRequest, format!("{what} (not supported by {vendor})"));
+    let mut e = ProviderError::new(Failure::Unsupported, format!("{what} (not supported by {vendor})"));
     e.code = Some("unsupported_parameter".into());
     e
 }

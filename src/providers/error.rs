@@ -23,6 +23,9 @@ pub enum Failure {
     InvalidRequest,
     /// 400 context too long.
     ContextTooLong,
+    /// This vendor cannot express the request (a field or content it lacks), found before any
+    /// call: another vendor in the plan may serve it, so fail over; a 400 if none does.
+    Unsupported,
     /// 413 request too large.
     TooLarge,
     /// 500, 502, 503, 504, 529 and other 5xx.
@@ -52,7 +55,8 @@ impl Failure {
             | Failure::NotFound
             | Failure::TooLarge
             | Failure::BadResponse
-            | Failure::StreamBroken => Action::FailOver,
+            | Failure::StreamBroken
+            | Failure::Unsupported => Action::FailOver,
             Failure::InvalidRequest | Failure::ContextTooLong => Action::Return,
         }
     }
@@ -67,6 +71,7 @@ impl Failure {
             Failure::NotFound => "model_not_found",
             Failure::InvalidRequest => "invalid_request",
             Failure::ContextTooLong => "context_length_exceeded",
+            Failure::Unsupported => "unsupported_by_vendor",
             Failure::TooLarge => "request_too_large",
             Failure::Upstream => "upstream_error",
             Failure::BadResponse => "upstream_invalid_response",
@@ -128,7 +133,7 @@ impl ProviderError {
     /// The status the caller sees when this is the error returned.
     pub fn caller_status(&self) -> u16 {
         match self.failure {
-            Failure::InvalidRequest | Failure::ContextTooLong => {
+            Failure::InvalidRequest | Failure::ContextTooLong | Failure::Unsupported => {
                 self.status.filter(|s| matches!(s, 400 | 404 | 413 | 422)).unwrap_or(400)
             }
             Failure::NotFound => 404,

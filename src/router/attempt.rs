@@ -324,14 +324,17 @@ fn timed_out(what: &str, budget: Duration) -> ProviderError {
     ProviderError::timeout(what, budget)
 }
 
+/// Failures after which a target is not tried again within the request.
 fn is_account_level(f: Failure) -> bool {
-    matches!(f, Failure::Auth | Failure::Quota | Failure::NotFound | Failure::TooLarge)
+    matches!(f, Failure::Auth | Failure::Quota | Failure::NotFound | Failure::TooLarge | Failure::Unsupported)
 }
 
 fn breaker_outcome(f: Failure) -> BreakerOutcome {
     match f {
         Failure::Auth | Failure::Quota | Failure::NotFound => BreakerOutcome::AccountFailure,
-        Failure::InvalidRequest | Failure::ContextTooLong | Failure::TooLarge => BreakerOutcome::Neutral,
+        Failure::InvalidRequest | Failure::ContextTooLong | Failure::TooLarge | Failure::Unsupported => {
+            BreakerOutcome::Neutral
+        }
         // Throttling is not a fault: the vendor says when to come back, and the deployment
         // is cooled for exactly that long instead of tripping the breaker.
         Failure::RateLimited => BreakerOutcome::Neutral,
@@ -434,7 +437,7 @@ fn all_failed(
     let first = errors[0].caller_status();
     let status = if out_of_time && errors.iter().all(|e| e.failure == Failure::Timeout) {
         504
-    } else if errors.iter().all(|e| e.caller_status() == first) && first >= 429 {
+    } else if errors.iter().all(|e| e.caller_status() == first) {
         first
     } else {
         502

@@ -39,6 +39,9 @@ targets = ["overloaded", "echo"]
 
 [routes.resilient-stream]
 targets = ["stream-overloaded", "echo"]
+
+[routes.claude-first]
+targets = ["haiku", "echo"]
 "#
     )
 }
@@ -307,4 +310,23 @@ async fn embeddings_are_refused_with_a_clear_error() {
     let m = v["error"]["message"].as_str().unwrap();
     assert!(m.contains("embed"), "{v}");
     assert_eq!(vendor.calls(), 0);
+}
+
+#[tokio::test]
+async fn a_field_claude_cannot_express_fails_over_to_a_vendor_that_can() {
+    let (vendor, d) = start().await;
+    let body = serde_json::json!({"model": "claude-first", "logit_bias": {"50256": -100},
+        "messages": [{"role": "user", "content": "biased"}]});
+    let r = post(&d, "/v1/chat/completions", &body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-sidegate-model"], "echo");
+    let log = r.headers()["x-sidegate-attempt-log"].to_str().unwrap().to_string();
+    assert!(log.starts_with("haiku;unsupported_by_vendor;"), "{log}");
+    assert_eq!(vendor.calls(), 0, "nothing was sent to Anthropic");
+    // with nowhere else to go, the caller gets the 400 that says why
+    let body = serde_json::json!({"model": "haiku", "logit_bias": {"50256": -100}, "messages": [{"role": "user", "content": "x"}]});
+    let r = post(&d, "/v1/chat/completions", &body).await;
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "unsupported_parameter");
 }

@@ -53,7 +53,7 @@ impl Anthropic {
 /// filters by capability before calling this.
 pub fn no_embeddings() -> ProviderError {
     let mut e = ProviderError::new(
-        Failure::InvalidRequest,
+        Failure::Unsupported,
         "Anthropic has no embeddings endpoint; route embeddings to an OpenAI, OpenAI-compatible or Gemini model",
     );
     e.code = Some("unsupported_endpoint".into());
