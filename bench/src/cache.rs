@@ -17,6 +17,8 @@ use crate::{Args, Daemon, wait_socket};
 enum Via {
     Native,
     Http,
+    /// The native `models` op: the protocol's round trip with no router or cache behind it.
+    NativeFloor,
 }
 
 struct Row {
@@ -81,7 +83,8 @@ pub async fn run(a: &Args, vendor_base: &str) {
 
     let n1 = a.requests;
     let n64 = a.requests.max(20_000);
-    let plan: [(&str, &str, Via, usize, usize); 7] = [
+    let plan: [(&str, &str, Via, usize, usize); 8] = [
+        ("native, `models` op (floor)", "mem", Via::NativeFloor, 1, n1),
         ("native, memory hit", "mem", Via::Native, 1, n1),
         ("HTTP/unix, memory hit", "mem", Via::Http, 1, n1),
         ("native, disk hit", "disk", Via::Native, 1, n1),
@@ -97,11 +100,11 @@ pub async fn run(a: &Args, vendor_base: &str) {
     let s = natives[0].call("status", &json!({}), &json!({})).await.expect("status").body;
 
     println!("\nsidegate cache hits: the stored answer of a short chat, fake vendor on loopback");
-    println!("{:<26} {:>5} {:>8} {:>10} {:>10} {:>10}", "path", "conc", "requests", "p50 µs", "p99 µs", "req/s");
-    println!("{}", "-".repeat(74));
+    println!("{:<28} {:>5} {:>8} {:>10} {:>10} {:>10}", "path", "conc", "requests", "p50 µs", "p99 µs", "req/s");
+    println!("{}", "-".repeat(76));
     for r in &rows {
         println!(
-            "{:<26} {:>5} {:>8} {:>10.1} {:>10.1} {:>10.0}",
+            "{:<28} {:>5} {:>8} {:>10.1} {:>10.1} {:>10.0}",
             r.label,
             r.conc,
             r.n,
@@ -150,6 +153,7 @@ async fn measure(
         async move {
             let ok = match via {
                 Via::Native => native.call("chat", &payload, &json!({})).await.is_ok(),
+                Via::NativeFloor => native.call("models", &json!({}), &json!({})).await.is_ok(),
                 Via::Http => http
                     .post("http://sidegate/v1/chat/completions")
                     .json(&*payload)
