@@ -51,8 +51,14 @@ pub struct DiskStats {
 }
 
 enum Op {
-    Put { key: [u8; 32], bytes: Vec<u8>, expires_ms: u64 },
+    Put {
+        key: [u8; 32],
+        bytes: Vec<u8>,
+        expires_ms: u64,
+    },
     Remove([u8; 32]),
+    /// Answered once everything queued before it is committed.
+    Flush(std::sync::mpsc::Sender<()>),
 }
 
 pub struct Disk {
@@ -119,6 +125,28 @@ impl Disk {
                 None
             }
         }
+    }
+
+    /// Waits (blocking, up to `within`) until the writes queued so far are committed: for a
+    /// clean shutdown. Returns whether they were.
+    pub fn flush(&self, within: Duration) -> bool {
+        let (ack, done) = std::sync::mpsc::channel();
+        let until = std::time::Instant::now() + within;
+        let mut op = Op::Flush(ack);
+        loop {
+            match self.tx.try_send(op) {
+                Ok(()) => break,
+                Err(TrySendError::Disconnected(_)) => return false,
+                Err(TrySendError::Full(back)) => {
+                    if std::time::Instant::now() >= until {
+                        return false;
+                    }
+                    op = back;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+        done.recv_timeout(until.saturating_duration_since(std::time::Instant::now())).is_ok()
     }
 
     /// Queues a write; never blocks. Entries larger than a quarter of the cap are not kept.
@@ -194,7 +222,19 @@ fn writer(db: &Database, rx: &Receiver<Op>, max_bytes: u64, stats: &DiskStats) {
             }
         }
         let puts = batch.iter().filter(|op| matches!(op, Op::Put { .. })).count() as u64;
-        match apply(db, batch, max_bytes, stats) {
+        let mut acks = Vec::new();
+        batch.retain_mut(|op| match op {
+            Op::Flush(ack) => {
+                acks.push(ack.clone());
+                false
+            }
+            _ => true,
+        });
+        let result = apply(db, batch, max_bytes, stats);
+        for ack in acks {
+            let _ = ack.send(());
+        }
+        match result {
             Ok(()) => {
                 stats.writes.fetch_add(puts, Ordering::Relaxed);
             }
@@ -223,6 +263,7 @@ fn apply(db: &Database, batch: Vec<Op>, max_bytes: u64, stats: &DiskStats) -> Re
         for op in batch {
             let key = match &op {
                 Op::Put { key, .. } | Op::Remove(key) => *key,
+                Op::Flush(_) => continue,
             };
             if let Some(len) = remove_entry(&mut entries, &mut expiry, key)? {
                 bytes = bytes.saturating_sub(len);
@@ -316,7 +357,8 @@ mod tests {
             let d = Disk::open(dir.path(), 1 << 20).unwrap();
             let (e, bytes) = entry(100, 60_000);
             d.put(&key(1), bytes, e.expires_ms);
-            wait_for("the write", || d.stats.writes.load(Ordering::Relaxed) >= 1);
+            assert!(d.flush(Duration::from_secs(30)));
+            assert_eq!(d.stats.writes.load(Ordering::Relaxed), 1);
             for i in 2..200 {
                 let (e, bytes) = entry(20_000, 60_000 + u64::from(i));
                 d.put(&key(i), bytes, e.expires_ms);

@@ -157,6 +157,16 @@ impl Cache {
         }
     }
 
+    /// Commits the disk tier's queued writes (blocking, up to `within`): call it once requests
+    /// have drained at shutdown, so answers stored in the last moments survive the restart.
+    pub fn flush(&self, within: std::time::Duration) -> bool {
+        let disk = match &*lock(&self.disk) {
+            DiskState::Open(d) => d.clone(),
+            _ => return true,
+        };
+        disk.flush(within)
+    }
+
     /// The memory tier's answer for `key`, if fresh for this route.
     pub fn get_memory(&self, key: &CacheKey, rc: &RouteCache) -> Option<Arc<Entry>> {
         if !rc.tiers.memory {

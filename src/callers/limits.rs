@@ -215,7 +215,8 @@ pub fn period_start(p: BudgetPeriod, now: u64) -> u64 {
     }
 }
 
-fn period_end(p: BudgetPeriod, start: u64) -> u64 {
+/// End (exclusive, unix seconds) of the budget period that starts at `start`.
+pub fn period_end(p: BudgetPeriod, start: u64) -> u64 {
     match p {
         BudgetPeriod::Day => start + 86_400,
         BudgetPeriod::Month => {

@@ -5,6 +5,7 @@
 pub mod identity;
 pub mod limits;
 pub mod prices;
+pub mod shared;
 
 pub use identity::{Caller, Credential, Peer, identify};
 pub use limits::{Admission, CallerBook};

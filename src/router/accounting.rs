@@ -22,6 +22,8 @@ pub struct Accounting {
     pub book: CallerBook,
     pub ledger: Option<Ledger>,
     pub metrics: Metrics,
+    /// Limits and budgets shared by every host (`[shared] redis`), on top of the local ones.
+    pub shared: Option<crate::callers::shared::SharedLimits>,
 }
 
 /// Per-request accounting state, carried by the request's log until it ends.
@@ -37,6 +39,10 @@ pub struct Account {
     pub attempt_outcomes: Vec<(String, &'static str)>,
     pub ttft: Option<Duration>,
     sink: Option<Arc<Accounting>>,
+    /// The budget reservation's ceiling (what the priciest candidate could cost).
+    ceiling: Option<f64>,
+    /// A reservation held in Redis: (caller, period start), settled when the request ends.
+    shared_reservation: Option<(String, u64)>,
 }
 
 impl Accounting {
@@ -89,6 +95,62 @@ impl Accounting {
         let ledger = self.ledger.as_ref();
         let spent = |caller: &str, since: u64| ledger.map_or(0.0, |l| l.spent_since(caller, since));
         log.account.admission = Some(self.book.admit(settings, tokens, ceiling, &spent)?);
+        log.account.ceiling = ceiling;
+        Ok(())
+    }
+
+    /// The same limits and budget, counted across every host in Redis. Runs after the local
+    /// admission (which already refused what one host alone is over).
+    pub async fn admit_shared(&self, snap: &Snapshot, tokens: f64, log: &mut RequestLog) -> Result<(), ApiError> {
+        use crate::callers::limits::{period_start, unix_now};
+        use crate::callers::shared::Verdict;
+        let (Some(shared), Some(settings)) =
+            (&self.shared, snap.callers.by_name.get(&log.account.caller).filter(|_| log.account.configured))
+        else {
+            return Ok(());
+        };
+        let now = unix_now();
+        let rate = |kind: &str, limit: f64, wait: f64| {
+            let mut e = ApiError::new(
+                429,
+                "rate_limit_error",
+                Some("caller_rate_limited"),
+                format!("caller `{}` is over its limit of {limit} {kind} (counted across hosts)", settings.name),
+            );
+            e.retry_after = Some(Duration::from_secs_f64(wait.max(1.0)));
+            e
+        };
+        if let Some(rpm) = settings.rpm
+            && let Verdict::Over(wait) = shared.take(&settings.name, "rpm", 1.0, f64::from(rpm), now).await
+        {
+            return Err(rate("requests per minute", f64::from(rpm), wait));
+        }
+        if let Some(tpm) = settings.tpm
+            && let Verdict::Over(wait) = shared.take(&settings.name, "tpm", tokens, tpm as f64, now).await
+        {
+            return Err(rate("tokens per minute", tpm as f64, wait));
+        }
+        if let (Some((usd, period)), Some(ceiling)) = (settings.budget, log.account.ceiling) {
+            let start = period_start(period, now);
+            let end = crate::callers::limits::period_end(period, start);
+            match shared.reserve(&settings.name, start, end, ceiling, usd).await {
+                Verdict::Ok => log.account.shared_reservation = Some((settings.name.clone(), start)),
+                Verdict::Over(spent) => {
+                    let mut e = ApiError::new(
+                        429,
+                        "rate_limit_error",
+                        Some("budget_exceeded"),
+                        format!(
+                            "caller `{}` is over its budget of ${usd:.4} across hosts: ${spent:.4} spent or reserved, and this request may cost up to ${ceiling:.4}",
+                            settings.name
+                        ),
+                    );
+                    e.retry_after = Some(Duration::from_secs(end.saturating_sub(now).max(1)));
+                    return Err(e);
+                }
+                Verdict::Unavailable => {}
+            }
+        }
         Ok(())
     }
 }
@@ -125,6 +187,17 @@ pub fn finish(log: &mut RequestLog, status: u16, outcome: &str) {
     };
     if let Some(a) = acct.admission.take() {
         a.settle(cost);
+    }
+    if let (Some((caller, start)), Some(ceiling)) = (acct.shared_reservation.take(), acct.ceiling)
+        && let Ok(rt) = tokio::runtime::Handle::try_current()
+    {
+        let delta = cost.unwrap_or(0.0) - ceiling;
+        let sink2 = sink.clone();
+        rt.spawn(async move {
+            if let Some(shared) = &sink2.shared {
+                shared.settle(&caller, start, delta).await;
+            }
+        });
     }
     let latency = log.started.elapsed();
     let caller_label = if acct.configured { acct.caller.clone() } else { "unknown".into() };

@@ -128,7 +128,11 @@ impl Gateway {
     /// A gateway over `live`; `ledger` records usage (None: no state directory, or disabled).
     pub fn new(live: Live, ledger: Option<crate::usage::Ledger>) -> Self {
         Gateway {
-            accounting: Arc::new(accounting::Accounting { ledger, ..Default::default() }),
+            accounting: Arc::new(accounting::Accounting {
+                ledger,
+                shared: live.snapshot.shared.redis.as_ref().map(crate::callers::shared::SharedLimits::new),
+                ..Default::default()
+            }),
             health: Arc::new(health::Health::new(live.snapshot.breaker)),
             cache: Arc::new(crate::cache::Cache::new(&live.snapshot)),
             live: ArcSwap::from_pointee(live),
@@ -193,6 +197,12 @@ impl Gateway {
         wait.await.map_err(|_| ApiError::internal("the reload was abandoned"))
     }
 
+    /// Commits the disk cache's pending writes (blocking, up to `within`); for the end of a
+    /// graceful shutdown, after requests have drained.
+    pub fn flush_cache(&self, within: Duration) -> bool {
+        self.cache.flush(within)
+    }
+
     pub fn current(&self) -> Arc<Live> {
         self.live.load_full()
     }
@@ -210,6 +220,9 @@ impl Gateway {
         self.accounting
             .admit(&live.snapshot, &plan.candidates, plan.tokens, needs.prompt_tokens, needs.max_output, &mut log)
             .map_err(|e| log.fail(e))?;
+        if let Err(e) = self.accounting.admit_shared(&live.snapshot, plan.tokens, &mut log).await {
+            return Err(log.fail(e));
+        }
         let deadline = Instant::now() + opts.timeout.map_or(plan.timing.timeout, |t| t.min(plan.timing.timeout));
         let mut log = match cached::chat(self, &live, &plan, &req, &opts, log, started, deadline).await {
             cached::Handled::Answer(answer) => return answer,
@@ -253,6 +266,9 @@ impl Gateway {
         self.accounting
             .admit(&live.snapshot, &plan.candidates, plan.tokens, needs.prompt_tokens, Some(0), &mut log)
             .map_err(|e| log.fail(e))?;
+        if let Err(e) = self.accounting.admit_shared(&live.snapshot, plan.tokens, &mut log).await {
+            return Err(log.fail(e));
+        }
         let deadline = Instant::now() + opts.timeout.map_or(plan.timing.timeout, |t| t.min(plan.timing.timeout));
         let mut log = match cached::embeddings(self, &live, &plan, &req, &opts, log, started, deadline).await {
             cached::Handled::Answer(answer) => return answer,

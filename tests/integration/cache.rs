@@ -476,7 +476,7 @@ async fn stream_replay_equals_the_original() {
 // === Redis ===
 
 /// A real `redis-server` on a free loopback port, in a temp dir, no persistence.
-struct Redis {
+pub(crate) struct Redis {
     child: Option<Child>,
     port: u16,
     _dir: tempfile::TempDir,
@@ -485,7 +485,7 @@ struct Redis {
 impl Redis {
     /// None (the test is skipped) when `redis-server` is not installed, unless CI or
     /// `SIDEGATE_REQUIRE_REDIS` says it must be there.
-    async fn start() -> Option<Redis> {
+    pub(crate) async fn start() -> Option<Redis> {
         let found = Command::new("redis-server").arg("--version").stdout(Stdio::null()).status().is_ok();
         if !found {
             let required = std::env::var_os("CI").is_some() || std::env::var_os("SIDEGATE_REQUIRE_REDIS").is_some();
@@ -516,7 +516,7 @@ impl Redis {
         panic!("redis-server did not start on port {port}");
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 

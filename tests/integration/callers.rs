@@ -270,3 +270,34 @@ async fn metrics_count_what_happened() {
     assert!(!text.contains("nope"), "raw user input never becomes a label: {text}");
     assert!(text.trim_end().ends_with("# EOF"));
 }
+
+#[tokio::test]
+async fn two_daemons_sharing_redis_never_spend_past_one_budget() {
+    let Some(redis) = crate::cache::Redis::start().await else { return };
+    let cfg = format!("{}\n[shared]\nredis = \"{}\"\n", me("budget = { usd = 0.05, per = \"day\" }"), redis.url());
+    let a = Daemon::start("", &cfg).await;
+    let b = Daemon::start("", &cfg).await;
+    let (ca, cb) = (a.native().await, b.native().await);
+    let body = json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]});
+    let no_opts = json!({});
+    let calls = (0..50).map(|i| {
+        let c = if i % 2 == 0 { &ca } else { &cb };
+        c.call("chat", &body, &no_opts)
+    });
+    let results = futures_util::future::join_all(calls).await;
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    let over = results
+        .iter()
+        .filter(|r| matches!(r, Err(sidegate::client::ClientError::Api { status: 429, body, .. }) if body["error"]["code"] == "budget_exceeded"))
+        .count();
+    assert_eq!(ok + over, 50);
+    assert!(ok <= 5, "two hosts spent past one $0.05 budget: {ok} calls at $0.01 answered");
+    assert!(ok >= 1);
+    let cost: f64 = usage_json(&a, "caller")
+        .await
+        .iter()
+        .chain(usage_json(&b, "caller").await.iter())
+        .map(|r| r["cost_usd"].as_f64().unwrap())
+        .sum();
+    assert!(cost <= 0.05 + 1e-9, "the ledgers say {cost}");
+}
