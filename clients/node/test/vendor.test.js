@@ -164,7 +164,7 @@ targets = ["fake-echo"]
   });
 });
 
-describe("real daemon, callers policy", { skip: "[callers.*] and unknown_callers are not in the daemon yet: issue 9", ...TIMEOUT }, () => {
+describe("real daemon, callers policy", { skip: skipUnless(SIDEGATE_BIN), ...TIMEOUT }, () => {
   const uid = typeof process.getuid === "function" ? process.getuid() : 0;
   const daemons = [];
   after(async () => {

@@ -290,7 +290,7 @@ def test_errors_async(daemon: Daemon) -> None:
     asyncio.run(main())
 
 
-@pytest.mark.skip(reason="[server] unknown_callers / [callers.*] arrive with issue 9")
+
 def test_permission_denied(make_daemon: Any) -> None:
     d = make_daemon('unknown_callers = "deny"')
     with pytest.raises(PermissionDeniedError) as info:
