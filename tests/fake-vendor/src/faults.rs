@@ -85,6 +85,25 @@ pub fn reset(guard: CallGuard) -> Response<FakeBody> {
 /// ending the body. The call counts as completed once every frame was taken, as aborted if
 /// the client left first.
 pub fn sse(events: Vec<Option<Bytes>>, interval: Duration, guard: CallGuard) -> Response<FakeBody> {
+    sse_then(events, interval, guard, StreamEnd::Close)
+}
+
+/// How a fake stream ends after its last event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// The body ends, as a real vendor's does.
+    Close,
+    /// Silence with the connection open until the client gives up (counted as aborted).
+    Stall,
+}
+
+/// Like `sse`, with a choice of how the stream ends.
+pub fn sse_then(
+    events: Vec<Option<Bytes>>,
+    interval: Duration,
+    guard: CallGuard,
+    end: StreamEnd,
+) -> Response<FakeBody> {
     let (tx, rx) = mpsc::channel::<Option<Bytes>>(16);
     tokio::spawn(async move {
         for ev in events {
@@ -102,6 +121,10 @@ pub fn sse(events: Vec<Option<Bytes>>, interval: Duration, guard: CallGuard) -> 
             if !interval.is_zero() {
                 tokio::time::sleep(interval).await;
             }
+        }
+        if end == StreamEnd::Stall {
+            tx.closed().await;
+            return;
         }
         // Close the body (Gemini streams end only there) once hyper took every frame; a
         // client that left first makes this an aborted call.

@@ -381,7 +381,6 @@ async fn chat(body: Value, guard: CallGuard, stats: &Arc<Stats>) -> Response<Fak
         );
     }
     let include_usage = body["stream_options"]["include_usage"].as_bool().unwrap_or(false);
-    let (tx, rx) = mpsc::channel::<Option<Bytes>>(16);
     let chunk = |delta: Value, finish: Value| {
         let v = json!({"id": id, "object": "chat.completion.chunk", "created": 1_700_000_000u64, "model": model,
                        "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]});
@@ -420,32 +419,6 @@ async fn chat(body: Value, guard: CallGuard, stats: &Arc<Stats>) -> Response<Fak
         }
         events.push(Some(Bytes::from_static(b"data: [DONE]\n\n")));
     }
-    tokio::spawn(async move {
-        for ev in events {
-            let cut = ev.is_none();
-            if cut {
-                // let what was sent reach the client before the connection is cut
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            if tx.send(ev).await.is_err() {
-                return; // client went away: guard drops unfinished -> aborted
-            }
-            if cut {
-                return;
-            }
-            if !interval.is_zero() {
-                tokio::time::sleep(interval).await;
-            }
-        }
-        if stall {
-            // Silence with the connection open, until the client gives up (counted as aborted).
-            tx.closed().await;
-            return;
-        }
-        drop(tx); // ends the body, as a real vendor does after [DONE]
-        guard.finish();
-    });
-    let mut r = Response::new(FakeBody::Chan(rx));
-    r.headers_mut().insert("content-type", "text/event-stream".parse().expect("static header"));
-    r
+    let end = if stall { faults::StreamEnd::Stall } else { faults::StreamEnd::Close };
+    faults::sse_then(events, interval, guard, end)
 }
