@@ -177,6 +177,14 @@ pub async fn run(snapshot: Snapshot, origin: ConfigOrigin) -> Result<(), DaemonE
         // systemd owns the socket file; never unlink it.
         tracing::debug!("leaving the activated socket to systemd");
     }
+    // Answers stored in the last moments before the signal reach the disk tier, and usage
+    // rows the ledger: a clean stop loses nothing.
+    // (flush blocks on the disk writer thread: keep it off the runtime's workers)
+    let g = gateway.clone();
+    let flushed = tokio::task::spawn_blocking(move || g.flush_cache(Duration::from_secs(2))).await.unwrap_or(false);
+    if !flushed {
+        tracing::warn!("the disk cache did not finish writing within 2 s");
+    }
     if let Some(l) = &gateway.accounting.ledger {
         l.close();
     }

@@ -283,7 +283,7 @@ impl Cache {
             }
         };
         let redis = match &*lock(&self.redis) {
-            None => json!({"state": "off"}),
+            None => json!({"state": "unused"}),
             Some(r) => {
                 let s = &r.stats;
                 let n = |a: &AtomicU64| a.load(Ordering::Relaxed);

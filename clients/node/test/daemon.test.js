@@ -293,7 +293,7 @@ describe("real daemon restarts", { skip, ...TIMEOUT }, () => {
   });
 });
 
-describe("real daemon, route cache", { skip: "route cache (DESIGN §3 `cache`) is not in the daemon yet: issue 7", ...TIMEOUT }, () => {
+describe("real daemon, route cache", { skip, ...TIMEOUT }, () => {
   let daemon;
   let c;
   const test = withSetup(async () => {
