@@ -279,8 +279,9 @@ async fn socket_activation_takes_the_listening_socket_from_systemd() {
     std::fs::write(
         &config,
         format!(
-            "[server]\nsocket = \"{}\"\n[providers.mock]\nkind = \"mock\"\n",
-            dir.path().join("unused.sock").display()
+            "[server]\nsocket = \"{}\"\nstate_dir = \"{}\"\n[providers.mock]\nkind = \"mock\"\n",
+            dir.path().join("unused.sock").display(),
+            dir.path().join("state").display()
         ),
     )
     .unwrap();
@@ -301,8 +302,11 @@ async fn socket_activation_takes_the_listening_socket_from_systemd() {
         .await
         .unwrap();
     assert_eq!(r.body["choices"][0]["message"]["content"], "activated");
-    let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
-    assert!(log.contains("activated=true"), "{log}");
+    let log_path = dir.path().join("log");
+    eventually("the daemon reports the adopted socket", || {
+        std::fs::read_to_string(&log_path).unwrap_or_default().contains("activated=true")
+    })
+    .await;
     assert!(!dir.path().join("unused.sock").exists());
     let _ = child.kill();
     let _ = child.wait();
