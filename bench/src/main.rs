@@ -455,8 +455,10 @@ async fn callers(a: &Args) {
     let full = format!(
         "{base}[callers.me]\nuid = {uid}\nroutes = [\"m\", \"mock/*\"]\nrpm = 100000000\ntpm = 100000000000\nmax_concurrent = 100000\nbudget = {{ usd = 1000000.0, per = \"day\" }}\n"
     );
+    let no_ledger = format!("[ledger]\nenabled = false\n{full}");
     let (_p, sock_plain) = daemon(&a.sidegate, dir.path(), "plain", &plain).await;
     let (_f, sock_full) = daemon(&a.sidegate, dir.path(), "full", &full).await;
+    let (_n, sock_noledger) = daemon(&a.sidegate, dir.path(), "noledger", &no_ledger).await;
     // scrape /metrics once a second on the full daemon, as Prometheus would
     let scraper = {
         let c = reqwest::Client::builder().unix_socket(sock_full.clone()).build().expect("client");
@@ -468,11 +470,14 @@ async fn callers(a: &Args) {
         })
     };
     println!("\nsidegate callers cost: native protocol, mock provider; 'full' = caller identity, route policy,");
-    println!("rpm/tpm/concurrency limits, budget reservation, ledger row and metrics on every request");
+    println!("rpm/tpm/concurrency limits, budget reservation, ledger row and metrics on every request;");
+    println!("'no ledger' = full without the ledger row; 'plain' is measured first and last");
     println!("{:<10} {:>5} {:>10} {:>10} {:>10}", "config", "conc", "p50 µs", "p99 µs", "req/s");
     println!("{}", "-".repeat(50));
     for conc in [1usize, 64] {
-        for (label, sock) in [("plain", &sock_plain), ("full", &sock_full)] {
+        for (label, sock) in
+            [("plain", &sock_plain), ("full", &sock_full), ("no ledger", &sock_noledger), ("plain", &sock_plain)]
+        {
             let client = Arc::new(sidegate::client::Client::connect(sock).await.expect("client"));
             let n = a.requests.max(1000);
             for _ in 0..200 {

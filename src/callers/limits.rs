@@ -62,9 +62,14 @@ impl CallerBook {
     ) -> Result<Admission, ApiError> {
         let state = {
             let mut map = lock(&self.states);
-            map.entry(c.name.clone())
-                .or_insert_with(|| Arc::new(CallerState { inner: Mutex::new(Inner::new(c)) }))
-                .clone()
+            // (get first: `entry` would allocate the name on every request)
+            match map.get(&c.name) {
+                Some(s) => s.clone(),
+                None => map
+                    .entry(c.name.clone())
+                    .or_insert_with(|| Arc::new(CallerState { inner: Mutex::new(Inner::new(c)) }))
+                    .clone(),
+            }
         };
         let now = Instant::now();
         let mut g = lock(&state.inner);

@@ -200,57 +200,41 @@ pub fn finish(log: &mut RequestLog, status: u16, outcome: &str) {
         });
     }
     let latency = log.started.elapsed();
-    let caller_label = if acct.configured { acct.caller.clone() } else { "unknown".into() };
+    let caller_label = if acct.configured { acct.caller.as_str() } else { "unknown" };
     let m = &sink.metrics;
     let route = label(&log.route);
     let deployment = label(&log.deployment);
-    m.requests
-        .get_or_create(&metrics::Request {
-            route: route.clone(),
-            deployment: deployment.clone(),
-            caller: caller_label.clone(),
-            status: status.to_string(),
-        })
-        .inc();
+    let h = m.handles(&route, &deployment, caller_label, status, log.cache);
+    h.requests.inc();
+    if !route.is_empty() {
+        h.cache.inc();
+    }
     if !deployment.is_empty() {
-        let rd = metrics::RouteDeployment { route: route.clone(), deployment: deployment.clone() };
-        m.duration.get_or_create(&rd).observe(latency.as_secs_f64());
+        h.duration.observe(latency.as_secs_f64());
         if let Some(t) = acct.ttft {
-            m.ttft.get_or_create(&rd).observe(t.as_secs_f64());
+            h.ttft.observe(t.as_secs_f64());
         }
-        let succeeded_elsewhere =
-            acct.attempt_outcomes.len() > 1 && acct.attempt_outcomes.last().is_some_and(|(_, o)| *o == "ok");
-        if succeeded_elsewhere {
-            m.failovers.get_or_create(&rd).inc();
+        if acct.attempt_outcomes.len() > 1 && acct.attempt_outcomes.last().is_some_and(|(_, o)| *o == "ok") {
+            h.failovers.inc();
         }
     }
-    for (dep, outcome) in &acct.attempt_outcomes {
-        m.attempts.get_or_create(&metrics::Attempt { deployment: dep.clone(), outcome: (*outcome).to_string() }).inc();
+    for (i, (dep, outcome)) in acct.attempt_outcomes.iter().enumerate() {
+        // the answering call (the common, single-attempt case) through its handle
+        if *outcome == "ok" && i + 1 == acct.attempt_outcomes.len() && label(dep) == deployment {
+            h.attempt_ok.inc();
+        } else {
+            m.attempts
+                .get_or_create(&metrics::Attempt { deployment: label(dep), outcome: (*outcome).to_string() })
+                .inc();
+        }
     }
     if log.usage.is_some() {
-        for (kind, n) in [("prompt", usage.prompt_tokens), ("completion", usage.completion_tokens), ("cached", cached)]
-        {
-            m.tokens
-                .get_or_create(&metrics::Tokens {
-                    route: route.clone(),
-                    deployment: deployment.clone(),
-                    caller: caller_label.clone(),
-                    kind,
-                })
-                .inc_by(n);
+        for (counter, n) in h.tokens.iter().zip([usage.prompt_tokens, usage.completion_tokens, cached]) {
+            counter.inc_by(n);
         }
     }
     if let Some(c) = cost.filter(|c| *c > 0.0) {
-        m.cost
-            .get_or_create(&metrics::Cost {
-                route: route.clone(),
-                deployment: deployment.clone(),
-                caller: caller_label.clone(),
-            })
-            .inc_by(c);
-    }
-    if !route.is_empty() {
-        m.cache.get_or_create(&metrics::CacheResult { route: route.clone(), result: log.cache }).inc();
+        h.cost.inc_by(c);
     }
     if let Some(ledger) = &sink.ledger {
         ledger.record(Record {

@@ -68,8 +68,26 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0001, 2.0, 21))
 }
 
+/// The metrics one request touches, resolved once per label combination: the hot path then
+/// increments them with no label-set allocation and no family lookup.
+pub struct Handles {
+    pub requests: Counter,
+    pub duration: Histogram,
+    pub ttft: Histogram,
+    pub failovers: Counter,
+    pub tokens: [Counter; 3],
+    pub cost: Counter<f64, AtomicU64>,
+    pub cache: Counter,
+    /// `sidegate_attempts_total{deployment, outcome="ok"}` of the answering deployment.
+    pub attempt_ok: Counter,
+}
+
+type HandleKey = (String, String, String, u16, &'static str);
+
 pub struct Metrics {
     registry: Mutex<Registry>,
+    /// Handles by the hash of their labels; the stored key settles (rare) hash collisions.
+    handles: Mutex<std::collections::HashMap<u64, Vec<(HandleKey, std::sync::Arc<Handles>)>>>,
     pub requests: Family<Request, Counter>,
     pub duration: Family<RouteDeployment, Histogram, fn() -> Histogram>,
     pub ttft: Family<RouteDeployment, Histogram, fn() -> Histogram>,
@@ -94,6 +112,7 @@ impl Metrics {
     pub fn new() -> Self {
         let m = Metrics {
             registry: Mutex::new(Registry::default()),
+            handles: Mutex::default(),
             requests: Family::default(),
             duration: Family::new_with_constructor(latency_histogram),
             ttft: Family::new_with_constructor(latency_histogram),
@@ -139,6 +158,56 @@ impl Metrics {
             r.register("sidegate_config_reloads", "Config reloads, by result (applied, failed)", m.reloads.clone());
         }
         m
+    }
+
+    /// The handles for one request's labels (created on first use).
+    pub fn handles(
+        &self,
+        route: &str,
+        deployment: &str,
+        caller: &str,
+        status: u16,
+        cache: &'static str,
+    ) -> std::sync::Arc<Handles> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (route, deployment, caller, status, cache).hash(&mut h);
+        let hash = h.finish();
+        let mut map = self.handles.lock().unwrap_or_else(|p| p.into_inner());
+        let bucket = map.entry(hash).or_default();
+        if let Some((_, hs)) = bucket
+            .iter()
+            .find(|(k, _)| k.0 == route && k.1 == deployment && k.2 == caller && k.3 == status && k.4 == cache)
+        {
+            return hs.clone();
+        }
+        let (r, d, c) = (route.to_string(), deployment.to_string(), caller.to_string());
+        let rd = RouteDeployment { route: r.clone(), deployment: d.clone() };
+        let tokens = |kind| {
+            self.tokens.get_or_create_owned(&Tokens {
+                route: r.clone(),
+                deployment: d.clone(),
+                caller: c.clone(),
+                kind,
+            })
+        };
+        let hs = std::sync::Arc::new(Handles {
+            requests: self.requests.get_or_create_owned(&Request {
+                route: r.clone(),
+                deployment: d.clone(),
+                caller: c.clone(),
+                status: status.to_string(),
+            }),
+            duration: self.duration.get_or_create_owned(&rd),
+            ttft: self.ttft.get_or_create_owned(&rd),
+            failovers: self.failovers.get_or_create_owned(&rd),
+            tokens: [tokens("prompt"), tokens("completion"), tokens("cached")],
+            cost: self.cost.get_or_create_owned(&Cost { route: r.clone(), deployment: d.clone(), caller: c.clone() }),
+            cache: self.cache.get_or_create_owned(&CacheResult { route: r.clone(), result: cache }),
+            attempt_ok: self.attempts.get_or_create_owned(&Attempt { deployment: d.clone(), outcome: "ok".into() }),
+        });
+        bucket.push(((r, d, c, status, cache), hs.clone()));
+        hs
     }
 
     /// The exposition text (OpenMetrics, which Prometheus scrapes natively).
