@@ -83,11 +83,13 @@ pub struct Handles {
 }
 
 type HandleKey = (String, String, String, u16, &'static str);
+/// Handles by the hash of their labels; each entry keeps its labels to settle collisions.
+type HandleMap = std::collections::HashMap<u64, Vec<(HandleKey, std::sync::Arc<Handles>)>>;
 
 pub struct Metrics {
     registry: Mutex<Registry>,
     /// Handles by the hash of their labels; the stored key settles (rare) hash collisions.
-    handles: Mutex<std::collections::HashMap<u64, Vec<(HandleKey, std::sync::Arc<Handles>)>>>,
+    handles: Mutex<HandleMap>,
     pub requests: Family<Request, Counter>,
     pub duration: Family<RouteDeployment, Histogram, fn() -> Histogram>,
     pub ttft: Family<RouteDeployment, Histogram, fn() -> Histogram>,
