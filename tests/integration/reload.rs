@@ -315,3 +315,38 @@ async fn socket_activation_takes_the_listening_socket_from_systemd() {
 fn which(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(name)).find(|p| p.is_file())
 }
+
+#[tokio::test]
+async fn a_reload_keeps_the_health_of_deployments_it_did_not_change() {
+    let cfg = |extra: &str| {
+        format!(
+            "[providers.broken]\nkind = \"mock\"\nfailure_rate = 1.0\n[providers.ok]\nkind = \"mock\"\n\
+             [models.bad]\nprovider = \"broken\"\nmodel = \"x\"\n[models.good]\nprovider = \"ok\"\nmodel = \"y\"\n\
+             [routes.r]\ntargets = [\"bad\", \"good\"]\n{extra}"
+        )
+    };
+    let d = Daemon::start("", &cfg("")).await;
+    let c = d.native().await;
+    let (body, no_opts) = (json!({"model": "r", "messages": [{"role": "user", "content": "x"}]}), json!({}));
+    let ask = || c.call("chat", &body, &no_opts);
+    for _ in 0..8 {
+        ask().await.unwrap();
+    }
+    let breaker_of_bad = |s: &serde_json::Value| {
+        s["deployments"].as_array().unwrap().iter().find(|x| x["name"] == "bad").map(|x| x["breaker"].clone())
+    };
+    let s = c.call("status", &json!({}), &json!({})).await.unwrap();
+    assert_eq!(breaker_of_bad(&s.body).unwrap(), "open");
+    // change something else: a new model
+    let text = std::fs::read_to_string(&d.config).unwrap() + "\n[models.extra]\nprovider = \"ok\"\nmodel = \"z\"\n";
+    write_atomic(&d.config, &text);
+    eventually_async(|| async {
+        let s = c.call("status", &json!({}), &json!({})).await.unwrap();
+        s.body["models"].as_array().unwrap().iter().any(|m| m == "extra")
+    })
+    .await;
+    let s = c.call("status", &json!({}), &json!({})).await.unwrap();
+    assert_eq!(breaker_of_bad(&s.body).unwrap(), "open", "the unchanged deployment kept its open breaker");
+    let r = ask().await.unwrap();
+    assert_eq!(r.meta["attempts"], 1, "and it is still skipped at no cost");
+}
