@@ -164,6 +164,11 @@ impl Gateway {
             m.breaker_open.get_or_create(&deployment).set(i64::from(d["breaker"] != "closed"));
             m.deployment_in_flight.get_or_create(&deployment).set(d["in_flight"].as_i64().unwrap_or(0));
         }
+        let cache = self.cache.report();
+        for tier in ["memory", "disk", "redis"] {
+            let t = &cache[tier];
+            m.set_cache_tier(tier, t["entries"].as_u64(), t["bytes"].as_u64(), t["hits"].as_u64());
+        }
         m.encode()
     }
 

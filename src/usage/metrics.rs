@@ -59,6 +59,11 @@ pub struct Deployment {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Tier {
+    pub tier: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReloadResult {
     pub result: &'static str,
 }
@@ -102,6 +107,11 @@ pub struct Metrics {
     pub breaker_open: Family<Deployment, Gauge>,
     pub deployment_in_flight: Family<Deployment, Gauge>,
     pub reloads: Family<ReloadResult, Counter>,
+    pub cache_entries: Family<Tier, Gauge>,
+    pub cache_bytes: Family<Tier, Gauge>,
+    pub cache_tier_hits: Family<Tier, Counter>,
+    /// Tier hit totals at the last scrape, so the counters advance by the difference.
+    last_tier_hits: Mutex<std::collections::HashMap<&'static str, u64>>,
 }
 
 impl Default for Metrics {
@@ -127,6 +137,10 @@ impl Metrics {
             breaker_open: Family::default(),
             deployment_in_flight: Family::default(),
             reloads: Family::default(),
+            cache_entries: Family::default(),
+            cache_bytes: Family::default(),
+            cache_tier_hits: Family::default(),
+            last_tier_hits: Mutex::default(),
         };
         {
             let mut r = m.registry.lock().unwrap_or_else(|p| p.into_inner());
@@ -158,6 +172,9 @@ impl Metrics {
                 m.deployment_in_flight.clone(),
             );
             r.register("sidegate_config_reloads", "Config reloads, by result (applied, failed)", m.reloads.clone());
+            r.register("sidegate_cache_entries", "Entries held by each cache tier", m.cache_entries.clone());
+            r.register("sidegate_cache_bytes", "Bytes held by each cache tier", m.cache_bytes.clone());
+            r.register("sidegate_cache_tier_hits", "Hits served by each cache tier", m.cache_tier_hits.clone());
         }
         m
     }
@@ -210,6 +227,22 @@ impl Metrics {
         });
         bucket.push(((r, d, c, status, cache), hs.clone()));
         hs
+    }
+
+    /// Mirrors a cache tier's state (from the cache's own counters) at scrape time.
+    pub fn set_cache_tier(&self, tier: &'static str, entries: Option<u64>, bytes: Option<u64>, hits: Option<u64>) {
+        let t = Tier { tier };
+        if let Some(e) = entries {
+            self.cache_entries.get_or_create(&t).set(e as i64);
+        }
+        if let Some(b) = bytes {
+            self.cache_bytes.get_or_create(&t).set(b as i64);
+        }
+        if let Some(h) = hits {
+            let mut last = self.last_tier_hits.lock().unwrap_or_else(|p| p.into_inner());
+            let before = last.insert(tier, h).unwrap_or(0);
+            self.cache_tier_hits.get_or_create(&t).inc_by(h.saturating_sub(before));
+        }
     }
 
     /// The exposition text (OpenMetrics, which Prometheus scrapes natively).

@@ -268,6 +268,7 @@ async fn metrics_count_what_happened() {
     assert!(text.contains("sidegate_request_duration_seconds_bucket"), "{text}");
     assert!(text.contains(r#"status="404""#), "{text}");
     assert!(!text.contains("nope"), "raw user input never becomes a label: {text}");
+    assert!(text.contains(r#"sidegate_cache_entries{tier="memory"}"#), "{text}");
     assert!(text.trim_end().ends_with("# EOF"));
 }
 
