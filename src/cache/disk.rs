@@ -231,9 +231,6 @@ fn writer(db: &Database, rx: &Receiver<Op>, max_bytes: u64, stats: &DiskStats) {
             _ => true,
         });
         let result = apply(db, batch, max_bytes, stats);
-        for ack in acks {
-            let _ = ack.send(());
-        }
         match result {
             Ok(()) => {
                 stats.writes.fetch_add(puts, Ordering::Relaxed);
@@ -245,6 +242,10 @@ fn writer(db: &Database, rx: &Receiver<Op>, max_bytes: u64, stats: &DiskStats) {
                     tracing::warn!(error = %e, "disk cache write failed (entries dropped; warning at most once a minute)");
                 }
             }
+        }
+        // Acknowledge flushes only once the batch and its counters are settled.
+        for ack in acks {
+            let _ = ack.send(());
         }
     }
 }
