@@ -10,6 +10,34 @@ use super::{Failure, ProviderError};
 use crate::api::chat::{Content, ContentPart, Message};
 use crate::api::{ChatRequest, Extra};
 
+/// A message's content as a vendor's parts: `text` for each text part (None drops it, e.g.
+/// an empty one), `image` for each image URL, `other` for every other part type. The last two
+/// get the part's location (`messages[i].content[j]`) for their errors.
+pub fn content_parts<'a, T>(
+    m: &'a Message,
+    i: usize,
+    text: fn(&'a str) -> Option<T>,
+    image: fn(&'a str, &str) -> Result<T, ProviderError>,
+    other: fn(&'a Value, &str) -> Result<T, ProviderError>,
+) -> Result<Vec<T>, ProviderError> {
+    let parts = match &m.content {
+        None => return Ok(Vec::new()),
+        Some(Content::Text(s)) => return Ok(text(s).into_iter().collect()),
+        Some(Content::Parts(parts)) => parts,
+    };
+    let mut out = Vec::with_capacity(parts.len());
+    for (j, p) in parts.iter().enumerate() {
+        match p {
+            ContentPart::Text { text: t, .. } => out.extend(text(t)),
+            ContentPart::ImageUrl { image_url, .. } => {
+                out.push(image(&image_url.url, &format!("messages[{i}].content[{j}]"))?)
+            }
+            ContentPart::Other(v) => out.push(other(v, &format!("messages[{i}].content[{j}]"))?),
+        }
+    }
+    Ok(out)
+}
+
 /// A request the vendor cannot serve as asked: a 400 the caller can fix, naming the field.
 pub fn unsupported(vendor: &str, what: impl std::fmt::Display) -> ProviderError {
     // No `status`: no vendor answered; the caller still gets a 400 (`caller_status`).

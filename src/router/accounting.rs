@@ -166,10 +166,10 @@ impl Account {
 
 /// A metrics label for a route or deployment name: configured names (which cannot contain
 /// `/`) as they are; an ad-hoc `provider/model` as `provider/*`, so label values stay bounded.
-fn label(name: &str) -> String {
+fn label(name: &str) -> std::borrow::Cow<'_, str> {
     match name.split_once('/') {
-        Some((p, _)) => format!("{p}/*"),
-        None => name.to_string(),
+        Some((p, _)) => format!("{p}/*").into(),
+        None => name.into(),
     }
 }
 
@@ -224,7 +224,10 @@ pub fn finish(log: &mut RequestLog, status: u16, outcome: &str) {
             h.attempt_ok.inc();
         } else {
             m.attempts
-                .get_or_create(&metrics::Attempt { deployment: label(dep), outcome: (*outcome).to_string() })
+                .get_or_create(&metrics::Attempt {
+                    deployment: label(dep).into_owned(),
+                    outcome: (*outcome).to_string(),
+                })
                 .inc();
         }
     }
@@ -241,12 +244,13 @@ pub fn finish(log: &mut RequestLog, status: u16, outcome: &str) {
             ts_ms: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as i64),
-            request_id: log.request_id.clone(),
-            caller: acct.caller.clone(),
-            app: log.label.clone(),
-            route: log.route.clone(),
-            deployment: log.deployment.clone(),
-            provider: acct.provider.clone(),
+            // the log ends here: its strings move into the row instead of being copied
+            request_id: std::mem::take(&mut log.request_id),
+            caller: std::mem::take(&mut acct.caller),
+            app: log.label.take(),
+            route: std::mem::take(&mut log.route),
+            deployment: std::mem::take(&mut log.deployment),
+            provider: std::mem::take(&mut acct.provider),
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
             cached_tokens: cached,

@@ -333,7 +333,7 @@ impl Wait<'_> {
         self.log.deployment.clone_from(&origin.deployment);
         self.log.attempts = calls.len() as u32;
         self.log.cache = outcome.as_str();
-        let mut meta = Meta {
+        let meta = Meta {
             request_id: self.log.request_id.clone(),
             route: self.plan.route.clone(),
             provider: origin.provider.clone(),
@@ -347,7 +347,7 @@ impl Wait<'_> {
             cost_usd: None,
         };
         if let Some(dep) = served.priced_by {
-            super::note_answer(&mut self.log, dep, &mut meta);
+            super::note_answerer(&mut self.log, dep, calls);
         }
         meta
     }

@@ -212,33 +212,45 @@ impl Gateway {
         self.live.load_full()
     }
 
+    /// Everything a request goes through before any vendor call: who is asking and whether
+    /// they may use `name`, the plan, the caller's limits and budget (on this host, then
+    /// across hosts), and the deadline.
+    async fn admit(
+        &self,
+        live: &Live,
+        name: &str,
+        needs: &plan::Needs,
+        opts: &CallOptions,
+        log: &mut stream::RequestLog,
+    ) -> Result<(plan::Plan, Instant), ApiError> {
+        let snap = &live.snapshot;
+        self.accounting.authorize(snap, &opts.credential, name, log)?;
+        let plan = plan::plan(snap, name, needs, &self.health)?;
+        log.route = plan.route.clone();
+        self.accounting.admit(snap, &plan.candidates, plan.tokens, needs.prompt_tokens, needs.max_output, log)?;
+        self.accounting.admit_shared(snap, plan.tokens, log).await?;
+        let deadline = Instant::now() + opts.timeout.map_or(plan.timing.timeout, |t| t.min(plan.timing.timeout));
+        Ok((plan, deadline))
+    }
+
     pub async fn chat(&self, req: ChatRequest, opts: CallOptions) -> Result<ChatAnswer, ApiError> {
         let started = std::time::Instant::now();
         let mut log = stream::RequestLog::start(&self.stats, opts.label.clone(), req.is_stream());
         req.validate().map_err(|(m, p)| log.fail(ApiError::invalid(m, Some(p))))?;
         let live = self.current();
-        let name = opts.route.as_deref().unwrap_or(&req.model);
-        self.accounting.authorize(&live.snapshot, &opts.credential, name, &mut log).map_err(|e| log.fail(e))?;
         let needs = plan::Needs::chat(&req, opts.regions.clone());
-        let plan = plan::plan(&live.snapshot, name, &needs, &self.health).map_err(|e| log.fail(e))?;
-        log.route = plan.route.clone();
-        self.accounting
-            .admit(&live.snapshot, &plan.candidates, plan.tokens, needs.prompt_tokens, needs.max_output, &mut log)
-            .map_err(|e| log.fail(e))?;
-        if let Err(e) = self.accounting.admit_shared(&live.snapshot, plan.tokens, &mut log).await {
-            return Err(log.fail(e));
-        }
-        let deadline = Instant::now() + opts.timeout.map_or(plan.timing.timeout, |t| t.min(plan.timing.timeout));
+        let name = opts.route.as_deref().unwrap_or(&req.model);
+        let (plan, deadline) = match self.admit(&live, name, &needs, &opts, &mut log).await {
+            Ok(admitted) => admitted,
+            Err(e) => return Err(log.fail(e)),
+        };
         let mut log = match cached::chat(self, &live, &plan, &req, &opts, log, started, deadline).await {
             cached::Handled::Answer(answer) => return answer,
             cached::Handled::Uncached(log) => *log,
         };
         if req.is_stream() {
             let out = attempt::stream(&live, &self.health, &plan, &req, deadline).await.map_err(|e| log.fail(e))?;
-            let mut meta = meta_for(&plan.route, &out.deployment, out.attempts, started, &log.request_id);
-            log.attempts = meta.attempts;
-            log.deployment = out.deployment.name.clone();
-            note_answer(&mut log, &out.deployment, &mut meta);
+            let meta = answered(&mut log, &plan.route, &out.deployment, out.attempts, started);
             log.account.ttft = Some(started.elapsed());
             let timing = stream::StreamTiming {
                 idle: plan.timing.stream_idle_timeout,
@@ -247,10 +259,7 @@ impl Gateway {
             Ok(ChatAnswer::Stream(ChatStream::new(out.value, meta, req.wants_stream_usage(), timing, log, out.ticket)))
         } else {
             let out = attempt::complete(&live, &self.health, &plan, &req, deadline).await.map_err(|e| log.fail(e))?;
-            let mut meta = meta_for(&plan.route, &out.deployment, out.attempts, started, &log.request_id);
-            log.attempts = meta.attempts;
-            log.deployment = out.deployment.name.clone();
-            note_answer(&mut log, &out.deployment, &mut meta);
+            let mut meta = answered(&mut log, &plan.route, &out.deployment, out.attempts, started);
             log.usage = out.value.usage;
             meta.cost_usd = log.account.cost_of(out.value.usage.as_ref());
             log.succeed();
@@ -263,27 +272,18 @@ impl Gateway {
         let mut log = stream::RequestLog::start(&self.stats, opts.label.clone(), false);
         req.validate().map_err(|(m, p)| log.fail(ApiError::invalid(m, Some(p))))?;
         let live = self.current();
-        let name = opts.route.as_deref().unwrap_or(&req.model);
-        self.accounting.authorize(&live.snapshot, &opts.credential, name, &mut log).map_err(|e| log.fail(e))?;
         let needs = plan::Needs::embeddings(&req, opts.regions.clone());
-        let plan = plan::plan(&live.snapshot, name, &needs, &self.health).map_err(|e| log.fail(e))?;
-        log.route = plan.route.clone();
-        self.accounting
-            .admit(&live.snapshot, &plan.candidates, plan.tokens, needs.prompt_tokens, Some(0), &mut log)
-            .map_err(|e| log.fail(e))?;
-        if let Err(e) = self.accounting.admit_shared(&live.snapshot, plan.tokens, &mut log).await {
-            return Err(log.fail(e));
-        }
-        let deadline = Instant::now() + opts.timeout.map_or(plan.timing.timeout, |t| t.min(plan.timing.timeout));
+        let name = opts.route.as_deref().unwrap_or(&req.model);
+        let (plan, deadline) = match self.admit(&live, name, &needs, &opts, &mut log).await {
+            Ok(admitted) => admitted,
+            Err(e) => return Err(log.fail(e)),
+        };
         let mut log = match cached::embeddings(self, &live, &plan, &req, &opts, log, started, deadline).await {
             cached::Handled::Answer(answer) => return answer,
             cached::Handled::Uncached(log) => *log,
         };
         let out = attempt::embeddings(&live, &self.health, &plan, &req, deadline).await.map_err(|e| log.fail(e))?;
-        log.deployment = out.deployment.name.clone();
-        let mut meta = meta_for(&plan.route, &out.deployment, out.attempts, started, &log.request_id);
-        log.attempts = meta.attempts;
-        note_answer(&mut log, &out.deployment, &mut meta);
+        let mut meta = answered(&mut log, &plan.route, &out.deployment, out.attempts, started);
         let prompt = out.value["usage"]["prompt_tokens"].as_u64().unwrap_or(0);
         log.usage = Some(crate::api::Usage::new(prompt, 0));
         meta.cost_usd = log.account.cost_of(log.usage.as_ref());
@@ -343,33 +343,40 @@ impl Gateway {
     }
 }
 
-/// Records who answered, for the request's accounting.
-fn note_answer(log: &mut stream::RequestLog, dep: &crate::config::ModelSettings, meta: &mut Meta) {
-    meta.caller = log.account.caller.clone();
-    log.account.price = crate::callers::prices::price_of(dep);
-    log.account.provider = dep.provider.name.clone();
-    log.account.attempt_outcomes = meta.attempt_log.iter().map(|a| (a.deployment.clone(), a.outcome)).collect();
-}
-
 fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-fn meta_for(
+/// Notes in the request's accounting who answered and what each call did.
+fn note_answerer(
+    log: &mut stream::RequestLog,
+    dep: &crate::config::ModelSettings,
+    attempts: &[crate::api::error::AttemptRecord],
+) {
+    log.account.price = crate::callers::prices::price_of(dep);
+    log.account.provider = dep.provider.name.clone();
+    log.account.attempt_outcomes = attempts.iter().map(|a| (a.deployment.clone(), a.outcome)).collect();
+}
+
+/// A vendor answered: the request's meta, and who answered noted in its log and accounting.
+fn answered(
+    log: &mut stream::RequestLog,
     route: &str,
     dep: &crate::config::ModelSettings,
     attempts: Vec<crate::api::error::AttemptRecord>,
     started: std::time::Instant,
-    id: &str,
 ) -> Meta {
+    log.attempts = attempts.len() as u32;
+    log.deployment = dep.name.clone();
+    note_answerer(log, dep, &attempts);
     Meta {
-        request_id: id.to_string(),
+        request_id: log.request_id.clone(),
         route: route.to_string(),
         provider: dep.provider.name.clone(),
         model: dep.name.clone(),
         vendor_model: dep.vendor_model.clone(),
         cache: "bypass",
-        caller: String::new(),
+        caller: log.account.caller.clone(),
         cost_usd: None,
         attempts: attempts.len() as u32,
         latency_ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1000.0,

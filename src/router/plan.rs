@@ -53,7 +53,14 @@ impl Needs {
 
     pub fn embeddings(req: &EmbeddingsRequest, regions: Option<Vec<String>>) -> Self {
         let chars: usize = req.texts().map_or(0, |t| t.iter().map(|s| s.len()).sum());
-        Needs { embeddings: true, prompt_tokens: (chars as u64).div_ceil(4), regions, ..Needs::default() }
+        // embeddings produce no output tokens
+        Needs {
+            embeddings: true,
+            prompt_tokens: (chars as u64).div_ceil(4),
+            max_output: Some(0),
+            regions,
+            ..Needs::default()
+        }
     }
 
     /// Why `m` cannot serve this request, if it cannot.

@@ -202,21 +202,7 @@ fn image_block<'a>(url: &'a str, at: &str) -> Result<Block<'a>, ProviderError> {
 }
 
 fn user_blocks(m: &Message, i: usize) -> Result<Vec<Block<'_>>, ProviderError> {
-    let parts = match &m.content {
-        None => return Ok(Vec::new()),
-        Some(Content::Text(s)) => return Ok(text_block(s).into_iter().collect()),
-        Some(Content::Parts(parts)) => parts,
-    };
-    let mut out = Vec::with_capacity(parts.len());
-    for (j, p) in parts.iter().enumerate() {
-        let at = format!("messages[{i}].content[{j}]");
-        match p {
-            ContentPart::Text { text, .. } => out.extend(text_block(text)),
-            ContentPart::ImageUrl { image_url, .. } => out.push(image_block(&image_url.url, &at)?),
-            ContentPart::Other(v) => out.push(other_part(v, &at)?),
-        }
-    }
-    Ok(out)
+    common::content_parts(m, i, text_block, image_block, other_part)
 }
 
 /// `file` parts carrying a PDF become documents; everything else has no Anthropic form.

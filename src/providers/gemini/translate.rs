@@ -242,21 +242,7 @@ fn image_part<'a>(url: &'a str, at: &str) -> Result<Tagged<'a>, ProviderError> {
 }
 
 fn user_parts(m: &Message, i: usize) -> Result<Vec<Tagged<'_>>, ProviderError> {
-    let parts = match &m.content {
-        None => return Ok(Vec::new()),
-        Some(chat::Content::Text(s)) => return Ok(text_part(s).into_iter().collect()),
-        Some(chat::Content::Parts(p)) => p,
-    };
-    let mut out = Vec::with_capacity(parts.len());
-    for (j, p) in parts.iter().enumerate() {
-        let at = format!("messages[{i}].content[{j}]");
-        match p {
-            ContentPart::Text { text, .. } => out.extend(text_part(text)),
-            ContentPart::ImageUrl { image_url, .. } => out.push(image_part(&image_url.url, &at)?),
-            ContentPart::Other(v) => out.push(other_part(v, &at)?),
-        }
-    }
-    Ok(out)
+    common::content_parts(m, i, text_part, image_part, other_part)
 }
 
 /// `file` parts with inline data and `input_audio` become inlineData.
