@@ -19,9 +19,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{self, OsEnv, ServerSettings, Snapshot};
-use crate::front::listener::{self, Ctx};
+use crate::control::{ReloadCause, ReloadHandle, ReloadRecord, ReloadRequest, ReloadResult};
 use crate::front::unix;
-use crate::router::{Gateway, Live, ReloadRecord};
+use crate::front::{Ctx, listener};
+use crate::router::{Gateway, Live};
 use crate::systemd;
 
 /// Quiet time after the last file event before a reload (editors write in bursts).
@@ -57,78 +58,23 @@ struct Bound<A> {
 }
 
 pub async fn run(snapshot: Snapshot, origin: ConfigOrigin) -> Result<(), DaemonError> {
-    let server = snapshot.server.clone();
-    let ledger = match &snapshot.ledger.path {
-        Some(path) => match crate::usage::Ledger::open(path, snapshot.ledger.retention) {
-            Ok(l) => Some(l),
-            Err(e) => {
-                // Serving beats bookkeeping: go on, loudly, without a ledger.
-                tracing::error!(error = %e, "usage ledger unavailable; requests are served but not recorded");
-                None
-            }
-        },
-        None => None,
-    };
-    let live = Live::build(snapshot, None).map_err(DaemonError::Build)?;
-    let gateway = Arc::new(Gateway::new(live, ledger));
-    let shutdown = CancellationToken::new();
-    let hard_stop = CancellationToken::new();
-    let tasks = TaskTracker::new();
-    let cx = Ctx {
-        gateway: gateway.clone(),
-        shutdown: shutdown.clone(),
-        tasks: tasks.clone(),
-        hard_stop: hard_stop.clone(),
-    };
-
-    // Socket activation: systemd owns the socket; otherwise we bind (and later unlink) it.
-    let adopted = systemd::adopted_listener().map_err(DaemonError::Activation)?;
-    let activated = adopted.is_some();
-    let uds = match adopted {
-        Some(l) => l,
-        None => bind_unix(&server).await?,
-    };
-    let mut unix_bound = Bound { addr: server.socket.clone(), stop: CancellationToken::new() };
-    tasks.spawn(listener::serve_unix(uds, cx.clone(), unix_bound.stop.clone()));
-    let mut tcp_bound: Option<Bound<SocketAddr>> = None;
-    if let Some(addr) = server.http {
-        tcp_bound = Some(start_tcp(addr, &cx, &tasks).await?);
-    }
-
-    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
-    let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
-    let (reload_tx, mut reload_rx) = mpsc::channel(8);
-    gateway.set_reload_channel(reload_tx);
+    let (mut d, mut reload_rx) = Daemon::start(snapshot, origin).await?;
+    let mut signals = Signals::install()?;
     let (watch_tx, mut watch_rx) = mpsc::channel::<()>(1);
-    let mut watch = config::watch::watch(&watch_list(&origin, &gateway), watch_tx.clone());
+    let mut watch = config::watch::watch(&watch_list(&d.origin, &d.gateway), watch_tx.clone());
     let mut poll = tokio::time::interval_at(Instant::now() + POLL, POLL);
     let watchdog = systemd::watchdog_interval();
     let mut watchdog_tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
     let mut debounce_at: Option<Instant> = None;
-
-    tracing::info!(socket = %server.socket.display(), activated, http = ?server.http, config = %origin.path.display(),
-        watching = ?watch.dirs, "sidegate listening");
+    d.log_start(&watch);
     systemd::ready("serving");
-
-    let reload = |cause: &'static str| {
-        let gateway = gateway.clone();
-        let (cx, tasks) = (cx.clone(), tasks.clone());
-        let origin = &origin;
-        async move { reload_once(cause, origin, &gateway, &cx, &tasks).await }
-    };
     loop {
         tokio::select! {
-            _ = term.recv() => { tracing::info!("SIGTERM: draining"); break; }
-            _ = int.recv() => { tracing::info!("SIGINT: draining"); break; }
-            _ = hup.recv() => {
-                let (rec, moved) = reload("sighup").await;
-                apply_moves(moved, &mut unix_bound, &mut tcp_bound, activated);
-                log_reload(&rec);
-            }
+            _ = signals.term.recv() => { tracing::info!("SIGTERM: draining"); break; }
+            _ = signals.int.recv() => { tracing::info!("SIGINT: draining"); break; }
+            _ = signals.hup.recv() => { let rec = d.reload(ReloadCause::Sighup).await; log_reload(&rec); }
             Some(reply) = reload_rx.recv() => {
-                let (rec, moved) = reload("admin").await;
-                apply_moves(moved, &mut unix_bound, &mut tcp_bound, activated);
+                let rec = d.reload(ReloadCause::Admin).await;
                 log_reload(&rec);
                 let _ = reply.send(rec);
             }
@@ -137,20 +83,20 @@ pub async fn run(snapshot: Snapshot, origin: ConfigOrigin) -> Result<(), DaemonE
             Some(()) = watch_rx.recv() => { debounce_at.get_or_insert_with(|| Instant::now() + DEBOUNCE); }
             _ = tokio::time::sleep_until(debounce_at.unwrap_or_else(Instant::now)), if debounce_at.is_some() => {
                 debounce_at = None;
-                let (rec, moved) = reload("file").await;
-                apply_moves(moved, &mut unix_bound, &mut tcp_bound, activated);
+                let rec = d.reload(ReloadCause::File).await;
                 log_reload(&rec);
-                if rec.result == "applied" {
+                if rec.result == ReloadResult::Applied {
                     // Key files may have been added or removed: watch what the new config reads.
-                    watch = config::watch::watch(&watch_list(&origin, &gateway), watch_tx.clone());
+                    watch = config::watch::watch(&watch_list(&d.origin, &d.gateway), watch_tx.clone());
                 }
             }
-            _ = poll.tick() => {
-                let before = gateway.last_reload_errors();
-                let (rec, moved) = reload("poll").await;
-                apply_moves(moved, &mut unix_bound, &mut tcp_bound, activated);
+            // (a file event waiting out its debounce will reload; the poll leaves it to it)
+            _ = poll.tick(), if debounce_at.is_none() => {
+                let before = d.gateway.last_reload_errors();
+                let rec = d.reload(ReloadCause::Poll).await;
                 // The same broken file every 10 s is logged once.
-                if rec.result == "applied" || (rec.result == "failed" && before.as_ref() != Some(&rec.errors)) {
+                let new_failure = rec.result == ReloadResult::Failed && before.as_ref() != Some(&rec.errors);
+                if rec.result == ReloadResult::Applied || new_failure {
                     log_reload(&rec);
                 }
             }
@@ -158,37 +104,138 @@ pub async fn run(snapshot: Snapshot, origin: ConfigOrigin) -> Result<(), DaemonE
         }
     }
     drop(watch);
-
-    systemd::stopping();
-    shutdown.cancel();
-    tasks.close();
-    let grace = gateway.current().snapshot.server.shutdown_grace;
-    tokio::select! {
-        _ = tasks.wait() => tracing::info!("all requests finished; exiting"),
-        _ = tokio::time::sleep(grace) => {
-            tracing::warn!(grace_ms = grace.as_millis() as u64, "grace period over; cutting off the requests still running");
-            hard_stop.cancel();
-            let _ = tokio::time::timeout(HARD_STOP_FLUSH, tasks.wait()).await;
-        }
-        _ = term.recv() => tracing::warn!("second signal: exiting now"),
-        _ = int.recv() => tracing::warn!("second signal: exiting now"),
-    }
-    if activated {
-        // systemd owns the socket file; never unlink it.
-        tracing::debug!("leaving the activated socket to systemd");
-    }
-    // Answers stored in the last moments before the signal reach the disk tier, and usage
-    // rows the ledger: a clean stop loses nothing.
-    // (flush blocks on the disk writer thread: keep it off the runtime's workers)
-    let g = gateway.clone();
-    let flushed = tokio::task::spawn_blocking(move || g.flush_cache(Duration::from_secs(2))).await.unwrap_or(false);
-    if !flushed {
-        tracing::warn!("the disk cache did not finish writing within 2 s");
-    }
-    if let Some(l) = &gateway.accounting.ledger {
-        l.close();
-    }
+    d.drain(&mut signals).await;
     Ok(())
+}
+
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Self, DaemonError> {
+        let s = |k| signal(k).map_err(DaemonError::Signals);
+        Ok(Signals {
+            term: s(SignalKind::terminate())?,
+            int: s(SignalKind::interrupt())?,
+            hup: s(SignalKind::hangup())?,
+        })
+    }
+}
+
+/// The running daemon: the gateway, the listeners and where the config comes from.
+struct Daemon {
+    gateway: Arc<Gateway>,
+    cx: Ctx,
+    origin: ConfigOrigin,
+    activated: bool,
+    unix_bound: Bound<PathBuf>,
+    tcp_bound: Option<Bound<SocketAddr>>,
+}
+
+impl Daemon {
+    /// Opens the ledger, builds the providers, binds (or adopts) the listeners and starts
+    /// serving on them.
+    async fn start(
+        snapshot: Snapshot,
+        origin: ConfigOrigin,
+    ) -> Result<(Self, mpsc::Receiver<ReloadRequest>), DaemonError> {
+        let server = snapshot.server.clone();
+        let ledger = open_ledger(&snapshot);
+        let live = Live::build(snapshot, None).map_err(|e| DaemonError::Build(e.to_string()))?;
+        let gateway = Arc::new(Gateway::new(live, ledger));
+        let (reload, reload_rx) = ReloadHandle::channel();
+        let tasks = TaskTracker::new();
+        let cx = Ctx {
+            gateway: gateway.clone(),
+            reload,
+            shutdown: CancellationToken::new(),
+            tasks: tasks.clone(),
+            hard_stop: CancellationToken::new(),
+        };
+        // Socket activation: systemd owns the socket; otherwise we bind (and later unlink) it.
+        let adopted = systemd::adopted_listener().map_err(DaemonError::Activation)?;
+        let activated = adopted.is_some();
+        let uds = match adopted {
+            Some(l) => l,
+            None => bind_unix(&server).await?,
+        };
+        let unix_bound = Bound { addr: server.socket.clone(), stop: CancellationToken::new() };
+        tasks.spawn(listener::serve_unix(uds, cx.clone(), unix_bound.stop.clone()));
+        let tcp_bound = match server.http {
+            Some(addr) => Some(start_tcp(addr, &cx, &tasks).await?),
+            None => None,
+        };
+        Ok((Daemon { gateway, cx, origin, activated, unix_bound, tcp_bound }, reload_rx))
+    }
+
+    fn log_start(&self, watch: &config::watch::ConfigWatch) {
+        let snap = &self.gateway.current().snapshot;
+        let server = &snap.server;
+        let config = match snap.source {
+            config::ConfigSource::BuiltinDefault => {
+                format!("built-in default ({} not found; it is picked up when created)", self.origin.path.display())
+            }
+            _ => self.origin.path.display().to_string(),
+        };
+        tracing::info!(socket = %server.socket.display(), activated = self.activated, http = ?server.http,
+            config = %config, watching = ?watch.dirs, "sidegate listening");
+    }
+
+    async fn reload(&mut self, cause: ReloadCause) -> ReloadRecord {
+        let (rec, moved) = reload_once(cause, &self.origin, &self.gateway, &self.cx).await;
+        apply_moves(moved, &mut self.unix_bound, &mut self.tcp_bound);
+        rec
+    }
+
+    /// Stops accepting, lets requests in flight finish within the grace period, cuts off the
+    /// rest, then flushes the disk cache and the ledger.
+    async fn drain(self, signals: &mut Signals) {
+        systemd::stopping();
+        let (cx, tasks) = (&self.cx, &self.cx.tasks);
+        cx.shutdown.cancel();
+        tasks.close();
+        let grace = self.gateway.current().snapshot.server.shutdown_grace;
+        tokio::select! {
+            _ = tasks.wait() => tracing::info!("all requests finished; exiting"),
+            _ = tokio::time::sleep(grace) => {
+                tracing::warn!(grace_ms = grace.as_millis() as u64, "grace period over; cutting off the requests still running");
+                cx.hard_stop.cancel();
+                let _ = tokio::time::timeout(HARD_STOP_FLUSH, tasks.wait()).await;
+            }
+            _ = signals.term.recv() => tracing::warn!("second signal: exiting now"),
+            _ = signals.int.recv() => tracing::warn!("second signal: exiting now"),
+        }
+        if self.activated {
+            // systemd owns the socket file; never unlink it.
+            tracing::debug!("leaving the activated socket to systemd");
+        }
+        // Answers stored in the last moments before the signal reach the disk tier, and usage
+        // rows the ledger: a clean stop loses nothing.
+        // (flush blocks on the disk writer thread: keep it off the runtime's workers)
+        let g = self.gateway.clone();
+        let flushed = tokio::task::spawn_blocking(move || g.flush_cache(Duration::from_secs(2))).await.unwrap_or(false);
+        if !flushed {
+            tracing::warn!("the disk cache did not finish writing within 2 s");
+        }
+        if let Some(l) = &self.gateway.accounting.ledger {
+            l.close();
+        }
+    }
+}
+
+fn open_ledger(snapshot: &Snapshot) -> Option<crate::usage::Ledger> {
+    let path = snapshot.ledger.path.as_ref()?;
+    match crate::usage::Ledger::open(path, snapshot.ledger.retention) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            // Serving beats bookkeeping: go on, loudly, without a ledger.
+            tracing::error!(error = %e, "usage ledger unavailable; requests are served but not recorded");
+            None
+        }
+    }
 }
 
 async fn bind_unix(server: &ServerSettings) -> Result<unix::UdsListener, DaemonError> {
@@ -226,7 +273,7 @@ struct Moved {
     tcp: Option<Option<Bound<SocketAddr>>>,
 }
 
-fn apply_moves(m: Moved, unix_bound: &mut Bound<PathBuf>, tcp_bound: &mut Option<Bound<SocketAddr>>, _activated: bool) {
+fn apply_moves(m: Moved, unix_bound: &mut Bound<PathBuf>, tcp_bound: &mut Option<Bound<SocketAddr>>) {
     if let Some(new) = m.unix {
         let old = std::mem::replace(unix_bound, new);
         old.stop.cancel();
@@ -241,20 +288,14 @@ fn apply_moves(m: Moved, unix_bound: &mut Bound<PathBuf>, tcp_bound: &mut Option
 }
 
 /// One reload: read, validate, build, bind what moved, swap. Never applies a bad config.
-async fn reload_once(
-    cause: &'static str,
-    origin: &ConfigOrigin,
-    gateway: &Gateway,
-    cx: &Ctx,
-    tasks: &TaskTracker,
-) -> (ReloadRecord, Moved) {
+async fn reload_once(cause: ReloadCause, origin: &ConfigOrigin, gateway: &Gateway, cx: &Ctx) -> (ReloadRecord, Moved) {
     let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let mut rec = ReloadRecord { at, cause, result: "unchanged", errors: Vec::new() };
+    let mut rec = ReloadRecord { at, cause, result: ReloadResult::Unchanged, errors: Vec::new() };
     let current = gateway.current();
     let snapshot = match config::load(&origin.path, origin.explicit, &OsEnv) {
         Ok(s) => s,
         Err(errors) => {
-            rec.result = "failed";
+            rec.result = ReloadResult::Failed;
             rec.errors = errors.0.iter().map(|e| e.to_string()).collect();
             gateway.record_reload(rec.clone());
             return (rec, Moved::default());
@@ -263,24 +304,24 @@ async fn reload_once(
     if snapshot.digest == current.snapshot.digest {
         // Only an explicit request (SIGHUP, `sidegate reload`) reports "unchanged"; a file
         // event or a poll that changed nothing leaves the last real result in status.
-        if matches!(cause, "sighup" | "admin") {
+        if matches!(cause, ReloadCause::Sighup | ReloadCause::Admin) {
             gateway.record_reload(rec.clone());
         }
         return (rec, Moved::default());
     }
     systemd::reloading();
-    let result = prepare(snapshot, &current, cx, tasks).await;
+    let result = prepare(snapshot, &current, cx).await;
     match result {
         Ok((live, moved)) => {
             let version = live.snapshot.version.clone();
             gateway.swap(live);
-            rec.result = "applied";
+            rec.result = ReloadResult::Applied;
             systemd::ready(&format!("serving config {version}"));
             gateway.record_reload(rec.clone());
             (rec, moved)
         }
         Err(e) => {
-            rec.result = "failed";
+            rec.result = ReloadResult::Failed;
             rec.errors = vec![e];
             systemd::ready("serving; last reload failed");
             gateway.record_reload(rec.clone());
@@ -291,10 +332,11 @@ async fn reload_once(
 
 /// Builds everything the new config needs before anything is swapped. Listeners whose
 /// address changed are bound here; if the swap does not happen they are dropped unused.
-async fn prepare(snapshot: Snapshot, current: &Live, cx: &Ctx, tasks: &TaskTracker) -> Result<(Live, Moved), String> {
+async fn prepare(snapshot: Snapshot, current: &Live, cx: &Ctx) -> Result<(Live, Moved), String> {
+    let tasks = &cx.tasks;
     let old = &current.snapshot.server;
     let new = snapshot.server.clone();
-    let live = Live::build(snapshot, Some(current))?;
+    let live = Live::build(snapshot, Some(current)).map_err(|e| e.to_string())?;
     let mut moved = Moved::default();
     if new.socket != old.socket {
         let l = bind_unix(&new).await.map_err(|e| e.to_string())?;
@@ -316,13 +358,14 @@ async fn prepare(snapshot: Snapshot, current: &Live, cx: &Ctx, tasks: &TaskTrack
 }
 
 fn log_reload(r: &ReloadRecord) {
+    let cause = format!("{:?}", r.cause).to_ascii_lowercase();
     match r.result {
-        "failed" => {
+        ReloadResult::Failed => {
             for e in &r.errors {
-                tracing::error!(cause = r.cause, "config rejected, keeping the running one: {e}");
+                tracing::error!(cause, "config rejected, keeping the running one: {e}");
             }
         }
-        "unchanged" => tracing::debug!(cause = r.cause, "config unchanged"),
-        result => tracing::info!(cause = r.cause, result, "config reload"),
+        ReloadResult::Unchanged => tracing::debug!(cause, "config unchanged"),
+        ReloadResult::Applied => tracing::info!(cause, result = "applied", "config reload"),
     }
 }

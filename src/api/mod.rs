@@ -10,7 +10,7 @@ pub mod response;
 
 pub use chat::{ChatRequest, Content, ContentPart, Message, Role};
 pub use embeddings::EmbeddingsRequest;
-pub use error::ApiError;
+pub use error::GatewayError;
 pub use response::{ChatChunk, ChatResponse, Usage};
 
 /// JSON object used for pass-through fields.

@@ -186,15 +186,3 @@ fn disk_tier_without_a_state_dir_is_an_error_only_when_named() {
         load("[routes.a]\ntargets = [\"echo\"]\ncache = { tiers = [\"memory\", \"disk\"] }\n", &nowhere).unwrap_err();
     assert!(named.join("\n").contains("the disk tier needs a state directory"), "{named:?}");
 }
-
-#[test]
-fn cache_control_and_native_option() {
-    use crate::cache::Directive;
-    assert_eq!(Directive::from_cache_control("no-cache"), Directive::NoCache);
-    assert_eq!(Directive::from_cache_control("No-Cache, max-age=0"), Directive::NoCache);
-    assert_eq!(Directive::from_cache_control("no-cache,no-store"), Directive::NoStore);
-    assert_eq!(Directive::from_cache_control("max-age=60"), Directive::Default);
-    assert_eq!(Directive::from_cache_control(""), Directive::Default);
-    assert_eq!(Directive::from_option("no-store"), Some(Directive::NoStore));
-    assert_eq!(Directive::from_option("nocache"), None);
-}

@@ -19,8 +19,9 @@ use tokio::sync::watch;
 
 use super::entry::{Entry, Origin};
 use super::key::CacheKey;
+use crate::api::ChatChunk;
 use crate::api::error::AttemptRecord;
-use crate::api::{ApiError, ChatChunk};
+use crate::api::error::GatewayError;
 use crate::config::ModelSettings;
 
 /// Where a flight's answer came from.
@@ -49,7 +50,7 @@ pub enum Phase {
     Streaming(Arc<Answered>),
     /// The whole answer (for a stream: every chunk was published before this).
     Done(Arc<Answered>, Arc<Entry>),
-    Failed(ApiError),
+    Failed(GatewayError),
 }
 
 struct State {
@@ -179,7 +180,7 @@ impl Publisher {
         self.finish(Phase::Done(answered, entry));
     }
 
-    pub fn failed(mut self, e: ApiError) {
+    pub fn failed(mut self, e: GatewayError) {
         self.finish(Phase::Failed(e));
     }
 
@@ -193,7 +194,7 @@ impl Publisher {
 impl Drop for Publisher {
     fn drop(&mut self) {
         if !self.finished {
-            self.finish(Phase::Failed(ApiError::internal("the shared vendor call ended without an answer")));
+            self.finish(Phase::Failed(GatewayError::internal("the shared vendor call ended without an answer")));
         }
     }
 }
@@ -238,7 +239,7 @@ impl Waiter {
 
     /// Every chunk of a streaming flight from the first, then the live ones; ends after the
     /// last chunk, or with the flight's failure as the final item.
-    pub fn into_chunks(self) -> impl Stream<Item = Result<ChatChunk, ApiError>> + Send + 'static {
+    pub fn into_chunks(self) -> impl Stream<Item = Result<ChatChunk, GatewayError>> + Send + 'static {
         futures_util::stream::unfold((self, 0usize, false), |(mut w, cursor, ended)| async move {
             if ended {
                 return None;

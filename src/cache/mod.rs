@@ -9,7 +9,7 @@
 //! - [`entry`]: the stored form; [`replay`]: streams <-> whole answers.
 //!
 //! The router decides when to look up and store (after planning, before the attempt loop:
-//! see `router::cached`); this module knows nothing of vendors or fronts. A lookup reads the
+//! see `router::cache_step`); this module knows nothing of vendors or fronts. A lookup reads the
 //! memory tier, then (inside the flight, once per key) disk and Redis, filling the nearer
 //! tiers on the way back. A store writes memory at once and disk and Redis in the
 //! background. Nothing here can fail a request: a tier that errs is a miss.
@@ -44,36 +44,13 @@ pub enum Directive {
     NoStore,
 }
 
-impl Directive {
-    /// An HTTP `cache-control` value: comma-separated directives, case-insensitive; `no-store`
-    /// wins over `no-cache`; others (`max-age=...`) are ignored.
-    pub fn from_cache_control(v: &str) -> Directive {
-        let mut d = Directive::Default;
-        for token in v.split(',').map(|t| t.trim().to_ascii_lowercase()) {
-            match token.as_str() {
-                "no-store" => return Directive::NoStore,
-                "no-cache" => d = Directive::NoCache,
-                _ => {}
-            }
-        }
-        d
-    }
-
-    /// The native protocol's `options.cache`: exactly `"no-cache"` or `"no-store"`.
-    pub fn from_option(v: &str) -> Option<Directive> {
-        match v {
-            "no-cache" => Some(Directive::NoCache),
-            "no-store" => Some(Directive::NoStore),
-            _ => None,
-        }
-    }
-}
-
 /// How a request was served, for `meta.cache` / `x-sidegate-cache` and the counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Hit,
     Miss,
+    #[default]
     Bypass,
 }
 

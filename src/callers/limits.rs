@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::api::ApiError;
+use crate::api::error::{CallerLimit, GatewayError};
 use crate::config::callers::{BudgetPeriod, CallerSettings};
-use crate::router::limiter::Bucket;
+use crate::token_bucket::Bucket;
 
 /// All callers' counters; outlives config reloads (keyed by caller name).
 #[derive(Default)]
@@ -59,7 +59,7 @@ impl CallerBook {
         tokens: f64,
         ceiling: Option<f64>,
         spent_since: &dyn Fn(&str, u64) -> f64,
-    ) -> Result<Admission, ApiError> {
+    ) -> Result<Admission, GatewayError> {
         let state = {
             let mut map = lock(&self.states);
             // (get first: `entry` would allocate the name on every request)
@@ -80,7 +80,7 @@ impl CallerBook {
             return Err(limited(
                 c,
                 format!("{max} requests in flight"),
-                "caller_concurrency_limited",
+                CallerLimit::Concurrency,
                 Duration::from_secs(1),
             ));
         }
@@ -89,25 +89,28 @@ impl CallerBook {
             return Err(limited(
                 c,
                 format!("{} requests per minute", c.rpm.unwrap_or(0)),
-                "caller_rate_limited",
+                CallerLimit::Requests,
                 wait_r,
             ));
         }
         let wait_t = g.tpm.as_mut().map_or(Duration::ZERO, |b| b.wait_for(tokens, now));
         if !wait_t.is_zero() {
-            return Err(limited(c, format!("{} tokens per minute", c.tpm.unwrap_or(0)), "caller_rate_limited", wait_t));
+            return Err(limited(c, format!("{} tokens per minute", c.tpm.unwrap_or(0)), CallerLimit::Tokens, wait_t));
         }
         let mut reserved = 0.0;
         if let Some((usd, _)) = c.budget {
             let Some(ceiling) = ceiling else {
-                return Err(ApiError::invalid(
-                    format!("caller `{}` has a budget, and the price of this route's targets is unknown; set `price` on the model", c.name),
-                    Some("model"),
-                )
-                .with_code("price_unknown"));
+                return Err(GatewayError::Invalid {
+                    message: format!(
+                        "caller `{}` has a budget, and the price of this route's targets is unknown; set `price` on the model",
+                        c.name
+                    ),
+                    param: Some("model".into()),
+                    code: Some("price_unknown"),
+                });
             };
             let now_s = unix_now();
-            let b = g.budget.as_mut().ok_or_else(|| ApiError::internal("budget state missing"))?;
+            let b = g.budget.as_mut().ok_or_else(|| GatewayError::internal("budget state missing"))?;
             let start = period_start(b.period, now_s);
             if start != b.start || b.start == 0 {
                 *b = Budget { period: b.period, start, spent: spent_since(&c.name, start), reserved: b.reserved };
@@ -115,17 +118,14 @@ impl CallerBook {
             // (a nano-dollar of slack, so float rounding never refuses an exact fit)
             if b.spent + b.reserved + ceiling > usd + 1e-9 {
                 let per = if b.period == BudgetPeriod::Day { "daily" } else { "monthly" };
-                let mut e = ApiError::new(
-                    429,
-                    "rate_limit_error",
-                    Some("budget_exceeded"),
-                    format!(
+                return Err(GatewayError::CallerLimited {
+                    limit: CallerLimit::Budget,
+                    message: format!(
                         "caller `{}` is over its {per} budget of ${usd:.4}: spent ${:.4}, ${:.4} reserved by requests in flight, and this one may cost up to ${ceiling:.4}",
                         c.name, b.spent, b.reserved
                     ),
-                );
-                e.retry_after = Some(Duration::from_secs(period_end(b.period, start).saturating_sub(now_s).max(1)));
-                return Err(e);
+                    retry_after: Duration::from_secs(period_end(b.period, start).saturating_sub(now_s).max(1)),
+                });
             }
             b.reserved += ceiling;
             reserved = ceiling;
@@ -197,11 +197,12 @@ impl Drop for Admission {
     }
 }
 
-fn limited(c: &CallerSettings, what: String, code: &str, retry: Duration) -> ApiError {
-    let mut e =
-        ApiError::new(429, "rate_limit_error", Some(code), format!("caller `{}` is over its limit of {what}", c.name));
-    e.retry_after = Some(retry.max(Duration::from_millis(1)));
-    e
+fn limited(c: &CallerSettings, what: String, limit: CallerLimit, retry: Duration) -> GatewayError {
+    GatewayError::CallerLimited {
+        limit,
+        message: format!("caller `{}` is over its limit of {what}", c.name),
+        retry_after: retry.max(Duration::from_millis(1)),
+    }
 }
 
 pub fn unix_now() -> u64 {
@@ -293,7 +294,7 @@ mod tests {
             held.push(book.admit(&c, 10.0, Some(0.2), &|_, _| 0.0).unwrap());
         }
         let e = book.admit(&c, 10.0, Some(0.2), &|_, _| 0.0).err().unwrap();
-        assert_eq!(e.code.as_deref(), Some("budget_exceeded"));
+        assert_eq!(e.code().as_deref(), Some("budget_exceeded"));
         // settling for less frees room
         held.pop().unwrap().settle(Some(0.05));
         assert!(book.admit(&c, 10.0, Some(0.1), &|_, _| 0.0).is_ok());
@@ -311,7 +312,7 @@ mod tests {
         let book = CallerBook::default();
         let c = caller(Some((1.0, BudgetPeriod::Day)), None, None);
         let e = book.admit(&c, 1.0, None, &|_, _| 0.0).err().unwrap();
-        assert_eq!(e.code.as_deref(), Some("price_unknown"));
+        assert_eq!(e.code().as_deref(), Some("price_unknown"));
     }
 
     #[test]
@@ -320,12 +321,12 @@ mod tests {
         let c = caller(None, Some(1), Some(2));
         let a = book.admit(&c, 1.0, None, &|_, _| 0.0).unwrap();
         let e = book.admit(&c, 1.0, None, &|_, _| 0.0).err().unwrap();
-        assert_eq!(e.code.as_deref(), Some("caller_concurrency_limited"));
+        assert_eq!(e.code().as_deref(), Some("caller_concurrency_limited"));
         drop(a);
         let _b = book.admit(&c, 1.0, None, &|_, _| 0.0).unwrap();
         drop(_b);
         let e = book.admit(&c, 1.0, None, &|_, _| 0.0).err().unwrap();
-        assert_eq!(e.code.as_deref(), Some("caller_rate_limited"));
-        assert!(e.retry_after.unwrap() > Duration::from_secs(20));
+        assert_eq!(e.code().as_deref(), Some("caller_rate_limited"));
+        assert!(e.retry_after().unwrap() > Duration::from_secs(20));
     }
 }

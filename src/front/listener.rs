@@ -4,30 +4,16 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use super::unix::{self, UdsListener};
-use super::{http, ipc};
+use super::{Ctx, http, ipc};
 use crate::callers::{Credential, Peer};
 use crate::protocol::PREFACE;
-use crate::router::Gateway;
-
-/// Shared by every connection task.
-#[derive(Clone)]
-pub struct Ctx {
-    pub gateway: Arc<Gateway>,
-    pub shutdown: CancellationToken,
-    pub tasks: TaskTracker,
-    /// Cancelled when the grace period is over: what is still running is cut off (native
-    /// requests get an ERROR frame first).
-    pub hard_stop: CancellationToken,
-}
 
 /// Accepts on `listener` until `stop` (its own token: a reload that moves the socket stops
 /// only this loop) or shutdown.

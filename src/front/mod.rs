@@ -3,7 +3,29 @@
 //! optional loopback TCP listener serves HTTP only. Both fronts decode into the canonical
 //! types, call the router, and encode its answer (or its `ApiError`) back.
 
+pub mod cache_directive;
 pub mod http;
 pub mod ipc;
 pub mod listener;
 pub mod unix;
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::control::ReloadHandle;
+use crate::router::Gateway;
+
+/// Shared by every connection task.
+#[derive(Clone)]
+pub struct Ctx {
+    pub gateway: Arc<Gateway>,
+    /// Where `reload` requests go (the daemon's control loop).
+    pub reload: ReloadHandle,
+    pub shutdown: CancellationToken,
+    pub tasks: TaskTracker,
+    /// Cancelled when the grace period is over: what is still running is cut off (native
+    /// requests get an ERROR frame first).
+    pub hard_stop: CancellationToken,
+}

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::api::ApiError;
+use crate::api::error::{GatewayError, OpenAiError};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Hello {
@@ -44,18 +44,24 @@ pub struct RequestOptions {
     pub regions: Option<Vec<String>>,
 }
 
-/// An ERROR frame body: `{"status", "error", "retry_after"?, "meta"?}`.
-pub fn error_body(err: &ApiError, meta: Option<&serde_json::Value>) -> Vec<u8> {
+/// An ERROR frame body: `{"status", "error", "retry_after"?, "meta"?}`; `error` is OpenAI's
+/// error object (with the attempt log when vendor calls were made). The native front's one
+/// mapping of a `GatewayError`.
+pub fn error_body(err: &GatewayError, meta: Option<&serde_json::Value>) -> Vec<u8> {
     #[derive(Serialize)]
     struct ErrorFrame<'a> {
         status: u16,
-        error: &'a ApiError,
+        error: OpenAiError<'a>,
         #[serde(skip_serializing_if = "Option::is_none")]
         retry_after: Option<f64>,
         #[serde(skip_serializing_if = "Option::is_none")]
         meta: Option<&'a serde_json::Value>,
     }
-    let frame =
-        ErrorFrame { status: err.status, error: err, retry_after: err.retry_after.map(|d| d.as_secs_f64()), meta };
+    let frame = ErrorFrame {
+        status: err.status(),
+        error: err.openai_object(),
+        retry_after: err.retry_after().map(|d| d.as_secs_f64()),
+        meta,
+    };
     serde_json::to_vec(&frame).unwrap_or_default()
 }

@@ -36,29 +36,53 @@ pub enum Failure {
     StreamBroken,
 }
 
-/// What the attempt loop does next.
+/// What the attempt loop does next with the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    RetrySame,
+    /// Move on to the next candidate now; this deployment stays eligible for a later pass,
+    /// after a jittered backoff (or the vendor's `retry-after`). When it is the only
+    /// candidate, that later pass is a backoff retry of the same deployment.
     FailOver,
+    /// Move on to the next candidate; this deployment is not called again for this request
+    /// (our account, the model or the request's shape is the problem, not the moment).
+    Retire,
+    /// Give the vendor's answer to the caller: another deployment would fail the same way.
     Return,
 }
 
+/// What a failure says about the deployment's health (the breaker's input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blame {
+    /// The vendor is failing: counts toward opening the breaker.
+    Vendor,
+    /// Our account (key, quota, model access): opens the breaker for longer.
+    Account,
+    /// Not the deployment's fault (the request, throttling it told us how long to respect).
+    None,
+}
+
+/// The classification, in one table: per failure, what the loop does and whom it blames.
+pub const fn classify(f: Failure) -> (Action, Blame) {
+    use Action::*;
+    match f {
+        Failure::Connect | Failure::Upstream | Failure::Timeout => (FailOver, Blame::Vendor),
+        Failure::BadResponse | Failure::StreamBroken => (FailOver, Blame::Vendor),
+        // Throttling is not a fault: the deployment is cooled for the vendor's retry-after
+        // instead of tripping the breaker.
+        Failure::RateLimited => (FailOver, Blame::None),
+        Failure::Auth | Failure::Quota | Failure::NotFound => (Retire, Blame::Account),
+        Failure::TooLarge | Failure::Unsupported => (Retire, Blame::None),
+        Failure::InvalidRequest | Failure::ContextTooLong => (Return, Blame::None),
+    }
+}
+
 impl Failure {
-    pub fn action(self) -> Action {
-        match self {
-            Failure::Connect | Failure::Upstream => Action::RetrySame,
-            Failure::Timeout
-            | Failure::RateLimited
-            | Failure::Quota
-            | Failure::Auth
-            | Failure::NotFound
-            | Failure::TooLarge
-            | Failure::BadResponse
-            | Failure::StreamBroken
-            | Failure::Unsupported => Action::FailOver,
-            Failure::InvalidRequest | Failure::ContextTooLong => Action::Return,
-        }
+    pub const fn action(self) -> Action {
+        classify(self).0
+    }
+
+    pub const fn blame(self) -> Blame {
+        classify(self).1
     }
 
     pub fn label(self) -> &'static str {
@@ -179,7 +203,12 @@ mod tests {
         assert_eq!(c(302, None, ""), Failure::InvalidRequest);
         assert_eq!(Failure::InvalidRequest.action(), Action::Return);
         assert_eq!(Failure::RateLimited.action(), Action::FailOver);
-        assert_eq!(Failure::Upstream.action(), Action::RetrySame);
+        assert_eq!(Failure::RateLimited.blame(), Blame::None);
+        assert_eq!(Failure::Upstream.action(), Action::FailOver);
+        assert_eq!(Failure::Upstream.blame(), Blame::Vendor);
+        assert_eq!(Failure::Auth.action(), Action::Retire);
+        assert_eq!(Failure::Auth.blame(), Blame::Account);
+        assert_eq!(Failure::Unsupported.action(), Action::Retire);
     }
 
     #[test]

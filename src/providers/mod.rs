@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use crate::api::{ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest};
 use crate::config::{ProviderKind, ProviderSettings};
-pub use error::{Action, Failure, ProviderError};
+pub use error::{Action, Blame, Failure, ProviderError};
 
 /// A vendor stream, already translated to canonical chunks. Dropping it aborts the call.
 pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<ChatChunk, ProviderError>> + Send>>;

@@ -6,8 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::stream::RequestLog;
-use crate::api::ApiError;
+use super::request::{End, Tracked};
+use crate::api::error::AttemptRecord;
+use crate::api::error::{CallerLimit, GatewayError, Refusal};
+use crate::cache::Outcome;
 use crate::callers::prices::{Price, price_of};
 use crate::callers::{Admission, CallerBook, Credential, identify};
 use crate::config::Snapshot;
@@ -52,24 +54,21 @@ impl Accounting {
         snap: &Snapshot,
         cred: &Credential,
         name: &str,
-        log: &mut RequestLog,
-    ) -> Result<(), ApiError> {
+        log: &mut Tracked,
+    ) -> Result<(), GatewayError> {
         log.account.sink = Some(self.clone());
         let caller = identify(cred, &snap.callers)
-            .map_err(|m| ApiError::new(403, "permission_error", Some("unknown_caller"), m))?;
+            .map_err(|message| GatewayError::CallerRefused { refusal: Refusal::UnknownCaller, message })?;
         log.account.caller = caller.name().to_string();
         log.account.configured = caller.settings.is_some();
         if let Some(s) = &caller.settings
             && !s.allows(name)
         {
             let allowed = s.routes.as_ref().map(|r| r.join(", ")).unwrap_or_default();
-            return Err(ApiError::new(
-                403,
-                "permission_error",
-                Some("route_not_allowed"),
-                format!("caller `{}` may not use `{name}` (allowed: {allowed})", s.name),
-            )
-            .with_param("model"));
+            return Err(GatewayError::CallerRefused {
+                refusal: Refusal::RouteNotAllowed,
+                message: format!("caller `{}` may not use `{name}` (allowed: {allowed})", s.name),
+            });
         }
         Ok(())
     }
@@ -83,8 +82,8 @@ impl Accounting {
         tokens: f64,
         prompt_tokens: u64,
         max_output: Option<u64>,
-        log: &mut RequestLog,
-    ) -> Result<(), ApiError> {
+        log: &mut Tracked,
+    ) -> Result<(), GatewayError> {
         let Some(settings) = snap.callers.by_name.get(&log.account.caller).filter(|_| log.account.configured) else {
             return Ok(());
         };
@@ -101,7 +100,7 @@ impl Accounting {
 
     /// The same limits and budget, counted across every host in Redis. Runs after the local
     /// admission (which already refused what one host alone is over).
-    pub async fn admit_shared(&self, snap: &Snapshot, tokens: f64, log: &mut RequestLog) -> Result<(), ApiError> {
+    pub async fn admit_shared(&self, snap: &Snapshot, tokens: f64, log: &mut Tracked) -> Result<(), GatewayError> {
         use crate::callers::limits::{period_start, unix_now};
         use crate::callers::shared::Verdict;
         let (Some(shared), Some(settings)) =
@@ -110,25 +109,20 @@ impl Accounting {
             return Ok(());
         };
         let now = unix_now();
-        let rate = |kind: &str, limit: f64, wait: f64| {
-            let mut e = ApiError::new(
-                429,
-                "rate_limit_error",
-                Some("caller_rate_limited"),
-                format!("caller `{}` is over its limit of {limit} {kind} (counted across hosts)", settings.name),
-            );
-            e.retry_after = Some(Duration::from_secs_f64(wait.max(1.0)));
-            e
+        let rate = |kind: &str, which: CallerLimit, limit: f64, wait: f64| GatewayError::CallerLimited {
+            limit: which,
+            message: format!("caller `{}` is over its limit of {limit} {kind} (counted across hosts)", settings.name),
+            retry_after: Duration::from_secs_f64(wait.max(1.0)),
         };
         if let Some(rpm) = settings.rpm
             && let Verdict::Over(wait) = shared.take(&settings.name, "rpm", 1.0, f64::from(rpm), now).await
         {
-            return Err(rate("requests per minute", f64::from(rpm), wait));
+            return Err(rate("requests per minute", CallerLimit::Requests, f64::from(rpm), wait));
         }
         if let Some(tpm) = settings.tpm
             && let Verdict::Over(wait) = shared.take(&settings.name, "tpm", tokens, tpm as f64, now).await
         {
-            return Err(rate("tokens per minute", tpm as f64, wait));
+            return Err(rate("tokens per minute", CallerLimit::Tokens, tpm as f64, wait));
         }
         if let (Some((usd, period)), Some(ceiling)) = (settings.budget, log.account.ceiling) {
             let start = period_start(period, now);
@@ -136,17 +130,14 @@ impl Accounting {
             match shared.reserve(&settings.name, start, end, ceiling, usd).await {
                 Verdict::Ok => log.account.shared_reservation = Some((settings.name.clone(), start)),
                 Verdict::Over(spent) => {
-                    let mut e = ApiError::new(
-                        429,
-                        "rate_limit_error",
-                        Some("budget_exceeded"),
-                        format!(
+                    return Err(GatewayError::CallerLimited {
+                        limit: CallerLimit::Budget,
+                        message: format!(
                             "caller `{}` is over its budget of ${usd:.4} across hosts: ${spent:.4} spent or reserved, and this request may cost up to ${ceiling:.4}",
                             settings.name
                         ),
-                    );
-                    e.retry_after = Some(Duration::from_secs(end.saturating_sub(now).max(1)));
-                    return Err(e);
+                        retry_after: Duration::from_secs(end.saturating_sub(now).max(1)),
+                    });
                 }
                 Verdict::Unavailable => {}
             }
@@ -162,6 +153,13 @@ impl Account {
         let cached = u.prompt_tokens_details.map_or(0, |d| d.cached_tokens);
         self.price.map(|p| p.cost(u, cached))
     }
+
+    /// Notes who answered (its price and provider) and what each vendor call did.
+    pub fn note_answerer(&mut self, dep: &crate::config::ModelSettings, calls: &[AttemptRecord]) {
+        self.price = price_of(dep);
+        self.provider.clone_from(&dep.provider.name);
+        self.attempt_outcomes = calls.iter().map(|a| (a.deployment.clone(), a.outcome)).collect();
+    }
 }
 
 /// A metrics label for a route or deployment name: configured names (which cannot contain
@@ -173,44 +171,62 @@ fn label(name: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Called once when a request's log is dropped (the request ended, however it ended).
-pub fn finish(log: &mut RequestLog, status: u16, outcome: &str) {
-    let acct = &mut log.account;
-    let Some(sink) = acct.sink.take() else { return };
-    let usage = log.usage.unwrap_or_default();
+/// What the request cost: nothing for a hit or a failure before usage; None when the price
+/// is unknown.
+fn cost(req: &Tracked, end: &End) -> Option<f64> {
+    let usage = req.usage.unwrap_or_default();
     let cached = usage.prompt_tokens_details.map_or(0, |d| d.cached_tokens);
-    let cost = match (log.cache, log.usage.is_some(), acct.price) {
-        ("hit", _, _) => Some(0.0),
-        (_, false, _) => Some(0.0).filter(|_| status >= 400),
+    match (req.cache, req.usage.is_some(), req.account.price) {
+        (Outcome::Hit, _, _) => Some(0.0),
+        (_, false, _) => Some(0.0).filter(|_| end.status() >= 400),
         (_, true, Some(p)) => Some(p.cost(&usage, cached)),
         (_, true, None) => None,
-    };
-    if let Some(a) = acct.admission.take() {
+    }
+}
+
+/// Called once when a request ends (`Tracked::finish`): the budget settled with the real
+/// cost (here and across hosts), the metrics, and the ledger row.
+pub fn settle(req: &mut Tracked, end: &End) {
+    let Some(sink) = req.account.sink.take() else { return };
+    let cost = cost(req, end);
+    if let Some(a) = req.account.admission.take() {
         a.settle(cost);
     }
+    settle_shared(&sink, &mut req.account, cost);
+    count(&sink.metrics, req, end.status(), cost);
+    if let Some(ledger) = &sink.ledger {
+        ledger.record(ledger_row(req, end, cost));
+    }
+}
+
+/// Corrects the budget reserved in Redis from the ceiling to the real cost (in the
+/// background: the answer does not wait for Redis).
+fn settle_shared(sink: &Arc<Accounting>, acct: &mut Account, cost: Option<f64>) {
     if let (Some((caller, start)), Some(ceiling)) = (acct.shared_reservation.take(), acct.ceiling)
         && let Ok(rt) = tokio::runtime::Handle::try_current()
     {
         let delta = cost.unwrap_or(0.0) - ceiling;
-        let sink2 = sink.clone();
+        let sink = sink.clone();
         rt.spawn(async move {
-            if let Some(shared) = &sink2.shared {
+            if let Some(shared) = &sink.shared {
                 shared.settle(&caller, start, delta).await;
             }
         });
     }
-    let latency = log.started.elapsed();
+}
+
+fn count(m: &Metrics, req: &Tracked, status: u16, cost: Option<f64>) {
+    let acct = &req.account;
     let caller_label = if acct.configured { acct.caller.as_str() } else { "unknown" };
-    let m = &sink.metrics;
-    let route = label(&log.route);
-    let deployment = label(&log.deployment);
-    let h = m.handles(&route, &deployment, caller_label, status, log.cache);
+    let route = label(&req.route);
+    let deployment = label(&req.deployment);
+    let h = m.handles(&route, &deployment, caller_label, status, req.cache.as_str());
     h.requests.inc();
     if !route.is_empty() {
         h.cache.inc();
     }
     if !deployment.is_empty() {
-        h.duration.observe(latency.as_secs_f64());
+        h.duration.observe(req.started.elapsed().as_secs_f64());
         if let Some(t) = acct.ttft {
             h.ttft.observe(t.as_secs_f64());
         }
@@ -223,15 +239,12 @@ pub fn finish(log: &mut RequestLog, status: u16, outcome: &str) {
         if *outcome == "ok" && i + 1 == acct.attempt_outcomes.len() && label(dep) == deployment {
             h.attempt_ok.inc();
         } else {
-            m.attempts
-                .get_or_create(&metrics::Attempt {
-                    deployment: label(dep).into_owned(),
-                    outcome: (*outcome).to_string(),
-                })
-                .inc();
+            let key = metrics::Attempt { deployment: label(dep).into_owned(), outcome: (*outcome).to_string() };
+            m.attempts.get_or_create(&key).inc();
         }
     }
-    if log.usage.is_some() {
+    if let Some(usage) = req.usage {
+        let cached = usage.prompt_tokens_details.map_or(0, |d| d.cached_tokens);
         for (counter, n) in h.tokens.iter().zip([usage.prompt_tokens, usage.completion_tokens, cached]) {
             counter.inc_by(n);
         }
@@ -239,28 +252,28 @@ pub fn finish(log: &mut RequestLog, status: u16, outcome: &str) {
     if let Some(c) = cost.filter(|c| *c > 0.0) {
         h.cost.inc_by(c);
     }
-    if let Some(ledger) = &sink.ledger {
-        ledger.record(Record {
-            ts_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64),
-            // the log ends here: its strings move into the row instead of being copied
-            request_id: std::mem::take(&mut log.request_id),
-            caller: std::mem::take(&mut acct.caller),
-            app: log.label.take(),
-            route: std::mem::take(&mut log.route),
-            deployment: std::mem::take(&mut log.deployment),
-            provider: std::mem::take(&mut acct.provider),
-            prompt_tokens: usage.prompt_tokens,
-            completion_tokens: usage.completion_tokens,
-            cached_tokens: cached,
-            cost_usd: cost,
-            latency_ms: (latency.as_secs_f64() * 1e6).round() / 1000.0,
-            status,
-            outcome: outcome.to_string(),
-            attempts: log.attempts,
-            stream: log.stream,
-            cache: log.cache.to_string(),
-        });
+}
+
+/// The request's ledger row; the request ends here, so its strings move into the row.
+fn ledger_row(req: &mut Tracked, end: &End, cost: Option<f64>) -> Record {
+    let usage = req.usage.unwrap_or_default();
+    Record {
+        ts_ms: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64),
+        request_id: std::mem::take(&mut req.request_id),
+        caller: std::mem::take(&mut req.account.caller),
+        app: req.label.take(),
+        route: std::mem::take(&mut req.route),
+        deployment: std::mem::take(&mut req.deployment),
+        provider: std::mem::take(&mut req.account.provider),
+        prompt_tokens: usage.prompt_tokens,
+        completion_tokens: usage.completion_tokens,
+        cached_tokens: usage.prompt_tokens_details.map_or(0, |d| d.cached_tokens),
+        cost_usd: cost,
+        latency_ms: super::request::round_ms(req.started.elapsed()),
+        status: end.status(),
+        outcome: end.label().to_string(),
+        attempts: req.attempts,
+        stream: req.stream,
+        cache: req.cache.as_str().to_string(),
     }
 }

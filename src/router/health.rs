@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::breaker::{Admit, Breaker, BreakerConfig, Outcome};
-use super::limiter::Bucket;
 use crate::config::ModelSettings;
+use crate::token_bucket::Bucket;
 
 /// Weight of the newest sample in the moving latency estimates.
 const EWMA_ALPHA: f64 = 0.3;
@@ -82,8 +82,33 @@ struct Inner {
 pub struct NotNow {
     /// When it may be able to (None: unknown, e.g. a probe is out or a slot must free up).
     pub until: Option<Instant>,
-    /// `breaker_open`, `concurrency_limit`, `rate_limit`.
-    pub reason: &'static str,
+    pub reason: NotNowReason,
+}
+
+/// The reasons a deployment is skipped for now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotNowReason {
+    BreakerOpen,
+    ConcurrencyLimit,
+    RateLimit,
+    /// Backing off after this request's own failed call to it.
+    Backoff,
+}
+
+impl NotNowReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotNowReason::BreakerOpen => "breaker_open",
+            NotNowReason::ConcurrencyLimit => "concurrency_limit",
+            NotNowReason::RateLimit => "rate_limit",
+            NotNowReason::Backoff => "backoff",
+        }
+    }
+
+    /// Client-side limits (not failures): the request may wait for a free slot.
+    pub fn is_limit(self) -> bool {
+        matches!(self, NotNowReason::ConcurrencyLimit | NotNowReason::RateLimit)
+    }
 }
 
 impl DeploymentState {
@@ -113,18 +138,18 @@ impl DeploymentState {
         if let Some(max) = self.max_concurrent
             && g.in_flight >= max
         {
-            return Err(NotNow { until: None, reason: "concurrency_limit" });
+            return Err(NotNow { until: None, reason: NotNowReason::ConcurrencyLimit });
         }
         let wait_r = g.rpm.as_mut().map_or(Duration::ZERO, |b| b.wait_for(1.0, now));
         let wait_t = g.tpm.as_mut().map_or(Duration::ZERO, |b| b.wait_for(tokens, now));
         let wait = wait_r.max(wait_t);
         if !wait.is_zero() {
-            return Err(NotNow { until: Some(now + wait), reason: "rate_limit" });
+            return Err(NotNow { until: Some(now + wait), reason: NotNowReason::RateLimit });
         }
         let probe = match g.breaker.admit(now) {
             Admit::Yes => false,
             Admit::Probe => true,
-            Admit::No(until) => return Err(NotNow { until, reason: "breaker_open" }),
+            Admit::No(until) => return Err(NotNow { until, reason: NotNowReason::BreakerOpen }),
         };
         if let Some(b) = g.rpm.as_mut() {
             b.take(1.0, now);

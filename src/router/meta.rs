@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::api::error::AttemptRecord;
+use crate::cache::Outcome;
 
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Meta {
@@ -14,7 +15,7 @@ pub struct Meta {
     pub model: String,
     pub vendor_model: String,
     /// `hit`, `miss` or `bypass`.
-    pub cache: &'static str,
+    pub cache: Outcome,
     /// Vendor calls made.
     pub attempts: u32,
     pub latency_ms: f64,
@@ -36,10 +37,14 @@ impl Meta {
     /// `deployment;outcome;latency_ms` per call, comma-separated: the `x-sidegate-attempt-log`
     /// header.
     pub fn attempt_header(&self) -> String {
-        let parts: Vec<String> =
-            self.attempt_log.iter().map(|a| format!("{};{};{}", a.deployment, a.outcome, a.latency_ms)).collect();
-        parts.join(", ")
+        attempt_header(&self.attempt_log)
     }
+}
+
+/// `deployment;outcome;latency_ms` per call, comma-separated.
+pub fn attempt_header(calls: &[AttemptRecord]) -> String {
+    let parts: Vec<String> = calls.iter().map(|a| format!("{};{};{}", a.deployment, a.outcome, a.latency_ms)).collect();
+    parts.join(", ")
 }
 
 /// A short unique request id (`sg-` + 16 hex digits) for logs and correlation.

@@ -1,18 +1,26 @@
-//! The router: resolves what a request asks for into a plan, runs the attempt loop, and hands
-//! the fronts an answer (whole, or a stream past its commit point) plus its `Meta`. Fronts
-//! call only this module; it calls providers through the attempt loop.
+//! The router: one pipeline per request, each step with one entry point:
+//! admit (`admit`: caller, plan, limits, deadline) -> produce (`cache_step` for a cached
+//! route, else the attempt loop directly: both end in the same `attempt::run`) -> deliver
+//! (`deliver`: the one place a whole answer and a stream part). The request object
+//! (`request::Tracked`) goes along and is finished explicitly when the answer is complete.
+//! Fronts call only this module; it calls providers through the attempt loop, and returns
+//! `GatewayError`, which each front maps once.
 //!
 //! The live state (config snapshot + built providers) sits behind an `ArcSwap`: each request
 //! loads it once and keeps that `Arc` to the end, so a swap never changes a request in flight.
 
 pub mod accounting;
+mod admit;
 mod attempt;
 pub mod breaker;
-mod cached;
+mod cache_step;
+mod deliver;
+mod failed;
 pub mod health;
-pub mod limiter;
 pub mod meta;
 mod plan;
+mod produce;
+pub mod request;
 mod stream;
 
 use std::collections::BTreeMap;
@@ -24,10 +32,14 @@ use arc_swap::ArcSwap;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::api::{ApiError, ChatRequest, ChatResponse, EmbeddingsRequest};
+use crate::api::error::GatewayError;
+use crate::api::{ChatRequest, ChatResponse, EmbeddingsRequest};
 use crate::config::Snapshot;
+use crate::control::{ReloadRecord, ReloadResult};
 use crate::providers::Provider;
 pub use meta::Meta;
+pub use plan::Plan;
+use request::Tracked;
 pub use stream::ChatStream;
 
 /// Per-call options from either front (HTTP headers or native `options`).
@@ -45,6 +57,8 @@ pub struct CallOptions {
     pub cache: crate::cache::Directive,
     /// Who is calling, as the front established it (peer credentials or a bearer key).
     pub credential: crate::callers::Credential,
+    /// The id the front gave the request (`x-sidegate-request-id`, logs, the ledger).
+    pub request_id: String,
 }
 
 /// A chat answer: whole, or a committed stream.
@@ -62,7 +76,7 @@ pub struct Live {
 impl Live {
     /// Builds every provider of `snapshot`. A provider whose settings equal those in `prev`
     /// (the config being replaced) is reused as is, connection pool included.
-    pub fn build(snapshot: Snapshot, prev: Option<&Live>) -> Result<Self, String> {
+    pub fn build(snapshot: Snapshot, prev: Option<&Live>) -> Result<Self, BuildError> {
         let mut providers = BTreeMap::new();
         for (name, settings) in &snapshot.providers {
             let reused = prev.and_then(|p| {
@@ -71,7 +85,10 @@ impl Live {
             });
             let p = match reused {
                 Some(p) => p,
-                None => Arc::new(Provider::build(settings).map_err(|e| format!("provider `{name}`: {e}"))?),
+                None => Arc::new(
+                    Provider::build(settings)
+                        .map_err(|e| BuildError { provider: name.clone(), message: e.to_string() })?,
+                ),
             };
             providers.insert(name.clone(), p);
         }
@@ -83,6 +100,14 @@ impl Live {
     }
 }
 
+/// A provider whose adapter could not be built (an invalid key header, a TLS setup error).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("provider `{provider}`: {message}")]
+pub struct BuildError {
+    pub provider: String,
+    pub message: String,
+}
+
 /// Counters for `status`.
 #[derive(Default)]
 pub struct Stats {
@@ -91,29 +116,11 @@ pub struct Stats {
     pub in_flight: AtomicU64,
 }
 
-/// What the last reload did, for `status`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ReloadRecord {
-    /// Unix time (seconds).
-    pub at: u64,
-    /// `sighup`, `file`, `admin`, `poll`.
-    pub cause: &'static str,
-    /// `applied`, `unchanged` or `failed`.
-    pub result: &'static str,
-    /// Validation or build errors, each `file:line:col: key: message`.
-    pub errors: Vec<String>,
-}
-
-/// A `sidegate reload` request: the daemon answers on the channel when the reload is done.
-pub type ReloadRequest = tokio::sync::oneshot::Sender<ReloadRecord>;
-
 pub struct Gateway {
     live: ArcSwap<Live>,
     /// When the current config was loaded (unix seconds), and the last reload's result.
     loaded_at: std::sync::atomic::AtomicU64,
     last_reload: std::sync::Mutex<Option<ReloadRecord>>,
-    /// Where `reload` requests go (set by the daemon).
-    reloads: std::sync::OnceLock<tokio::sync::mpsc::Sender<ReloadRequest>>,
     /// Per-deployment breakers, latency estimates and limiters; outlives config snapshots.
     health: Arc<health::Health>,
     /// The response cache; outlives config snapshots too.
@@ -140,7 +147,6 @@ impl Gateway {
             started: std::time::Instant::now(),
             loaded_at: std::sync::atomic::AtomicU64::new(unix_now()),
             last_reload: std::sync::Mutex::new(None),
-            reloads: std::sync::OnceLock::new(),
         }
     }
 
@@ -173,12 +179,9 @@ impl Gateway {
     }
 
     pub fn record_reload(&self, r: ReloadRecord) {
-        if r.result != "unchanged" {
-            self.accounting
-                .metrics
-                .reloads
-                .get_or_create(&crate::usage::metrics::ReloadResult { result: r.result })
-                .inc();
+        if r.result != ReloadResult::Unchanged {
+            let label = crate::usage::metrics::ReloadResult { result: r.result.as_str() };
+            self.accounting.metrics.reloads.get_or_create(&label).inc();
         }
         *self.last_reload.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
     }
@@ -186,20 +189,7 @@ impl Gateway {
     /// The errors of the last reload, if it failed.
     pub fn last_reload_errors(&self) -> Option<Vec<String>> {
         let g = self.last_reload.lock().unwrap_or_else(|p| p.into_inner());
-        g.as_ref().filter(|r| r.result == "failed").map(|r| r.errors.clone())
-    }
-
-    /// Connects `sidegate reload` requests to the daemon's reload loop.
-    pub fn set_reload_channel(&self, tx: tokio::sync::mpsc::Sender<ReloadRequest>) {
-        let _ = self.reloads.set(tx);
-    }
-
-    /// Asks the daemon to reload now and waits for the result.
-    pub async fn request_reload(&self) -> Result<ReloadRecord, ApiError> {
-        let tx = self.reloads.get().ok_or_else(|| ApiError::internal("this daemon cannot reload"))?;
-        let (reply, wait) = tokio::sync::oneshot::channel();
-        tx.send(reply).await.map_err(|_| ApiError::internal("the reload loop is gone"))?;
-        wait.await.map_err(|_| ApiError::internal("the reload was abandoned"))
+        g.as_ref().filter(|r| r.result == ReloadResult::Failed).map(|r| r.errors.clone())
     }
 
     /// Commits the disk cache's pending writes (blocking, up to `within`); for the end of a
@@ -212,83 +202,49 @@ impl Gateway {
         self.live.load_full()
     }
 
-    /// Everything a request goes through before any vendor call: who is asking and whether
-    /// they may use `name`, the plan, the caller's limits and budget (on this host, then
-    /// across hosts), and the deadline.
-    async fn admit(
-        &self,
-        live: &Live,
-        name: &str,
-        needs: &plan::Needs,
-        opts: &CallOptions,
-        log: &mut stream::RequestLog,
-    ) -> Result<(plan::Plan, Instant), ApiError> {
-        let snap = &live.snapshot;
-        self.accounting.authorize(snap, &opts.credential, name, log)?;
-        let plan = plan::plan(snap, name, needs, &self.health)?;
-        log.route = plan.route.clone();
-        self.accounting.admit(snap, &plan.candidates, plan.tokens, needs.prompt_tokens, needs.max_output, log)?;
-        self.accounting.admit_shared(snap, plan.tokens, log).await?;
-        let deadline = Instant::now() + opts.timeout.map_or(plan.timing.timeout, |t| t.min(plan.timing.timeout));
-        Ok((plan, deadline))
-    }
-
-    pub async fn chat(&self, req: ChatRequest, opts: CallOptions) -> Result<ChatAnswer, ApiError> {
-        let started = std::time::Instant::now();
-        let mut log = stream::RequestLog::start(&self.stats, opts.label.clone(), req.is_stream());
-        req.validate().map_err(|(m, p)| log.fail(ApiError::invalid(m, Some(p))))?;
+    /// A chat request through the pipeline: admit, produce (cache or attempt loop), deliver.
+    pub async fn chat(&self, req: ChatRequest, opts: CallOptions) -> Result<ChatAnswer, GatewayError> {
+        let mut t = Tracked::start(&self.stats, opts.request_id.clone(), opts.label.clone(), req.is_stream());
+        req.validate().map_err(|(m, p)| t.fail(GatewayError::invalid(m, Some(p))))?;
         let live = self.current();
         let needs = plan::Needs::chat(&req, opts.regions.clone());
         let name = opts.route.as_deref().unwrap_or(&req.model);
-        let (plan, deadline) = match self.admit(&live, name, &needs, &opts, &mut log).await {
-            Ok(admitted) => admitted,
-            Err(e) => return Err(log.fail(e)),
+        let admitted = match admit::admit(&self.accounting, &self.health, &live, &needs, &opts, name, &mut t).await {
+            Ok(a) => a,
+            Err(e) => return Err(t.fail(e)),
         };
-        let mut log = match cached::chat(self, &live, &plan, &req, &opts, log, started, deadline).await {
-            cached::Handled::Answer(answer) => return answer,
-            cached::Handled::Uncached(log) => *log,
+        let produced = match cache_step::settings(&self.cache, &live, &admitted.plan, opts.cache) {
+            None => produce::direct(&live, &self.health, &admitted, attempt::Job::chat(&req)).await,
+            Some(rc) => {
+                let work = cache_step::Work::Chat(Box::new(req.clone()));
+                cache_step::produce(&self.cache, &self.health, &live, &admitted, rc, opts.cache, work).await
+            }
         };
-        if req.is_stream() {
-            let out = attempt::stream(&live, &self.health, &plan, &req, deadline).await.map_err(|e| log.fail(e))?;
-            let meta = answered(&mut log, &plan.route, &out.deployment, out.attempts, started);
-            log.account.ttft = Some(started.elapsed());
-            let timing = stream::StreamTiming {
-                idle: plan.timing.stream_idle_timeout,
-                deadline: opts.timeout.map(|t| Instant::now() + t.saturating_sub(started.elapsed())),
-            };
-            Ok(ChatAnswer::Stream(ChatStream::new(out.value, meta, req.wants_stream_usage(), timing, log, out.ticket)))
-        } else {
-            let out = attempt::complete(&live, &self.health, &plan, &req, deadline).await.map_err(|e| log.fail(e))?;
-            let mut meta = answered(&mut log, &plan.route, &out.deployment, out.attempts, started);
-            log.usage = out.value.usage;
-            meta.cost_usd = log.account.cost_of(out.value.usage.as_ref());
-            log.succeed();
-            Ok(ChatAnswer::Full(Box::new(out.value), meta))
-        }
+        let produced = produced.map_err(|e| t.fail(e))?;
+        let caller_deadline = opts.timeout.map(|d| Instant::now() + d.saturating_sub(t.started.elapsed()));
+        deliver::chat(t, produced, &req, caller_deadline)
     }
 
-    pub async fn embeddings(&self, req: EmbeddingsRequest, opts: CallOptions) -> Result<(Value, Meta), ApiError> {
-        let started = std::time::Instant::now();
-        let mut log = stream::RequestLog::start(&self.stats, opts.label.clone(), false);
-        req.validate().map_err(|(m, p)| log.fail(ApiError::invalid(m, Some(p))))?;
+    /// An embeddings request through the same pipeline.
+    pub async fn embeddings(&self, req: EmbeddingsRequest, opts: CallOptions) -> Result<(Value, Meta), GatewayError> {
+        let mut t = Tracked::start(&self.stats, opts.request_id.clone(), opts.label.clone(), false);
+        req.validate().map_err(|(m, p)| t.fail(GatewayError::invalid(m, Some(p))))?;
         let live = self.current();
         let needs = plan::Needs::embeddings(&req, opts.regions.clone());
         let name = opts.route.as_deref().unwrap_or(&req.model);
-        let (plan, deadline) = match self.admit(&live, name, &needs, &opts, &mut log).await {
-            Ok(admitted) => admitted,
-            Err(e) => return Err(log.fail(e)),
+        let admitted = match admit::admit(&self.accounting, &self.health, &live, &needs, &opts, name, &mut t).await {
+            Ok(a) => a,
+            Err(e) => return Err(t.fail(e)),
         };
-        let mut log = match cached::embeddings(self, &live, &plan, &req, &opts, log, started, deadline).await {
-            cached::Handled::Answer(answer) => return answer,
-            cached::Handled::Uncached(log) => *log,
+        let produced = match cache_step::settings(&self.cache, &live, &admitted.plan, opts.cache) {
+            None => produce::direct(&live, &self.health, &admitted, attempt::Job::Embed(&req)).await,
+            Some(rc) => {
+                let work = cache_step::Work::Embeddings(Box::new(req));
+                cache_step::produce(&self.cache, &self.health, &live, &admitted, rc, opts.cache, work).await
+            }
         };
-        let out = attempt::embeddings(&live, &self.health, &plan, &req, deadline).await.map_err(|e| log.fail(e))?;
-        let mut meta = answered(&mut log, &plan.route, &out.deployment, out.attempts, started);
-        let prompt = out.value["usage"]["prompt_tokens"].as_u64().unwrap_or(0);
-        log.usage = Some(crate::api::Usage::new(prompt, 0));
-        meta.cost_usd = log.account.cost_of(log.usage.as_ref());
-        log.succeed();
-        Ok((out.value, meta))
+        let produced = produced.map_err(|e| t.fail(e))?;
+        deliver::embeddings(t, produced)
     }
 
     /// `GET /v1/models`: routes and configured models, OpenAI's list shape.
@@ -345,41 +301,4 @@ impl Gateway {
 
 fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-/// Notes in the request's accounting who answered and what each call did.
-fn note_answerer(
-    log: &mut stream::RequestLog,
-    dep: &crate::config::ModelSettings,
-    attempts: &[crate::api::error::AttemptRecord],
-) {
-    log.account.price = crate::callers::prices::price_of(dep);
-    log.account.provider = dep.provider.name.clone();
-    log.account.attempt_outcomes = attempts.iter().map(|a| (a.deployment.clone(), a.outcome)).collect();
-}
-
-/// A vendor answered: the request's meta, and who answered noted in its log and accounting.
-fn answered(
-    log: &mut stream::RequestLog,
-    route: &str,
-    dep: &crate::config::ModelSettings,
-    attempts: Vec<crate::api::error::AttemptRecord>,
-    started: std::time::Instant,
-) -> Meta {
-    log.attempts = attempts.len() as u32;
-    log.deployment = dep.name.clone();
-    note_answerer(log, dep, &attempts);
-    Meta {
-        request_id: log.request_id.clone(),
-        route: route.to_string(),
-        provider: dep.provider.name.clone(),
-        model: dep.name.clone(),
-        vendor_model: dep.vendor_model.clone(),
-        cache: "bypass",
-        caller: log.account.caller.clone(),
-        cost_usd: None,
-        attempts: attempts.len() as u32,
-        latency_ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1000.0,
-        attempt_log: attempts,
-    }
 }

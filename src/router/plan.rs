@@ -7,7 +7,8 @@
 use std::sync::Arc;
 
 use super::health::Health;
-use crate::api::{ApiError, ChatRequest, EmbeddingsRequest};
+use crate::api::error::GatewayError;
+use crate::api::{ChatRequest, EmbeddingsRequest};
 use crate::config::{ModelSettings, RouteSettings, Snapshot, Strategy, Timing};
 
 #[derive(Debug)]
@@ -64,29 +65,27 @@ impl Needs {
     }
 
     /// Why `m` cannot serve this request, if it cannot.
-    fn exclusion(&self, m: &ModelSettings, route_regions: &[String]) -> Option<String> {
+    fn exclusion(&self, m: &ModelSettings, route_regions: &[String]) -> Option<Exclusion> {
         let caps = &m.capabilities;
         let lacks = |c: &str| !caps.is_empty() && !caps.iter().any(|x| x == c);
         for (need, cap) in [(self.tools, "tools"), (self.vision, "vision"), (self.json, "json")] {
             if need && lacks(cap) {
-                return Some(format!("no `{cap}` capability"));
+                return Some(Exclusion::Capability(cap));
             }
         }
         if self.embeddings && (lacks("embeddings") || !m.provider.kind.can_embed()) {
-            return Some("does not embed".into());
+            return Some(Exclusion::NoEmbeddings);
         }
         if let Some(window) = m.context_window {
             let need = self.prompt_tokens + self.max_output.unwrap_or(0);
             if need > window {
-                return Some(format!("context window {window} < ~{need} tokens needed"));
+                return Some(Exclusion::ContextWindow { window, need });
             }
         }
         for (filter, what) in [(Some(route_regions), "route"), (self.regions.as_deref(), "request")] {
             let Some(filter) = filter.filter(|f| !f.is_empty()) else { continue };
-            match &m.region {
-                Some(r) if filter.contains(r) => {}
-                Some(r) => return Some(format!("region `{r}` not in the {what}'s regions [{}]", filter.join(", "))),
-                None => return Some(format!("no region tag; the {what} wants [{}]", filter.join(", "))),
+            if m.region.as_ref().is_none_or(|r| !filter.contains(r)) {
+                return Some(Exclusion::Region { region: m.region.clone(), by: what, wanted: filter.to_vec() });
             }
         }
         None
@@ -97,7 +96,40 @@ impl Needs {
     }
 }
 
-pub fn plan(snap: &Snapshot, name: &str, needs: &Needs, health: &Health) -> Result<Plan, ApiError> {
+/// Why a deployment cannot serve a request.
+#[derive(Debug, Clone, PartialEq)]
+enum Exclusion {
+    Capability(&'static str),
+    NoEmbeddings,
+    ContextWindow {
+        window: u64,
+        need: u64,
+    },
+    /// Its region (if tagged) is not among those the route or request (`by`) wants.
+    Region {
+        region: Option<String>,
+        by: &'static str,
+        wanted: Vec<String>,
+    },
+}
+
+impl std::fmt::Display for Exclusion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exclusion::Capability(cap) => write!(f, "no `{cap}` capability"),
+            Exclusion::NoEmbeddings => f.write_str("does not embed"),
+            Exclusion::ContextWindow { window, need } => write!(f, "context window {window} < ~{need} tokens needed"),
+            Exclusion::Region { region: Some(r), by, wanted } => {
+                write!(f, "region `{r}` not in the {by}'s regions [{}]", wanted.join(", "))
+            }
+            Exclusion::Region { region: None, by, wanted } => {
+                write!(f, "no region tag; the {by} wants [{}]", wanted.join(", "))
+            }
+        }
+    }
+}
+
+pub fn plan(snap: &Snapshot, name: &str, needs: &Needs, health: &Health) -> Result<Plan, GatewayError> {
     if let Some(route) = snap.routes.get(name) {
         return route_plan(route, needs, health);
     }
@@ -127,7 +159,7 @@ pub fn plan(snap: &Snapshot, name: &str, needs: &Needs, health: &Health) -> Resu
     Ok(Plan { route: name.to_string(), timing: Timing::default(), candidates: vec![single], tokens: needs.tokens() })
 }
 
-fn route_plan(route: &RouteSettings, needs: &Needs, health: &Health) -> Result<Plan, ApiError> {
+fn route_plan(route: &RouteSettings, needs: &Needs, health: &Health) -> Result<Plan, GatewayError> {
     let mut eligible = Vec::new();
     let mut excluded = Vec::new();
     for (i, t) in route.targets.iter().enumerate() {
@@ -201,31 +233,32 @@ fn order(
 /// Output length assumed by `cheapest` when the caller sets no `max_tokens`.
 const EXPECTED_OUTPUT_TOKENS: u64 = 256;
 
-fn nobody_can(route: &str, excluded: &[(String, String)]) -> ApiError {
+fn nobody_can(route: &str, excluded: &[(String, Exclusion)]) -> GatewayError {
     let why: Vec<String> = excluded.iter().map(|(n, w)| format!("{n}: {w}")).collect();
-    let code = if excluded.iter().all(|(_, w)| w.starts_with("context window")) {
+    let all = |f: fn(&Exclusion) -> bool| excluded.iter().all(|(_, w)| f(w));
+    let code = if all(|w| matches!(w, Exclusion::ContextWindow { .. })) {
         "context_length_exceeded"
+    } else if all(|w| *w == Exclusion::NoEmbeddings) {
+        "unsupported_endpoint"
     } else {
         "no_eligible_target"
     };
-    ApiError::invalid(format!("no target of `{route}` can serve this request: {}", why.join("; ")), Some("model"))
-        .with_code(code)
+    GatewayError::NoEligibleTarget {
+        message: format!("no target of `{route}` can serve this request: {}", why.join("; ")),
+        code,
+    }
 }
 
-fn unknown_model(snap: &Snapshot, name: &str) -> ApiError {
+fn unknown_model(snap: &Snapshot, name: &str) -> GatewayError {
     let routes: Vec<&str> = snap.routes.keys().map(String::as_str).collect();
     let models: Vec<&str> = snap.models.keys().map(String::as_str).collect();
     let providers: Vec<String> = snap.providers.keys().map(|p| format!("{p}/<model>")).collect();
-    ApiError::new(
-        404,
-        "invalid_request_error",
-        Some("model_not_found"),
-        format!(
+    GatewayError::UnknownModel {
+        message: format!(
             "unknown model `{name}`; known routes: [{}], models: [{}], or a provider's model as [{}]",
             routes.join(", "),
             models.join(", "),
             providers.join(", ")
         ),
-    )
-    .with_param("model")
+    }
 }

@@ -1,4 +1,4 @@
-//! A committed stream on its way to the caller, and the one log line every request gets.
+//! A committed stream on its way to the caller.
 //!
 //! `ChatStream` yields the first chunk (already received at the commit point), then relays
 //! the vendor's chunks as they come. It keeps the usage for the log, drops the usage chunk
@@ -6,8 +6,6 @@
 //! one final error item: never a retry, never text spliced from another vendor.
 
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -16,38 +14,20 @@ use futures_util::{Stream, StreamExt};
 use super::attempt::Committed;
 use super::breaker::Outcome as BreakerOutcome;
 use super::health::Ticket;
-use super::{Meta, Stats};
-use crate::api::{ApiError, ChatChunk, Usage};
-
-/// Time limits of a committed stream.
-#[derive(Debug, Clone, Copy)]
-pub struct StreamTiming {
-    /// Longest silence between two chunks.
-    pub idle: Duration,
-    /// The caller's own deadline (`timeout_ms`, `x-sidegate-timeout-ms`), if it set one.
-    pub deadline: Option<tokio::time::Instant>,
-}
+use super::meta::Meta;
+use super::request::{End, Tracked};
+use crate::api::ChatChunk;
+use crate::api::error::{GatewayError, Timeout};
 
 pub struct ChatStream {
     pub meta: Meta,
-    inner: Pin<Box<dyn Stream<Item = Result<ChatChunk, ApiError>> + Send>>,
+    inner: Pin<Box<dyn Stream<Item = Result<ChatChunk, GatewayError>> + Send>>,
 }
 
-/// Canonical chunks with failures already turned into one final `ApiError` item.
-pub type ChunkItems = Pin<Box<dyn Stream<Item = Result<ChatChunk, ApiError>> + Send>>;
+/// Canonical chunks with failures already turned into one final `GatewayError` item.
+pub type ChunkItems = Pin<Box<dyn Stream<Item = Result<ChatChunk, GatewayError>> + Send>>;
 
 impl ChatStream {
-    pub(super) fn new(
-        c: Committed,
-        meta: Meta,
-        want_usage: bool,
-        timing: StreamTiming,
-        log: RequestLog,
-        ticket: Ticket,
-    ) -> Self {
-        Self::relay(meta, vendor_chunks(c, timing.idle, ticket), want_usage, timing.deadline, log)
-    }
-
     /// The caller's side of a stream whose chunks come from `source` (a vendor, a coalesced
     /// call shared with other callers, or a cached answer): the caller's own deadline, the
     /// usage chunk only when asked for, and the request's log line.
@@ -56,13 +36,13 @@ impl ChatStream {
         source: ChunkItems,
         want_usage: bool,
         deadline: Option<tokio::time::Instant>,
-        log: RequestLog,
+        log: Tracked,
     ) -> Self {
         struct St {
             source: ChunkItems,
             want_usage: bool,
             deadline: Option<tokio::time::Instant>,
-            log: RequestLog,
+            log: Tracked,
             done: bool,
         }
         let st = St { source, want_usage, deadline, log, done: false };
@@ -78,12 +58,11 @@ impl ChatStream {
                         Err(_) => {
                             st.done = true;
                             // The caller's own deadline: not the vendor's fault.
-                            let e = ApiError::new(
-                                504,
-                                "timeout_error",
-                                Some("timeout"),
-                                "the request's deadline passed while streaming",
-                            );
+                            let e = GatewayError::TimedOut {
+                                timeout: Timeout::Deadline,
+                                message: "the request's deadline passed while streaming".into(),
+                                attempts: Vec::new(),
+                            };
                             return Some((Err(st.log.fail(e)), st));
                         }
                     },
@@ -91,7 +70,7 @@ impl ChatStream {
                 match next {
                     None => {
                         st.done = true;
-                        st.log.succeed();
+                        st.log.finish(End::Ok);
                         return None;
                     }
                     Some(Err(e)) => {
@@ -141,12 +120,11 @@ pub(super) fn vendor_chunks(c: Committed, idle: Duration, ticket: Ticket) -> Chu
                 Err(_) => {
                     st.done = true;
                     st.ticket.settle(BreakerOutcome::Failure, None);
-                    let e = ApiError::new(
-                        504,
-                        "timeout_error",
-                        Some("stream_idle_timeout"),
-                        format!("vendor sent nothing for {} ms", st.idle.as_millis()),
-                    );
+                    let e = GatewayError::TimedOut {
+                        timeout: Timeout::StreamIdle,
+                        message: format!("vendor sent nothing for {} ms", st.idle.as_millis()),
+                        attempts: Vec::new(),
+                    };
                     return Some((Err(e), st));
                 }
             },
@@ -156,13 +134,9 @@ pub(super) fn vendor_chunks(c: Committed, idle: Duration, ticket: Ticket) -> Chu
             Some(Err(e)) => {
                 st.done = true;
                 st.ticket.settle(BreakerOutcome::Failure, None);
-                let mut err = ApiError::new(
-                    502,
-                    "upstream_error",
-                    Some(e.failure.label()),
-                    format!("vendor stream failed after it started: {}", e.message),
-                );
-                err.code = Some("stream_broken".into());
+                let err = GatewayError::StreamBroken {
+                    message: format!("vendor stream failed after it started: {}", e.message),
+                };
                 Some((Err(err), st))
             }
             Some(Ok(chunk)) => Some((Ok(chunk), st)),
@@ -171,88 +145,8 @@ pub(super) fn vendor_chunks(c: Committed, idle: Duration, ticket: Ticket) -> Chu
 }
 
 impl Stream for ChatStream {
-    type Item = Result<ChatChunk, ApiError>;
+    type Item = Result<ChatChunk, GatewayError>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.inner.as_mut().poll_next(cx)
-    }
-}
-
-/// The request's log line and counters: written once, when the request ends, however it
-/// ends (success, error, or the caller going away, which drops this guard).
-pub struct RequestLog {
-    stats: Arc<Stats>,
-    pub request_id: String,
-    pub route: String,
-    pub deployment: String,
-    pub attempts: u32,
-    pub usage: Option<Usage>,
-    /// `hit`, `miss` or `bypass` (the response cache).
-    pub cache: &'static str,
-    pub label: Option<String>,
-    pub stream: bool,
-    pub started: std::time::Instant,
-    pub outcome: Option<(u16, String)>,
-    /// Who asked, what it reserved, and where the request's usage is recorded.
-    pub account: super::accounting::Account,
-}
-
-impl RequestLog {
-    pub fn start(stats: &Arc<Stats>, label: Option<String>, stream: bool) -> Self {
-        stats.requests.fetch_add(1, Ordering::Relaxed);
-        stats.in_flight.fetch_add(1, Ordering::Relaxed);
-        RequestLog {
-            stats: stats.clone(),
-            request_id: super::meta::request_id(),
-            route: String::new(),
-            deployment: String::new(),
-            attempts: 0,
-            usage: None,
-            cache: "bypass",
-            label,
-            stream,
-            started: std::time::Instant::now(),
-            outcome: None,
-            account: super::accounting::Account::default(),
-        }
-    }
-
-    pub fn succeed(&mut self) {
-        self.outcome = Some((200, "ok".into()));
-    }
-
-    /// Records the error (passing it through, for `map_err`).
-    pub fn fail(&mut self, e: ApiError) -> ApiError {
-        self.outcome = Some((e.status, e.label().to_string()));
-        self.attempts = self.attempts.max(e.attempts.len() as u32);
-        e
-    }
-}
-
-impl Drop for RequestLog {
-    fn drop(&mut self) {
-        self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
-        let (status, outcome) = self.outcome.take().unwrap_or((499, "cancelled".into()));
-        if status >= 400 {
-            self.stats.failures.fetch_add(1, Ordering::Relaxed);
-        }
-        let u = self.usage.unwrap_or_default();
-        tracing::info!(
-            target: "sidegate::request",
-            request_id = %self.request_id,
-            route = %self.route,
-            deployment = %self.deployment,
-            status,
-            outcome = %outcome,
-            stream = self.stream,
-            attempts = self.attempts,
-            cache = self.cache,
-            latency_ms = (self.started.elapsed().as_secs_f64() * 1e6).round() / 1000.0,
-            prompt_tokens = u.prompt_tokens,
-            completion_tokens = u.completion_tokens,
-            label = self.label.as_deref().unwrap_or(""),
-            caller = %self.account.caller,
-            "request"
-        );
-        super::accounting::finish(self, status, &outcome);
     }
 }

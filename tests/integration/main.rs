@@ -13,5 +13,6 @@ mod gemini;
 mod http;
 mod lifecycle;
 mod native;
+mod operator;
 mod reload;
 mod vectors;

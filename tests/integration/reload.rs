@@ -45,6 +45,12 @@ async fn try_answer(d: &Daemon) -> Option<(String, String)> {
     Some((r.body["choices"][0]["message"]["content"].as_str()?.to_string(), r.meta["model"].as_str()?.to_string()))
 }
 
+/// What started the last reload, as `status` reports it.
+async fn last_cause(d: &Daemon) -> String {
+    let s = d.native().await.call("status", &json!({}), &json!({})).await.expect("status");
+    s.body["config"]["last_reload"]["cause"].as_str().unwrap_or("").to_string()
+}
+
 async fn answer(d: &Daemon) -> (String, String) {
     try_answer(d).await.expect("an answer from route r")
 }
@@ -66,9 +72,12 @@ async fn every_way_of_replacing_the_file_is_picked_up() {
     // rename over the file (vim, sed -i, Ansible)
     write_atomic(&path, &version(&d.socket, "from-a", false));
     wait_for_reply(&d, "from-a").await;
+    // the watcher saw it (not the 10 s safety-net poll)
+    assert_eq!(last_cause(&d).await, "file");
     // plain in-place write
     std::fs::write(&path, version(&d.socket, "from-b", false)).unwrap();
     wait_for_reply(&d, "from-b").await;
+    assert_eq!(last_cause(&d).await, "file");
     // delete, then create again
     std::fs::remove_file(&path).unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -90,6 +99,7 @@ async fn every_way_of_replacing_the_file_is_picked_up() {
     std::os::unix::fs::symlink("v2", dir.join("..data_tmp")).unwrap();
     std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
     wait_for_reply(&d, "k8s-two").await;
+    assert_eq!(last_cause(&d).await, "file");
 }
 
 #[tokio::test]

@@ -51,7 +51,7 @@ fn golden_frames_encode_and_decode_byte_for_byte() {
 
 #[test]
 fn error_frame_bodies_match_what_the_daemon_writes() {
-    use sidegate::api::ApiError;
+    use sidegate::api::error::GatewayError;
     use sidegate::protocol::messages::error_body;
     let index: Value = serde_json::from_slice(&std::fs::read(dir().join("vectors.json")).unwrap()).unwrap();
     let get = |n: &str| {
@@ -60,14 +60,11 @@ fn error_frame_bodies_match_what_the_daemon_writes() {
             .unwrap()
             .to_string()
     };
-    let e = ApiError::new(404, "invalid_request_error", Some("model_not_found"), "unknown model `nope`")
-        .with_param("model");
+    let e = GatewayError::UnknownModel { message: "unknown model `nope`".into() };
     assert_eq!(String::from_utf8(error_body(&e, None)).unwrap(), get("error_request"));
-    let e = ApiError::new(
-        400,
-        "invalid_request_error",
-        Some("frame_too_large"),
-        "frame of 4294967295 bytes is over the 16777216-byte limit",
-    );
+    let e = GatewayError::Protocol {
+        code: "frame_too_large",
+        message: "frame of 4294967295 bytes is over the 16777216-byte limit".into(),
+    };
     assert_eq!(String::from_utf8(error_body(&e, None)).unwrap(), get("error_connection"));
 }

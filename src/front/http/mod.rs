@@ -3,6 +3,7 @@
 //! `x-sidegate-*` headers; every failure is an OpenAI error body with a fitting status.
 
 mod body;
+mod error;
 mod sse;
 
 use std::convert::Infallible;
@@ -19,10 +20,11 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use body::Body;
+pub use error::error_response;
 
-use super::listener::Ctx;
-use crate::api::error::from_json_error;
-use crate::api::{ApiError, ChatRequest, EmbeddingsRequest};
+use super::Ctx;
+use crate::api::error::{GatewayError, from_json_error};
+use crate::api::{ChatRequest, EmbeddingsRequest};
 use crate::callers::Credential;
 use crate::router::{CallOptions, ChatAnswer, Meta};
 
@@ -53,45 +55,98 @@ where
     }
 }
 
+/// Every answer, errors included, carries the request's id (`x-sidegate-request-id`), the
+/// same id its log line has.
 async fn handle(req: Request<Incoming>, cx: &Ctx, cred: &Credential) -> Response<Body> {
-    let path = req.uri().path().trim_end_matches('/');
+    let request_id = crate::router::meta::request_id();
+    let method = req.method().clone();
+    let full_path = req.uri().path().to_string();
+    let path = full_path.trim_end_matches('/');
     let path = path.strip_prefix("/v1").unwrap_or(path);
-    match (req.method(), path) {
-        (&Method::POST, "/chat/completions") => chat(req, cx, cred).await.unwrap_or_else(error_response),
-        (&Method::POST, "/embeddings") => embeddings(req, cx, cred).await.unwrap_or_else(error_response),
-        (&Method::GET, "/models") => json_response(StatusCode::OK, &cx.gateway.models(), None),
-        (&Method::GET, "/metrics") => metrics_response(cx),
-        (&Method::GET, "/healthz") => json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}), None),
-        (&Method::GET, "/status") => json_response(StatusCode::OK, &cx.gateway.status(), None),
+    let answer = match (&method, path) {
+        (&Method::POST, "/chat/completions") => chat(req, cx, cred, &request_id).await,
+        (&Method::POST, "/embeddings") => embeddings(req, cx, cred, &request_id).await,
+        (&Method::GET, "/models") => Ok(json_response(StatusCode::OK, &cx.gateway.models(), None)),
+        (&Method::GET, p) if p.starts_with("/models/") => model(cx, &p["/models/".len()..]).map_err(Failed::Front),
+        (&Method::GET, "/metrics") => Ok(metrics_response(cx)),
+        (&Method::GET, "/healthz") => Ok(json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}), None)),
+        (&Method::GET, "/status") => Ok(json_response(StatusCode::OK, &cx.gateway.status(), None)),
         (_, "/chat/completions" | "/embeddings" | "/models" | "/healthz" | "/status" | "/metrics") => {
-            error_response(ApiError::new(
-                405,
-                "invalid_request_error",
-                Some("method_not_allowed"),
-                format!("{} is not allowed on {}", req.method(), req.uri().path()),
-            ))
+            Err(Failed::Front(GatewayError::MethodNotAllowed { method: method.to_string(), path: full_path.clone() }))
         }
-        _ => error_response(ApiError::not_found(format!("no such endpoint: {} {}", req.method(), req.uri().path()))),
+        _ => Err(Failed::Front(GatewayError::NoSuchEndpoint { method: method.to_string(), path: full_path.clone() })),
+    };
+    let mut r = match answer {
+        Ok(r) => r,
+        Err(Failed::Routed(e)) => error_response(&e, &request_id),
+        Err(Failed::Front(e)) => {
+            {
+                // The router never saw it (an unknown endpoint, a body it could not read),
+                // so it has no request log line: this is its line.
+                tracing::info!(target: "sidegate::request", request_id = %request_id, method = %method,
+                    path = %full_path, status = e.status(), outcome = %e.label(), caller = %caller_name(cx, cred), "request");
+            }
+            error_response(&e, &request_id)
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        r.headers_mut().entry("x-sidegate-request-id").or_insert(v);
+    }
+    r
+}
+
+/// A request that failed, and where: in the router (which wrote its log line) or in the front
+/// before the router saw it (which writes none).
+enum Failed {
+    Routed(GatewayError),
+    Front(GatewayError),
+}
+
+impl From<GatewayError> for Failed {
+    fn from(e: GatewayError) -> Self {
+        Failed::Front(e)
+    }
+}
+
+/// The caller a connection's credential names (for the log line of a request the router
+/// never saw).
+fn caller_name(cx: &Ctx, cred: &Credential) -> String {
+    let live = cx.gateway.current();
+    match crate::callers::identify(cred, &live.snapshot.callers) {
+        Ok(c) => c.name().to_string(),
+        Err(_) => "denied".to_string(),
+    }
+}
+
+/// `GET /v1/models/{id}`: one entry of the list (the SDKs' `models.retrieve`).
+fn model(cx: &Ctx, id: &str) -> Result<Response<Body>, GatewayError> {
+    let list = cx.gateway.models();
+    let found = list["data"].as_array().and_then(|d| d.iter().find(|m| m["id"] == id));
+    match found {
+        Some(m) => Ok(json_response(StatusCode::OK, m, None)),
+        None => {
+            Err(GatewayError::UnknownModel { message: format!("unknown model `{id}` (GET /v1/models lists them)") })
+        }
     }
 }
 
 /// Reads the whole request body, refusing more than the configured limit with 413.
-async fn read_body(req: Request<Incoming>, max: usize) -> Result<(hyper::http::request::Parts, Bytes), ApiError> {
+async fn read_body(req: Request<Incoming>, max: usize) -> Result<(hyper::http::request::Parts, Bytes), GatewayError> {
     if let Some(len) =
         req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
         && len > max as u64
     {
-        return Err(ApiError::too_large(max));
+        return Err(GatewayError::TooLarge { limit: max });
     }
     let (parts, body) = req.into_parts();
     match Limited::new(body, max).collect().await {
         Ok(c) => Ok((parts, c.to_bytes())),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large(max)),
-        Err(e) => Err(ApiError::invalid(format!("could not read the request body: {e}"), None)),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(GatewayError::TooLarge { limit: max }),
+        Err(e) => Err(GatewayError::invalid(format!("could not read the request body: {e}"), None)),
     }
 }
 
-fn call_options(parts: &hyper::http::request::Parts, cred: &Credential) -> CallOptions {
+fn call_options(parts: &hyper::http::request::Parts, cred: &Credential, request_id: &str) -> CallOptions {
     let h = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let credential = match cred {
         Credential::Anonymous => match h("authorization").as_deref().and_then(|a| a.strip_prefix("Bearer ")) {
@@ -111,15 +166,16 @@ fn call_options(parts: &hyper::http::request::Parts, cred: &Credential) -> CallO
             // Every `cache-control` line counts: `no-store` anywhere wins over `no-cache`.
             let all: Vec<&str> =
                 parts.headers.get_all("cache-control").iter().filter_map(|v| v.to_str().ok()).collect();
-            crate::cache::Directive::from_cache_control(&all.join(","))
+            super::cache_directive::from_cache_control(&all.join(","))
         },
+        request_id: request_id.to_string(),
     }
 }
 
-async fn chat(req: Request<Incoming>, cx: &Ctx, cred: &Credential) -> Result<Response<Body>, ApiError> {
+async fn chat(req: Request<Incoming>, cx: &Ctx, cred: &Credential, id: &str) -> Result<Response<Body>, Failed> {
     let (parts, bytes) = read_body(req, cx.gateway.current().snapshot.server.max_body_bytes).await?;
     let chat: ChatRequest = serde_json::from_slice(&bytes).map_err(|e| from_json_error(&e))?;
-    match cx.gateway.chat(chat, call_options(&parts, cred)).await? {
+    match cx.gateway.chat(chat, call_options(&parts, cred, id)).await.map_err(Failed::Routed)? {
         ChatAnswer::Full(resp, meta) => Ok(json_response(StatusCode::OK, &resp, Some(&meta))),
         ChatAnswer::Stream(stream) => {
             let meta = stream.meta.clone();
@@ -133,10 +189,10 @@ async fn chat(req: Request<Incoming>, cx: &Ctx, cred: &Credential) -> Result<Res
     }
 }
 
-async fn embeddings(req: Request<Incoming>, cx: &Ctx, cred: &Credential) -> Result<Response<Body>, ApiError> {
+async fn embeddings(req: Request<Incoming>, cx: &Ctx, cred: &Credential, id: &str) -> Result<Response<Body>, Failed> {
     let (parts, bytes) = read_body(req, cx.gateway.current().snapshot.server.max_body_bytes).await?;
     let body: EmbeddingsRequest = serde_json::from_slice(&bytes).map_err(|e| from_json_error(&e))?;
-    let (value, meta) = cx.gateway.embeddings(body, call_options(&parts, cred)).await?;
+    let (value, meta) = cx.gateway.embeddings(body, call_options(&parts, cred, id)).await.map_err(Failed::Routed)?;
     Ok(json_response(StatusCode::OK, &value, Some(&meta)))
 }
 
@@ -160,7 +216,7 @@ fn meta_headers(r: &mut Response<Body>, m: &Meta) {
     };
     put("x-sidegate-provider", &m.provider);
     put("x-sidegate-model", &m.model);
-    put("x-sidegate-cache", m.cache);
+    put("x-sidegate-cache", m.cache.as_str());
     put("x-sidegate-attempts", &m.attempts.to_string());
     put("x-sidegate-request-id", &m.request_id);
     put("x-sidegate-attempt-log", &m.attempt_header());
@@ -174,18 +230,5 @@ fn metrics_response(cx: &Ctx) -> Response<Body> {
     let text = cx.gateway.metrics_text();
     let mut r = Response::new(Body::full(text));
     r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(crate::usage::metrics::CONTENT_TYPE));
-    r
-}
-
-pub fn error_response(e: ApiError) -> Response<Body> {
-    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut r = Response::new(Body::full(e.body()));
-    *r.status_mut() = status;
-    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let h = r.headers_mut();
-    if let Some(secs) = e.retry_after_secs() {
-        h.insert("retry-after", HeaderValue::from(secs));
-    }
-    h.insert("x-sidegate-attempts", HeaderValue::from(e.attempts.len() as u64));
     r
 }

@@ -12,7 +12,7 @@ pub fn encode(stream: ChatStream) -> impl Stream<Item = Bytes> + Send {
         let mut stream = state?;
         match stream.next().await {
             Some(Ok(chunk)) => Some((event(&serde_json::to_vec(&chunk).unwrap_or_default()), Some(stream))),
-            Some(Err(e)) => Some((event(&e.body()), None)),
+            Some(Err(e)) => Some((event(&e.openai_body()), None)),
             None => Some((Bytes::from_static(b"data: [DONE]\n\n"), None)),
         }
     })

@@ -11,8 +11,8 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use super::session::{self, OwnedRequest};
-use crate::api::ApiError;
-use crate::front::listener::Ctx;
+use crate::api::GatewayError;
+use crate::front::Ctx;
 use crate::front::unix::UdsStream;
 use crate::protocol::messages::{Hello, Welcome, error_body};
 use crate::protocol::{Frame, FrameError, Kind, VERSION, decode, encode};
@@ -31,7 +31,7 @@ pub async fn serve_connection(stream: UdsStream, cx: Ctx, cred: crate::callers::
     let max_frame = cx.gateway.current().snapshot.server.max_frame_bytes;
     let mut draining = false;
 
-    let fatal: Option<ApiError> = 'conn: loop {
+    let fatal: Option<GatewayError> = 'conn: loop {
         // Take every whole frame already buffered.
         loop {
             match decode(&mut buf, max_frame) {
@@ -56,7 +56,7 @@ pub async fn serve_connection(stream: UdsStream, cx: Ctx, cred: crate::callers::
             _ = cx.shutdown.cancelled(), if !draining => { draining = true; }
             _ = cx.hard_stop.cancelled() => {
                 // Grace period over: tell each caller why its request ends here.
-                let e = ApiError::new(503, "server_error", Some("shutting_down"), "sidegate stopped before this request finished");
+                let e = GatewayError::ShuttingDown { message: "sidegate stopped before this request finished" };
                 for (id, h) in conn.in_flight.drain() {
                     h.abort();
                     let _ = conn.tx.send(encode(Kind::Error, id, &error_body(&e, None))).await;
@@ -67,7 +67,7 @@ pub async fn serve_connection(stream: UdsStream, cx: Ctx, cred: crate::callers::
     };
 
     if let Some(err) = &fatal {
-        tracing::debug!(code = err.label(), error = %err.message, "closing native connection after a protocol error");
+        tracing::debug!(code = %err.label(), error = %err, "closing native connection after a protocol error");
         let _ = conn.tx.send(encode(Kind::Error, 0, &error_body(err, None))).await;
     }
     // Requests still running belong to a connection that is going away: cancel them.
@@ -107,7 +107,12 @@ struct Conn {
 }
 
 impl Conn {
-    async fn on_frame(&mut self, f: Frame, done: &mpsc::UnboundedSender<u64>, draining: bool) -> Result<(), ApiError> {
+    async fn on_frame(
+        &mut self,
+        f: Frame,
+        done: &mpsc::UnboundedSender<u64>,
+        draining: bool,
+    ) -> Result<(), GatewayError> {
         if !self.greeted {
             if f.kind != Kind::Hello {
                 return Err(protocol_error("handshake_required", "the first frame must be HELLO"));
@@ -151,7 +156,7 @@ impl Conn {
         f: Frame,
         done: &mpsc::UnboundedSender<u64>,
         draining: bool,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), GatewayError> {
         if f.id == 0 || self.in_flight.contains_key(&f.id) {
             return Err(protocol_error(
                 "duplicate_request_id",
@@ -160,19 +165,15 @@ impl Conn {
         }
         let req = OwnedRequest::parse(&f.body).map_err(|e| protocol_error("invalid_frame_body", &e))?;
         if draining {
-            let e = ApiError::new(
-                503,
-                "server_error",
-                Some("shutting_down"),
-                "sidegate is shutting down; retry on the restarted daemon",
-            );
+            let e = GatewayError::ShuttingDown { message: "sidegate is shutting down; retry on the restarted daemon" };
             self.send(encode(Kind::Error, f.id, &error_body(&e, None))).await;
             return Ok(());
         }
         let (id, tx, gw, done, cred) =
             (f.id, self.tx.clone(), self.cx.gateway.clone(), done.clone(), self.cred.clone());
+        let reload = self.cx.reload.clone();
         let handle = self.cx.tasks.spawn(async move {
-            session::run(id, req, &gw, &tx, cred).await;
+            session::run(id, req, session::Session { gw: &gw, reload: &reload, tx: &tx }, cred).await;
             let _ = done.send(id);
         });
         self.in_flight.insert(id, handle.abort_handle());
@@ -202,10 +203,10 @@ async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(wr: W, mut rx: mpsc::Recei
     let _ = w.shutdown().await;
 }
 
-fn protocol_error(code: &str, message: &str) -> ApiError {
-    ApiError::new(400, "invalid_request_error", Some(code), message)
+fn protocol_error(code: &'static str, message: &str) -> GatewayError {
+    GatewayError::Protocol { code, message: message.to_string() }
 }
 
-fn frame_error(e: &FrameError) -> ApiError {
+fn frame_error(e: &FrameError) -> GatewayError {
     protocol_error(e.code(), &e.to_string())
 }

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
-use crate::api::error::from_json_error;
-use crate::api::{ApiError, ChatRequest, EmbeddingsRequest};
+use crate::api::error::{GatewayError, from_json_error};
+use crate::api::{ChatRequest, EmbeddingsRequest};
 use crate::protocol::messages::{RequestOptions, error_body};
 use crate::protocol::{Kind, encode};
 use crate::router::{CallOptions, ChatAnswer, Gateway, Meta};
@@ -38,23 +38,32 @@ struct ResponseFrame<'a, T: Serialize> {
     meta: Option<&'a Meta>,
 }
 
-pub async fn run(id: u64, req: OwnedRequest, gw: &Gateway, tx: &mpsc::Sender<Bytes>, cred: crate::callers::Credential) {
-    if let Err((e, meta)) = dispatch(id, req, gw, tx, cred).await {
+/// What a native request needs from its connection.
+pub struct Session<'a> {
+    pub gw: &'a Gateway,
+    pub reload: &'a crate::control::ReloadHandle,
+    pub tx: &'a mpsc::Sender<Bytes>,
+}
+
+pub async fn run(id: u64, req: OwnedRequest, s: Session<'_>, cred: crate::callers::Credential) {
+    let tx = s.tx;
+    if let Err((e, meta)) = dispatch(id, req, &s, cred).await {
         let meta = meta.map(|m| m.to_json());
         let _ = tx.send(encode(Kind::Error, id, &error_body(&e, meta.as_ref()))).await;
     }
 }
 
-type Failed = (ApiError, Option<Meta>);
+type Failed = (GatewayError, Option<Meta>);
 
 async fn dispatch(
     id: u64,
     req: OwnedRequest,
-    gw: &Gateway,
-    tx: &mpsc::Sender<Bytes>,
+    s: &Session<'_>,
     credential: crate::callers::Credential,
 ) -> Result<(), Failed> {
+    let (gw, tx) = (s.gw, s.tx);
     let opts = CallOptions {
+        request_id: crate::router::meta::request_id(),
         credential,
         route: req.options.route.clone(),
         timeout: req.options.timeout_ms.map(Duration::from_millis),
@@ -62,8 +71,8 @@ async fn dispatch(
         regions: req.options.regions.clone(),
         cache: match req.options.cache.as_deref() {
             None => crate::cache::Directive::Default,
-            Some(v) => crate::cache::Directive::from_option(v).ok_or_else(|| {
-                let e = ApiError::invalid(
+            Some(v) => crate::front::cache_directive::from_option(v).ok_or_else(|| {
+                let e = GatewayError::invalid(
                     format!("`options.cache` must be \"no-cache\" or \"no-store\", not {v:?}"),
                     Some("options.cache"),
                 );
@@ -103,17 +112,17 @@ async fn dispatch(
         "models" => respond(id, tx, &gw.models(), None).await,
         "status" => respond(id, tx, &gw.status(), None).await,
         "reload" => {
-            let rec = gw.request_reload().await.map_err(|e| (e, None))?;
+            let rec = s.reload.reload().await.map_err(|e| (e, None))?;
             let mut body = serde_json::to_value(&rec).unwrap_or_default();
             body["version"] = serde_json::Value::String(gw.current().snapshot.version.clone());
             respond(id, tx, &body, None).await
         }
         other => Err((
-            ApiError::invalid(
-                format!("unknown op `{other}` (known: chat, embeddings, models, status, reload)"),
-                Some("op"),
-            )
-            .with_code("unknown_op"),
+            GatewayError::Invalid {
+                message: format!("unknown op `{other}` (known: chat, embeddings, models, status, reload)"),
+                param: Some("op".into()),
+                code: Some("unknown_op"),
+            },
             None,
         )),
     }
@@ -121,7 +130,7 @@ async fn dispatch(
 
 async fn respond<T: Serialize>(id: u64, tx: &mpsc::Sender<Bytes>, body: &T, meta: Option<&Meta>) -> Result<(), Failed> {
     let bytes = serde_json::to_vec(&ResponseFrame { body, meta })
-        .map_err(|e| (ApiError::internal(format!("cannot encode response: {e}")), None))?;
+        .map_err(|e| (GatewayError::internal(format!("cannot encode response: {e}")), None))?;
     let _ = tx.send(encode(Kind::Response, id, &bytes)).await;
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! Client-side rate limit of one deployment: token buckets for requests and tokens per
-//! minute, refilled continuously. Pure, with time passed in.
+//! Token buckets for requests and tokens per minute, refilled continuously; pure, with time
+//! passed in. A leaf: deployments (router::health) and callers (callers::limits) both use it.
 
 use std::time::{Duration, Instant};
 
