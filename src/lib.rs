@@ -25,3 +25,4 @@ pub mod sys;
 pub mod systemd;
 pub mod telemetry;
 pub mod usage;
+pub mod wire;
