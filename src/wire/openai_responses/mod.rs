@@ -20,6 +20,9 @@ pub mod stream_in;
 pub mod stream_out;
 pub mod types;
 
+#[cfg(test)]
+mod tests;
+
 pub use error::{ConversionError, error_body, response_error};
 pub use events::{EventBody, StreamEvent, parse_event};
 pub use output::{Response, ResponseEcho, ResponseUsage, Status};

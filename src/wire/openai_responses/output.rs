@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::types::{
-    CreateResponse, FunctionCallItem, ItemStatus, Part, Reasoning, ReasoningItem, TextParam, ToolParam,
+    CreateResponse, FunctionCallItem, ItemStatus, Part, Reasoning, ReasoningItem, TextFormat, TextParam, ToolParam,
 };
 use crate::api::Extra;
 
@@ -94,7 +94,7 @@ pub struct ResponseEcho {
     pub store: Option<bool>,
     #[serde(default)]
     pub temperature: Option<f64>,
-    #[serde(default)]
+    #[serde(default = "text_default")]
     pub text: TextParam,
     #[serde(default = "auto")]
     pub tool_choice: Value,
@@ -106,6 +106,11 @@ pub struct ResponseEcho {
     pub user: Option<String>,
     #[serde(default = "empty_object")]
     pub metadata: Value,
+}
+
+/// `{"format": {"type": "text"}}`: what OpenAI echoes when the request set no format.
+fn text_default() -> TextParam {
+    TextParam { format: Some(TextFormat::Text), verbosity: None }
 }
 
 fn yes() -> bool {
@@ -130,7 +135,7 @@ impl Default for ResponseEcho {
             reasoning: None,
             store: None,
             temperature: None,
-            text: TextParam::default(),
+            text: text_default(),
             tool_choice: auto(),
             tools: Vec::new(),
             top_p: None,
@@ -152,7 +157,11 @@ impl ResponseEcho {
             reasoning: req.reasoning.clone(),
             store: req.store,
             temperature: req.temperature,
-            text: req.text.clone().unwrap_or_default(),
+            text: match &req.text {
+                Some(t) if t.format.is_some() => t.clone(),
+                Some(t) => TextParam { format: d.text.format, verbosity: t.verbosity.clone() },
+                None => d.text,
+            },
             tool_choice: req.tool_choice.clone().unwrap_or(d.tool_choice),
             tools: req.tools.clone().unwrap_or_default(),
             top_p: req.top_p,
