@@ -160,3 +160,21 @@ fn errors_take_the_responses_shapes() {
     assert_eq!(response_error(&e).code, "server_error");
     assert_eq!(response_error(&e).message, "bad `input`");
 }
+
+#[test]
+fn a_decoded_response_encodes_each_field_once() {
+    let wire = json!({"id": "resp_1", "object": "response", "created_at": 5, "status": "completed", "model": "m",
+        "error": null, "incomplete_details": null, "instructions": "i", "tools": [], "tool_choice": "auto",
+        "parallel_tool_calls": false, "metadata": {}, "temperature": 1.0, "top_p": 1.0, "output": [],
+        "text": {"format": {"type": "text"}}, "service_tier": "default"});
+    let r: Response = serde_json::from_value(wire.clone()).unwrap();
+    assert_eq!(r.extra.keys().collect::<Vec<_>>(), vec!["service_tier"]);
+    assert!(!r.echo.parallel_tool_calls);
+    let text = serde_json::to_string(&r).unwrap();
+    assert_eq!(text.matches("\"tools\"").count(), 1, "{text}");
+    let mut want = wire;
+    want.as_object_mut().unwrap().insert("previous_response_id".into(), Value::Null);
+    want.as_object_mut().unwrap().insert("max_output_tokens".into(), Value::Null);
+    want.as_object_mut().unwrap().insert("reasoning".into(), Value::Null);
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), want);
+}

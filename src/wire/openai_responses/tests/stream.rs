@@ -308,3 +308,22 @@ fn assemble(chunks: &[ChatChunk]) -> crate::api::ChatResponse {
         "choices": [{"index": 0, "finish_reason": finish,
                      "message": {"role": "assistant", "content": text, "tool_calls": calls}}]}))
 }
+
+#[test]
+fn an_incomplete_upstream_stream_finishes_with_length_and_usage() {
+    let events = run(&[
+        chunk(json!({"role": "assistant", "content": "cut"}), None),
+        chunk(json!({}), Some("length")),
+        usage_chunk(),
+    ]);
+    let mut reader = ChunkReader::default();
+    let mut back = Vec::new();
+    for e in &events {
+        reader.on_event(e, &mut back).unwrap();
+    }
+    let finish: Vec<&str> = back.iter().filter_map(|c| c.choices.first()?.finish_reason.as_deref()).collect();
+    assert_eq!(finish, vec!["length"]);
+    let usage = back.last().and_then(|c| c.usage).unwrap();
+    assert_eq!((usage.prompt_tokens, usage.completion_tokens, usage.total_tokens), (9, 4, 13));
+    assert_eq!(back.iter().filter_map(ChatChunk::content).collect::<String>(), "cut");
+}
