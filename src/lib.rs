@@ -27,3 +27,4 @@ pub mod systemd;
 pub mod telemetry;
 pub mod token_bucket;
 pub mod usage;
+pub mod wire;

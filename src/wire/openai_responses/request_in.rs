@@ -1,0 +1,310 @@
+//! Responses request -> canonical chat request. `instructions` become a leading developer
+//! message, items become messages (consecutive `function_call` items join the assistant turn
+//! before them, `function_call_output` becomes a `tool` message), flat function tools become
+//! nested ones, `text.format` becomes `response_format`. Responses-only settings travel in
+//! the canonical `extra` map under their own names (see [`RESPONSES_ONLY_FIELDS`]).
+
+use serde_json::{Value, json};
+
+use super::error::ConversionError;
+use super::types::{
+    CreateResponse, FunctionCallItem, FunctionCallOutputItem, Input, InputItem, MessageContent, MessageItem,
+    MessageRole, Part, TextFormat, ToolParam,
+};
+use crate::api::chat::{
+    FunctionCall, FunctionDef, ImageTag, ImageUrl, ResponseFormat, StreamOptions, TextTag, Tool, ToolCall,
+};
+use crate::api::{ChatRequest, Content, ContentPart, Extra, Message, Role};
+
+/// Request fields with no Chat Completions meaning that a Responses request carries into the
+/// canonical `extra` map verbatim. Chat-shaped adapters must refuse or drop them; a
+/// Responses upstream takes them back ([`super::to_create_response`]).
+pub const RESPONSES_ONLY_FIELDS: &[&str] = &[
+    "previous_response_id",
+    "reasoning",
+    "include",
+    "truncation",
+    "background",
+    "conversation",
+    "prompt",
+    "max_tool_calls",
+    "context_management",
+    "prompt_cache_options",
+    "top_logprobs",
+];
+
+/// A converted value and the names of what had no equivalent and was left out (for a debug
+/// log; everything that would change the answer's meaning is an error instead).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Converted<T> {
+    pub value: T,
+    pub dropped: Vec<String>,
+}
+
+/// The canonical request for a Responses request.
+pub fn to_chat_request(req: &CreateResponse) -> Result<Converted<ChatRequest>, ConversionError> {
+    let mut dropped = Vec::new();
+    let messages = messages(req, &mut dropped)?;
+    let stream = req.stream.unwrap_or(false);
+    let mut extra = req.extra.clone();
+    move_extras(req, &mut extra);
+    let chat = ChatRequest {
+        model: req.model.clone(),
+        messages,
+        stream: req.stream,
+        // A Responses stream always ends with usage: ask the canonical stream for it.
+        stream_options: stream.then(|| StreamOptions {
+            include_usage: Some(true),
+            extra: req.stream_options.clone().unwrap_or_default(),
+        }),
+        max_tokens: None,
+        max_completion_tokens: req.max_output_tokens,
+        temperature: req.temperature,
+        top_p: req.top_p,
+        n: None,
+        stop: None,
+        seed: None,
+        tools: tools(req.tools.as_deref())?,
+        tool_choice: req.tool_choice.as_ref().map(tool_choice).transpose()?,
+        parallel_tool_calls: req.parallel_tool_calls,
+        response_format: req.text.as_ref().and_then(|t| t.format.as_ref()).map(response_format),
+        user: req.user.clone(),
+        extra,
+    };
+    Ok(Converted { value: chat, dropped })
+}
+
+/// Typed Responses fields that the canonical request keeps in `extra`: under their Chat
+/// Completions names where Chat has one, else under their own.
+fn move_extras(req: &CreateResponse, extra: &mut Extra) {
+    if let Some(m) = &req.metadata {
+        extra.insert("metadata".into(), m.clone());
+    }
+    if let Some(s) = req.store {
+        extra.insert("store".into(), Value::Bool(s));
+    }
+    if let Some(v) = req.text.as_ref().and_then(|t| t.verbosity.as_ref()) {
+        extra.insert("verbosity".into(), Value::String(v.clone()));
+    }
+    if let Some(id) = &req.previous_response_id {
+        extra.insert("previous_response_id".into(), Value::String(id.clone()));
+    }
+    if let Some(r) = &req.reasoning {
+        if let Some(e) = &r.effort {
+            extra.insert("reasoning_effort".into(), Value::String(e.clone()));
+        }
+        let mut rest = r.extra.clone();
+        if let Some(s) = &r.summary {
+            rest.insert("summary".into(), Value::String(s.clone()));
+        }
+        if !rest.is_empty() {
+            extra.insert("reasoning".into(), Value::Object(rest));
+        }
+    }
+}
+
+fn messages(req: &CreateResponse, dropped: &mut Vec<String>) -> Result<Vec<Message>, ConversionError> {
+    let mut out = Vec::new();
+    if let Some(text) = &req.instructions {
+        out.push(message(Role::Developer, Some(Content::Text(text.clone()))));
+    }
+    match &req.input {
+        None => {}
+        Some(Input::Text(text)) => out.push(message(Role::User, Some(Content::Text(text.clone())))),
+        Some(Input::Items(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let at = format!("input[{i}]");
+                match item {
+                    InputItem::Message(m) => out.push(from_message(m, &at)?),
+                    InputItem::FunctionCall(c) => push_call(&mut out, c, &at)?,
+                    InputItem::FunctionCallOutput(o) => out.push(from_call_output(o, &at)?),
+                    InputItem::Reasoning(_) => dropped.push(format!("{at}: reasoning item")),
+                    InputItem::Other(_) if item.kind() == "item_reference" => {
+                        return Err(ConversionError::unsupported(at, "`item_reference` (stored items)"));
+                    }
+                    InputItem::Other(_) => {
+                        return Err(ConversionError::unsupported(at, format!("input item type `{}`", item.kind())));
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn message(role: Role, content: Option<Content>) -> Message {
+    Message { role, content, name: None, tool_calls: None, tool_call_id: None, extra: Extra::new() }
+}
+
+fn from_message(m: &MessageItem, at: &str) -> Result<Message, ConversionError> {
+    let role = match m.role {
+        MessageRole::User => Role::User,
+        MessageRole::System => Role::System,
+        MessageRole::Developer => Role::Developer,
+        MessageRole::Assistant => return assistant_message(&m.content, at),
+    };
+    Ok(message(role, Some(content(&m.content, at)?)))
+}
+
+/// An assistant turn: output text joined into one string, refusals into Chat's `refusal`.
+fn assistant_message(c: &MessageContent, at: &str) -> Result<Message, ConversionError> {
+    let parts = match c {
+        MessageContent::Text(s) => return Ok(message(Role::Assistant, Some(Content::Text(s.clone())))),
+        MessageContent::Parts(parts) => parts,
+    };
+    let (mut text, mut refusal) = (String::new(), String::new());
+    for (j, p) in parts.iter().enumerate() {
+        match p {
+            Part::OutputText { text: t, .. } | Part::InputText { text: t } => text.push_str(t),
+            Part::Refusal { refusal: r } => refusal.push_str(r),
+            other => {
+                let what = format!("`{}` part in an assistant message", other.kind());
+                return Err(ConversionError::unsupported(format!("{at}.content[{j}]"), what));
+            }
+        }
+    }
+    let mut m = message(Role::Assistant, (!text.is_empty()).then_some(Content::Text(text)));
+    if !refusal.is_empty() {
+        m.extra.insert("refusal".into(), Value::String(refusal));
+    }
+    Ok(m)
+}
+
+/// Message content for a user, system, developer or tool message.
+fn content(c: &MessageContent, at: &str) -> Result<Content, ConversionError> {
+    let parts = match c {
+        MessageContent::Text(s) => return Ok(Content::Text(s.clone())),
+        MessageContent::Parts(parts) => parts,
+    };
+    let mut out = Vec::with_capacity(parts.len());
+    for (j, p) in parts.iter().enumerate() {
+        let at = format!("{at}.content[{j}]");
+        out.push(match p {
+            Part::InputText { text } | Part::OutputText { text, .. } => {
+                ContentPart::Text { kind: TextTag::Text, text: text.clone() }
+            }
+            Part::InputImage { image_url: Some(url), detail, .. } => ContentPart::ImageUrl {
+                kind: ImageTag::ImageUrl,
+                image_url: ImageUrl { url: url.clone(), detail: Some(detail.clone()) },
+            },
+            Part::InputImage { .. } => {
+                return Err(ConversionError::unsupported(at, "`input_image` by `file_id` (uploaded files)"));
+            }
+            Part::InputFile { file_url: Some(_), .. } => {
+                return Err(ConversionError::unsupported(at, "`input_file` by `file_url`"));
+            }
+            Part::InputFile { file_id, filename, file_data, .. } => {
+                let mut file = Extra::new();
+                for (k, v) in [("file_id", file_id), ("filename", filename), ("file_data", file_data)] {
+                    if let Some(v) = v {
+                        file.insert(k.into(), Value::String(v.clone()));
+                    }
+                }
+                ContentPart::Other(json!({"type": "file", "file": file}))
+            }
+            other => return Err(ConversionError::unsupported(at, format!("content part `{}`", other.kind()))),
+        });
+    }
+    Ok(Content::Parts(out))
+}
+
+/// A `function_call` joins the assistant turn just before it, or opens one.
+fn push_call(out: &mut Vec<Message>, c: &FunctionCallItem, at: &str) -> Result<(), ConversionError> {
+    if c.call_id.is_empty() {
+        return Err(ConversionError::invalid(at, "`function_call` without `call_id`"));
+    }
+    let call = ToolCall {
+        id: c.call_id.clone(),
+        kind: "function".into(),
+        function: FunctionCall { name: c.name.clone(), arguments: c.arguments.clone() },
+    };
+    match out.last_mut() {
+        Some(m) if m.role == Role::Assistant => m.tool_calls.get_or_insert_with(Vec::new).push(call),
+        _ => {
+            let mut m = message(Role::Assistant, None);
+            m.tool_calls = Some(vec![call]);
+            out.push(m);
+        }
+    }
+    Ok(())
+}
+
+fn from_call_output(o: &FunctionCallOutputItem, at: &str) -> Result<Message, ConversionError> {
+    if o.call_id.is_empty() {
+        return Err(ConversionError::invalid(at, "`function_call_output` without `call_id`"));
+    }
+    let mut m = message(Role::Tool, Some(content(&o.output, &format!("{at}.output"))?));
+    m.tool_call_id = Some(o.call_id.clone());
+    Ok(m)
+}
+
+fn tools(tools: Option<&[ToolParam]>) -> Result<Option<Vec<Tool>>, ConversionError> {
+    let Some(tools) = tools else { return Ok(None) };
+    let mut out = Vec::with_capacity(tools.len());
+    for (i, t) in tools.iter().enumerate() {
+        let ToolParam::Function(f) = t else {
+            return Err(ConversionError::BuiltInTool { at: format!("tools[{i}]"), tool: t.kind().to_string() });
+        };
+        out.push(Tool {
+            kind: "function".into(),
+            function: Some(FunctionDef {
+                name: f.name.clone(),
+                description: f.description.clone(),
+                parameters: f.parameters.clone(),
+                strict: f.strict,
+            }),
+            extra: f.extra.clone(),
+        });
+    }
+    Ok(Some(out))
+}
+
+/// Responses `tool_choice` -> Chat's: modes as they are, a function by name nested, an
+/// allowed-tools list of functions nested; hosted-tool choices are refused.
+fn tool_choice(v: &Value) -> Result<Value, ConversionError> {
+    if v.is_string() {
+        return Ok(v.clone());
+    }
+    let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
+    let name_of = |t: &Value| t.get("name").and_then(Value::as_str).map(str::to_owned);
+    match kind {
+        "function" => match name_of(v) {
+            Some(name) => Ok(json!({"type": "function", "function": {"name": name}})),
+            None => Err(ConversionError::invalid("tool_choice", "a function choice needs `name`")),
+        },
+        "allowed_tools" => {
+            let mut names = Vec::new();
+            for t in v.get("tools").and_then(Value::as_array).into_iter().flatten() {
+                match (t.get("type").and_then(Value::as_str), name_of(t)) {
+                    (Some("function"), Some(name)) => {
+                        names.push(json!({"type": "function", "function": {"name": name}}))
+                    }
+                    (other, _) => {
+                        let tool = other.unwrap_or("(no type)").to_string();
+                        return Err(ConversionError::BuiltInTool { at: "tool_choice.tools".into(), tool });
+                    }
+                }
+            }
+            let mode = v.get("mode").cloned().unwrap_or(json!("auto"));
+            Ok(json!({"type": "allowed_tools", "allowed_tools": {"mode": mode, "tools": names}}))
+        }
+        other => Err(ConversionError::BuiltInTool { at: "tool_choice".into(), tool: other.to_string() }),
+    }
+}
+
+fn response_format(f: &TextFormat) -> ResponseFormat {
+    match f {
+        TextFormat::Text => ResponseFormat::Text,
+        TextFormat::JsonObject => ResponseFormat::JsonObject,
+        TextFormat::JsonSchema { name, schema, description, strict } => {
+            let mut js = json!({"name": name, "schema": schema});
+            if let Some(d) = description {
+                js["description"] = json!(d);
+            }
+            if let Some(s) = strict {
+                js["strict"] = json!(s);
+            }
+            ResponseFormat::JsonSchema { json_schema: js }
+        }
+    }
+}
