@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::output::ResponseError;
-use crate::api::ApiError;
+use crate::api::error::GatewayError;
 
 /// A conversion that cannot keep the request's or answer's meaning.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,34 +48,39 @@ impl ConversionError {
     }
 
     /// The error as the caller sees it: a 400 for the request-side kinds, a 502 otherwise.
-    pub fn to_api_error(&self) -> ApiError {
+    pub fn to_gateway_error(&self) -> GatewayError {
         let message = self.to_string();
+        let param = self.param().map(str::to_string);
         match self {
             ConversionError::BuiltInTool { .. } | ConversionError::Unsupported { .. } => {
-                ApiError::invalid(message, self.param()).with_code("unsupported_parameter")
+                GatewayError::Invalid { message, param, code: Some("unsupported_parameter") }
             }
-            ConversionError::Invalid { .. } => ApiError::invalid(message, self.param()).with_code("invalid_value"),
-            ConversionError::UpstreamFailed { .. } | ConversionError::Stream(_) => {
-                ApiError::new(502, "upstream_error", Some("upstream_error"), message)
-            }
+            ConversionError::Invalid { .. } => GatewayError::Invalid { message, param, code: Some("invalid_value") },
+            ConversionError::UpstreamFailed { .. } | ConversionError::Stream(_) => GatewayError::Upstream {
+                status: 502,
+                code: "upstream_error".into(),
+                message,
+                retry_after: None,
+                attempts: Vec::new(),
+            },
         }
     }
 }
 
 /// The HTTP error body of the Responses API: `{"error": {message, type, param, code}}` (the
 /// same `ErrorResponse` envelope as Chat Completions, `param` and `code` always present).
-pub fn error_body(err: &ApiError) -> Value {
-    json!({"error": {"message": err.message, "type": err.kind, "param": err.param, "code": err.code}})
+pub fn error_body(err: &GatewayError) -> Value {
+    json!({"error": {"message": err.to_string(), "type": err.error_type(), "param": err.param(), "code": err.code()}})
 }
 
 /// `response.error` of a failed response. The schema allows only `ResponseErrorCode` values,
 /// so the code is chosen from the status: 429 -> `rate_limit_exceeded`, another 4xx ->
 /// `invalid_prompt`, anything else -> `server_error`.
-pub fn response_error(err: &ApiError) -> ResponseError {
-    let code = match err.status {
+pub fn response_error(err: &GatewayError) -> ResponseError {
+    let code = match err.status() {
         429 => "rate_limit_exceeded",
         400..=499 => "invalid_prompt",
         _ => "server_error",
     };
-    ResponseError { code: code.into(), message: err.message.clone() }
+    ResponseError { code: code.into(), message: err.to_string() }
 }

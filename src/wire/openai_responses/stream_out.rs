@@ -11,8 +11,9 @@ use super::events::{EventBody, StreamEvent};
 use super::output::{OutputItem, OutputMessage, Response, ResponseEcho, Status};
 use super::response::{call_item_id, id_base, message_id, response_id, skeleton, status_of, usage_out};
 use super::types::{FunctionCallItem, ItemStatus, Part};
+use crate::api::ChatChunk;
+use crate::api::error::GatewayError;
 use crate::api::response::ToolCallDelta;
-use crate::api::{ApiError, ChatChunk};
 
 /// The item being streamed.
 #[derive(Debug)]
@@ -256,7 +257,7 @@ impl EventStream {
     }
 
     /// A failure mid-stream: the open item ends `incomplete`, then `response.failed`.
-    pub fn fail(&mut self, err: &ApiError, out: &mut Vec<StreamEvent>) {
+    pub fn fail(&mut self, err: &GatewayError, out: &mut Vec<StreamEvent>) {
         if self.ended {
             return;
         }

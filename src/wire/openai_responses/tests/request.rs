@@ -113,8 +113,8 @@ fn what_responses_has_and_canonical_cannot_carry_is_refused_by_name() {
     let e = err(json!({"model": "m", "input": "q", "tools": [{"type": "web_search"}]}));
     assert_eq!(e, ConversionError::BuiltInTool { at: "tools[0]".into(), tool: "web_search".into() });
     assert!(e.to_string().contains("web_search"));
-    assert_eq!(e.to_api_error().param.as_deref(), Some("tools"));
-    assert_eq!(e.to_api_error().status, 400);
+    assert_eq!(e.to_gateway_error().param(), Some("tools"));
+    assert_eq!(e.to_gateway_error().status(), 400);
     let e = err(json!({"model": "m", "input": "q", "tools": [{"type": "function", "name": "f", "parameters": null,
         "strict": null}, {"type": "file_search", "vector_store_ids": ["vs"]}]}));
     assert!(e.to_string().contains("tools[1]") && e.to_string().contains("file_search"), "{e}");

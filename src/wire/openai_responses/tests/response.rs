@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::schema::{check_error_body, check_response};
 use super::{chat_response, create, json};
-use crate::api::ApiError;
+use crate::api::error::GatewayError;
 use crate::wire::openai_responses::{
     ConversionError, Response, ResponseEcho, error_body, response_error, to_chat_response, to_response,
 };
@@ -145,7 +145,7 @@ fn failed_responses_and_unknown_items_are_errors() {
 
 #[test]
 fn errors_take_the_responses_shapes() {
-    let mut e = ApiError::invalid("bad `input`", Some("input"));
+    let e = GatewayError::invalid("bad `input`", Some("input"));
     let body = error_body(&e);
     check_error_body(&body).unwrap();
     assert_eq!(
@@ -154,10 +154,14 @@ fn errors_take_the_responses_shapes() {
         "code": null}})
     );
     assert_eq!(response_error(&e).code, "invalid_prompt");
-    e.status = 429;
-    assert_eq!(response_error(&e).code, "rate_limit_exceeded");
-    e.status = 502;
-    assert_eq!(response_error(&e).code, "server_error");
+    let limited = GatewayError::CallerLimited {
+        limit: crate::api::error::CallerLimit::Requests,
+        message: "slow down".into(),
+        retry_after: std::time::Duration::from_secs(1),
+    };
+    assert_eq!(response_error(&limited).code, "rate_limit_exceeded");
+    let broken = GatewayError::StreamBroken { message: "reset".into() };
+    assert_eq!(response_error(&broken).code, "server_error");
     assert_eq!(response_error(&e).message, "bad `input`");
 }
 

@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 
 use super::schema::check_event;
 use super::{chat_response, json};
-use crate::api::ApiError;
 use crate::api::ChatChunk;
+use crate::api::error::GatewayError;
 use crate::wire::openai_responses::{
     ChunkReader, ConversionError, EventStream, Progress, ResponseEcho, StreamEvent, to_response,
 };
@@ -217,7 +217,7 @@ fn a_failure_mid_stream_is_response_failed() {
     let mut s = EventStream::new("chatcmpl-s1", 1, "gpt-x", ResponseEcho::default());
     let mut out = Vec::new();
     s.on_chunk(&chunk(json!({"content": "par"}), None), &mut out).unwrap();
-    s.fail(&ApiError::new(502, "upstream_error", None, "vendor reset"), &mut out);
+    s.fail(&GatewayError::StreamBroken { message: "vendor reset".into() }, &mut out);
     check_transcript(&out);
     let last = json(out.last().unwrap());
     assert_eq!(last["type"], "response.failed");
