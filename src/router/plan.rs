@@ -1,8 +1,9 @@
 //! Turns a request's `model` into an ordered plan of candidate deployments: a route name (its
 //! targets, filtered, then ordered by the route's strategy), a configured model, or
 //! `provider/vendor-model`. Filters run before the strategy: capabilities the request needs,
-//! the context window against an estimate of the prompt, and region tags. Breaker state is
-//! the attempt loop's business, not the plan's.
+//! the context window against an estimate of the prompt, region tags, and providers the config
+//! marked unavailable (their key could not be read). Breaker state is the attempt loop's
+//! business, not the plan's.
 
 use std::sync::Arc;
 
@@ -64,7 +65,17 @@ impl Needs {
     }
 
     /// Why `m` cannot serve this request, if it cannot.
-    fn exclusion(&self, m: &ModelSettings, route_regions: &[String]) -> Option<String> {
+    fn exclusion(&self, m: &ModelSettings, route_regions: &[String]) -> Option<Exclusion> {
+        if let Some(why) = self.unfit(m, route_regions) {
+            return Some(Exclusion::Unfit(why));
+        }
+        // Checked last, so it is named only when it alone keeps the deployment out.
+        let why = m.provider.unavailable.as_ref()?;
+        Some(Exclusion::Unavailable(format!("provider `{}` is unavailable: {why}", m.provider.name)))
+    }
+
+    /// What `m` lacks that this request needs, if anything.
+    fn unfit(&self, m: &ModelSettings, route_regions: &[String]) -> Option<String> {
         let caps = &m.capabilities;
         let lacks = |c: &str| !caps.is_empty() && !caps.iter().any(|x| x == c);
         for (need, cap) in [(self.tools, "tools"), (self.vision, "vision"), (self.json, "json")] {
@@ -198,12 +209,38 @@ fn order(
     eligible.into_iter().map(|(m, _)| m).collect()
 }
 
+/// Why a deployment is left out of a plan.
+#[derive(Debug)]
+enum Exclusion {
+    /// It lacks something the request needs (a capability, context window, region).
+    Unfit(String),
+    /// Its provider cannot be called (the config could not read its key).
+    Unavailable(String),
+}
+
+impl Exclusion {
+    fn reason(&self) -> &str {
+        match self {
+            Exclusion::Unfit(why) | Exclusion::Unavailable(why) => why,
+        }
+    }
+}
+
 /// Output length assumed by `cheapest` when the caller sets no `max_tokens`.
 const EXPECTED_OUTPUT_TOKENS: u64 = 256;
 
-fn nobody_can(route: &str, excluded: &[(String, String)]) -> ApiError {
-    let why: Vec<String> = excluded.iter().map(|(n, w)| format!("{n}: {w}")).collect();
-    let code = if excluded.iter().all(|(_, w)| w.starts_with("context window")) {
+fn nobody_can(route: &str, excluded: &[(String, Exclusion)]) -> ApiError {
+    let why: Vec<String> = excluded.iter().map(|(n, w)| format!("{n}: {}", w.reason())).collect();
+    if excluded.iter().any(|(_, w)| matches!(w, Exclusion::Unavailable(_))) {
+        // A target would serve it if its provider were available: the operator's to fix.
+        return ApiError::new(
+            503,
+            "server_error",
+            Some("provider_unavailable"),
+            format!("no target of `{route}` is available: {}", why.join("; ")),
+        );
+    }
+    let code = if excluded.iter().all(|(_, w)| w.reason().starts_with("context window")) {
         "context_length_exceeded"
     } else {
         "no_eligible_target"
