@@ -14,4 +14,5 @@ mod http;
 mod lifecycle;
 mod native;
 mod reload;
+mod secrets;
 mod vectors;
