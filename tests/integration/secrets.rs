@@ -163,3 +163,37 @@ async fn usage_rows(d: &Daemon) -> Vec<Value> {
     }
     panic!("no usage row: {last}");
 }
+
+#[tokio::test]
+async fn a_key_file_that_appears_later_makes_its_provider_available() {
+    let vendor = FakeVendor::start().await.unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("vendor.key");
+    let body = format!(
+        "[providers.late]\nkind = \"openai\"\nbase_url = \"{}\"\napi_key = {{ file = \"{}\" }}\n\n[models.m]\nprovider = \"late\"\nmodel = \"echo\"\n",
+        vendor.base_url(),
+        key.display()
+    );
+    let d = Daemon::start("", &body).await;
+    let (code, _, err) = chat(&d, "m").await;
+    assert_eq!((code, err["error"]["code"].as_str()), (503, Some("provider_unavailable")), "{err}");
+    assert!(err["error"]["message"].as_str().unwrap().contains("cannot read key file"), "{err}");
+
+    std::fs::write(&key, "sk-arrived-later\n").unwrap();
+    let status = || async {
+        let s: Value = d.http().get("http://sidegate/status").send().await.unwrap().json().await.unwrap();
+        s["providers"][0]["unavailable"].is_null()
+    };
+    let mut available = false;
+    for _ in 0..600 {
+        if status().await {
+            available = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(available, "the key file was not picked up: {}", d.log());
+    let (code, _, answer) = chat(&d, "m").await;
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(vendor.last_request()["authorization"], "Bearer sk-arrived-later");
+}
