@@ -313,6 +313,7 @@ async fn reload_once(cause: ReloadCause, origin: &ConfigOrigin, gateway: &Gatewa
     let result = prepare(snapshot, &current, cx).await;
     match result {
         Ok((live, moved)) => {
+            live.snapshot.log_warnings();
             let version = live.snapshot.version.clone();
             gateway.swap(live);
             rec.result = ReloadResult::Applied;

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
 use sidegate::client::{Client, ClientError};
-use sidegate::config::{self, Env, OsEnv};
+use sidegate::config::{self, Env, OsEnv, Secrets};
 use sidegate::telemetry::{self, LogFormat};
 
 #[derive(Parser)]
@@ -29,10 +29,14 @@ enum Cmd {
         #[arg(long, default_value = "info")]
         log_level: String,
     },
-    /// Validate a config file; print each error with file:line:col; exit 1 on error.
+    /// Validate a config file; print each error with file:line:col; exit 1 on error. A secret
+    /// that cannot be read (variable not set, file missing) is a warning.
     Check {
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Exit 1 on warnings too.
+        #[arg(long)]
+        strict: bool,
     },
     /// Show the running daemon's health: providers, config version, counters.
     Status {
@@ -90,6 +94,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
+            snapshot.log_warnings();
             let origin = sidegate::daemon::ConfigOrigin { path, explicit };
             match runtime().block_on(sidegate::daemon::run(snapshot, origin)) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -99,25 +104,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Cmd::Check { config } => {
-            let (path, explicit) = config::config_path(config.as_deref(), &OsEnv);
-            match config::load(&path, explicit, &OsEnv) {
-                Ok(s) => {
-                    println!(
-                        "{}: ok ({} providers, {} models, {} routes)",
-                        s.source,
-                        s.providers.len(),
-                        s.models.len(),
-                        s.routes.len()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(errors) => {
-                    eprintln!("{errors}");
-                    ExitCode::from(1)
-                }
-            }
-        }
+        Cmd::Check { config, strict } => check(config, strict),
         Cmd::Status { socket, json } => client_cmd(socket, |c| Box::pin(status(c, json))),
         Cmd::Usage { config, since, by, json, csv } => usage(config, &since, &by, json, csv),
         Cmd::Reload { socket } => client_cmd(socket, |c| Box::pin(reload(c))),
@@ -164,10 +151,44 @@ fn client_cmd(socket: Option<PathBuf>, f: impl for<'a> FnOnce(&'a Client) -> Cmd
     }
 }
 
+/// `sidegate check`: errors exit 1; warnings (secrets that cannot be read) are printed and
+/// exit 1 only with `--strict`.
+fn check(config: Option<PathBuf>, strict: bool) -> ExitCode {
+    let (path, explicit) = config::config_path(config.as_deref(), &OsEnv);
+    let s = match config::load(&path, explicit, &OsEnv) {
+        Ok(s) => s,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(1);
+        }
+    };
+    for w in &s.warnings {
+        eprintln!("{w}");
+    }
+    let warned = match s.warnings.len() {
+        0 => String::new(),
+        1 => ", 1 warning".to_string(),
+        n => format!(", {n} warnings"),
+    };
+    if strict && !s.warnings.is_empty() {
+        eprintln!("{}: refused with --strict{warned}", s.source);
+        return ExitCode::from(1);
+    }
+    println!(
+        "{}: ok ({} providers, {} models, {} routes{warned})",
+        s.source,
+        s.providers.len(),
+        s.models.len(),
+        s.routes.len()
+    );
+    ExitCode::SUCCESS
+}
+
 /// The socket the daemon would use: the config's `server.socket`, else the default rules.
+/// Secrets are not read: finding the socket must not need the vendors' keys.
 fn socket_from_config(env: &dyn Env) -> Option<PathBuf> {
     let (path, explicit) = config::config_path(None, env);
-    match config::load(&path, explicit, env) {
+    match config::load_with(&path, explicit, env, Secrets::Skip) {
         Ok(s) if !s.server.socket.as_os_str().is_empty() => Some(s.server.socket),
         _ => config::default_socket(env),
     }
@@ -204,6 +225,9 @@ async fn status(c: &Client, raw: bool) -> Result<(), ClientError> {
             p["kind"].as_str().unwrap_or(""),
             p["base_url"].as_str().unwrap_or("")
         );
+        if let Some(why) = p["unavailable"].as_str() {
+            println!("  {:<20} unavailable: {why}", "");
+        }
     }
     let names = |v: &Value| {
         v.as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default()
@@ -240,7 +264,8 @@ async fn status(c: &Client, raw: bool) -> Result<(), ClientError> {
 
 fn usage(config: Option<PathBuf>, since: &str, by: &str, json: bool, csv: bool) -> ExitCode {
     let (path, explicit) = config::config_path(config.as_deref(), &OsEnv);
-    let snapshot = match config::load(&path, explicit, &OsEnv) {
+    // Only the ledger's path is needed: the vendors' keys are not read.
+    let snapshot = match config::load_with(&path, explicit, &OsEnv, Secrets::Skip) {
         Ok(s) => s,
         Err(errors) => {
             eprintln!("{errors}");

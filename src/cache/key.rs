@@ -223,6 +223,7 @@ mod tests {
             region: None,
             http: Some(http),
             mock: None,
+            unavailable: None,
         });
         Arc::new(ModelSettings {
             name: "dep".into(),

@@ -1,17 +1,19 @@
-//! `[callers.*]`, `[server] unknown_callers` and `[ledger]`: who may call (matched per
-//! connection on the kernel's peer credentials, the systemd unit, or a TCP bearer key), which
-//! routes they may use, their limits and budgets, and where usage is recorded.
+//! `[callers.*]` and `[server] unknown_callers`: who may call (matched per connection on the
+//! kernel's peer credentials, the systemd unit, or a TCP bearer key), which routes they may
+//! use, and their limits and budgets. A bearer key whose variable or file cannot be read is a
+//! warning; that key matches nothing.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::file::{FileConfig, SecretSource};
-use super::resolve::{Ctx, Env, resolve_secret};
-use super::snapshot::{ModelSettings, RouteSettings};
+use super::context::ResolveCx;
+pub use super::ledger::{LedgerFile, LedgerSettings};
+use super::models::ModelSettings;
+use super::routes::RouteSettings;
+use super::secrets::{SecretSource, SecretValue, resolve_secret};
 use crate::secret::Secret;
 
 #[derive(Debug, Default, Deserialize)]
@@ -40,15 +42,6 @@ pub struct BudgetFile {
     pub usd: f64,
     /// "day" or "month" (UTC calendar periods).
     pub per: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LedgerFile {
-    /// Keep records this long (default "90d").
-    pub retention: Option<String>,
-    /// Record usage at all (default true; needs a state directory).
-    pub enabled: Option<bool>,
 }
 
 /// Resolved callers.
@@ -98,19 +91,6 @@ impl CallerSettings {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct LedgerSettings {
-    /// None: no ledger (disabled, or no state directory).
-    pub path: Option<PathBuf>,
-    pub retention: Duration,
-}
-
-impl Default for LedgerSettings {
-    fn default() -> Self {
-        LedgerSettings { path: None, retention: Duration::from_secs(90 * 86_400) }
-    }
-}
-
 /// `*` matches any run of characters, `?` one character (byte-wise: names are ASCII, and a
 /// UTF-8 text only matches a literal pattern byte for byte). No allocation: this runs on
 /// every request of a caller with `routes`.
@@ -136,14 +116,19 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|c| *c == b'*')
 }
 
+/// What a caller's `routes` globs are checked against.
+pub(super) struct Routable<'a> {
+    pub routes: &'a BTreeMap<String, Arc<RouteSettings>>,
+    pub models: &'a BTreeMap<String, Arc<ModelSettings>>,
+}
+
 pub(super) fn resolve_callers(
-    cx: &mut Ctx<'_>,
-    raw: &FileConfig,
-    routes: &BTreeMap<String, Arc<RouteSettings>>,
-    models: &BTreeMap<String, Arc<ModelSettings>>,
-    env: &dyn Env,
+    cx: &mut ResolveCx<'_>,
+    unknown_callers: Option<&str>,
+    raw: &BTreeMap<String, CallerFile>,
+    routable: &Routable<'_>,
 ) -> Callers {
-    let unknown = match raw.server.unknown_callers.as_deref() {
+    let unknown = match unknown_callers {
         None | Some("allow") => UnknownCallers::Allow,
         Some("deny") => UnknownCallers::Deny,
         Some(other) => {
@@ -151,108 +136,108 @@ pub(super) fn resolve_callers(
             UnknownCallers::Allow
         }
     };
-    let mut by_name = BTreeMap::new();
-    for (name, c) in &raw.callers {
-        let path = |k: &'static str| ["callers", name.as_str(), k];
-        let uid = match (&c.uid, &c.user) {
-            (Some(_), Some(_)) => {
-                cx.err(&path("user"), "give `uid` or `user`, not both");
-                None
-            }
-            (Some(u), None) => Some(*u),
-            (None, Some(user)) => match lookup_id(Path::new("/etc/passwd"), user) {
-                Some(u) => Some(u),
-                None => {
-                    cx.err(&path("user"), format!("no user `{user}` in /etc/passwd"));
-                    None
-                }
-            },
-            (None, None) => None,
-        };
-        let gid = match (&c.gid, &c.group) {
-            (Some(_), Some(_)) => {
-                cx.err(&path("group"), "give `gid` or `group`, not both");
-                None
-            }
-            (Some(g), None) => Some(*g),
-            (None, Some(group)) => match lookup_id(Path::new("/etc/group"), group) {
-                Some(g) => Some(g),
-                None => {
-                    cx.err(&path("group"), format!("no group `{group}` in /etc/group"));
-                    None
-                }
-            },
-            (None, None) => None,
-        };
-        let mut keys = Vec::new();
-        for (i, k) in c.keys.iter().enumerate() {
-            let idx = i.to_string();
-            if let Some(s) = resolve_secret(cx, &["callers", name, "keys", &idx], k, env) {
-                if s.expose().len() < 16 {
-                    cx.err(&["callers", name, "keys", &idx], "a caller key must be at least 16 characters");
-                }
-                keys.push(s);
-            }
-        }
-        if uid.is_none() && gid.is_none() && c.unit.is_none() && keys.is_empty() && c.uid.is_none() && c.user.is_none()
-        {
-            cx.err(&["callers", name], "a caller needs at least one of uid, user, gid, group, unit or keys");
-        }
-        if let Some(globs) = &c.routes {
-            for (i, g) in globs.iter().enumerate() {
-                let known =
-                    g.contains(['*', '?']) || routes.contains_key(g) || models.contains_key(g) || g.contains('/');
-                if !known {
-                    let idx = i.to_string();
-                    cx.err(
-                        &["callers", name, "routes", &idx],
-                        format!("`{g}` is not a route or model (use a glob like \"gpt-*\" for patterns)"),
-                    );
-                }
-            }
-        }
-        let budget = c.budget.as_ref().and_then(|b| {
-            let per = match b.per.as_str() {
-                "day" => BudgetPeriod::Day,
-                "month" => BudgetPeriod::Month,
-                other => {
-                    cx.err(&path("budget"), format!("per = `{other}`: use \"day\" or \"month\""));
-                    return None;
-                }
-            };
-            if !(b.usd.is_finite() && b.usd >= 0.0) {
-                cx.err(&path("budget"), "usd must be a non-negative number");
-                return None;
-            }
-            Some((b.usd, per))
-        });
-        if c.max_concurrent == Some(0) || c.rpm == Some(0) || c.tpm == Some(0) {
-            cx.err(&["callers", name], "limits must be above 0 (omit a limit to have none)");
-        }
-        by_name.insert(
-            name.clone(),
-            Arc::new(CallerSettings {
-                name: name.clone(),
-                uid,
-                gid,
-                unit: c.unit.clone(),
-                keys,
-                routes: c.routes.clone(),
-                rpm: c.rpm,
-                tpm: c.tpm,
-                max_concurrent: c.max_concurrent,
-                budget,
-            }),
-        );
-    }
+    let by_name = raw.iter().map(|(name, c)| (name.clone(), Arc::new(resolve_caller(cx, name, c, routable)))).collect();
     Callers { by_name, unknown }
 }
 
-pub(super) fn resolve_ledger(cx: &mut Ctx<'_>, raw: &LedgerFile, state_dir: Option<&Path>) -> LedgerSettings {
-    let d = LedgerSettings::default();
-    let retention = cx.duration(&["ledger", "retention"], &raw.retention, d.retention);
-    let path = if raw.enabled == Some(false) { None } else { state_dir.map(|s| s.join("usage.sqlite3")) };
-    LedgerSettings { path, retention }
+fn resolve_caller(cx: &mut ResolveCx<'_>, name: &str, c: &CallerFile, routable: &Routable<'_>) -> CallerSettings {
+    let uid = resolve_id(cx, name, ("uid", c.uid), ("user", c.user.as_deref()), Path::new("/etc/passwd"));
+    let gid = resolve_id(cx, name, ("gid", c.gid), ("group", c.group.as_deref()), Path::new("/etc/group"));
+    let keys = resolve_keys(cx, name, &c.keys);
+    // A selector that is written but did not resolve is reported where it is written.
+    if uid.is_none() && gid.is_none() && c.unit.is_none() && c.keys.is_empty() && c.uid.is_none() && c.user.is_none() {
+        cx.err(&["callers", name], "a caller needs at least one of uid, user, gid, group, unit or keys");
+    }
+    check_route_globs(cx, name, c.routes.as_deref().unwrap_or_default(), routable);
+    let budget = c.budget.as_ref().and_then(|b| resolve_budget(cx, name, b));
+    if c.max_concurrent == Some(0) || c.rpm == Some(0) || c.tpm == Some(0) {
+        cx.err(&["callers", name], "limits must be above 0 (omit a limit to have none)");
+    }
+    CallerSettings {
+        name: name.to_string(),
+        uid,
+        gid,
+        unit: c.unit.clone(),
+        keys,
+        routes: c.routes.clone(),
+        rpm: c.rpm,
+        tpm: c.tpm,
+        max_concurrent: c.max_concurrent,
+        budget,
+    }
+}
+
+/// `uid` or `user` (`gid` or `group`): a number, or a name looked up in `table`.
+fn resolve_id(
+    cx: &mut ResolveCx<'_>,
+    caller: &str,
+    (num_key, num): (&str, Option<u32>),
+    (name_key, named): (&str, Option<&str>),
+    table: &Path,
+) -> Option<u32> {
+    match (num, named) {
+        (Some(_), Some(_)) => {
+            cx.err(&["callers", caller, name_key], format!("give `{num_key}` or `{name_key}`, not both"));
+            None
+        }
+        (Some(n), None) => Some(n),
+        (None, Some(named)) => {
+            let found = lookup_id(table, named);
+            if found.is_none() {
+                cx.err(&["callers", caller, name_key], format!("no {name_key} `{named}` in {}", table.display()));
+            }
+            found
+        }
+        (None, None) => None,
+    }
+}
+
+/// Bearer keys that could be read; one that cannot is a warning and matches nothing.
+fn resolve_keys(cx: &mut ResolveCx<'_>, name: &str, raw: &[SecretSource]) -> Vec<Secret> {
+    let mut keys = Vec::new();
+    for (i, k) in raw.iter().enumerate() {
+        let idx = i.to_string();
+        let path = ["callers", name, "keys", &idx];
+        if let SecretValue::Ready(s) = resolve_secret(cx, &path, k, "this key matches no request") {
+            if s.expose().len() < 16 {
+                cx.err(&path, "a caller key must be at least 16 characters");
+            }
+            keys.push(s);
+        }
+    }
+    keys
+}
+
+fn check_route_globs(cx: &mut ResolveCx<'_>, name: &str, globs: &[String], routable: &Routable<'_>) {
+    for (i, g) in globs.iter().enumerate() {
+        let known = g.contains(['*', '?'])
+            || routable.routes.contains_key(g)
+            || routable.models.contains_key(g)
+            || g.contains('/');
+        if !known {
+            let idx = i.to_string();
+            cx.err(
+                &["callers", name, "routes", &idx],
+                format!("`{g}` is not a route or model (use a glob like \"gpt-*\" for patterns)"),
+            );
+        }
+    }
+}
+
+fn resolve_budget(cx: &mut ResolveCx<'_>, name: &str, b: &BudgetFile) -> Option<(f64, BudgetPeriod)> {
+    let per = match b.per.as_str() {
+        "day" => BudgetPeriod::Day,
+        "month" => BudgetPeriod::Month,
+        other => {
+            cx.err(&["callers", name, "budget"], format!("per = `{other}`: use \"day\" or \"month\""));
+            return None;
+        }
+    };
+    if !(b.usd.is_finite() && b.usd >= 0.0) {
+        cx.err(&["callers", name, "budget"], "usd must be a non-negative number");
+        return None;
+    }
+    Some((b.usd, per))
 }
 
 /// The numeric id of `name` in an /etc/passwd- or /etc/group-style file (`name:x:id:...`).

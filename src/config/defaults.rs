@@ -3,7 +3,7 @@
 //! account when `OPENAI_API_KEY`, `ANTHROPIC_API_KEY` or `GEMINI_API_KEY` is set. Written as
 //! TOML and parsed like any file, so it obeys every rule.
 
-use super::resolve::Env;
+use super::context::Env;
 
 pub fn builtin_toml(env: &dyn Env) -> String {
     let mut toml = String::from(

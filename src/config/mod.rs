@@ -1,23 +1,38 @@
 //! Configuration: where the file is, how it is read and checked, and the built-in default.
 //!
-//! `file` is the TOML as written (strict: unknown keys are errors), `resolve` turns it into a
-//! `Snapshot` (every reference followed, every value checked, all errors reported at once with
-//! file:line:col and key), `locate` finds those positions, `defaults` is the no-file config.
+//! One module per section of the file, each holding its serde type (strict: unknown keys are
+//! errors), its resolved settings and its resolve function: `server`, `providers`, `models`,
+//! `routes`, `cache`, `shared`, `breaker`, `callers`, `ledger`; `secrets` reads the keys they
+//! name. `context` is the leaf they all share (the error and warning collector with
+//! file:line:col and key, the `Env` trait); `snapshot` is the whole file and runs the sections
+//! in order; `defaults` is the no-file config; `watch` notices changes.
 
+mod breaker;
+mod cache;
 pub mod callers;
+mod context;
 mod defaults;
-mod error;
-mod file;
-mod locate;
-mod resolve;
+pub mod ledger;
+mod models;
+mod providers;
+mod routes;
+mod secrets;
+mod server;
+mod shared;
 mod snapshot;
 pub mod watch;
 
 use std::path::{Path, PathBuf};
 
-pub use error::{ConfigError, ConfigErrors};
-pub use resolve::{Env, OsEnv, default_socket};
-pub use snapshot::*;
+pub use breaker::BreakerSettings;
+pub use cache::{CacheSettings, CacheTiers, RouteCache};
+pub use context::{ConfigError, ConfigErrors, ConfigWarning, Env, OsEnv, Secrets};
+pub use models::{Limits, ModelSettings};
+pub use providers::{HttpSettings, MockSettings, Preset, ProviderKind, ProviderSettings};
+pub use routes::{RouteSettings, Strategy, Timing};
+pub use server::{ServerSettings, default_socket};
+pub use shared::{RedisSettings, SharedSettings};
+pub use snapshot::{ConfigSource, Snapshot};
 
 /// Where the config comes from: `--config`, else `$SIDEGATE_CONFIG`, else the system path.
 pub fn config_path(cli: Option<&Path>, env: &dyn Env) -> (PathBuf, bool) {
@@ -30,14 +45,20 @@ pub fn config_path(cli: Option<&Path>, env: &dyn Env) -> (PathBuf, bool) {
     }
 }
 
-/// Loads the config at `path`. A path the user named must exist; the system default path may
-/// be absent, and then the built-in default config is used.
+/// Loads the config at `path`, reading its secrets. A path the user named must exist; the
+/// system default path may be absent, and then the built-in default config is used.
 pub fn load(path: &Path, explicit: bool, env: &dyn Env) -> Result<Snapshot, ConfigErrors> {
+    load_with(path, explicit, env, Secrets::Read)
+}
+
+/// `load`, choosing whether secrets are read (`Secrets::Skip` for commands that only need
+/// paths, so they work in a shell without the vendors' keys).
+pub fn load_with(path: &Path, explicit: bool, env: &dyn Env, secrets: Secrets) -> Result<Snapshot, ConfigErrors> {
     match std::fs::read_to_string(path) {
-        Ok(text) => parse(&text, path, env),
+        Ok(text) => parse_with(&text, path, env, secrets),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
             let text = defaults::builtin_toml(env);
-            let mut snap = parse(&text, Path::new("<built-in default>"), env)?;
+            let mut snap = parse_with(&text, Path::new("<built-in default>"), env, secrets)?;
             snap.source = ConfigSource::BuiltinDefault;
             snap.digest = snap.digest.replacen(&snap.version, "builtin", 1);
             snap.version = "builtin".into();
@@ -53,24 +74,20 @@ pub fn load(path: &Path, explicit: bool, env: &dyn Env) -> Result<Snapshot, Conf
     }
 }
 
-/// Parses and resolves config text; `path` is only used in error messages and the snapshot.
+/// Parses and resolves config text, reading its secrets; `path` is only used in error
+/// messages and the snapshot.
 pub fn parse(text: &str, path: &Path, env: &dyn Env) -> Result<Snapshot, ConfigErrors> {
-    let raw: file::FileConfig = match toml::from_str(text) {
+    parse_with(text, path, env, Secrets::Read)
+}
+
+/// `parse`, choosing whether secrets are read.
+pub fn parse_with(text: &str, path: &Path, env: &dyn Env, secrets: Secrets) -> Result<Snapshot, ConfigErrors> {
+    let raw: snapshot::FileConfig = match toml::from_str(text) {
         Ok(raw) => raw,
-        Err(e) => {
-            let loc = locate::Locator::new(text);
-            let offset = e.span().map_or(0, |s| s.start);
-            let (line, col) = loc.line_col(offset);
-            return Err(ConfigErrors(vec![ConfigError {
-                file: path.to_path_buf(),
-                line,
-                col,
-                key: loc.path_at(offset),
-                message: e.message().trim().to_string(),
-            }]));
-        }
+        Err(e) => return Err(ConfigErrors(vec![context::syntax_error(text, path, &e)])),
     };
-    resolve::resolve(raw, text, path, env, content_hash(text.as_bytes()))
+    let version = content_hash(text.as_bytes());
+    snapshot::resolve(&raw, snapshot::Input { text, file: path, env, secrets, version })
 }
 
 /// FNV-1a over the file's bytes: a stable, short config version for `status` and logs.
@@ -83,5 +100,7 @@ fn content_hash(bytes: &[u8]) -> String {
     format!("{h:016x}")
 }
 
+#[cfg(test)]
+mod secret_tests;
 #[cfg(test)]
 mod tests;

@@ -1,13 +1,54 @@
-//! The resolved config: every value checked, every reference followed, every duration parsed.
+//! The whole file and the whole resolved config: `FileConfig` is every section as written,
+//! `resolve` runs each section's resolve in dependency order (providers before the models
+//! that name them, models before routes, routes before callers), and `Snapshot` is the result.
 //! A `Snapshot` is immutable; a request holds the one it started with.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
-use crate::secret::Secret;
+use serde::Deserialize;
+
+use super::breaker::{BreakerFile, BreakerSettings, resolve_breaker};
+use super::cache::{CacheFile, CacheSettings, check_disk_tiers, resolve_cache};
+use super::callers::{CallerFile, Callers, LedgerFile, LedgerSettings, Routable, resolve_callers};
+use super::context::{ConfigErrors, ConfigWarning, Env, ResolveCx, Secrets};
+use super::ledger::resolve_ledger;
+use super::models::{ModelFile, ModelSettings, resolve_models};
+use super::providers::{ProviderFile, ProviderSettings, resolve_providers};
+use super::routes::{RouteFile, RouteRefs, RouteSettings, resolve_routes};
+use super::server::{ServerFile, ServerSettings, resolve_server};
+use super::shared::{SharedFile, SharedSettings, resolve_shared};
+
+/// The config file as written (TOML), strictly: unknown keys are errors. Values that need more
+/// than serde to check (durations, references, socket modes) stay raw and are checked by
+/// their section's resolve, which knows where each one sits in the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub server: ServerFile,
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderFile>,
+    #[serde(default)]
+    pub models: BTreeMap<String, ModelFile>,
+    #[serde(default)]
+    pub routes: BTreeMap<String, RouteFile>,
+    #[serde(default)]
+    pub breaker: BreakerFile,
+    /// Response-cache sizes (the per-route switch is `routes.NAME.cache`).
+    #[serde(default)]
+    pub cache: CacheFile,
+    /// State shared by a fleet of hosts (the Redis cache tier).
+    #[serde(default)]
+    pub shared: SharedFile,
+    /// Who may call, and how much.
+    #[serde(default)]
+    pub callers: BTreeMap<String, CallerFile>,
+    /// The usage ledger.
+    #[serde(default)]
+    pub ledger: LedgerFile,
+}
 
 #[derive(Debug)]
 pub struct Snapshot {
@@ -20,8 +61,8 @@ pub struct Snapshot {
     pub cache: CacheSettings,
     /// Fleet-wide state (`[shared]`).
     pub shared: SharedSettings,
-    pub callers: super::callers::Callers,
-    pub ledger: super::callers::LedgerSettings,
+    pub callers: Callers,
+    pub ledger: LedgerSettings,
     /// Where it came from: a file path, or the built-in default.
     pub source: ConfigSource,
     /// Hash of the file's bytes (hex, 16 digits), "builtin" for the default.
@@ -30,32 +71,15 @@ pub struct Snapshot {
     pub digest: String,
     /// Key files the config reads (watched for changes along with the config itself).
     pub secret_files: Vec<PathBuf>,
+    /// What is off in this config though it is valid: secrets that could not be read.
+    pub warnings: Vec<ConfigWarning>,
 }
 
-/// Circuit-breaker tuning (see `router::breaker`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BreakerSettings {
-    pub consecutive: u32,
-    pub failure_rate: f64,
-    pub min_requests: u32,
-    /// Rolling window for the failure rate.
-    pub window: Duration,
-    pub open_base: Duration,
-    pub open_max: Duration,
-    /// Open time after an account-level failure (401, 403, quota, unknown model).
-    pub account_open: Duration,
-}
-
-impl Default for BreakerSettings {
-    fn default() -> Self {
-        BreakerSettings {
-            consecutive: 5,
-            failure_rate: 0.5,
-            min_requests: 20,
-            window: Duration::from_secs(30),
-            open_base: Duration::from_secs(2),
-            open_max: Duration::from_secs(60),
-            account_open: Duration::from_secs(60),
+impl Snapshot {
+    /// Logs each warning once; the daemon calls it for every config it starts serving.
+    pub fn log_warnings(&self) {
+        for w in &self.warnings {
+            tracing::warn!(config = %self.source, key = %w.0.key, "{}", w.0.message);
         }
     }
 }
@@ -75,259 +99,51 @@ impl std::fmt::Display for ConfigSource {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct ServerSettings {
-    pub socket: PathBuf,
-    pub socket_mode: u32,
-    pub http: Option<SocketAddr>,
-    pub max_body_bytes: usize,
-    pub max_frame_bytes: usize,
-    pub shutdown_grace: Duration,
-    /// Persistent state (disk cache tier): `state_dir`, else `$STATE_DIRECTORY`, else
-    /// `/var/lib/sidegate` (root) or `$XDG_STATE_HOME/sidegate` / `~/.local/state/sidegate`.
-    /// None when none of these can be worked out.
-    pub state_dir: Option<PathBuf>,
+/// Where `resolve` reads from and how.
+pub(super) struct Input<'a> {
+    /// The file's content (for locations) and its path.
+    pub text: &'a str,
+    pub file: &'a Path,
+    pub env: &'a dyn Env,
+    pub secrets: Secrets,
+    /// The content hash, the snapshot's `version`.
+    pub version: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProviderKind {
-    OpenAi,
-    OpenAiCompatible,
-    Azure,
-    Anthropic,
-    Gemini,
-    Mock,
-}
-
-impl ProviderKind {
-    /// Whether the vendor has an embeddings endpoint (Anthropic has none).
-    pub fn can_embed(self) -> bool {
-        self.as_str() != "anthropic"
+/// Resolves a parsed file: every section, then every error at once or the snapshot.
+pub(super) fn resolve(raw: &FileConfig, input: Input<'_>) -> Result<Snapshot, ConfigErrors> {
+    let mut cx = ResolveCx::new(input.file, input.text, input.env, input.secrets);
+    let server = resolve_server(&mut cx, &raw.server);
+    let cache = resolve_cache(&mut cx, &raw.cache);
+    let shared = resolve_shared(&mut cx, &raw.shared);
+    let route_caches = raw.routes.iter().map(|(name, r)| (name, r.cache.as_ref()));
+    check_disk_tiers(&mut cx, route_caches, server.state_dir.is_some());
+    let breaker = resolve_breaker(&mut cx, &raw.breaker);
+    let providers = resolve_providers(&mut cx, &raw.providers);
+    let models = resolve_models(&mut cx, &raw.models, &raw.providers, &providers);
+    let refs = RouteRefs { raw_models: &raw.models, models: &models, redis_configured: raw.shared.redis.is_some() };
+    let routes = resolve_routes(&mut cx, &raw.routes, &refs);
+    let routable = Routable { routes: &routes, models: &models };
+    let callers = resolve_callers(&mut cx, raw.server.unknown_callers.as_deref(), &raw.callers, &routable);
+    let ledger = resolve_ledger(&mut cx, &raw.ledger, server.state_dir.as_deref());
+    let found = cx.finish();
+    if !found.errors.is_empty() {
+        return Err(ConfigErrors(found.errors));
     }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProviderKind::OpenAi => "openai",
-            ProviderKind::OpenAiCompatible => "openai-compatible",
-            ProviderKind::Azure => "azure",
-            ProviderKind::Anthropic => "anthropic",
-            ProviderKind::Gemini => "gemini",
-            ProviderKind::Mock => "mock",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProviderSettings {
-    pub name: String,
-    pub kind: ProviderKind,
-    pub region: Option<String>,
-    pub http: Option<HttpSettings>,
-    pub mock: Option<MockSettings>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct HttpSettings {
-    pub base_url: String,
-    pub api_key: Option<Secret>,
-    pub headers: Vec<(String, String)>,
-    pub connect_timeout: Duration,
-    /// `openai-compatible`: the server family whose quirks the adapter applies.
-    pub preset: Option<Preset>,
-    /// `azure`: `api-version` (classic deployment URLs); None = the v1 API.
-    pub api_version: Option<String>,
-    /// `anthropic`: `max_tokens` for models missing from the built-in table.
-    pub default_max_tokens: Option<u64>,
-}
-
-/// OpenAI-compatible server families with known quirks (docs/providers.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Preset {
-    Mistral,
-    Groq,
-    DeepSeek,
-    Together,
-    Vllm,
-    Ollama,
-}
-
-impl Preset {
-    pub const ALL: [Preset; 6] =
-        [Preset::Mistral, Preset::Groq, Preset::DeepSeek, Preset::Together, Preset::Vllm, Preset::Ollama];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Preset::Mistral => "mistral",
-            Preset::Groq => "groq",
-            Preset::DeepSeek => "deepseek",
-            Preset::Together => "together",
-            Preset::Vllm => "vllm",
-            Preset::Ollama => "ollama",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Preset> {
-        Preset::ALL.into_iter().find(|p| p.as_str() == s)
-    }
-
-    /// The hosted service's URL; None for self-hosted servers (vLLM), whose URL you give.
-    pub fn default_base_url(self) -> Option<&'static str> {
-        match self {
-            Preset::Mistral => Some("https://api.mistral.ai/v1"),
-            Preset::Groq => Some("https://api.groq.com/openai/v1"),
-            Preset::DeepSeek => Some("https://api.deepseek.com/v1"),
-            Preset::Together => Some("https://api.together.xyz/v1"),
-            Preset::Vllm => None,
-            Preset::Ollama => Some("http://127.0.0.1:11434/v1"),
-        }
-    }
-
-    /// Hosted services need a key; local servers usually do not.
-    pub fn needs_key(self) -> bool {
-        !matches!(self, Preset::Vllm | Preset::Ollama)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct MockSettings {
-    /// None = echo the last user message.
-    pub reply: Option<String>,
-    pub latency: Duration,
-    pub token_interval: Duration,
-    pub tokens: u32,
-    pub failure_rate: f64,
-}
-
-/// A deployment: a provider account plus the vendor's model id and facts about it.
-#[derive(Debug, Clone)]
-pub struct ModelSettings {
-    pub name: String,
-    pub provider: Arc<ProviderSettings>,
-    pub vendor_model: String,
-    pub context_window: Option<u64>,
-    pub price: Option<(f64, f64)>,
-    pub capabilities: Vec<String>,
-    pub region: Option<String>,
-    pub limits: Limits,
-}
-
-impl ModelSettings {
-    /// Identity of the deployment for its health state: a reload that leaves everything about
-    /// it unchanged keeps its breaker, latency estimate and limiter.
-    pub fn fingerprint(&self) -> String {
-        format!(
-            "{}|{}|{:?}|{}|{:?}|{:?}",
-            self.name,
-            self.provider.name,
-            self.provider.kind,
-            self.vendor_model,
-            self.limits,
-            self.provider.http.as_ref().map(|h| &h.base_url)
-        )
-    }
-}
-
-/// Client-side limits of one deployment, so sidegate itself never causes a vendor's 429.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Limits {
-    pub max_concurrent: Option<u32>,
-    pub rpm: Option<u32>,
-    pub tpm: Option<u64>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Strategy {
-    /// Targets in the configured order.
-    Fallback,
-    /// Random order drawn by weight (first pick by weight, then the rest).
-    Weighted,
-    /// Lowest moving latency estimate first (time to first token for streams).
-    LeastLatency,
-    /// Lowest estimated cost first (price table x estimated tokens).
-    Cheapest,
-}
-
-#[derive(Debug, Clone)]
-pub struct RouteSettings {
-    pub name: String,
-    pub strategy: Strategy,
-    pub targets: Vec<Arc<ModelSettings>>,
-    /// Same length as `targets` for `Weighted`; empty otherwise.
-    pub weights: Vec<u32>,
-    pub regions: Vec<String>,
-    pub timing: Timing,
-    /// Response cache; None = off.
-    pub cache: Option<RouteCache>,
-}
-
-/// A route's response cache (`routes.NAME.cache`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RouteCache {
-    /// How long a stored answer may be served (by this route).
-    pub ttl: Duration,
-    pub tiers: CacheTiers,
-}
-
-/// Which cache tiers a route reads and fills, nearest first.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CacheTiers {
-    pub memory: bool,
-    pub disk: bool,
-    pub redis: bool,
-}
-
-/// Process-wide cache limits; read once at start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CacheSettings {
-    /// Bytes the memory tier holds at most (entries weighed by their encoded size).
-    pub max_memory: u64,
-    /// Bytes of entries the disk tier holds at most.
-    pub max_disk: u64,
-}
-
-impl Default for CacheSettings {
-    fn default() -> Self {
-        CacheSettings { max_memory: 64 << 20, max_disk: 1 << 30 }
-    }
-}
-
-/// `[shared]`: what hosts of a fleet share.
-#[derive(Debug, Clone, Default)]
-pub struct SharedSettings {
-    pub redis: Option<RedisSettings>,
-}
-
-#[derive(Debug, Clone)]
-pub struct RedisSettings {
-    /// The connection URL; may hold a password, so it is a secret.
-    pub url: Secret,
-    /// Longest wait for one command; slower counts as "Redis is down".
-    pub timeout: Duration,
-}
-
-/// Time budgets of one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timing {
-    /// The whole request, all attempts.
-    pub timeout: Duration,
-    /// One vendor call.
-    pub attempt_timeout: Duration,
-    /// No first chunk of a stream by then: next candidate.
-    pub first_token_timeout: Duration,
-    /// A committed stream silent for this long ends with an error event.
-    pub stream_idle_timeout: Duration,
-    /// Start the next candidate when the current one produced nothing by then.
-    pub hedge_after: Option<Duration>,
-}
-
-impl Default for Timing {
-    fn default() -> Self {
-        Timing {
-            timeout: Duration::from_secs(120),
-            attempt_timeout: Duration::from_secs(60),
-            first_token_timeout: Duration::from_secs(30),
-            stream_idle_timeout: Duration::from_secs(60),
-            hedge_after: None,
-        }
-    }
+    Ok(Snapshot {
+        server,
+        providers,
+        models,
+        routes,
+        breaker,
+        cache,
+        shared,
+        callers,
+        ledger,
+        source: ConfigSource::File(input.file.to_path_buf()),
+        digest: format!("{}-{:016x}", input.version, found.secrets_hash),
+        version: input.version,
+        secret_files: found.secret_files,
+        warnings: found.warnings,
+    })
 }

@@ -100,10 +100,19 @@ fn unknown_provider_kind_and_wrong_kind_key() {
     assert!(e[0].contains("vertex"), "{}", e[0]);
 }
 
+/// A secret that cannot be read is a warning (the config stays valid) naming the key and the
+/// variable, and the provider that needed it is unavailable with that reason.
 #[test]
-fn missing_secret_env_is_an_error_without_the_value() {
-    let e = errors("[providers.o]\nkind = \"openai\"\napi_key = { env = \"NOT_SET\" }\n");
-    assert!(e[0].contains("providers.o.api_key: environment variable `NOT_SET` is not set"), "{}", e[0]);
+fn missing_secret_env_is_a_warning_naming_key_and_variable() {
+    let s = parse("[providers.o]\nkind = \"openai\"\napi_key = { env = \"NOT_SET\" }\n", Path::new("t.toml"), &env())
+        .unwrap();
+    let w: Vec<String> = s.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("providers.o.api_key: environment variable `NOT_SET` is not set"), "{}", w[0]);
+    assert!(w[0].starts_with("t.toml:3:1: warning: "), "{}", w[0]);
+    let o = &s.providers["o"];
+    assert_eq!(o.unavailable.as_deref(), Some("environment variable `NOT_SET` is not set (providers.o.api_key)"));
+    assert!(o.http.as_ref().unwrap().api_key.is_none());
 }
 
 #[test]

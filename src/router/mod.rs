@@ -273,7 +273,7 @@ impl Gateway {
             .values()
             .map(|p| {
                 json!({"name": p.name, "kind": p.kind.as_str(), "region": p.region,
-                            "base_url": p.http.as_ref().map(|h| h.base_url.clone())})
+                            "base_url": p.http.as_ref().map(|h| h.base_url.clone()), "unavailable": p.unavailable})
             })
             .collect();
         json!({

@@ -66,6 +66,16 @@ impl Needs {
 
     /// Why `m` cannot serve this request, if it cannot.
     fn exclusion(&self, m: &ModelSettings, route_regions: &[String]) -> Option<Exclusion> {
+        if let Some(why) = self.unfit(m, route_regions) {
+            return Some(why);
+        }
+        // Checked last, so it is named only when it alone keeps the deployment out.
+        let why = m.provider.unavailable.as_ref()?;
+        Some(Exclusion::ProviderUnavailable { provider: m.provider.name.clone(), why: why.clone() })
+    }
+
+    /// What `m` lacks that this request needs, if anything.
+    fn unfit(&self, m: &ModelSettings, route_regions: &[String]) -> Option<Exclusion> {
         let caps = &m.capabilities;
         let lacks = |c: &str| !caps.is_empty() && !caps.iter().any(|x| x == c);
         for (need, cap) in [(self.tools, "tools"), (self.vision, "vision"), (self.json, "json")] {
@@ -111,6 +121,11 @@ enum Exclusion {
         by: &'static str,
         wanted: Vec<String>,
     },
+    /// Its provider cannot be called (the config could not read its key).
+    ProviderUnavailable {
+        provider: String,
+        why: String,
+    },
 }
 
 impl std::fmt::Display for Exclusion {
@@ -124,6 +139,9 @@ impl std::fmt::Display for Exclusion {
             }
             Exclusion::Region { region: None, by, wanted } => {
                 write!(f, "no region tag; the {by} wants [{}]", wanted.join(", "))
+            }
+            Exclusion::ProviderUnavailable { provider, why } => {
+                write!(f, "provider `{provider}` is unavailable: {why}")
             }
         }
     }
@@ -235,6 +253,12 @@ const EXPECTED_OUTPUT_TOKENS: u64 = 256;
 
 fn nobody_can(route: &str, excluded: &[(String, Exclusion)]) -> GatewayError {
     let why: Vec<String> = excluded.iter().map(|(n, w)| format!("{n}: {w}")).collect();
+    if excluded.iter().any(|(_, w)| matches!(w, Exclusion::ProviderUnavailable { .. })) {
+        // A target would serve it if its provider were available: the operator's to fix.
+        return GatewayError::ProviderUnavailable {
+            message: format!("no target of `{route}` is available: {}", why.join("; ")),
+        };
+    }
     let all = |f: fn(&Exclusion) -> bool| excluded.iter().all(|(_, w)| f(w));
     let code = if all(|w| matches!(w, Exclusion::ContextWindow { .. })) {
         "context_length_exceeded"

@@ -15,4 +15,5 @@ mod lifecycle;
 mod native;
 mod operator;
 mod reload;
+mod secrets;
 mod vectors;

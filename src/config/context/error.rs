@@ -1,4 +1,4 @@
-//! Config errors: every one names the file, line, column and key.
+//! Config errors and warnings: every one names the file, line, column and key.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -36,5 +36,22 @@ impl fmt::Display for ConfigErrors {
             write!(f, "{e}")?;
         }
         Ok(())
+    }
+}
+
+/// Something in a valid config that keeps part of it from working: a secret that cannot be
+/// read (its variable is not set, its file is missing). The config still loads; `check
+/// --strict` refuses it. Shown as `file:line:col: warning: key: message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning(pub ConfigError);
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = &self.0;
+        write!(f, "{}:{}:{}: warning: ", e.file.display(), e.line, e.col)?;
+        if !e.key.is_empty() {
+            write!(f, "{}: ", e.key)?;
+        }
+        f.write_str(&e.message)
     }
 }

@@ -1,0 +1,130 @@
+//! `[models.NAME]`: deployments, each a provider account plus the vendor's model id and facts
+//! about it (context window, price, capabilities, region, client-side limits).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::context::ResolveCx;
+use super::providers::{ProviderFile, ProviderSettings};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelFile {
+    pub provider: String,
+    pub model: String,
+    pub context_window: Option<u64>,
+    pub price: Option<PriceFile>,
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    pub region: Option<String>,
+    /// Calls in flight at once to this deployment (client-side limit).
+    pub max_concurrent: Option<u32>,
+    /// Requests per minute sidegate sends at most (client-side rate limit).
+    pub rpm: Option<u32>,
+    /// Tokens per minute (estimated prompt + requested output) sidegate sends at most.
+    pub tpm: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceFile {
+    pub input: f64,
+    pub output: f64,
+}
+
+/// A deployment: a provider account plus the vendor's model id and facts about it.
+#[derive(Debug, Clone)]
+pub struct ModelSettings {
+    pub name: String,
+    pub provider: Arc<ProviderSettings>,
+    pub vendor_model: String,
+    pub context_window: Option<u64>,
+    pub price: Option<(f64, f64)>,
+    pub capabilities: Vec<String>,
+    pub region: Option<String>,
+    pub limits: Limits,
+}
+
+impl ModelSettings {
+    /// Identity of the deployment for its health state: a reload that leaves everything about
+    /// it unchanged keeps its breaker, latency estimate and limiter.
+    pub fn fingerprint(&self) -> String {
+        format!(
+            "{}|{}|{:?}|{}|{:?}|{:?}",
+            self.name,
+            self.provider.name,
+            self.provider.kind,
+            self.vendor_model,
+            self.limits,
+            self.provider.http.as_ref().map(|h| &h.base_url)
+        )
+    }
+}
+
+/// Client-side limits of one deployment, so sidegate itself never causes a vendor's 429.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub max_concurrent: Option<u32>,
+    pub rpm: Option<u32>,
+    pub tpm: Option<u64>,
+}
+
+const CAPABILITIES: [&str; 5] = ["tools", "vision", "json", "streaming", "embeddings"];
+
+/// Every model whose provider resolved. A model naming a provider that is not in the file is
+/// an error; one whose provider is in error is left out silently (reported there).
+pub(super) fn resolve_models(
+    cx: &mut ResolveCx<'_>,
+    raw: &BTreeMap<String, ModelFile>,
+    raw_providers: &BTreeMap<String, ProviderFile>,
+    providers: &BTreeMap<String, Arc<ProviderSettings>>,
+) -> BTreeMap<String, Arc<ModelSettings>> {
+    let mut models = BTreeMap::new();
+    for (name, m) in raw {
+        cx.check_name(&["models", name], name);
+        let Some(provider) = providers.get(&m.provider) else {
+            if !raw_providers.contains_key(&m.provider) {
+                let known = raw_providers.keys().cloned().collect::<Vec<_>>().join(", ");
+                cx.err(&["models", name, "provider"], format!("unknown provider `{}` (known: {known})", m.provider));
+            }
+            continue;
+        };
+        check_model(cx, name, m);
+        models.insert(
+            name.clone(),
+            Arc::new(ModelSettings {
+                name: name.clone(),
+                provider: provider.clone(),
+                vendor_model: m.model.clone(),
+                context_window: m.context_window,
+                price: m.price.as_ref().map(|p| (p.input, p.output)),
+                capabilities: m.capabilities.clone(),
+                region: m.region.clone().or_else(|| provider.region.clone()),
+                limits: Limits { max_concurrent: m.max_concurrent, rpm: m.rpm, tpm: m.tpm },
+            }),
+        );
+    }
+    models
+}
+
+fn check_model(cx: &mut ResolveCx<'_>, name: &str, m: &ModelFile) {
+    if m.model.is_empty() {
+        cx.err(&["models", name, "model"], "must not be empty");
+    }
+    if let Some(price) = &m.price
+        && !(price.input >= 0.0 && price.output >= 0.0)
+    {
+        cx.err(&["models", name, "price"], "prices must be non-negative numbers (USD per 1M tokens)");
+    }
+    for (i, cap) in m.capabilities.iter().enumerate() {
+        if !CAPABILITIES.contains(&cap.as_str()) {
+            let idx = i.to_string();
+            cx.err(
+                &["models", name, "capabilities", &idx],
+                format!("unknown capability `{cap}` (known: {})", CAPABILITIES.join(", ")),
+            );
+        }
+    }
+}

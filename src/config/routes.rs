@@ -1,0 +1,209 @@
+//! `[routes.NAME]`: what clients ask for. A route's targets (models), the strategy that orders
+//! them, its region filter, its time budgets and its response cache.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::cache::{RouteCache, RouteCacheFile, resolve_route_cache};
+use super::context::ResolveCx;
+use super::models::{ModelFile, ModelSettings};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteFile {
+    pub strategy: Option<String>,
+    pub targets: Vec<String>,
+    /// For `strategy = "weighted"`: one weight per target.
+    pub weights: Option<Vec<u32>>,
+    /// Only deployments tagged with one of these regions serve this route.
+    pub regions: Option<Vec<String>>,
+    pub timeout: Option<String>,
+    pub attempt_timeout: Option<String>,
+    pub first_token_timeout: Option<String>,
+    /// A committed stream that sends nothing for this long ends with an error event.
+    pub stream_idle_timeout: Option<String>,
+    /// Start the next candidate if the first has produced nothing by then.
+    pub hedge_after: Option<String>,
+    /// Response cache for this route; off when absent.
+    pub cache: Option<RouteCacheFile>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Targets in the configured order.
+    Fallback,
+    /// Random order drawn by weight (first pick by weight, then the rest).
+    Weighted,
+    /// Lowest moving latency estimate first (time to first token for streams).
+    LeastLatency,
+    /// Lowest estimated cost first (price table x estimated tokens).
+    Cheapest,
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteSettings {
+    pub name: String,
+    pub strategy: Strategy,
+    pub targets: Vec<Arc<ModelSettings>>,
+    /// Same length as `targets` for `Weighted`; empty otherwise.
+    pub weights: Vec<u32>,
+    pub regions: Vec<String>,
+    pub timing: Timing,
+    /// Response cache; None = off.
+    pub cache: Option<RouteCache>,
+}
+
+/// Time budgets of one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// The whole request, all attempts.
+    pub timeout: Duration,
+    /// One vendor call.
+    pub attempt_timeout: Duration,
+    /// No first chunk of a stream by then: next candidate.
+    pub first_token_timeout: Duration,
+    /// A committed stream silent for this long ends with an error event.
+    pub stream_idle_timeout: Duration,
+    /// Start the next candidate when the current one produced nothing by then.
+    pub hedge_after: Option<Duration>,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            timeout: Duration::from_secs(120),
+            attempt_timeout: Duration::from_secs(60),
+            first_token_timeout: Duration::from_secs(30),
+            stream_idle_timeout: Duration::from_secs(60),
+            hedge_after: None,
+        }
+    }
+}
+
+/// What a route's references are checked against.
+pub(super) struct RouteRefs<'a> {
+    /// Models as written (a target in error there is not reported again here).
+    pub raw_models: &'a BTreeMap<String, ModelFile>,
+    pub models: &'a BTreeMap<String, Arc<ModelSettings>>,
+    /// Whether `[shared] redis` is set (the redis tier may be named).
+    pub redis_configured: bool,
+}
+
+pub(super) fn resolve_routes(
+    cx: &mut ResolveCx<'_>,
+    raw: &BTreeMap<String, RouteFile>,
+    refs: &RouteRefs<'_>,
+) -> BTreeMap<String, Arc<RouteSettings>> {
+    let mut routes = BTreeMap::new();
+    for (name, r) in raw {
+        cx.check_name(&["routes", name], name);
+        if refs.raw_models.contains_key(name) {
+            cx.err(
+                &["routes", name],
+                format!("`{name}` is both a route and a model; a request for it would be ambiguous"),
+            );
+        }
+        routes.insert(name.clone(), Arc::new(resolve_route(cx, name, r, refs)));
+    }
+    routes
+}
+
+fn resolve_route(cx: &mut ResolveCx<'_>, name: &str, r: &RouteFile, refs: &RouteRefs<'_>) -> RouteSettings {
+    let strategy = resolve_strategy(cx, name, r.strategy.as_deref());
+    let weights = resolve_weights(cx, name, strategy, r);
+    let targets = resolve_targets(cx, name, &r.targets, refs);
+    let timing = resolve_timing(cx, name, r);
+    let cache = resolve_route_cache(cx, name, r.cache.as_ref(), refs.redis_configured);
+    let regions = r.regions.clone().unwrap_or_default();
+    if r.regions.as_ref().is_some_and(Vec::is_empty) {
+        cx.err(&["routes", name, "regions"], "an empty list would exclude every target; omit the key instead");
+    }
+    RouteSettings { name: name.to_string(), strategy, targets, weights, regions, timing, cache }
+}
+
+fn resolve_strategy(cx: &mut ResolveCx<'_>, name: &str, raw: Option<&str>) -> Strategy {
+    match raw {
+        None | Some("fallback") => Strategy::Fallback,
+        Some("weighted") => Strategy::Weighted,
+        Some("least-latency") => Strategy::LeastLatency,
+        Some("cheapest") => Strategy::Cheapest,
+        Some(other) => {
+            cx.err(
+                &["routes", name, "strategy"],
+                format!("unknown strategy `{other}` (known: fallback, weighted, least-latency, cheapest)"),
+            );
+            Strategy::Fallback
+        }
+    }
+}
+
+fn resolve_weights(cx: &mut ResolveCx<'_>, name: &str, strategy: Strategy, r: &RouteFile) -> Vec<u32> {
+    let path = ["routes", name, "weights"];
+    match (&r.weights, strategy) {
+        (Some(w), Strategy::Weighted) if w.len() != r.targets.len() => {
+            cx.err(&path, format!("{} weights for {} targets; give one weight per target", w.len(), r.targets.len()));
+            Vec::new()
+        }
+        (Some(w), Strategy::Weighted) if w.iter().all(|x| *x == 0) => {
+            cx.err(&path, "at least one weight must be above 0");
+            Vec::new()
+        }
+        (Some(w), Strategy::Weighted) => w.clone(),
+        (None, Strategy::Weighted) => vec![1; r.targets.len()],
+        (Some(_), _) => {
+            cx.err(&path, "weights only apply to strategy = \"weighted\"");
+            Vec::new()
+        }
+        (None, _) => Vec::new(),
+    }
+}
+
+fn resolve_targets(
+    cx: &mut ResolveCx<'_>,
+    name: &str,
+    raw: &[String],
+    refs: &RouteRefs<'_>,
+) -> Vec<Arc<ModelSettings>> {
+    if raw.is_empty() {
+        cx.err(&["routes", name, "targets"], "a route needs at least one target");
+    }
+    let mut targets = Vec::new();
+    for (i, t) in raw.iter().enumerate() {
+        match refs.models.get(t) {
+            Some(m) => targets.push(m.clone()),
+            None if refs.raw_models.contains_key(t) => {} // the model itself is in error; reported there
+            None => {
+                let known = refs.raw_models.keys().cloned().collect::<Vec<_>>().join(", ");
+                let idx = i.to_string();
+                cx.err(&["routes", name, "targets", &idx], format!("unknown model `{t}` (known: {known})"));
+            }
+        }
+    }
+    targets
+}
+
+fn resolve_timing(cx: &mut ResolveCx<'_>, name: &str, r: &RouteFile) -> Timing {
+    let d = Timing::default();
+    let timeout = cx.duration(&["routes", name, "timeout"], &r.timeout, d.timeout);
+    let attempt_timeout =
+        cx.duration(&["routes", name, "attempt_timeout"], &r.attempt_timeout, d.attempt_timeout.min(timeout));
+    let first_token_timeout = cx.duration(
+        &["routes", name, "first_token_timeout"],
+        &r.first_token_timeout,
+        d.first_token_timeout.min(attempt_timeout),
+    );
+    if attempt_timeout > timeout {
+        cx.err(&["routes", name, "attempt_timeout"], "must not be longer than the route's `timeout`");
+    }
+    let stream_idle_timeout =
+        cx.duration(&["routes", name, "stream_idle_timeout"], &r.stream_idle_timeout, d.stream_idle_timeout);
+    let hedge_after =
+        r.hedge_after.as_ref().map(|_| cx.duration(&["routes", name, "hedge_after"], &r.hedge_after, Duration::ZERO));
+    if hedge_after.is_some_and(|h| h >= timeout) {
+        cx.err(&["routes", name, "hedge_after"], "must be shorter than the route's `timeout`");
+    }
+    Timing { timeout, attempt_timeout, first_token_timeout, stream_idle_timeout, hedge_after }
+}
