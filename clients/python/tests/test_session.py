@@ -14,12 +14,12 @@ from sidegate import frame as fr
 from sidegate._core import ChatCompletion
 from sidegate._session import (
     ReconnectBackoff,
-    RequestIds,
     SendRetry,
     Session,
     StreamState,
     finish_call,
     frame_from,
+    request_ids,
 )
 from sidegate.errors import (
     ConnectionLost,
@@ -165,25 +165,19 @@ def test_finish_call_cancels_a_stream_answer() -> None:
 
 
 def test_request_ids_count_up() -> None:
-    ids = RequestIds()
-    assert [ids.next() for _ in range(3)] == [1, 2, 3]
+    ids = request_ids()
+    assert [next(ids) for _ in range(3)] == [1, 2, 3]
 
 
 def test_send_retry() -> None:
     s = Session("/p", lambda _: None)
-    retry = SendRetry()
-    retry.begin()
-    retry.write_failed(s, OSError("x"))  # the first failed write is retried
-    retry.begin()
+    SendRetry.write_failed(1, s, OSError("x"))  # the first failed write is retried
     with pytest.raises(ConnectionLost):
-        retry.write_failed(s, OSError("x"))
-    closed = SendRetry()
-    for _ in range(2):
-        closed.begin()
-        closed.found_closed(s)
-    closed.begin()
+        SendRetry.write_failed(2, s, OSError("x"))
+    SendRetry.found_closed(1, s)
+    SendRetry.found_closed(2, s)
     with pytest.raises(ConnectionLost):
-        closed.found_closed(s)
+        SendRetry.found_closed(3, s)
 
 
 def test_backoff_doubles_then_gives_up_at_the_deadline() -> None:

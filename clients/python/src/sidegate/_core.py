@@ -130,14 +130,18 @@ def build_options(
     extra: Optional[Mapping[str, Any]] = None,
 ) -> Dict[str, Any]:
     options: Dict[str, Any] = {}
-    _check_str(cache, "cache")
+    if not (
+        (cache is None or type(cache) is str)
+        and (route is None or type(route) is str)
+        and (label is None or type(label) is str)
+    ):  # no calls on the hot path; the checks below name the wrong one (and allow str subclasses)
+        _check_str(cache, "cache")
+        _check_str(route, "route")
+        _check_str(label, "label")
     if cache is not None:
         if cache not in CACHE_MODES:
             raise ValueError(f"cache must be one of {CACHE_MODES}, not {cache!r}")
         options["cache"] = cache
-    _check_str(route, "route")
-    _check_str(label, "label")
-    check_mapping(extra, "options")
     if route is not None:
         options["route"] = route
     if label is not None:
@@ -146,7 +150,10 @@ def build_options(
         check_seconds(timeout, "timeout")
         options["timeout_ms"] = max(1, round(timeout * 1000))
     if extra:
+        check_mapping(extra, "options")
         options.update(extra)
+    elif extra is not None:
+        check_mapping(extra, "options")
     return options
 
 

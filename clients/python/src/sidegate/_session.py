@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
 from typing import Any, Callable, ContextManager, Dict, Optional, Type, Union
 
 from . import frame as fr
@@ -39,7 +40,7 @@ __all__ = [
     "StreamState",
     "SendRetry",
     "ReconnectBackoff",
-    "RequestIds",
+    "request_ids",
     "finish_call",
     "fresh",
     "frame_from",
@@ -102,7 +103,9 @@ class Session:
         self.error: Optional[SidegateError] = None
         self.closed = False
         self._send_control = send_control
-        self._guard: ContextManager[Any] = guard if guard is not None else contextlib.nullcontext()
+        # None for a single-threaded transport: the table is then used without a lock (the
+        # hot path of every call; a Python-level no-op context manager would cost more).
+        self._guard = guard
         self._decoder = fr.Decoder()
         self._pending: Dict[int, Consumer] = {}
 
@@ -115,7 +118,13 @@ class Session:
 
     def open(self, rid: int, consumer: Consumer) -> bool:
         """Start routing frames for ``rid`` to ``consumer``; ``False`` if the session is over."""
-        with self._guard:
+        guard = self._guard
+        if guard is None:
+            if self.closed:
+                return False
+            self._pending[rid] = consumer
+            return True
+        with guard:
             if self.closed:
                 return False
             self._pending[rid] = consumer
@@ -123,7 +132,11 @@ class Session:
 
     def forget(self, rid: int) -> None:
         """Stop routing frames for ``rid`` (its answer is complete)."""
-        with self._guard:
+        guard = self._guard
+        if guard is None:
+            self._pending.pop(rid, None)
+            return
+        with guard:
             self._pending.pop(rid, None)
 
     def cancel(self, rid: int) -> None:
@@ -190,7 +203,7 @@ class Session:
     def shutdown(self, reason: SidegateError) -> bool:
         """End the session: every request in flight gets ``reason``, later :meth:`open` calls
         fail. ``True`` for the call that ended it, ``False`` if it had already ended."""
-        with self._guard:
+        with self._guard or contextlib.nullcontext():
             if self.closed:
                 return False
             self.closed = True
@@ -265,27 +278,22 @@ class StreamState:
 
 
 class SendRetry:
-    """When a REQUEST is tried again. A write that failed delivered nothing (the daemon drops a
-    frame cut short), so it is retried once on a new connection; a connection found closed
-    before the request was registered is replaced up to twice."""
+    """When a REQUEST is tried again (``tries`` counts the attempts so far, this one included).
+    A write that failed delivered nothing (the daemon drops a frame cut short), so it is
+    retried once on a new connection; a connection found closed before the request was
+    registered is replaced up to twice. Static: the happy path allocates nothing."""
 
-    __slots__ = ("tries",)
-
-    def __init__(self) -> None:
-        self.tries = 0
-
-    def begin(self) -> None:
-        self.tries += 1
-
-    def write_failed(self, session: Session, exc: BaseException) -> None:
+    @staticmethod
+    def write_failed(tries: int, session: Session, exc: BaseException) -> None:
         """After a failed write (the caller has closed the connection): raise when no try is left."""
-        if self.tries >= 2:
+        if tries >= 2:
             raise ConnectionLost(
                 f"cannot send to sidegate on {session.path}: {exc}", socket_path=session.path
             ) from None
 
-    def found_closed(self, session: Session) -> None:
-        if self.tries >= 3:
+    @staticmethod
+    def found_closed(tries: int, session: Session) -> None:
+        if tries >= 3:
             raise fresh(session.error or ConnectionLost("connection closed", socket_path=session.path))
 
 
@@ -334,19 +342,8 @@ class ReconnectBackoff:
         return SidegateConnectionError(f"cannot connect to sidegate on {self.path}: {exc}", socket_path=self.path)
 
 
-
-class RequestIds:
+def request_ids() -> "itertools.count[int]":
     """A client's request ids: 1, 2, 3, ... for its whole life, across reconnects, so an id is
-    never reused while an old answer could still arrive."""
-
-    __slots__ = ("_next", "_guard")
-
-    def __init__(self, guard: Optional[ContextManager[Any]] = None) -> None:
-        self._next = 1
-        self._guard: ContextManager[Any] = guard if guard is not None else contextlib.nullcontext()
-
-    def next(self) -> int:
-        with self._guard:
-            rid = self._next
-            self._next = rid + 1
-        return rid
+    never reused while an old answer could still arrive. (``next()`` on it is one C call; a
+    threaded client still takes its own lock around it.)"""
+    return itertools.count(1)

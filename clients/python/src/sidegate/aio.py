@@ -8,14 +8,14 @@ from __future__ import annotations
 import asyncio
 import time
 from types import TracebackType
-from typing import Any, Dict, Literal, Mapping, Optional, Tuple, Type, Union, cast, overload
+from typing import Any, Dict, Literal, Mapping, Optional, Tuple, Type, Union, overload
 
 from . import frame as fr
 from ._async_io import AsyncConnection as _AsyncConnection
 from ._async_io import wait as _wait
 from ._calls import CallPlan, ClientSettings
 from ._core import NO_SOCKET_MESSAGE, ChatCompletion, PathArg, Response, build_request
-from ._session import Item, RequestIds, SendRetry, StreamState, finish_call
+from ._session import Item, SendRetry, StreamState, finish_call, request_ids
 from .errors import ConnectionLost, SidegateConnectionError, SidegateError
 
 __all__ = ["AsyncClient", "AsyncStream"]
@@ -114,7 +114,7 @@ class AsyncClient(ClientSettings):
         self._conn: Optional[_AsyncConnection] = None
         self._conn_lock: Optional[asyncio.Lock] = None
         self._lock_loop: Optional[asyncio.AbstractEventLoop] = None
-        self._ids = RequestIds()
+        self._ids = request_ids()
 
     # -- public API -------------------------------------------------------------------------
 
@@ -173,7 +173,7 @@ class AsyncClient(ClientSettings):
         plan = self._plan_chat(stream, cache, route, label, timeout, options, body)
         if stream:
             return await self._stream(plan)
-        return cast(ChatCompletion, await self._call(plan))
+        return await self._call(plan)  # type: ignore[return-value]  # plan.answer is ChatCompletion
 
     async def embeddings(
         self,
@@ -257,16 +257,17 @@ class AsyncClient(ClientSettings):
             return conn
 
     async def _start(self, plan: CallPlan, deadline: Optional[float]) -> Tuple[_AsyncConnection, int, "asyncio.Queue[Item]"]:
-        rid = self._ids.next()
+        rid = next(self._ids)
         data = fr.encode_json(fr.REQUEST, rid, build_request(plan.op, plan.body, plan.options))
-        retry = SendRetry()
+        tries = 0
         while True:
-            retry.begin()
+            tries += 1
             conn = await self._connection(deadline)
-            conn.session.check_size(data)
+            if len(data) - 4 > conn.session.max_frame:
+                conn.session.check_size(data)  # raises
             q = conn.register(rid)
             if q is None:
-                retry.found_closed(conn.session)
+                SendRetry.found_closed(tries, conn.session)
                 continue
             try:
                 await conn.send(data)
@@ -274,7 +275,7 @@ class AsyncClient(ClientSettings):
             except (OSError, RuntimeError) as exc:
                 conn.session.forget(rid)
                 conn.close(ConnectionLost(f"write to {conn.path} failed: {exc}", socket_path=conn.path))
-                retry.write_failed(conn.session, exc)
+                SendRetry.write_failed(tries, conn.session, exc)
             except BaseException:
                 conn.session.cancel(rid)  # the caller's task was cancelled mid-write
                 raise
@@ -283,7 +284,7 @@ class AsyncClient(ClientSettings):
         deadline = None if plan.timeout is None else time.monotonic() + plan.timeout
         conn, rid, q = await self._start(plan, deadline)
         frame = await _wait(conn.session, rid, q, deadline, plan.timeout)
-        return cast(Response, finish_call(conn.session, rid, frame, plan.answer))
+        return finish_call(conn.session, rid, frame, plan.answer)  # type: ignore[no-any-return]
 
     async def _stream(self, plan: CallPlan) -> AsyncStream:
         deadline = None if plan.timeout is None else time.monotonic() + plan.timeout

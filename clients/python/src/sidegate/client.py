@@ -11,12 +11,12 @@ import queue
 import threading
 import time
 from types import TracebackType
-from typing import Any, Dict, Literal, Mapping, Optional, Tuple, Type, Union, cast, overload
+from typing import Any, Dict, Literal, Mapping, Optional, Tuple, Type, Union, overload
 
 from . import frame as fr
 from ._calls import CallPlan, ClientSettings
 from ._core import NO_SOCKET_MESSAGE, ChatCompletion, PathArg, Response, build_request
-from ._session import Item, RequestIds, SendRetry, StreamState, finish_call
+from ._session import Item, SendRetry, StreamState, finish_call, request_ids
 from ._sync_io import Connection as _Connection
 from ._sync_io import wait as _wait
 from .errors import ConnectionLost, SidegateConnectionError, SidegateError
@@ -117,7 +117,8 @@ class Client(ClientSettings):
         super().__init__(socket_path, timeout=timeout, connect_retry=connect_retry)
         self._conn: Optional[_Connection] = None
         self._conn_lock = threading.Lock()
-        self._ids = RequestIds(threading.Lock())
+        self._ids = request_ids()
+        self._id_lock = threading.Lock()
 
     # -- public API -------------------------------------------------------------------------
 
@@ -178,7 +179,7 @@ class Client(ClientSettings):
         plan = self._plan_chat(stream, cache, route, label, timeout, options, body)
         if stream:
             return self._stream(plan)
-        return cast(ChatCompletion, self._call(plan))
+        return self._call(plan)  # type: ignore[return-value]  # plan.answer is ChatCompletion
 
     def embeddings(
         self,
@@ -256,16 +257,18 @@ class Client(ClientSettings):
             return conn
 
     def _start(self, plan: CallPlan, deadline: Optional[float]) -> Tuple[_Connection, int, "queue.SimpleQueue[Item]"]:
-        rid = self._ids.next()
+        with self._id_lock:
+            rid = next(self._ids)
         data = fr.encode_json(fr.REQUEST, rid, build_request(plan.op, plan.body, plan.options))
-        retry = SendRetry()
+        tries = 0
         while True:
-            retry.begin()
+            tries += 1
             conn = self._connection(deadline)
-            conn.session.check_size(data)
+            if len(data) - 4 > conn.session.max_frame:
+                conn.session.check_size(data)  # raises
             q = conn.register(rid)
             if q is None:
-                retry.found_closed(conn.session)
+                SendRetry.found_closed(tries, conn.session)
                 continue
             try:
                 conn.send(data)
@@ -273,7 +276,7 @@ class Client(ClientSettings):
             except OSError as exc:
                 conn.session.forget(rid)
                 conn.close(ConnectionLost(f"write to {conn.path} failed: {exc}", socket_path=conn.path))
-                retry.write_failed(conn.session, exc)
+                SendRetry.write_failed(tries, conn.session, exc)
             except BaseException:
                 # Interrupted mid-write (Ctrl-C): part of a frame may be on the wire, so
                 # nothing more can be written on this connection.
@@ -285,7 +288,7 @@ class Client(ClientSettings):
         deadline = None if plan.timeout is None else time.monotonic() + plan.timeout
         conn, rid, q = self._start(plan, deadline)
         frame = _wait(conn.session, rid, q, deadline, plan.timeout)
-        return cast(Response, finish_call(conn.session, rid, frame, plan.answer))
+        return finish_call(conn.session, rid, frame, plan.answer)  # type: ignore[no-any-return]
 
     def _stream(self, plan: CallPlan) -> Stream:
         deadline = None if plan.timeout is None else time.monotonic() + plan.timeout
