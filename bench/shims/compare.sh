@@ -2,7 +2,8 @@
 # Shim overhead before/after in one run: the shims of git ref BASE (extracted to a temporary
 # directory) and those of the working tree, against one release daemon, alternating for
 # ROUNDS rounds so that machine noise hits both alike. Prints every run, then the median
-# p50/p99/client CPU per call of each shim. Needs .venv and node like run.sh.
+# p50/p99/client CPU per call of each shim. Needs .venv and node like run.sh. On a busy
+# machine, bench/shims/inprocess.py measures the Python shim's own CPU without the daemon.
 # Usage: bench/shims/compare.sh BASE [calls] [rounds]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
