@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Shim overhead before/after in one run: the shims of git ref BASE (extracted to a temporary
 # directory) and those of the working tree, against one release daemon, alternating for
-# ROUNDS rounds so that machine noise hits both alike. Prints every run, then the median
+# ROUNDS rounds (and which goes first) so that machine noise hits both alike. Prints every run, then the median
 # p50/p99/client CPU per call of each shim. Needs .venv and node like run.sh. On a busy
 # machine, bench/shims/inprocess.py measures the Python shim's own CPU without the daemon.
 # Usage: bench/shims/compare.sh BASE [calls] [rounds]
@@ -34,7 +34,12 @@ run() { # label tree
   done
 }
 for r in $(seq "$rounds"); do
-  run before "$dir/base" | tee -a "$log"
-  run after "." | tee -a "$log"
+  if [ $((r % 2)) -eq 1 ]; then # which goes first alternates too: no order bias
+    run before "$dir/base" | tee -a "$log"
+    run after "." | tee -a "$log"
+  else
+    run after "." | tee -a "$log"
+    run before "$dir/base" | tee -a "$log"
+  fi
 done
 .venv/bin/python bench/shims/summarize.py "$log"

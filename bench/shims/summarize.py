@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Medians over the rounds of bench/shims/compare.sh: p50, p99 and client CPU per call (µs) of
+"""Medians (and the best round) over the rounds of bench/shims/compare.sh: p50, p99 and client CPU per call (µs) of
 each shim, before and after. Reads the log compare.sh writes (``### label mode`` headers
 followed by the output of clients/python/bench.py or clients/node/bench.js)."""
 
@@ -38,14 +38,18 @@ def parse(text: str) -> Dict[Tuple[str, str], Dict[str, List[float]]]:
 
 def main() -> int:
     runs = parse(open(sys.argv[1], encoding="utf-8").read())
-    print(f"\n{'shim':8}{'':8}{'p50 µs':>9}{'p99 µs':>9}{'CPU/call µs':>13}   (median of rounds)")
+    head = f"{'p50 µs':>9}{'p99 µs':>9}{'CPU/call µs':>13}"
+    print(f"\n{'shim':8}{'':8}{head}   (median of rounds)  {head}   (best round)")
     for mode in ("sync", "async", "node"):
         for label in ("before", "after"):
             m = runs.get((label, mode))
             if not m:
                 continue
-            cells = [statistics.median(m[k]) if m[k] else float("nan") for k in ("p50", "p99", "cpu")]
-            print(f"{mode:8}{label:8}{cells[0]:9.1f}{cells[1]:9.1f}{cells[2]:13.1f}")
+            keys = ("p50", "p99", "cpu")
+            med = [statistics.median(m[k]) if m[k] else float("nan") for k in keys]
+            best = [min(m[k]) if m[k] else float("nan") for k in keys]
+            print(f"{mode:8}{label:8}{med[0]:9.1f}{med[1]:9.1f}{med[2]:13.1f}"
+                  f"{'':22}{best[0]:9.1f}{best[1]:9.1f}{best[2]:13.1f}")
     return 0
 
 
