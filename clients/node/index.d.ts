@@ -159,7 +159,10 @@ export declare class ChatStream implements AsyncIterableIterator<ChatCompletionC
 }
 
 export declare class Client {
+  /** An unknown option key, a wrong type or an extra argument throws a TypeError naming it. */
   constructor(options?: ClientOptions);
+  /** The daemon's socket path, and optionally the other options. */
+  constructor(socketPath: string, options?: Omit<ClientOptions, "socketPath">);
   readonly socketPath: string;
   readonly timeoutMs: number | undefined;
   chat(body: ChatRequest & { stream?: false }, options?: RequestOptions): Promise<WithMeta<ChatCompletion>>;
@@ -204,12 +207,26 @@ export declare class DaemonNotRunningError extends ConnectionError {
 }
 /** A connection-level ERROR frame (id 0) or unreadable bytes; the connection was closed. */
 export declare class ProtocolError extends SidegateError {}
-/** 400, 404, 413, 422. */
+/** The request is wrong (400, 404, 409, 413, 422); 413 is one as is, the others a subclass. */
 export declare class InvalidRequestError extends SidegateError {}
-/** 401, 403. */
+/** 400. */
+export declare class BadRequestError extends InvalidRequestError {}
+/** 404: unknown model or route. */
+export declare class NotFoundError extends InvalidRequestError {}
+/** 409. */
+export declare class ConflictError extends InvalidRequestError {}
+/** 422. */
+export declare class UnprocessableEntityError extends InvalidRequestError {}
+/** 401. */
 export declare class AuthenticationError extends SidegateError {}
-/** 429 (rate limit, quota, budget_exceeded). */
+/** 403: this caller may not use that route or model. */
+export declare class PermissionDeniedError extends AuthenticationError {}
+/** 429 (rate limit, quota). */
 export declare class RateLimitError extends SidegateError {}
+/** 429 `budget_exceeded`. */
+export declare class BudgetExceededError extends RateLimitError {}
+/** 500 and any other 5xx without a class of its own. */
+export declare class InternalServerError extends SidegateError {}
 export interface VendorAttempt {
   deployment?: string;
   provider?: string;
@@ -219,11 +236,13 @@ export interface VendorAttempt {
   latency_ms?: number;
   [key: string]: unknown;
 }
-/** 502, 503, 504: every candidate failed. */
-export declare class AllVendorsFailedError extends SidegateError {
+/** 502, 503 (and 504, as GatewayTimeoutError): every candidate failed. */
+export declare class AllVendorsFailedError extends InternalServerError {
   constructor(message: string, fields?: ErrorFields & { attempts?: VendorAttempt[] });
   attempts: VendorAttempt[];
 }
+/** 504, or a 5xx with a timeout code: no vendor answered in time. Also `instanceof SidegateTimeoutError`; `name` is "TimeoutError". */
+export declare class GatewayTimeoutError extends AllVendorsFailedError {}
 /** The deadline passed (client `timeoutMs`, AbortSignal.timeout(), or the daemon's timeout). `name` is "TimeoutError". */
 export declare class SidegateTimeoutError extends SidegateError {}
 /** Aborted through the call's AbortSignal; `cause` is the signal's reason. `name` is "AbortError". */
@@ -231,8 +250,18 @@ export declare class AbortError extends SidegateError {
   constructor(message?: string, fields?: ErrorFields);
 }
 
-/** The status -> class table used for ERROR frames. */
+/** The status -> class table used for ERROR frames (tests/vectors/errors.json). */
 export declare const STATUS_CLASSES: Readonly<Record<number, typeof SidegateError>>;
+/** `"<status> <code>"` -> class: rows that win over the status alone. */
+export declare const CODE_CLASSES: Readonly<Record<string, typeof SidegateError>>;
+/** Error codes that mean "the deadline passed". */
+export declare const TIMEOUT_CODES: readonly string[];
+/** The class an ERROR frame with this status and code gets. */
+export declare function errorClass(
+  status: number | null | undefined,
+  code?: string | null,
+  options?: { connectionLevel?: boolean },
+): typeof SidegateError;
 /** The typed error for a parsed ERROR frame body. */
 export declare function errorFromFrame(body: unknown, options?: { connectionLevel?: boolean }): SidegateError;
 /** Where the daemon's socket is (DESIGN §2). */

@@ -23,7 +23,9 @@ import {
 
 const err = (status, error = {}, extra = {}) => errorFromFrame({ status, error, ...extra });
 
-test("status -> class table", () => {
+// The shim's table before it was shared with Python (tests/vectors/errors.json): every class
+// it gave still matches with instanceof. The exact classes, row by row, are in errors.test.js.
+test("status -> class table (the older classes still match)", () => {
   const expected = {
     400: InvalidRequestError,
     401: AuthenticationError,
@@ -43,11 +45,11 @@ test("status -> class table", () => {
     assert.ok(e instanceof SidegateError);
     assert.ok(e instanceof Error);
     assert.equal(e.status, Number(status));
-    assert.equal(STATUS_CLASSES[status], Class);
+    assert.ok(STATUS_CLASSES[status] === Class || STATUS_CLASSES[status].prototype instanceof Class, String(status));
   }
   for (const status of [409, 500, 418, 599]) {
     const e = err(status, { message: "x" });
-    assert.equal(e.constructor, SidegateError, String(status));
+    assert.ok(e instanceof SidegateError, String(status));
     assert.equal(e.status, status);
   }
 });
@@ -58,7 +60,7 @@ test("fields of an ERROR body (the error_request vector)", () => {
     error: { message: "unknown model `nope`", type: "invalid_request_error", code: "model_not_found", param: "model" },
   });
   assert.ok(e instanceof InvalidRequestError);
-  assert.equal(e.name, "InvalidRequestError");
+  assert.equal(e.name, "NotFoundError"); // the shared table's class for 404 (an InvalidRequestError)
   assert.equal(e.message, "unknown model `nope`");
   assert.equal(e.code, "model_not_found");
   assert.equal(e.type, "invalid_request_error");

@@ -51,11 +51,14 @@ def _body(status: int, code: str = "c", **extra: Any) -> Dict[str, Any]:
     ],
 )
 def test_status_table(status: int, cls: Type[SidegateError]) -> None:
+    """The shim's table before it was shared with Node (tests/vectors/errors.json): every
+    class it gave still catches that status. The exact classes are checked row by row
+    against the shared file in test_error_vectors.py."""
     err = error_from_body(_body(status))
-    assert type(err) is cls
+    assert isinstance(err, cls)
     assert err.status == status
     assert err.code == "c" and err.type == "t" and err.param == "p" and err.message == f"m{status}"
-    assert STATUS_CLASSES.get(status, SidegateError) is cls
+    assert issubclass(STATUS_CLASSES.get(status, SidegateError), cls)
 
 
 def test_rate_limit_fields() -> None:

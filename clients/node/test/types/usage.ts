@@ -4,7 +4,11 @@
 import {
   AbortError,
   AllVendorsFailedError,
+  BudgetExceededError,
   Client,
+  GatewayTimeoutError,
+  NotFoundError,
+  PermissionDeniedError,
   RateLimitError,
   SidegateError,
   type AbortSignalLike,
@@ -61,6 +65,24 @@ export async function examples(): Promise<void> {
     }
   }
   await c.close();
+
+  const byPath = new Client("/run/sidegate/sidegate.sock");
+  const byPathWithOptions = new Client("/run/sidegate/sidegate.sock", { timeoutMs: 1000 });
+  void byPath;
+  void byPathWithOptions;
+  try {
+    await c.models();
+  } catch (err) {
+    if (err instanceof BudgetExceededError || err instanceof PermissionDeniedError || err instanceof NotFoundError) {
+      const code: string | null = err.code;
+      void code;
+    } else if (err instanceof GatewayTimeoutError) {
+      const tried = err.attempts.length;
+      void tried;
+    }
+  }
+  // @ts-expect-error socketPath is the first argument already
+  void new Client("/a.sock", { socketPath: "/b.sock" });
 
   // @ts-expect-error cache accepts only "no-cache" | "no-store"
   await c.chat({ model: "fast", messages: [] }, { cache: "sometimes" });

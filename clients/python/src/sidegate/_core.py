@@ -98,6 +98,29 @@ def hello_bytes() -> bytes:
     )
 
 
+def _check_str(value: Any, name: str) -> None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+
+
+def check_seconds(value: Any, name: str, *, allow_zero: bool = False) -> Optional[float]:
+    """``None`` or a positive number of seconds (zero too with ``allow_zero``); a wrong type
+    is a TypeError naming the argument, a value out of range a ValueError."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    if value < 0 or (value == 0 and not allow_zero) or value != value:
+        raise ValueError(f"{name} must be {'zero or ' if allow_zero else ''}positive, not {value!r}")
+    return float(value)
+
+
+def check_mapping(value: Any, name: str) -> Optional[Mapping[str, Any]]:
+    if value is not None and not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a mapping (a dict), not {type(value).__name__}")
+    return value
+
+
 def build_options(
     *,
     cache: Optional[str] = None,
@@ -107,6 +130,14 @@ def build_options(
     extra: Optional[Mapping[str, Any]] = None,
 ) -> Dict[str, Any]:
     options: Dict[str, Any] = {}
+    if not (
+        (cache is None or type(cache) is str)
+        and (route is None or type(route) is str)
+        and (label is None or type(label) is str)
+    ):  # no calls on the hot path; the checks below name the wrong one (and allow str subclasses)
+        _check_str(cache, "cache")
+        _check_str(route, "route")
+        _check_str(label, "label")
     if cache is not None:
         if cache not in CACHE_MODES:
             raise ValueError(f"cache must be one of {CACHE_MODES}, not {cache!r}")
@@ -116,11 +147,13 @@ def build_options(
     if label is not None:
         options["label"] = label
     if timeout is not None:
-        if timeout <= 0:
-            raise ValueError(f"timeout must be positive, not {timeout!r}")
+        check_seconds(timeout, "timeout")
         options["timeout_ms"] = max(1, round(timeout * 1000))
     if extra:
+        check_mapping(extra, "options")
         options.update(extra)
+    elif extra is not None:
+        check_mapping(extra, "options")
     return options
 
 

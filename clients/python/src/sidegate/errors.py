@@ -1,5 +1,11 @@
 """Exceptions raised by the shim, and the one table that maps an ERROR frame to them.
 
+The table is shared with the Node shim: tests/vectors/errors.json lists its rows and the order
+they are applied in, and both shims' tests check their code against that file. Class names
+follow the official openai SDK (``BadRequestError``, ``NotFoundError``, ...); the older, broader
+classes (``InvalidRequestError``, ``SidegateError`` for a 500) are their parents, so existing
+``except`` clauses keep catching what they caught.
+
 Every exception is a :class:`SidegateError`. Request-level failures carry the daemon's
 ``status`` (the HTTP status the same failure gets on the HTTP front) and the OpenAI error
 object's ``code``, ``type``, ``param`` and ``message``. Connection problems are also builtin
@@ -9,22 +15,32 @@ handlers catch them too.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Type
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Tuple, Type
 
 __all__ = [
     "SidegateError",
     "InvalidRequestError",
+    "BadRequestError",
+    "NotFoundError",
+    "ConflictError",
+    "UnprocessableEntityError",
     "AuthenticationError",
     "PermissionDeniedError",
     "RateLimitError",
+    "BudgetExceededError",
+    "InternalServerError",
     "AllVendorsFailedError",
     "SidegateTimeout",
+    "SidegateTimeoutError",
     "GatewayTimeoutError",
     "SidegateConnectionError",
     "DaemonNotRunning",
     "ConnectionLost",
     "ProtocolError",
     "STATUS_CLASSES",
+    "CODE_CLASSES",
+    "TIMEOUT_CODES",
+    "error_class",
     "error_from_body",
 ]
 
@@ -74,7 +90,24 @@ class SidegateError(Exception):
 
 
 class InvalidRequestError(SidegateError):
-    """The request itself is wrong (400, 404 unknown model/route, 413, 422); retrying won't help."""
+    """The request itself is wrong (400, 404 unknown model/route, 409, 413, 422); retrying won't
+    help. The parent of the status-named classes below; 413 (request too large) raises it as is."""
+
+
+class BadRequestError(InvalidRequestError):
+    """400: the body or an option is invalid (``param`` names it when the daemon knows)."""
+
+
+class NotFoundError(InvalidRequestError):
+    """404: unknown model or route (``code`` ``model_not_found``, ...)."""
+
+
+class ConflictError(InvalidRequestError):
+    """409: the request conflicts with the daemon's state."""
+
+
+class UnprocessableEntityError(InvalidRequestError):
+    """422: well-formed, but the target cannot do it."""
 
 
 class AuthenticationError(SidegateError):
@@ -90,7 +123,15 @@ class RateLimitError(SidegateError):
     ``retry_after`` (seconds) is set when known."""
 
 
-class AllVendorsFailedError(SidegateError):
+class BudgetExceededError(RateLimitError):
+    """429 ``budget_exceeded``: the caller's spend budget for the period is used up."""
+
+
+class InternalServerError(SidegateError):
+    """500 and any other 5xx without a class of its own: the daemon or every vendor failed."""
+
+
+class AllVendorsFailedError(InternalServerError):
     """502/503/504: every candidate deployment failed (or none could be tried: ``code``
     ``targets_unavailable`` while breakers cool down). ``attempts`` lists what was tried:
     dicts with ``deployment``, ``provider``, ``outcome``, ``status``, ``message``, ``latency_ms``."""
@@ -101,9 +142,14 @@ class SidegateTimeout(SidegateError, TimeoutError):
     cancelled), or, as :class:`GatewayTimeoutError`, the daemon's."""
 
 
+#: The name the Node shim (and tests/vectors/errors.json) uses for :class:`SidegateTimeout`.
+SidegateTimeoutError = SidegateTimeout
+
+
 class GatewayTimeoutError(AllVendorsFailedError, SidegateTimeout):
-    """504: no vendor answered within the deadline (``timeout=``/``timeout_ms``, or the
-    route's ``timeout``). Both an upstream failure and a timeout."""
+    """504, or a 5xx whose code is a timeout code: no vendor answered within the deadline
+    (``timeout=``/``timeout_ms``, or the route's ``timeout``). Both an upstream failure and a
+    timeout."""
 
 
 class SidegateConnectionError(SidegateError, ConnectionError):
@@ -128,21 +174,51 @@ class ProtocolError(SidegateConnectionError):
     The connection is closed; the next call opens a new one."""
 
 
-#: HTTP status -> exception class, for request-level ERROR frames. Anything not listed
-#: (500, a future status) raises the base :class:`SidegateError`.
+#: HTTP status -> exception class, for request-level ERROR frames without a more specific
+#: row (tests/vectors/errors.json has the same rows and the order they apply in).
 STATUS_CLASSES: Mapping[int, Type[SidegateError]] = {
-    400: InvalidRequestError,
-    404: InvalidRequestError,
-    413: InvalidRequestError,
-    422: InvalidRequestError,
+    400: BadRequestError,
     401: AuthenticationError,
     403: PermissionDeniedError,
+    404: NotFoundError,
     408: SidegateTimeout,
+    409: ConflictError,
+    413: InvalidRequestError,
+    422: UnprocessableEntityError,
     429: RateLimitError,
+    500: InternalServerError,
     502: AllVendorsFailedError,
     503: AllVendorsFailedError,
     504: GatewayTimeoutError,
 }
+
+#: (status, error code) -> class: rows that win over the status alone.
+CODE_CLASSES: Mapping[Tuple[int, str], Type[SidegateError]] = {
+    (429, "budget_exceeded"): BudgetExceededError,
+}
+
+#: Codes that mean "the deadline passed" whatever status carries them.
+TIMEOUT_CODES: FrozenSet[str] = frozenset({"timeout", "deadline_exceeded", "request_timeout"})
+
+
+def error_class(
+    status: Optional[int], code: Optional[str] = None, *, connection_level: bool = False
+) -> Type[SidegateError]:
+    """The class an ERROR frame with this status and code raises (errors.json "resolution")."""
+    if connection_level:
+        return ProtocolError
+    if status is None:
+        return SidegateError
+    if code is not None:
+        by_code = CODE_CLASSES.get((status, code))
+        if by_code is not None:
+            return by_code
+        if code in TIMEOUT_CODES:
+            return GatewayTimeoutError if status >= 500 else SidegateTimeout
+    by_status = STATUS_CLASSES.get(status)
+    if by_status is not None:
+        return by_status
+    return InternalServerError if status >= 500 else SidegateError
 
 
 def _opt_float(value: Any) -> Optional[float]:
@@ -180,7 +256,4 @@ def error_from_body(body: Any, *, connection_level: bool = False) -> SidegateErr
     if not isinstance(attempts, list):
         attempts = body.get("attempts") if isinstance(body.get("attempts"), list) else None
     kw["attempts"] = [a for a in attempts or [] if isinstance(a, dict)]
-    if connection_level:
-        return ProtocolError(message, **kw)
-    cls = STATUS_CLASSES.get(status, SidegateError) if status is not None else SidegateError
-    return cls(message, **kw)
+    return error_class(status, kw["code"], connection_level=connection_level)(message, **kw)

@@ -1,0 +1,116 @@
+"""The part of the public client API that does not depend on the transport: the constructor's
+checked arguments and turning a method call (``chat``, ``embeddings``, ``models``, ...) into a
+:class:`CallPlan`. ``Client`` and ``AsyncClient`` inherit it and only run the plans."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Mapping, NamedTuple, Optional, Type
+
+from ._core import (
+    ChatCompletion,
+    PathArg,
+    Response,
+    build_options,
+    check_mapping,
+    check_seconds,
+    default_socket_path,
+    split_chat_kwargs,
+)
+
+__all__ = ["CallPlan", "ClientSettings"]
+
+
+class CallPlan(NamedTuple):
+    """One REQUEST to make: what goes on the wire, the caller's deadline and the answer type."""
+
+    op: str
+    body: Optional[Mapping[str, Any]]
+    options: Dict[str, Any]
+    #: seconds, or ``None`` for no client-side deadline
+    timeout: Optional[float]
+    answer: Type[Response] = Response
+
+
+#: ``CallPlan(...)`` runs a Python-level ``__new__``; building the tuple directly costs a
+#: quarter of that on the per-call path (every field is given, so no defaults are needed).
+_new_plan = tuple.__new__
+
+
+def _socket_path(value: Any) -> Optional[str]:
+    if value is None:
+        return default_socket_path()
+    if isinstance(value, (str, bytes, os.PathLike)):
+        path = os.fspath(value)
+        return os.fsdecode(path) if isinstance(path, bytes) else path
+    raise TypeError(f"socket_path must be a str or os.PathLike, not {type(value).__name__}")
+
+
+class ClientSettings:
+    """``socket_path``, ``timeout`` and ``connect_retry``, checked; see :class:`sidegate.Client`."""
+
+    def __init__(
+        self,
+        socket_path: Optional[PathArg] = None,
+        *,
+        timeout: Optional[float] = None,
+        connect_retry: float = 2.0,
+    ) -> None:
+        self.socket_path = _socket_path(socket_path)
+        self.timeout = check_seconds(timeout, "timeout")
+        retry = check_seconds(connect_retry, "connect_retry", allow_zero=True)
+        if retry is None:
+            raise TypeError("connect_retry must be a number of seconds, not None")
+        self.connect_retry = retry
+        self._closed = False
+
+    def _t(self, timeout: Optional[float]) -> Optional[float]:
+        return self.timeout if timeout is None else check_seconds(timeout, "timeout")
+
+    def _plan_chat(
+        self,
+        stream: bool,
+        cache: Optional[str],
+        route: Optional[str],
+        label: Optional[str],
+        timeout: Optional[float],
+        options: Optional[Mapping[str, Any]],
+        body: Dict[str, Any],
+    ) -> CallPlan:
+        if not isinstance(stream, bool):
+            raise TypeError(f"stream must be a bool, not {type(stream).__name__}")
+        payload = split_chat_kwargs(body)
+        if stream:
+            payload["stream"] = True
+        t = self._t(timeout)
+        opts = build_options(cache=cache, route=route, label=label, timeout=t, extra=options)
+        return _new_plan(CallPlan, ("chat", payload, opts, t, ChatCompletion))
+
+    def _plan_embeddings(
+        self,
+        cache: Optional[str],
+        route: Optional[str],
+        label: Optional[str],
+        timeout: Optional[float],
+        options: Optional[Mapping[str, Any]],
+        body: Dict[str, Any],
+    ) -> CallPlan:
+        t = self._t(timeout)
+        opts = build_options(cache=cache, route=route, label=label, timeout=t, extra=options)
+        return _new_plan(CallPlan, ("embeddings", split_chat_kwargs(body), opts, t, Response))
+
+    def _plan_request(
+        self,
+        op: str,
+        body: Optional[Mapping[str, Any]] = None,
+        timeout: Optional[float] = None,
+        options: Optional[Mapping[str, Any]] = None,
+    ) -> CallPlan:
+        if not isinstance(op, str):
+            raise TypeError(f"op must be a str, not {type(op).__name__}")
+        check_mapping(body, "body")
+        t = self._t(timeout)
+        return _new_plan(CallPlan, (op, body, build_options(timeout=t, extra=options), t, Response))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(socket_path={self.socket_path!r})"
