@@ -80,6 +80,19 @@ struct Row {
     p50: Duration,
     p99: Duration,
     rps: f64,
+    /// Daemon CPU (user + system) per request during the row.
+    cpu_per_req: Duration,
+}
+
+/// CPU time (user + system) a process has used so far, from /proc/PID/stat.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // fields after the `(comm)`: state is #3, utime #14, stime #15 (1-based)
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    // USER_HZ is 100 on every Linux this runs on
+    Duration::from_millis(ticks * 10)
 }
 
 fn rss_kb(pid: u32, field: &str) -> u64 {
@@ -219,6 +232,7 @@ async fn main() {
             // warm up pools and caches
             futures_util::future::join_all((0..conc.max(8)).map(|_| one())).await;
             let n = a.requests;
+            let cpu_before = cpu_time(pid);
             let start = Instant::now();
             let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             let workers = (0..conc).map(|_| {
@@ -238,30 +252,46 @@ async fn main() {
                 lat.extend(w.expect("worker"));
             }
             let wall = start.elapsed();
+            let cpu_per_req = cpu_time(pid).saturating_sub(cpu_before) / n.max(1) as u32;
             lat.sort();
             let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
-            rows.push(Row { path, conc, p50: pct(0.50), p99: pct(0.99), rps: n as f64 / wall.as_secs_f64() });
+            rows.push(Row {
+                path,
+                conc,
+                p50: pct(0.50),
+                p99: pct(0.99),
+                rps: n as f64 / wall.as_secs_f64(),
+                cpu_per_req,
+            });
         }
     }
     let load_rss = rss_kb(pid, "VmHWM:");
 
     println!("\nsidegate overhead: {} requests per row, fake OpenAI vendor on loopback (zero added delay)", a.requests);
-    println!("{:<24} {:>5} {:>10} {:>10} {:>10} {:>13}", "path", "conc", "p50 µs", "p99 µs", "req/s", "added p50 µs");
-    println!("{}", "-".repeat(77));
+    println!(
+        "{:<24} {:>5} {:>10} {:>10} {:>10} {:>13} {:>14}",
+        "path", "conc", "p50 µs", "p99 µs", "req/s", "added p50 µs", "daemon CPU µs"
+    );
+    println!("{}", "-".repeat(92));
     for r in &rows {
         let base = rows.iter().find(|b| b.conc == r.conc && b.path == Path_::Direct).map(|b| b.p50);
         let added = match (r.path, base) {
             (Path_::Direct, _) | (Path_::NativeMock, _) | (_, None) => "-".to_string(),
             (_, Some(b)) => format!("{:+.0}", r.p50.as_secs_f64() * 1e6 - b.as_secs_f64() * 1e6),
         };
+        let cpu = match r.path {
+            Path_::Direct => "-".to_string(),
+            _ => format!("{:.0}", r.cpu_per_req.as_secs_f64() * 1e6),
+        };
         println!(
-            "{:<24} {:>5} {:>10.0} {:>10.0} {:>10.0} {:>13}",
+            "{:<24} {:>5} {:>10.0} {:>10.0} {:>10.0} {:>13} {:>14}",
             r.path.label(),
             r.conc,
             r.p50.as_secs_f64() * 1e6,
             r.p99.as_secs_f64() * 1e6,
             r.rps,
-            added
+            added,
+            cpu
         );
     }
     println!(
