@@ -6,8 +6,9 @@
 //   r.choices[0].message.content; r.meta.provider;
 //
 // Module map: client.js (Client, ChatStream, per-call deadlines and cancel) -> connection.js
-// (socket, handshake, reconnect, demultiplexing by id) -> frame.js (bytes); errors.js (typed
-// errors and the status table); discovery.js (where the socket is).
+// (socket, handshake, reconnect, demultiplexing by id) -> frame.js (bytes); arguments.js (what
+// the Client is given, checked); errors.js (typed errors and the status table shared with the
+// Python shim); discovery.js (where the socket is).
 
 export { Client, ChatStream } from "./client.js";
 export {

@@ -1,0 +1,111 @@
+// The arguments of the public Client, checked before anything reaches the socket: every
+// argument is used or refused. An unknown option key, a wrong type or an extra argument is a
+// TypeError that names it (a misspelt option must never be silently ignored).
+
+const CACHE_MODES = new Set(["no-cache", "no-store"]);
+
+export function checkTimeout(value, what) {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "number" || Number.isNaN(value) || value <= 0) {
+    throw new TypeError(`${what} must be a positive number of milliseconds (or Infinity), got ${describe(value)}`);
+  }
+  return value;
+}
+
+const CLIENT_OPTION_KEYS = new Set(["socketPath", "timeoutMs", "connectTimeoutMs", "clientName"]);
+const REQUEST_OPTION_KEYS = new Set(["signal", "timeoutMs", "cache", "route", "label"]);
+
+/** What a value is, for an error message: `a number (3)`, `an array`, `null`. */
+function describe(value) {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "string") return `a string (${JSON.stringify(value)})`;
+  if (typeof value === "object") return "an object";
+  return `${typeof value === "undefined" ? "" : "a "}${typeof value} (${String(value)})`;
+}
+
+function isPlainObject(value) {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+/** Every key of `obj` must be one this shim knows: a misspelt option is never ignored. */
+function checkKeys(obj, allowed, what) {
+  for (const key of Object.keys(obj)) {
+    if (!allowed.has(key)) {
+      throw new TypeError(`${what}: unknown option ${JSON.stringify(key)} (known: ${[...allowed].join(", ")})`);
+    }
+  }
+}
+
+/** At most `max` arguments: an extra one would otherwise be dropped without a word. */
+export function checkArity(args, max, call) {
+  if (args.length > max) {
+    throw new TypeError(`${call} takes at most ${max} argument${max === 1 ? "" : "s"}, got ${args.length}`);
+  }
+}
+
+export function checkBody(body, call) {
+  if (!isPlainObject(body)) throw new TypeError(`${call}: body must be an object, got ${describe(body)}`);
+  return body;
+}
+
+/** `new Client()`, `new Client("/path.sock")`, `new Client({ ... })` or `new Client("/path.sock", { ... })`. */
+export function clientOptions(args) {
+  checkArity(args, 2, "new Client()");
+  const [first, second] = args;
+  let options;
+  if (typeof first === "string") {
+    if (second !== undefined && !isPlainObject(second)) {
+      throw new TypeError(`new Client(socketPath, options): options must be an object, got ${describe(second)}`);
+    }
+    if (second && second.socketPath !== undefined) {
+      throw new TypeError("new Client(socketPath, options): socketPath given twice");
+    }
+    options = { ...second, socketPath: first };
+  } else if (first === undefined || first === null) {
+    if (second !== undefined) throw new TypeError("new Client(options): a second argument needs a socket path first");
+    options = {};
+  } else if (isPlainObject(first)) {
+    if (second !== undefined) throw new TypeError("new Client(options): the options object must be the only argument");
+    options = first;
+  } else {
+    throw new TypeError(`new Client(): expected a socket path string or an options object, got ${describe(first)}`);
+  }
+  checkKeys(options, CLIENT_OPTION_KEYS, "new Client()");
+  if (options.socketPath !== undefined && (typeof options.socketPath !== "string" || options.socketPath === "")) {
+    throw new TypeError(`socketPath must be a non-empty string, got ${describe(options.socketPath)}`);
+  }
+  if (options.clientName !== undefined && typeof options.clientName !== "string") {
+    throw new TypeError(`clientName must be a string, got ${describe(options.clientName)}`);
+  }
+  return options;
+}
+
+function checkSignal(signal) {
+  if (signal === undefined) return;
+  if (
+    signal === null ||
+    typeof signal !== "object" ||
+    typeof signal.aborted !== "boolean" ||
+    typeof signal.addEventListener !== "function"
+  ) {
+    throw new TypeError(`options.signal must be an AbortSignal, got ${describe(signal)}`);
+  }
+}
+
+export function checkOptions(opts) {
+  if (opts === undefined || opts === null) return {};
+  if (!isPlainObject(opts)) throw new TypeError(`request options must be an object, got ${describe(opts)}`);
+  checkKeys(opts, REQUEST_OPTION_KEYS, "request options");
+  checkSignal(opts.signal);
+  if (opts.cache !== undefined && !CACHE_MODES.has(opts.cache)) {
+    throw new TypeError(`options.cache must be "no-cache" or "no-store", got ${JSON.stringify(opts.cache)}`);
+  }
+  for (const key of ["route", "label"]) {
+    if (opts[key] !== undefined && typeof opts[key] !== "string") {
+      throw new TypeError(`options.${key} must be a string`);
+    }
+  }
+  checkTimeout(opts.timeoutMs, "options.timeoutMs");
+  return opts;
+}
