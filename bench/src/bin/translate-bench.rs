@@ -1,6 +1,6 @@
 //! Translation cost per vendor: request (canonical -> vendor JSON bytes), response (vendor
 //! bytes -> canonical -> JSON bytes for the caller) and one stream event (vendor SSE data ->
-//! canonical chunk -> JSON bytes). No network: the adapters' pure functions only, on a
+//! canonical chunk -> JSON bytes). No network: the wire dialects' pure conversions only, on a
 //! typical multi-turn tool-use request. Numbers, not assertions.
 //!
 //! `cargo run --release -p sidegate-bench --bin translate-bench [-- --iters N]`
@@ -10,12 +10,12 @@ use std::time::Instant;
 
 use serde_json::json;
 use sidegate::api::{ChatRequest, ChatResponse};
-use sidegate::providers::anthropic::{translate as anth, wire as awire};
-use sidegate::providers::gemini::{translate as gem, wire as gwire};
-use sidegate::providers::http::EventTranslator;
 use sidegate::providers::openai::OpenAi;
 use sidegate::providers::presets;
-use sidegate::providers::sse::SseEvent;
+use sidegate::wire::StreamDecoder;
+use sidegate::wire::anthropic::{call as anth, types as awire};
+use sidegate::wire::gemini::{call as gem, types as gwire};
+use sidegate::wire::sse::SseEvent;
 
 fn request() -> ChatRequest {
     let para = "The quick brown fox jumps over the lazy dog, and then considers the weather in Paris. ".repeat(4);

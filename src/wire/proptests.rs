@@ -1,4 +1,4 @@
-//! Property tests of the vendor translations: for random valid OpenAI conversations (unicode,
+//! Property tests of the calling-side conversions: for random valid OpenAI conversations (unicode,
 //! empty and whitespace text, parallel tool calls with foreign ids, results out of order),
 //! translating to Anthropic and to Gemini keeps every message's content in order, keeps tool
 //! ids (or names) paired, and produces turns those vendors accept. A round trip (vendor answer
@@ -7,11 +7,11 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use super::anthropic::translate as anth;
-use super::anthropic::wire as awire;
-use super::common::safe_tool_id;
-use super::gemini::translate as gem;
-use super::gemini::wire as gwire;
+use super::anthropic::call as anth;
+use super::anthropic::types as awire;
+use super::canonical::safe_tool_id;
+use super::gemini::call as gem;
+use super::gemini::types as gwire;
 use crate::api::ChatRequest;
 
 fn text() -> impl Strategy<Value = String> {
