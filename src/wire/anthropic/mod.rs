@@ -5,6 +5,7 @@
 //! field's fate in both directions.
 
 pub mod call;
+pub mod serve;
 
 pub mod types;
 

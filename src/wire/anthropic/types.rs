@@ -104,17 +104,26 @@ impl Block<'_> {
     }
 }
 
+/// A string or a list of blocks; a bad block's own error (e.g. an unknown `type`) is kept.
 fn blocks_or_text<'de, 'a, D: Deserializer<'de>>(d: D) -> Result<Vec<Block<'a>>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Form<'a> {
-        Text(String),
-        Blocks(Vec<Block<'a>>),
+    struct V<'a>(std::marker::PhantomData<Block<'a>>);
+    impl<'de, 'a> serde::de::Visitor<'de> for V<'a> {
+        type Value = Vec<Block<'a>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string or a list of content blocks")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+            Ok(vec![Block::Text { text: Cow::Owned(s.to_string()) }])
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+            while let Some(b) = seq.next_element()? {
+                out.push(b);
+            }
+            Ok(out)
+        }
     }
-    Ok(match Form::deserialize(d)? {
-        Form::Text(text) => vec![Block::Text { text: Cow::Owned(text) }],
-        Form::Blocks(b) => b,
-    })
+    d.deserialize_any(V(std::marker::PhantomData))
 }
 
 fn opt_blocks_or_text<'de, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Block<'a>>>, D::Error> {
@@ -173,7 +182,7 @@ pub struct Metadata<'a> {
 // ---- responses ------------------------------------------------------------------------------
 
 /// A whole answer; also the `message` of a stream's `message_start` (content empty there).
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct MessagesResponse {
     #[serde(default)]
     pub id: String,
@@ -193,6 +202,21 @@ pub struct MessagesResponse {
     pub stop_sequence: Option<String>,
     #[serde(default)]
     pub usage: WireUsage,
+}
+
+impl Default for MessagesResponse {
+    fn default() -> Self {
+        MessagesResponse {
+            id: String::new(),
+            kind: message_type(),
+            role: assistant_role(),
+            model: String::new(),
+            content: Vec::new(),
+            stop_reason: None,
+            stop_sequence: None,
+            usage: WireUsage::default(),
+        }
+    }
 }
 
 fn message_type() -> &'static str {
