@@ -136,16 +136,17 @@ pub fn arguments(args: &str, at: &str) -> Result<Value, WireError> {
     }
 }
 
-/// Stop sequences, without whitespace-only entries (vendors reject them; logged).
-pub fn stop_sequences(req: &ChatRequest) -> Vec<&str> {
-    let all: Vec<&str> = match &req.stop {
-        None => Vec::new(),
-        Some(crate::api::chat::Stop::One(s)) => vec![s.as_str()],
-        Some(crate::api::chat::Stop::Many(v)) => v.iter().map(String::as_str).collect(),
+/// Stop sequences, without whitespace-only entries (vendors reject them; logged), as the
+/// dialect's string type (`&str` or `Cow<str>`).
+pub fn stop_sequences<'a, T: From<&'a str>>(req: &'a ChatRequest) -> Vec<T> {
+    let all: &[String] = match &req.stop {
+        None => &[],
+        Some(crate::api::chat::Stop::One(s)) => std::slice::from_ref(s),
+        Some(crate::api::chat::Stop::Many(v)) => v,
     };
-    let (keep, dropped): (Vec<&str>, Vec<&str>) = all.into_iter().partition(|s| !s.trim().is_empty());
-    if !dropped.is_empty() {
-        tracing::debug!(count = dropped.len(), "whitespace-only stop sequences dropped");
+    let keep: Vec<T> = all.iter().filter(|s| !s.trim().is_empty()).map(|s| T::from(s.as_str())).collect();
+    if keep.len() < all.len() {
+        tracing::debug!(count = all.len() - keep.len(), "whitespace-only stop sequences dropped");
     }
     keep
 }

@@ -37,8 +37,9 @@ pub struct MessagesRequest<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Metadata<'a>>,
     /// Fields not modelled here (`thinking`, `service_tier`, ...): kept when a request is
-    /// read, so a serving front can pass them on; empty when sidegate calls Anthropic.
-    #[serde(flatten)]
+    /// read, so a serving front can pass them on; never written (sidegate sends Anthropic
+    /// only the fields above).
+    #[serde(flatten, skip_serializing)]
     pub extra: Extra,
 }
 
@@ -282,7 +283,8 @@ impl WireUsage {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StreamEvent {
     MessageStart {
-        message: MessagesResponse,
+        /// Boxed: the other events are small, and every event is moved through the decoder.
+        message: Box<MessagesResponse>,
     },
     ContentBlockStart {
         index: u32,

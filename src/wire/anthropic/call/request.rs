@@ -86,7 +86,7 @@ pub fn to_wire<'a>(
         temperature: req.temperature,
         top_p,
         top_k: req.extra.get("top_k").and_then(Value::as_u64),
-        stop_sequences: common::stop_sequences(req).into_iter().map(Cow::Borrowed).collect(),
+        stop_sequences: common::stop_sequences(req),
         stream: stream.then_some(true),
         tools: Vec::new(),
         tool_choice: None,

@@ -100,6 +100,7 @@ impl StreamState {
     pub fn on(&mut self, ev: StreamEvent, out: &mut Vec<ChatChunk>) -> Result<Flow, WireError> {
         match ev {
             StreamEvent::MessageStart { message } => {
+                let message = *message;
                 self.id = message.id;
                 self.model = message.model;
                 self.usage.update(&message.usage);

@@ -92,7 +92,7 @@ impl StreamEncoder {
         self.started = true;
         let zero = WireUsage { input_tokens: Some(0), output_tokens: Some(0), ..WireUsage::default() };
         let message = MessagesResponse { id: id.into(), model: model.into(), usage: zero, ..Default::default() };
-        out.push(StreamEvent::MessageStart { message });
+        out.push(StreamEvent::MessageStart { message: Box::new(message) });
     }
 
     fn open(&mut self, kind: Open, block: RespBlock, out: &mut Vec<StreamEvent>) {
