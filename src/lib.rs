@@ -4,7 +4,9 @@
 //! - [`front`]: Unix socket (native protocol + HTTP, sniffed) and optional loopback TCP.
 //! - [`router`]: model/route -> plan of deployments, then the attempt loop.
 //! - [`cache`]: exact-match answers (memory, disk, Redis) and coalescing of identical requests.
-//! - [`providers`]: one adapter per vendor kind; pure translation plus the HTTP call.
+//! - [`providers`]: one adapter per vendor kind: convert with its dialect, one HTTP call.
+//! - [`wire`]: each vendor API's wire types and pure conversions to and from the canonical
+//!   types, both directions (beneath the fronts and the adapters alike).
 //!
 //! Around them: [`api`] (canonical OpenAI-shaped types), [`protocol`] (native frames),
 //! [`config`] (file -> checked snapshot), [`daemon`] (serve and drain), [`client`] (the

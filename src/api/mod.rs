@@ -6,6 +6,7 @@
 pub mod chat;
 pub mod embeddings;
 pub mod error;
+pub mod ids;
 pub mod response;
 
 pub use chat::{ChatRequest, Content, ContentPart, Message, Role};

@@ -9,19 +9,20 @@ use std::future::Future;
 use futures_util::StreamExt;
 use futures_util::future::try_join_all;
 
-use super::{ChunkStream, ProviderError, common};
+use super::{ChunkStream, ProviderError};
 use crate::api::{ChatChunk, ChatRequest, ChatResponse, Usage};
 
 /// Largest `n` served by fanning out (each is a full, billed vendor call).
 pub const MAX_N: u32 = 8;
 
 /// `Some((n, request with n unset))` when `req` asks for more than one choice.
-pub fn split(req: &ChatRequest, vendor: &str) -> Result<Option<(u32, ChatRequest)>, ProviderError> {
+pub fn split(req: &ChatRequest, vendor: &'static str) -> Result<Option<(u32, ChatRequest)>, ProviderError> {
     match req.n {
-        Some(n) if n > MAX_N => Err(common::unsupported(
+        Some(n) if n > MAX_N => Err(crate::wire::WireError::unsupported(
             vendor,
             format!("`n` = {n}: sidegate fans out at most {MAX_N} calls for vendors without `n`"),
-        )),
+        )
+        .into()),
         Some(n) if n > 1 => {
             let mut one = req.clone();
             one.n = None;

@@ -1,7 +1,7 @@
 //! The HTTP side every vendor adapter shares: one pooled client per account with the vendor's
 //! auth header, a POST that turns non-2xx answers into classified `ProviderError`s (keys
-//! redacted), and `drive`, which runs a vendor's SSE byte stream through a pure per-vendor
-//! `EventTranslator` and yields canonical chunks. No vendor format is known here.
+//! redacted), and `drive`, which runs a vendor's SSE byte stream through the dialect's pure
+//! [`StreamDecoder`] and yields canonical chunks. No vendor format is known here.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -11,11 +11,12 @@ use futures_util::{Stream, StreamExt};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 
-use super::sse::{SseEvent, SseParser};
 use super::{ChunkStream, Failure, ProviderError};
 use crate::api::ChatChunk;
 use crate::config::HttpSettings;
 use crate::secret::Secret;
+use crate::wire::sse::SseParser;
+use crate::wire::{Flow, StreamDecoder};
 
 /// How the account key travels.
 #[derive(Debug, Clone, Copy)]
@@ -142,26 +143,11 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// Whether a translator wants more events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
-    More,
-    /// The vendor's terminal event arrived: the stream is complete.
-    Done,
-}
-
-/// A vendor's stream format: one SSE event in, zero or more canonical chunks out. Pure.
-pub trait EventTranslator: Send + 'static {
-    fn on_event(&mut self, ev: SseEvent, out: &mut Vec<ChatChunk>) -> Result<Flow, ProviderError>;
-    /// The body ended without a terminal event: finish (Gemini has no sentinel) or fail.
-    fn on_end(&mut self, out: &mut Vec<ChatChunk>) -> Result<(), ProviderError>;
-}
-
 /// Runs a vendor byte stream through `t`. The first error ends the stream; vendor text in
 /// error messages is redacted with `key`.
 pub fn drive<T, S>(bytes: S, t: T, key: Option<Secret>) -> ChunkStream
 where
-    T: EventTranslator,
+    T: StreamDecoder,
     S: Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
 {
     struct St<S, T> {
@@ -197,7 +183,7 @@ where
                 return None;
             }
             let step = match st.parser.next_event() {
-                Ok(Some(ev)) => st.t.on_event(ev, &mut st.scratch),
+                Ok(Some(ev)) => st.t.on_event(ev, &mut st.scratch).map_err(ProviderError::from),
                 Ok(None) => match st.bytes.next().await {
                     Some(Ok(b)) => {
                         st.parser.push(&b);
@@ -207,7 +193,7 @@ where
                         Failure::StreamBroken,
                         format!("vendor stream broke: {}", error_chain(&e)),
                     )),
-                    None => st.t.on_end(&mut st.scratch).map(|()| Flow::Done),
+                    None => st.t.on_end(&mut st.scratch).map(|()| Flow::Done).map_err(ProviderError::from),
                 },
                 Err(e) => Err(ProviderError::new(Failure::BadResponse, e.to_string())),
             };

@@ -2,12 +2,11 @@
 //! and failure rate. It lets a newcomer try routing and failover with no API key, and users
 //! test their own apps offline. It is a real provider kind, not a test double.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use futures_util::stream;
 use serde_json::{Value, json};
 
 use super::{ChunkStream, Failure, ProviderError};
+use crate::api::ids::{completion_id, unix_now};
 use crate::api::response::{Choice, ResponseMessage};
 use crate::api::{ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, Extra, Usage};
 use crate::config::MockSettings;
@@ -62,7 +61,7 @@ impl Mock {
         Ok(ChatResponse {
             id: completion_id(),
             object: "chat.completion".into(),
-            created: now(),
+            created: unix_now(),
             model: model.into(),
             choices: vec![Choice {
                 index: 0,
@@ -86,7 +85,7 @@ impl Mock {
         self.maybe_fail()?;
         let tokens = self.tokens(req);
         let usage = Self::usage(req, tokens.len());
-        let (id, created, model) = (completion_id(), now(), model.to_string());
+        let (id, created, model) = (completion_id(), unix_now(), model.to_string());
         let mut chunks = Vec::with_capacity(tokens.len() + 3);
         chunks.push(ChatChunk::text(&id, created, &model, true, ""));
         chunks.extend(tokens.iter().map(|t| ChatChunk::text(&id, created, &model, false, t)));
@@ -149,12 +148,4 @@ fn pseudo_vector(text: &str, dims: usize) -> Vec<f32> {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::EPSILON);
     v.iter_mut().for_each(|x| *x /= norm);
     v
-}
-
-pub(crate) fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-pub(crate) fn completion_id() -> String {
-    format!("chatcmpl-{:016x}", rand::random::<u64>())
 }

@@ -1,9 +1,9 @@
-//! Provider adapters: pure translation between the canonical (OpenAI-shaped) types and each
-//! vendor's wire format, plus the one HTTP call. A closed set of kinds, matched, not boxed.
+//! Provider adapters: each converts with its vendor's wire dialect (`crate::wire`) and makes
+//! the one HTTP call, then classifies what failed. A closed set of kinds, matched, not boxed.
 //! Adapters know nothing of routing, fronts or config reloads.
 
 pub mod anthropic;
-pub mod common;
+pub mod convert;
 pub mod error;
 pub mod fanout;
 pub mod gemini;
@@ -11,9 +11,6 @@ pub mod http;
 pub mod mock;
 pub mod openai;
 pub mod presets;
-#[cfg(test)]
-mod proptests;
-pub mod sse;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -62,7 +59,7 @@ impl Provider {
     /// The vendor lacks `n`: `n > 1` is served by `fanout`, one call per choice.
     fn fan_out(&self, req: &ChatRequest) -> Result<Option<(u32, ChatRequest)>, ProviderError> {
         match self {
-            Provider::Anthropic(_) => fanout::split(req, anthropic::translate::VENDOR),
+            Provider::Anthropic(_) => fanout::split(req, crate::wire::anthropic::DIALECT),
             Provider::OpenAi(p) if p.fans_out() => fanout::split(req, "this server"),
             _ => Ok(None),
         }

@@ -1,19 +1,21 @@
 //! OpenAI, OpenAI-compatible servers (with `preset` quirks) and Azure OpenAI: Chat
 //! Completions and embeddings. The canonical types *are* OpenAI's, so translation is small:
 //! swap in the vendor's model id, apply the server family's quirks (`presets`), ask for usage
-//! on streams, classify errors, and check that what comes back has the promised shape.
+//! on streams, classify errors, and check that what comes back has the promised shape. The
+//! stream and error-body reading is the dialect's (`wire::openai_chat`).
 
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 use super::error::retry_after;
-use super::http::{self, Auth, EventTranslator, Flow, Http};
+use super::http::{self, Auth, Http};
 use super::presets::{self, Quirks};
-use super::sse::SseEvent;
 use super::{ChunkStream, Failure, ProviderError};
 use crate::api::chat::StreamOptions;
-use crate::api::{ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, Extra, Usage};
+use crate::api::{ChatRequest, ChatResponse, EmbeddingsRequest, Extra};
 use crate::config::{HttpSettings, ProviderKind};
+use crate::wire::WireError;
+use crate::wire::openai_chat::{StreamState, error_fields};
 
 /// Where requests go: fixed URLs, or Azure's per-deployment URLs.
 enum Urls {
@@ -72,7 +74,7 @@ impl OpenAi {
                     && model != ".."
                     && model.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
                 if !ok {
-                    return Err(super::common::invalid(format!("`{model}` is not an Azure deployment name")));
+                    return Err(WireError::invalid(format!("`{model}` is not an Azure deployment name")).into());
                 }
                 let op = if embeddings { "embeddings" } else { "chat/completions" };
                 Ok(format!("{base}/openai/deployments/{model}/{op}?api-version={api_version}"))
@@ -127,7 +129,7 @@ impl OpenAi {
 }
 
 fn error_from_http(status: u16, headers: &HeaderMap, body: &[u8]) -> ProviderError {
-    let (code, message) = parse_error_body(body);
+    let (code, message) = error_fields(body);
     // Azure sends its own retry header next to (or instead of) retry-after.
     let after = retry_after(headers).or_else(|| {
         headers
@@ -140,110 +142,9 @@ fn error_from_http(status: u16, headers: &HeaderMap, body: &[u8]) -> ProviderErr
     ProviderError::from_status(status, code, message.unwrap_or_else(|| format!("vendor answered HTTP {status}")), after)
 }
 
-/// OpenAI SSE: `data: <chunk>` events ending with `data: [DONE]`; ending without it is a
-/// broken stream, and an in-band `{"error": ...}` event is an error. Chunks with no choices
-/// and no usage (Azure's `prompt_filter_results` opener) carry nothing and are skipped.
-struct StreamState {
-    /// Lift `x_groq.usage` into `usage` (older Groq streams).
-    x_groq: bool,
-}
-
-impl EventTranslator for StreamState {
-    fn on_event(&mut self, ev: SseEvent, out: &mut Vec<ChatChunk>) -> Result<Flow, ProviderError> {
-        let data = ev.data.trim();
-        if data == "[DONE]" {
-            return Ok(Flow::Done);
-        }
-        let mut chunk = parse_chunk(data)?;
-        if self.x_groq
-            && chunk.usage.is_none()
-            && let Some(u) = chunk.extra.get("x_groq").and_then(|x| x.get("usage"))
-        {
-            chunk.usage = serde_json::from_value::<Usage>(u.clone()).ok();
-        }
-        if !chunk.choices.is_empty() || chunk.usage.is_some() {
-            out.push(chunk);
-        }
-        Ok(Flow::More)
-    }
-
-    fn on_end(&mut self, _out: &mut Vec<ChatChunk>) -> Result<(), ProviderError> {
-        Err(ProviderError::new(Failure::StreamBroken, "vendor stream ended before [DONE]"))
-    }
-}
-
-fn parse_chunk(data: &str) -> Result<ChatChunk, ProviderError> {
-    if (data.starts_with("{\"error\"") || (data.contains("\"error\"") && !data.contains("\"choices\"")))
-        && let Ok(v) = serde_json::from_str::<Value>(data)
-        && v.get("error").is_some()
-    {
-        let (code, message) = parse_error_body(data.as_bytes());
-        let mut e =
-            ProviderError::new(Failure::StreamBroken, message.unwrap_or_else(|| "vendor sent an error event".into()));
-        e.code = code;
-        return Err(e);
-    }
-    serde_json::from_str::<ChatChunk>(data)
-        .map_err(|e| ProviderError::new(Failure::BadResponse, format!("vendor sent an invalid stream chunk: {e}")))
-}
-
-/// `(code, message)` from an OpenAI-style error body, tolerating anything else.
-fn parse_error_body(body: &[u8]) -> (Option<String>, Option<String>) {
-    let Ok(v) = serde_json::from_slice::<Value>(body) else {
-        let text = String::from_utf8_lossy(body);
-        let text = text.trim();
-        return (None, (!text.is_empty()).then(|| text.chars().take(500).collect()));
-    };
-    let err = v.get("error").unwrap_or(&v);
-    let code =
-        err.get("code").and_then(Value::as_str).or_else(|| err.get("type").and_then(Value::as_str)).map(str::to_string);
-    let message = err.get("message").and_then(Value::as_str).map(str::to_string);
-    (code, message)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn error_bodies() {
-        let (c, m) =
-            parse_error_body(br#"{"error":{"message":"slow down","type":"requests","code":"rate_limit_exceeded"}}"#);
-        assert_eq!((c.as_deref(), m.as_deref()), (Some("rate_limit_exceeded"), Some("slow down")));
-        let (c, m) = parse_error_body(b"<html>bad gateway</html>");
-        assert_eq!((c, m.as_deref()), (None, Some("<html>bad gateway</html>")));
-    }
-
-    #[test]
-    fn in_band_error_event() {
-        let e = parse_chunk(r#"{"error":{"message":"overloaded","type":"server_error"}}"#).unwrap_err();
-        assert_eq!(e.failure, Failure::StreamBroken);
-        assert_eq!(e.message, "overloaded");
-    }
-
-    fn events(t: &mut StreamState, data: &[&str]) -> Vec<ChatChunk> {
-        let mut out = Vec::new();
-        for d in data {
-            t.on_event(SseEvent { event: None, data: d.to_string() }, &mut out).unwrap();
-        }
-        out
-    }
-
-    #[test]
-    fn azure_filter_opener_skipped_and_groq_usage_lifted() {
-        let mut t = StreamState { x_groq: true };
-        let out = events(
-            &mut t,
-            &[
-                r#"{"id":"","object":"","created":0,"model":"","choices":[],"prompt_filter_results":[{"prompt_index":0}]}"#,
-                r#"{"id":"c","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}"#,
-                r#"{"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"x_groq":{"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}}"#,
-            ],
-        );
-        assert_eq!(out.len(), 2);
-        assert_eq!(out[1].usage, Some(Usage::new(3, 1)));
-        assert_eq!(t.on_event(SseEvent { event: None, data: "[DONE]".into() }, &mut Vec::new()).unwrap(), Flow::Done);
-    }
 
     #[test]
     fn azure_deployment_urls() {

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::api::ChatRequest;
 use crate::api::chat::{ResponseFormat, Role};
 use crate::config::Preset;
-use crate::providers::common::fnv64;
+use crate::wire::canonical::fnv64;
 
 /// What differs from OpenAI for one server family. `Quirks::default()` is plain OpenAI.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -1,6 +1,8 @@
 //! Translation cost per vendor: request (canonical -> vendor JSON bytes), response (vendor
 //! bytes -> canonical -> JSON bytes for the caller) and one stream event (vendor SSE data ->
-//! canonical chunk -> JSON bytes). No network: the adapters' pure functions only, on a
+//! canonical chunk -> JSON bytes). The serving direction (`anthropic (serve)`): a Messages
+//! request body -> canonical, a canonical answer -> Messages JSON bytes, and one canonical
+//! chunk -> Messages SSE event bytes. No network: the wire dialects' pure conversions only, on a
 //! typical multi-turn tool-use request. Numbers, not assertions.
 //!
 //! `cargo run --release -p sidegate-bench --bin translate-bench [-- --iters N]`
@@ -10,12 +12,12 @@ use std::time::Instant;
 
 use serde_json::json;
 use sidegate::api::{ChatRequest, ChatResponse};
-use sidegate::providers::anthropic::{translate as anth, wire as awire};
-use sidegate::providers::gemini::{translate as gem, wire as gwire};
-use sidegate::providers::http::EventTranslator;
 use sidegate::providers::openai::OpenAi;
 use sidegate::providers::presets;
-use sidegate::providers::sse::SseEvent;
+use sidegate::wire::StreamDecoder;
+use sidegate::wire::anthropic::{call as anth, serve as aserve, types as awire};
+use sidegate::wire::gemini::{call as gem, types as gwire};
+use sidegate::wire::sse::SseEvent;
 
 fn request() -> ChatRequest {
     let para = "The quick brown fox jumps over the lazy dog, and then considers the weather in Paris. ".repeat(4);
@@ -201,6 +203,8 @@ fn main() {
         }),
     ));
 
+    serve_rows(iters, &req, &mut rows);
+
     println!(
         "translation cost, median of 5 rounds x {iters} calls (request body {body_len} bytes, 7 messages, 2 tools)"
     );
@@ -208,4 +212,45 @@ fn main() {
     for (v, what, ns) in rows {
         println!("{v:<22} {what:<14} {:>10.2}", ns / 1000.0);
     }
+}
+
+/// The serving direction: what an Anthropic-shaped front would pay per request, answer and
+/// stream event, on the same conversation.
+fn serve_rows(iters: u32, req: &ChatRequest, rows: &mut Vec<(&str, &str, f64)>) {
+    let opts = anth::Options::default();
+    let (w, _) = anth::to_wire(req, "claude-3-5-haiku-latest", false, &opts).expect("translates");
+    let body = serde_json::to_vec(&w).unwrap_or_default();
+    rows.push((
+        "anthropic (serve)",
+        "request",
+        time(iters, || {
+            black_box(aserve::from_json(black_box(&body)).ok());
+        }),
+    ));
+    let a = anthropic_response();
+    let parsed: awire::MessagesResponse = serde_json::from_slice(&a).expect("parses");
+    let answer = anth::from_wire(parsed, anth::ReplyCtx::default(), 0);
+    rows.push((
+        "anthropic (serve)",
+        "response",
+        time(iters, || {
+            let m = aserve::from_canonical(black_box(&answer)).expect("converts");
+            black_box(serde_json::to_vec(&m).ok());
+        }),
+    ));
+    let mut enc = aserve::StreamEncoder::new();
+    let mut events = Vec::new();
+    let first = sidegate::api::ChatChunk::text("chatcmpl-1", 0, "claude", true, "");
+    let _ = enc.on_chunk(&first, &mut events);
+    let chunk = sidegate::api::ChatChunk::text("chatcmpl-1", 0, "claude", false, " sunny,");
+    let _ = enc.on_chunk(&chunk, &mut events);
+    rows.push((
+        "anthropic (serve)",
+        "stream event",
+        time(iters, || {
+            events.clear();
+            let _ = enc.on_chunk(black_box(&chunk), &mut events);
+            black_box(events.iter().map(|e| aserve::stream::encode(e).len()).sum::<usize>());
+        }),
+    ));
 }

@@ -1,10 +1,7 @@
 //! Anthropic Messages API adapter: `POST {base_url}/v1/messages` with `x-api-key` and
-//! `anthropic-version`. Translation lives in `translate` (pure, fixture-tested), the wire
-//! types in `wire`; this file is only the HTTP call and error parsing. Anthropic has no `n`
-//! (the `Provider` wrapper fans out) and no embeddings endpoint.
-
-pub mod translate;
-pub mod wire;
+//! `anthropic-version`. The dialect (types and pure conversions) is `wire::anthropic`; this
+//! module is the HTTP call and the classification of Anthropic's error objects. Anthropic
+//! has no `n` (the `Provider` wrapper fans out) and no embeddings endpoint.
 
 #[cfg(test)]
 mod tests;
@@ -14,37 +11,39 @@ use reqwest::header::HeaderMap;
 use super::error::retry_after;
 use super::http::{self, Auth, Http};
 use super::{ChunkStream, Failure, ProviderError};
-use crate::api::{ChatRequest, ChatResponse};
+use crate::api::{ChatRequest, ChatResponse, ids};
 use crate::config::HttpSettings;
+use crate::wire::anthropic::call::{self, Options};
+use crate::wire::anthropic::types::{ErrorBody, ErrorObject, MessagesResponse};
 
 pub const API_VERSION: &str = "2023-06-01";
 
 pub struct Anthropic {
     http: Http,
     url: String,
-    opts: translate::Options,
+    opts: Options,
 }
 
 impl Anthropic {
     pub fn new(cfg: &HttpSettings) -> Result<Self, String> {
         let http = Http::new(cfg, Auth::Header("x-api-key"), &[("anthropic-version", API_VERSION)])?;
-        let opts = translate::Options { default_max_tokens: cfg.default_max_tokens };
+        let opts = Options { default_max_tokens: cfg.default_max_tokens };
         Ok(Anthropic { http, url: format!("{}/v1/messages", cfg.base_url), opts })
     }
 
     pub async fn complete(&self, req: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
-        let (wire, ctx) = translate::to_wire(req, model, false, &self.opts)?;
+        let (wire, ctx) = call::to_wire(req, model, false, &self.opts)?;
         let resp = self.http.post(&self.url, http::encode(&wire)?, error_from_http).await?;
         let bytes = self.http.read(resp).await?;
-        let parsed: wire::MessagesResponse =
+        let parsed: MessagesResponse =
             serde_json::from_slice(&bytes).map_err(|e| http::bad_response("Anthropic message", &e))?;
-        Ok(translate::from_wire(parsed, ctx, super::mock::now()))
+        Ok(call::from_wire(parsed, ctx, ids::unix_now()))
     }
 
     pub async fn stream(&self, req: &ChatRequest, model: &str) -> Result<ChunkStream, ProviderError> {
-        let (wire, ctx) = translate::to_wire(req, model, true, &self.opts)?;
+        let (wire, ctx) = call::to_wire(req, model, true, &self.opts)?;
         let resp = self.http.post(&self.url, http::encode(&wire)?, error_from_http).await?;
-        let state = translate::StreamState::new(ctx, super::mock::now());
+        let state = call::StreamState::new(ctx, ids::unix_now());
         Ok(http::drive(resp.bytes_stream(), state, self.http.key().cloned()))
     }
 }
@@ -60,11 +59,35 @@ pub fn no_embeddings() -> ProviderError {
     e
 }
 
+/// An Anthropic error object (HTTP body or stream `error` event) classified for failover.
+/// Without an HTTP status (a stream event), the error type's documented status stands in.
+pub fn classify(e: ErrorObject, status: Option<u16>, retry_after: Option<std::time::Duration>) -> ProviderError {
+    let status = status.or(match e.kind.as_str() {
+        "overloaded_error" => Some(529),
+        "api_error" => Some(500),
+        "rate_limit_error" => Some(429),
+        "timeout_error" => Some(504),
+        _ => None,
+    });
+    let message = if e.message.is_empty() { format!("Anthropic error `{}`", e.kind) } else { e.message };
+    let Some(status) = status else {
+        let mut err = ProviderError::new(Failure::StreamBroken, message);
+        err.code = Some(e.kind);
+        return err;
+    };
+    let billing = e.kind == "billing_error";
+    let mut err = ProviderError::from_status(status, Some(e.kind), message, retry_after);
+    if billing {
+        err.failure = Failure::Quota;
+    }
+    err
+}
+
 /// `{"type":"error","error":{"type":"overloaded_error","message":"…"}}` on a non-2xx answer.
 fn error_from_http(status: u16, headers: &HeaderMap, body: &[u8]) -> ProviderError {
     let after = retry_after(headers);
-    match serde_json::from_slice::<wire::ErrorBody>(body) {
-        Ok(b) => translate::error(b.error, Some(status), after),
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(b) => classify(b.error, Some(status), after),
         Err(_) => {
             let text = String::from_utf8_lossy(body);
             let text = text.trim();

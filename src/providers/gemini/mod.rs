@@ -1,23 +1,25 @@
 //! Google Gemini API adapter: `POST {base_url}/v1beta/models/{model}:generateContent`,
 //! `:streamGenerateContent?alt=sse` and `:batchEmbedContents`, key in `x-goog-api-key`.
-//! Translation lives in `translate` and `schema` (pure, fixture-tested), wire types in
-//! `wire`; this file is the HTTP calls and error parsing. `n` maps to `candidateCount`.
-
-pub mod schema;
-pub mod translate;
-pub mod wire;
+//! The dialect (types, schema conversion, pure conversions) is `wire::gemini`; this module
+//! is the HTTP calls, the model id in the URL path and the classification of Gemini's
+//! google.rpc.Status errors. `n` maps to `candidateCount`.
 
 #[cfg(test)]
 mod tests;
+
+use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 use super::error::retry_after;
 use super::http::{self, Auth, Http};
-use super::{ChunkStream, ProviderError};
-use crate::api::{ChatRequest, ChatResponse, EmbeddingsRequest};
+use super::{ChunkStream, Failure, ProviderError};
+use crate::api::{ChatRequest, ChatResponse, EmbeddingsRequest, ids};
 use crate::config::HttpSettings;
+use crate::wire::WireError;
+use crate::wire::gemini::call;
+use crate::wire::gemini::types::{BatchEmbedResponse, ErrorBody, GenerateResponse, Status};
 
 pub struct Gemini {
     http: Http,
@@ -31,53 +33,90 @@ impl Gemini {
     }
 
     pub async fn complete(&self, req: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
-        let m = translate::model_path(model)?;
-        let body = http::encode(&translate::to_wire(req)?)?;
+        let m = model_path(model)?;
+        let body = http::encode(&call::to_wire(req)?)?;
         let resp = self.http.post(&format!("{}/{m}:generateContent", self.base), body, error_from_http).await?;
         let bytes = self.http.read(resp).await?;
-        let parsed: wire::GenerateResponse =
+        let parsed: GenerateResponse =
             serde_json::from_slice(&bytes).map_err(|e| http::bad_response("Gemini response", &e))?;
-        translate::from_wire(parsed, m, super::mock::now())
+        Ok(call::from_wire(parsed, m, ids::unix_now())?)
     }
 
     pub async fn stream(&self, req: &ChatRequest, model: &str) -> Result<ChunkStream, ProviderError> {
-        let m = translate::model_path(model)?;
-        let body = http::encode(&translate::to_wire(req)?)?;
+        let m = model_path(model)?;
+        let body = http::encode(&call::to_wire(req)?)?;
         let url = format!("{}/{m}:streamGenerateContent?alt=sse", self.base);
         let resp = self.http.post(&url, body, error_from_http).await?;
-        let state = translate::StreamState::new(m, super::mock::now());
+        let state = call::StreamState::new(m, ids::unix_now());
         Ok(http::drive(resp.bytes_stream(), state, self.http.key().cloned()))
     }
 
     /// batchEmbedContents, in batches of `EMBED_BATCH`, answered in OpenAI's list shape.
     pub async fn embeddings(&self, req: &EmbeddingsRequest, model: &str) -> Result<Value, ProviderError> {
-        let m = translate::model_path(model)?;
+        let m = model_path(model)?;
         let model_ref = format!("models/{m}");
         let url = format!("{}/{m}:batchEmbedContents", self.base);
         let mut vectors = Vec::new();
-        for batch in translate::embed_wire(req, &model_ref)? {
+        for batch in call::embed_wire(req, &model_ref)? {
             let want = batch.requests.len();
             let resp = self.http.post(&url, http::encode(&batch)?, error_from_http).await?;
             let bytes = self.http.read(resp).await?;
-            let parsed: wire::BatchEmbedResponse =
+            let parsed: BatchEmbedResponse =
                 serde_json::from_slice(&bytes).map_err(|e| http::bad_response("Gemini embeddings answer", &e))?;
             if parsed.embeddings.len() != want {
                 return Err(ProviderError::new(
-                    super::Failure::BadResponse,
+                    Failure::BadResponse,
                     format!("Gemini returned {} embeddings for {want} inputs", parsed.embeddings.len()),
                 ));
             }
             vectors.extend(parsed.embeddings.into_iter().map(|e| e.values));
         }
-        Ok(translate::embed_from_wire(vectors, req, m))
+        Ok(call::embed_from_wire(vectors, req, m))
     }
+}
+
+/// The model id as it goes into the URL path: `models/` stripped, and only characters that
+/// cannot change the path (a caller picks `provider/model`, so this is a security check).
+pub fn model_path(model: &str) -> Result<&str, ProviderError> {
+    let m = model.strip_prefix("models/").unwrap_or(model);
+    let ok = !m.is_empty() && m.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) && m != "..";
+    if ok { Ok(m) } else { Err(WireError::invalid(format!("`{model}` is not a Gemini model id")).into()) }
+}
+
+/// A google.rpc.Status classified for failover: a bad key (400 API_KEY_INVALID) is an auth
+/// failure; a per-minute RESOURCE_EXHAUSTED is a rate limit with its RetryInfo delay, a
+/// daily one is quota. `http_status` 0 means none (an in-band error): the body's code stands.
+pub fn classify(http_status: u16, s: Status, header_retry: Option<Duration>) -> ProviderError {
+    let status = if http_status == 0 { s.code } else { http_status };
+    let status = if status == 0 { 500 } else { status };
+    let detail = |key: &str| -> Option<&str> { s.details.iter().find_map(|d| d.get(key).and_then(Value::as_str)) };
+    let retry = detail("retryDelay").and_then(parse_delay).or(header_retry);
+    let reason = detail("reason").unwrap_or("").to_string();
+    let daily = s.details.iter().any(|d| d.to_string().contains("PerDay"))
+        || s.message.to_ascii_lowercase().contains("per day");
+    let message = if s.message.is_empty() { format!("Gemini answered {status} {}", s.status) } else { s.message };
+    let code = if s.status.is_empty() { None } else { Some(s.status.clone()) };
+    let mut e = ProviderError::from_status(status, code, message, retry);
+    match (status, s.status.as_str()) {
+        (400, _) if reason == "API_KEY_INVALID" => e.failure = Failure::Auth,
+        (400, "FAILED_PRECONDITION") => e.failure = Failure::Auth,
+        (429, _) => e.failure = if daily { Failure::Quota } else { Failure::RateLimited },
+        _ => {}
+    }
+    e
+}
+
+/// `"32s"` / `"1.5s"` -> Duration.
+fn parse_delay(s: &str) -> Option<Duration> {
+    let secs: f64 = s.strip_suffix('s')?.parse().ok()?;
+    (secs.is_finite() && (0.0..86_400.0).contains(&secs)).then(|| Duration::from_secs_f64(secs))
 }
 
 /// google.rpc.Status on a non-2xx answer; anything else is classified by status alone.
 fn error_from_http(status: u16, headers: &HeaderMap, body: &[u8]) -> ProviderError {
     let after = retry_after(headers);
-    match serde_json::from_slice::<wire::ErrorBody>(body) {
-        Ok(b) => translate::error(status, b.error, after),
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(b) => classify(status, b.error, after),
         Err(_) => {
             let text = String::from_utf8_lossy(body);
             let text = text.trim();

@@ -1,17 +1,18 @@
-//! Property tests of the vendor translations: for random valid OpenAI conversations (unicode,
+//! Property tests of the calling-side conversions: for random valid OpenAI conversations (unicode,
 //! empty and whitespace text, parallel tool calls with foreign ids, results out of order),
 //! translating to Anthropic and to Gemini keeps every message's content in order, keeps tool
 //! ids (or names) paired, and produces turns those vendors accept. A round trip (vendor answer
-//! -> OpenAI -> appended to the history -> vendor again) must translate too.
+//! -> OpenAI -> appended to the history -> vendor again) must translate too, and a Messages
+//! request the calling side wrote reads back (serving side) into the same request.
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use super::anthropic::translate as anth;
-use super::anthropic::wire as awire;
-use super::common::safe_tool_id;
-use super::gemini::translate as gem;
-use super::gemini::wire as gwire;
+use super::anthropic::call as anth;
+use super::anthropic::types as awire;
+use super::canonical::safe_tool_id;
+use super::gemini::call as gem;
+use super::gemini::types as gwire;
 use crate::api::ChatRequest;
 
 fn text() -> impl Strategy<Value = String> {
@@ -220,8 +221,28 @@ fn gemini_invariants(req: &Value, ids: &[String]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Canonical -> Messages -> canonical (serving side) -> Messages: the second Messages
+/// request is the first, so reading what the calling side writes loses nothing.
+fn anthropic_serve_round_trip(req: &Value) -> Result<(), TestCaseError> {
+    let fail = |e: &dyn std::fmt::Display| TestCaseError::fail(e.to_string());
+    let r: ChatRequest = serde_json::from_value(req.clone()).map_err(|e| fail(&e))?;
+    let (w, _) = anth::to_wire(&r, "claude", false, &anth::Options::default()).map_err(|e| fail(&e))?;
+    let first = serde_json::to_vec(&w).map_err(|e| fail(&e))?;
+    let back = super::anthropic::serve::from_json(&first).map_err(|e| fail(&e))?;
+    let (w2, _) = anth::to_wire(&back, &back.model, false, &anth::Options::default()).map_err(|e| fail(&e))?;
+    let second = serde_json::to_value(&w2).map_err(|e| fail(&e))?;
+    let first: Value = serde_json::from_slice(&first).map_err(|e| fail(&e))?;
+    prop_assert_eq!(second, first);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn anthropic_requests_read_back_unchanged((req, _) in conversation()) {
+        anthropic_serve_round_trip(&req)?;
+    }
 
     #[test]
     fn translations_keep_messages_ids_and_order((req, ids) in conversation()) {

@@ -1,6 +1,7 @@
-//! Server-sent events parser for vendor streams: CR, LF and CRLF line ends, multi-line
-//! `data:`, comments, `event:` names; one event's size is capped so a hostile or broken
-//! vendor cannot grow the buffer without bound. Pure: bytes in, events out.
+//! Server-sent events, the framing of every streaming dialect. The parser reads vendor
+//! streams: CR, LF and CRLF line ends, multi-line `data:`, comments, `event:` names; one
+//! event's size is capped so a hostile or broken vendor cannot grow the buffer without
+//! bound. [`encode`] writes one event (the serving side). Pure: bytes in, events out.
 
 use bytes::{Buf, BytesMut};
 
@@ -96,6 +97,21 @@ impl SseParser {
     }
 }
 
+/// One event as SSE bytes: `event: <name>\n` (when named), `data: <data>\n`, blank line.
+/// `data` must be one line (compact JSON is).
+pub fn encode(name: Option<&str>, data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + name.map_or(0, str::len) + 16);
+    if let Some(n) = name {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(n.as_bytes());
+        out.push(b'\n');
+    }
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\n\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +140,16 @@ mod tests {
         for cut in 1..whole.len() {
             assert_eq!(all(&[&whole[..cut], &whole[cut..]]), want, "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn encoded_events_parse_back() {
+        let bytes = [encode(Some("ping"), b"{\"type\":\"ping\"}"), encode(None, b"[DONE]")].concat();
+        let want = vec![
+            SseEvent { event: Some("ping".into()), data: "{\"type\":\"ping\"}".into() },
+            SseEvent { event: None, data: "[DONE]".into() },
+        ];
+        assert_eq!(all(&[&bytes]), want);
     }
 
     #[test]

@@ -7,10 +7,9 @@
 
 use serde_json::{Map, Value};
 
-use crate::providers::ProviderError;
-use crate::providers::common::unsupported;
-
-const VENDOR: &str = "Gemini";
+use super::DIALECT as VENDOR;
+use crate::wire::WireError;
+use crate::wire::canonical::unsupported;
 const MAX_DEPTH: usize = 48;
 
 /// Keys Gemini's Schema object knows; every other key is dropped.
@@ -40,7 +39,7 @@ const KEEP: &[&str] = &[
 ];
 
 /// Converts `schema`; `at` names it in errors (e.g. `tools[0].function.parameters`).
-pub fn convert(schema: &Value, at: &str) -> Result<Value, ProviderError> {
+pub fn convert(schema: &Value, at: &str) -> Result<Value, WireError> {
     let defs = schema.get("$defs").or_else(|| schema.get("definitions")).and_then(Value::as_object);
     let mut cx = Cx { defs, at, stack: Vec::new(), dropped: Vec::new() };
     let out = cx.node(schema, 0)?;
@@ -69,11 +68,11 @@ struct Cx<'d> {
 }
 
 impl Cx<'_> {
-    fn fail(&self, what: impl std::fmt::Display) -> ProviderError {
+    fn fail(&self, what: impl std::fmt::Display) -> WireError {
         unsupported(VENDOR, format!("{}: {what}", self.at))
     }
 
-    fn node(&mut self, v: &Value, depth: usize) -> Result<Value, ProviderError> {
+    fn node(&mut self, v: &Value, depth: usize) -> Result<Value, WireError> {
         if depth > MAX_DEPTH {
             return Err(self.fail("schema nested too deeply"));
         }
@@ -115,7 +114,7 @@ impl Cx<'_> {
         self.object(obj, depth)
     }
 
-    fn reference(&mut self, r: &str, obj: &Map<String, Value>, depth: usize) -> Result<Value, ProviderError> {
+    fn reference(&mut self, r: &str, obj: &Map<String, Value>, depth: usize) -> Result<Value, WireError> {
         let name = r
             .strip_prefix("#/$defs/")
             .or_else(|| r.strip_prefix("#/definitions/"))
@@ -138,7 +137,7 @@ impl Cx<'_> {
         Ok(out)
     }
 
-    fn object(&mut self, obj: &Map<String, Value>, depth: usize) -> Result<Value, ProviderError> {
+    fn object(&mut self, obj: &Map<String, Value>, depth: usize) -> Result<Value, WireError> {
         let mut out = Map::new();
         if let Some(all) = obj.get("allOf").and_then(Value::as_array) {
             match all.as_slice() {
@@ -153,41 +152,14 @@ impl Cx<'_> {
         for (k, v) in obj {
             match k.as_str() {
                 "allOf" | "$defs" | "definitions" => {}
-                "properties" => {
-                    let Some(props) = v.as_object() else { return Err(self.fail("`properties` must be an object")) };
-                    if props.is_empty() {
-                        continue; // an OBJECT with empty properties is a 400
-                    }
-                    let mut p = Map::new();
-                    for (name, s) in props {
-                        p.insert(name.clone(), self.node(s, depth + 1)?);
-                    }
-                    out.insert(k.clone(), Value::Object(p));
-                }
+                "properties" => self.properties(v, depth, &mut out)?,
                 "items" => match v {
                     Value::Object(_) | Value::Bool(true) => {
                         out.insert(k.clone(), self.node(v, depth + 1)?);
                     }
                     _ => return Err(self.fail("tuple `items` (a list of schemas)")),
                 },
-                "anyOf" | "oneOf" => {
-                    let Some(list) = v.as_array() else { return Err(self.fail(format!("`{k}` must be a list"))) };
-                    let mut branches = Vec::new();
-                    for s in list {
-                        if s.get("type").and_then(Value::as_str) == Some("null") {
-                            out.insert("nullable".into(), Value::Bool(true));
-                        } else {
-                            branches.push(self.node(s, depth + 1)?);
-                        }
-                    }
-                    if branches.len() == 1 {
-                        if let Some(Value::Object(m)) = branches.pop() {
-                            out.extend(m);
-                        }
-                    } else if !branches.is_empty() {
-                        out.insert("anyOf".into(), Value::Array(branches));
-                    }
-                }
+                "anyOf" | "oneOf" => self.any_of(k, v, depth, &mut out)?,
                 "const" => match v {
                     Value::String(_) => {
                         out.insert("enum".into(), Value::Array(vec![v.clone()]));
@@ -195,40 +167,81 @@ impl Cx<'_> {
                     }
                     _ => return Err(self.fail("non-string `const`")),
                 },
-                "format" => {
-                    let ty = obj.get("type").and_then(Value::as_str).unwrap_or("");
-                    let f = v.as_str().unwrap_or("");
-                    let ok = match ty {
-                        "string" => matches!(f, "enum" | "date-time"),
-                        "number" | "integer" => matches!(f, "float" | "double" | "int32" | "int64"),
-                        _ => false,
-                    };
-                    if ok {
-                        out.insert(k.clone(), v.clone());
-                    } else {
-                        self.dropped.push(format!("format:{f}"));
-                    }
-                }
+                "format" => self.format(obj, v, &mut out),
                 key if KEEP.contains(&key) => {
                     out.entry(k.clone()).or_insert_with(|| v.clone());
                 }
                 other => self.dropped.push(other.to_string()),
             }
         }
-        // `required` may only name properties that exist.
-        if let Some(Value::Array(req)) = out.get("required").cloned() {
-            let props = out.get("properties").and_then(Value::as_object);
-            let kept: Vec<Value> = req
-                .into_iter()
-                .filter(|r| r.as_str().is_some_and(|n| props.is_some_and(|p| p.contains_key(n))))
-                .collect();
-            if kept.is_empty() {
-                out.remove("required");
+        prune_required(&mut out);
+        Ok(Value::Object(out))
+    }
+
+    /// `properties`, each converted; an empty map is left out (an OBJECT with empty
+    /// properties is a 400).
+    fn properties(&mut self, v: &Value, depth: usize, out: &mut Map<String, Value>) -> Result<(), WireError> {
+        let Some(props) = v.as_object() else { return Err(self.fail("`properties` must be an object")) };
+        if props.is_empty() {
+            return Ok(());
+        }
+        let mut p = Map::new();
+        for (name, s) in props {
+            p.insert(name.clone(), self.node(s, depth + 1)?);
+        }
+        out.insert("properties".into(), Value::Object(p));
+        Ok(())
+    }
+
+    /// `anyOf`/`oneOf`: a `null` branch becomes `nullable`; one branch left is merged in.
+    fn any_of(&mut self, k: &str, v: &Value, depth: usize, out: &mut Map<String, Value>) -> Result<(), WireError> {
+        let Some(list) = v.as_array() else { return Err(self.fail(format!("`{k}` must be a list"))) };
+        let mut branches = Vec::new();
+        for s in list {
+            if s.get("type").and_then(Value::as_str) == Some("null") {
+                out.insert("nullable".into(), Value::Bool(true));
             } else {
-                out.insert("required".into(), Value::Array(kept));
+                branches.push(self.node(s, depth + 1)?);
             }
         }
-        Ok(Value::Object(out))
+        if branches.len() == 1 {
+            if let Some(Value::Object(m)) = branches.pop() {
+                out.extend(m);
+            }
+        } else if !branches.is_empty() {
+            out.insert("anyOf".into(), Value::Array(branches));
+        }
+        Ok(())
+    }
+
+    /// `format`: only the ones Gemini knows for the node's type are kept.
+    fn format(&mut self, obj: &Map<String, Value>, v: &Value, out: &mut Map<String, Value>) {
+        let ty = obj.get("type").and_then(Value::as_str).unwrap_or("");
+        let f = v.as_str().unwrap_or("");
+        let ok = match ty {
+            "string" => matches!(f, "enum" | "date-time"),
+            "number" | "integer" => matches!(f, "float" | "double" | "int32" | "int64"),
+            _ => false,
+        };
+        if ok {
+            out.insert("format".into(), v.clone());
+        } else {
+            self.dropped.push(format!("format:{f}"));
+        }
+    }
+}
+
+/// `required` may only name properties that exist.
+fn prune_required(out: &mut Map<String, Value>) {
+    if let Some(Value::Array(req)) = out.get("required").cloned() {
+        let props = out.get("properties").and_then(Value::as_object);
+        let kept: Vec<Value> =
+            req.into_iter().filter(|r| r.as_str().is_some_and(|n| props.is_some_and(|p| p.contains_key(n)))).collect();
+        if kept.is_empty() {
+            out.remove("required");
+        } else {
+            out.insert("required".into(), Value::Array(kept));
+        }
     }
 }
 
@@ -280,9 +293,9 @@ mod tests {
     #[test]
     fn rejects_what_cannot_be_expressed() {
         let rec = json!({"$ref": "#/$defs/N", "$defs": {"N": {"type": "object", "properties": {"next": {"$ref": "#/$defs/N"}}}}});
-        assert!(convert(&rec, "p").unwrap_err().message.contains("recursive"));
+        assert!(convert(&rec, "p").unwrap_err().to_string().contains("recursive"));
         assert!(convert(&json!({"$ref": "https://x/s.json"}), "p").is_err());
         assert!(convert(&json!({"allOf": [{"type": "object"}, {"type": "object"}]}), "p").is_err());
-        assert!(convert(&json!({"const": 3}), "p").unwrap_err().message.contains("p: non-string"));
+        assert!(convert(&json!({"const": 3}), "p").unwrap_err().to_string().contains("p: non-string"));
     }
 }

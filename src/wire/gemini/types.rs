@@ -1,5 +1,6 @@
 //! Gemini API (generateContent, streamGenerateContent, batchEmbedContents) wire types, as
-//! documented (PROVIDERS.md §3). camelCase on the wire; unknown response fields are ignored.
+//! documented (PROVIDERS.md §3): requests written, responses read. camelCase on the wire;
+//! unknown response fields are ignored.
 
 use std::borrow::Cow;
 
@@ -240,7 +241,7 @@ pub struct ErrorBody {
     pub error: Status,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct Status {
     #[serde(default)]
     pub code: u16,

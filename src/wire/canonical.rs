@@ -1,12 +1,13 @@
-//! Translation helpers shared by the non-OpenAI adapters (Anthropic, Gemini): `tool_choice`
-//! forms, data URLs, tool-call arguments, stop sequences, tool-call ids, and the errors a
-//! translator returns when a request cannot be expressed for a vendor. Pure functions only.
+//! Reading a canonical (OpenAI-shaped) request, shared by every non-OpenAI dialect's calling
+//! side (Anthropic, Gemini): `tool_choice` forms, content parts, data URLs, tool-call
+//! arguments, stop sequences, tool-call ids, extra-field rules, and the two errors a
+//! conversion returns when a request cannot be expressed. Pure functions only.
 
 use std::borrow::Cow;
 
 use serde_json::Value;
 
-use super::{Failure, ProviderError};
+use super::WireError;
 use crate::api::chat::{Content, ContentPart, Message};
 use crate::api::{ChatRequest, Extra};
 
@@ -17,9 +18,9 @@ pub fn content_parts<'a, T>(
     m: &'a Message,
     i: usize,
     text: fn(&'a str) -> Option<T>,
-    image: fn(&'a str, &str) -> Result<T, ProviderError>,
-    other: fn(&'a Value, &str) -> Result<T, ProviderError>,
-) -> Result<Vec<T>, ProviderError> {
+    image: fn(&'a str, &str) -> Result<T, WireError>,
+    other: fn(&'a Value, &str) -> Result<T, WireError>,
+) -> Result<Vec<T>, WireError> {
     let parts = match &m.content {
         None => return Ok(Vec::new()),
         Some(Content::Text(s)) => return Ok(text(s).into_iter().collect()),
@@ -38,19 +39,14 @@ pub fn content_parts<'a, T>(
     Ok(out)
 }
 
-/// A request the vendor cannot serve as asked: a 400 the caller can fix, naming the field.
-pub fn unsupported(vendor: &str, what: impl std::fmt::Display) -> ProviderError {
-    // No `status`: no vendor answered; the caller still gets a 400 (`caller_status`).
-    let mut e = ProviderError::new(Failure::Unsupported, format!("{what} (not supported by {vendor})"));
-    e.code = Some("unsupported_parameter".into());
-    e
+/// A request the dialect cannot express as asked, naming the field.
+pub fn unsupported(dialect: &'static str, what: impl std::fmt::Display) -> WireError {
+    WireError::unsupported(dialect, what)
 }
 
-/// A request that is malformed for any vendor (bad JSON arguments, dangling tool ids).
-pub fn invalid(what: impl Into<String>) -> ProviderError {
-    let mut e = ProviderError::new(Failure::InvalidRequest, what);
-    e.code = Some("invalid_value".into());
-    e
+/// A request that is malformed for any dialect (bad JSON arguments, dangling tool ids).
+pub fn invalid(what: impl Into<String>) -> WireError {
+    WireError::invalid(what)
 }
 
 /// What `tool_choice` (with `tools`) asks for, vendor-neutral.
@@ -75,7 +71,7 @@ pub struct ToolChoice {
 
 /// Every OpenAI `tool_choice` form: "none" | "auto" | "required" | {type:function} |
 /// {type:allowed_tools}. Custom tools and unknown forms are rejected.
-pub fn tool_choice(vendor: &str, v: Option<&Value>) -> Result<ToolChoice, ProviderError> {
+pub fn tool_choice(vendor: &'static str, v: Option<&Value>) -> Result<ToolChoice, WireError> {
     let plain = |mode| Ok(ToolChoice { mode, allowed: None });
     let Some(v) = v else { return plain(ToolMode::Default) };
     match v {
@@ -129,7 +125,7 @@ pub fn data_url(url: &str) -> Option<(&str, &str)> {
 
 /// A tool call's `arguments` string as a JSON object (what Anthropic and Gemini need). An
 /// empty string is `{}`; invalid JSON or a non-object is the caller's error (400), not ours.
-pub fn arguments(args: &str, at: &str) -> Result<Value, ProviderError> {
+pub fn arguments(args: &str, at: &str) -> Result<Value, WireError> {
     if args.trim().is_empty() {
         return Ok(Value::Object(Default::default()));
     }
@@ -140,22 +136,23 @@ pub fn arguments(args: &str, at: &str) -> Result<Value, ProviderError> {
     }
 }
 
-/// Stop sequences, without whitespace-only entries (vendors reject them; logged).
-pub fn stop_sequences(req: &ChatRequest) -> Vec<&str> {
-    let all: Vec<&str> = match &req.stop {
-        None => Vec::new(),
-        Some(crate::api::chat::Stop::One(s)) => vec![s.as_str()],
-        Some(crate::api::chat::Stop::Many(v)) => v.iter().map(String::as_str).collect(),
+/// Stop sequences, without whitespace-only entries (vendors reject them; logged), as the
+/// dialect's string type (`&str` or `Cow<str>`).
+pub fn stop_sequences<'a, T: From<&'a str>>(req: &'a ChatRequest) -> Vec<T> {
+    let all: &[String] = match &req.stop {
+        None => &[],
+        Some(crate::api::chat::Stop::One(s)) => std::slice::from_ref(s),
+        Some(crate::api::chat::Stop::Many(v)) => v,
     };
-    let (keep, dropped): (Vec<&str>, Vec<&str>) = all.into_iter().partition(|s| !s.trim().is_empty());
-    if !dropped.is_empty() {
-        tracing::debug!(count = dropped.len(), "whitespace-only stop sequences dropped");
+    let keep: Vec<T> = all.iter().filter(|s| !s.trim().is_empty()).map(|s| T::from(s.as_str())).collect();
+    if keep.len() < all.len() {
+        tracing::debug!(count = all.len() - keep.len(), "whitespace-only stop sequences dropped");
     }
     keep
 }
 
 /// The text of a system/developer message (text parts joined); other parts are rejected.
-pub fn system_text<'a>(vendor: &str, m: &'a Message, i: usize) -> Result<Cow<'a, str>, ProviderError> {
+pub fn system_text<'a>(vendor: &'static str, m: &'a Message, i: usize) -> Result<Cow<'a, str>, WireError> {
     match &m.content {
         None => Ok(Cow::Borrowed("")),
         Some(Content::Text(s)) => Ok(Cow::Borrowed(s)),
@@ -212,10 +209,10 @@ pub enum ExtraRule {
 /// Applies `rule` to every extra field; returns the names dropped (for the debug log).
 /// A value of `null` or `false` asks for nothing and is always accepted.
 pub fn check_extras<'a>(
-    vendor: &str,
+    vendor: &'static str,
     extra: &'a Extra,
     rule: impl Fn(&str, &Value) -> ExtraRule,
-) -> Result<Vec<&'a str>, ProviderError> {
+) -> Result<Vec<&'a str>, WireError> {
     let mut dropped = Vec::new();
     for (k, v) in extra {
         if matches!(v, Value::Null | Value::Bool(false)) {
@@ -300,8 +297,8 @@ mod tests {
         assert_eq!(data_url("https://x/a.png"), None);
         assert_eq!(arguments("", "m").unwrap(), json!({}));
         assert_eq!(arguments("{\"a\":1}", "m").unwrap(), json!({"a": 1}));
-        assert!(arguments("{\"a\":", "m").unwrap_err().message.contains("not valid JSON"));
-        assert!(arguments("[1]", "m").unwrap_err().message.contains("JSON object"));
+        assert!(arguments("{\"a\":", "m").unwrap_err().to_string().contains("not valid JSON"));
+        assert!(arguments("[1]", "m").unwrap_err().to_string().contains("JSON object"));
     }
 
     #[test]
