@@ -97,39 +97,10 @@ impl CallerBook {
         if !wait_t.is_zero() {
             return Err(limited(c, format!("{} tokens per minute", c.tpm.unwrap_or(0)), CallerLimit::Tokens, wait_t));
         }
-        let mut reserved = 0.0;
-        if let Some((usd, _)) = c.budget {
-            let Some(ceiling) = ceiling else {
-                return Err(GatewayError::Invalid {
-                    message: format!(
-                        "caller `{}` has a budget, and the price of this route's targets is unknown; set `price` on the model",
-                        c.name
-                    ),
-                    param: Some("model".into()),
-                    code: Some("price_unknown"),
-                });
-            };
-            let now_s = unix_now();
-            let b = g.budget.as_mut().ok_or_else(|| GatewayError::internal("budget state missing"))?;
-            let start = period_start(b.period, now_s);
-            if start != b.start || b.start == 0 {
-                *b = Budget { period: b.period, start, spent: spent_since(&c.name, start), reserved: b.reserved };
-            }
-            // (a nano-dollar of slack, so float rounding never refuses an exact fit)
-            if b.spent + b.reserved + ceiling > usd + 1e-9 {
-                let per = if b.period == BudgetPeriod::Day { "daily" } else { "monthly" };
-                return Err(GatewayError::CallerLimited {
-                    limit: CallerLimit::Budget,
-                    message: format!(
-                        "caller `{}` is over its {per} budget of ${usd:.4}: spent ${:.4}, ${:.4} reserved by requests in flight, and this one may cost up to ${ceiling:.4}",
-                        c.name, b.spent, b.reserved
-                    ),
-                    retry_after: Duration::from_secs(period_end(b.period, start).saturating_sub(now_s).max(1)),
-                });
-            }
-            b.reserved += ceiling;
-            reserved = ceiling;
-        }
+        let reserved = match c.budget {
+            Some((usd, _)) => reserve(&mut g, c, usd, ceiling, spent_since)?,
+            None => 0.0,
+        };
         if let Some(b) = g.rpm.as_mut() {
             b.take(1.0, now);
         }
@@ -140,6 +111,47 @@ impl CallerBook {
         drop(g);
         Ok(Admission { state, reserved, settled: false })
     }
+}
+
+/// Reserves up to `ceiling` of the caller's budget of `usd` for one request: refused when
+/// what is spent, reserved by requests in flight and this one's ceiling would exceed it.
+fn reserve(
+    g: &mut Inner,
+    c: &CallerSettings,
+    usd: f64,
+    ceiling: Option<f64>,
+    spent_since: &dyn Fn(&str, u64) -> f64,
+) -> Result<f64, GatewayError> {
+    let Some(ceiling) = ceiling else {
+        return Err(GatewayError::Invalid {
+            message: format!(
+                "caller `{}` has a budget, and the price of this route's targets is unknown; set `price` on the model",
+                c.name
+            ),
+            param: Some("model".into()),
+            code: Some("price_unknown"),
+        });
+    };
+    let now_s = unix_now();
+    let b = g.budget.as_mut().ok_or_else(|| GatewayError::internal("budget state missing"))?;
+    let start = period_start(b.period, now_s);
+    if start != b.start || b.start == 0 {
+        *b = Budget { period: b.period, start, spent: spent_since(&c.name, start), reserved: b.reserved };
+    }
+    // (a nano-dollar of slack, so float rounding never refuses an exact fit)
+    if b.spent + b.reserved + ceiling > usd + 1e-9 {
+        let per = if b.period == BudgetPeriod::Day { "daily" } else { "monthly" };
+        return Err(GatewayError::CallerLimited {
+            limit: CallerLimit::Budget,
+            message: format!(
+                "caller `{}` is over its {per} budget of ${usd:.4}: spent ${:.4}, ${:.4} reserved by requests in flight, and this one may cost up to ${ceiling:.4}",
+                c.name, b.spent, b.reserved
+            ),
+            retry_after: Duration::from_secs(period_end(b.period, start).saturating_sub(now_s).max(1)),
+        });
+    }
+    b.reserved += ceiling;
+    Ok(ceiling)
 }
 
 impl Inner {
