@@ -20,6 +20,17 @@ pub enum ReloadCause {
     Poll,
 }
 
+impl ReloadCause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReloadCause::Sighup => "sighup",
+            ReloadCause::File => "file",
+            ReloadCause::Admin => "admin",
+            ReloadCause::Poll => "poll",
+        }
+    }
+}
+
 /// What a reload did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

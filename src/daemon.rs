@@ -289,8 +289,8 @@ fn apply_moves(m: Moved, unix_bound: &mut Bound<PathBuf>, tcp_bound: &mut Option
 
 /// One reload: read, validate, build, bind what moved, swap. Never applies a bad config.
 async fn reload_once(cause: ReloadCause, origin: &ConfigOrigin, gateway: &Gateway, cx: &Ctx) -> (ReloadRecord, Moved) {
-    let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let mut rec = ReloadRecord { at, cause, result: ReloadResult::Unchanged, errors: Vec::new() };
+    let mut rec =
+        ReloadRecord { at: crate::api::ids::unix_now(), cause, result: ReloadResult::Unchanged, errors: Vec::new() };
     let current = gateway.current();
     let snapshot = match config::load(&origin.path, origin.explicit, &OsEnv) {
         Ok(s) => s,
@@ -359,7 +359,7 @@ async fn prepare(snapshot: Snapshot, current: &Live, cx: &Ctx) -> Result<(Live, 
 }
 
 fn log_reload(r: &ReloadRecord) {
-    let cause = format!("{:?}", r.cause).to_ascii_lowercase();
+    let cause = r.cause.as_str();
     match r.result {
         ReloadResult::Failed => {
             for e in &r.errors {

@@ -9,6 +9,11 @@ pub fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 /// A fresh OpenAI-style completion id, `chatcmpl-` and 16 hex digits.
 pub fn completion_id() -> String {
     format!("chatcmpl-{}", nonce())

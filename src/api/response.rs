@@ -179,6 +179,11 @@ impl Usage {
         }
     }
 
+    /// Prompt tokens read from the vendor's prompt cache (0 when it reported none).
+    pub fn cached_tokens(&self) -> u64 {
+        self.prompt_tokens_details.map_or(0, |d| d.cached_tokens)
+    }
+
     /// Field-wise sum (merging the answers of a fanned-out `n > 1` request).
     pub fn add(&self, o: &Usage) -> Usage {
         let opt = |a: Option<u64>, b: Option<u64>| {

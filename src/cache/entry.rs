@@ -63,7 +63,7 @@ pub enum DecodeError {
 }
 
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    crate::api::ids::unix_ms()
 }
 
 impl Entry {

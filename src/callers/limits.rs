@@ -6,7 +6,9 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use crate::api::ids::unix_now;
 
 use crate::api::error::{CallerLimit, GatewayError};
 use crate::config::callers::{BudgetPeriod, CallerSettings};
@@ -215,10 +217,6 @@ fn limited(c: &CallerSettings, what: String, limit: CallerLimit, retry: Duration
         message: format!("caller `{}` is over its limit of {what}", c.name),
         retry_after: retry.max(Duration::from_millis(1)),
     }
-}
-
-pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// Start (unix seconds, UTC) of the budget period containing `now`.

@@ -101,7 +101,8 @@ impl Accounting {
     /// The same limits and budget, counted across every host in Redis. Runs after the local
     /// admission (which already refused what one host alone is over).
     pub async fn admit_shared(&self, snap: &Snapshot, tokens: f64, log: &mut Tracked) -> Result<(), GatewayError> {
-        use crate::callers::limits::{period_start, unix_now};
+        use crate::api::ids::unix_now;
+        use crate::callers::limits::period_start;
         use crate::callers::shared::Verdict;
         let (Some(shared), Some(settings)) =
             (&self.shared, snap.callers.by_name.get(&log.account.caller).filter(|_| log.account.configured))
@@ -150,8 +151,7 @@ impl Account {
     /// The cost of `usage` at the answering deployment's price (None: price unknown).
     pub fn cost_of(&self, usage: Option<&crate::api::Usage>) -> Option<f64> {
         let u = usage?;
-        let cached = u.prompt_tokens_details.map_or(0, |d| d.cached_tokens);
-        self.price.map(|p| p.cost(u, cached))
+        self.price.map(|p| p.cost(u, u.cached_tokens()))
     }
 
     /// Notes who answered (its price and provider) and what each vendor call did.
@@ -174,13 +174,10 @@ fn label(name: &str) -> std::borrow::Cow<'_, str> {
 /// What the request cost: nothing for a hit or a failure before usage; None when the price
 /// is unknown.
 fn cost(req: &Tracked, end: &End) -> Option<f64> {
-    let usage = req.usage.unwrap_or_default();
-    let cached = usage.prompt_tokens_details.map_or(0, |d| d.cached_tokens);
-    match (req.cache, req.usage.is_some(), req.account.price) {
-        (Outcome::Hit, _, _) => Some(0.0),
-        (_, false, _) => Some(0.0).filter(|_| end.status() >= 400),
-        (_, true, Some(p)) => Some(p.cost(&usage, cached)),
-        (_, true, None) => None,
+    match (req.cache, &req.usage) {
+        (Outcome::Hit, _) => Some(0.0),
+        (_, None) => Some(0.0).filter(|_| end.status() >= 400),
+        (_, usage) => req.account.cost_of(usage.as_ref()),
     }
 }
 
@@ -244,8 +241,7 @@ fn count(m: &Metrics, req: &Tracked, status: u16, cost: Option<f64>) {
         }
     }
     if let Some(usage) = req.usage {
-        let cached = usage.prompt_tokens_details.map_or(0, |d| d.cached_tokens);
-        for (counter, n) in h.tokens.iter().zip([usage.prompt_tokens, usage.completion_tokens, cached]) {
+        for (counter, n) in h.tokens.iter().zip([usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens()]) {
             counter.inc_by(n);
         }
     }
@@ -258,7 +254,7 @@ fn count(m: &Metrics, req: &Tracked, status: u16, cost: Option<f64>) {
 fn ledger_row(req: &mut Tracked, end: &End, cost: Option<f64>) -> Record {
     let usage = req.usage.unwrap_or_default();
     Record {
-        ts_ms: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64),
+        ts_ms: crate::api::ids::unix_ms() as i64,
         request_id: std::mem::take(&mut req.request_id),
         caller: std::mem::take(&mut req.account.caller),
         app: req.label.take(),
@@ -267,7 +263,7 @@ fn ledger_row(req: &mut Tracked, end: &End, cost: Option<f64>) -> Record {
         provider: std::mem::take(&mut req.account.provider),
         prompt_tokens: usage.prompt_tokens,
         completion_tokens: usage.completion_tokens,
-        cached_tokens: usage.prompt_tokens_details.map_or(0, |d| d.cached_tokens),
+        cached_tokens: usage.cached_tokens(),
         cost_usd: cost,
         latency_ms: super::request::round_ms(req.started.elapsed()),
         status: end.status(),

@@ -25,40 +25,42 @@ use tokio::time::Instant;
 use super::admit::Admitted;
 use super::attempt::{self, Answer, Job};
 use super::health::Health;
-use super::produce::{Produced, owned_plan, vendor_answerer};
+use super::produce::{Produced, vendor_answerer};
 use super::request::Answerer;
 use super::stream::{ChunkItems, vendor_chunks};
 use super::{Live, Plan};
 use crate::api::error::{GatewayError, Timeout};
 use crate::api::{ChatRequest, EmbeddingsRequest};
 use crate::cache::flight::{Answered, Phase, Publisher, Source, Waiter};
-use crate::cache::{Body, Cache, CacheKey, Directive, Entry, Outcome, key, replay};
+use crate::cache::{Body, Cache, CacheKey, Directive, Entry, Origin, Outcome, key, replay};
 use crate::config::RouteCache;
 
-/// What a flight computes (owned: it runs in its own task).
-pub enum Work {
+/// What a flight computes: the request, owned (the flight runs in its own task).
+enum Work {
     Chat(Box<ChatRequest>),
     Embeddings(Box<EmbeddingsRequest>),
 }
 
 impl Work {
+    fn of(job: &Job<'_>) -> Self {
+        match job {
+            Job::Complete(req) | Job::Stream(req) => Work::Chat(Box::new((*req).clone())),
+            Job::Embed(req) => Work::Embeddings(Box::new((*req).clone())),
+        }
+    }
+
     fn job(&self) -> Job<'_> {
         match self {
             Work::Chat(req) => Job::chat(req),
             Work::Embeddings(req) => Job::Embed(req),
         }
     }
+}
 
-    fn key(&self, plan: &Plan) -> CacheKey {
-        match self {
-            Work::Chat(req) => key::chat(&plan.candidates, req),
-            Work::Embeddings(req) => key::embeddings(&plan.candidates, req),
-        }
-    }
-
-    /// A streaming waiter takes the chunks as they come; the others wait for the whole.
-    fn streams(&self) -> bool {
-        matches!(self, Work::Chat(req) if req.is_stream())
+fn key_of(job: &Job<'_>, plan: &Plan) -> CacheKey {
+    match job {
+        Job::Complete(req) | Job::Stream(req) => key::chat(&plan.candidates, req),
+        Job::Embed(req) => key::embeddings(&plan.candidates, req),
     }
 }
 
@@ -72,7 +74,8 @@ pub fn settings(cache: &Cache, live: &Live, plan: &Plan, directive: Directive) -
     Some(rc)
 }
 
-/// The answer for `work` from the cache: a memory hit, or the flight for its key.
+/// The answer for `job` from the cache: a memory hit, or the flight for its key (the
+/// request is copied for the flight only when this request leads one).
 pub async fn produce(
     cache: &Arc<Cache>,
     health: &Arc<Health>,
@@ -80,21 +83,21 @@ pub async fn produce(
     admitted: &Admitted,
     rc: RouteCache,
     directive: Directive,
-    work: Work,
+    job: Job<'_>,
 ) -> Result<Produced, GatewayError> {
-    let key = work.key(&admitted.plan);
+    let key = key_of(&job, &admitted.plan);
     let lookup = directive != Directive::NoCache;
     if lookup && let Some(entry) = cache.get_memory(&key, &rc) {
         cache.record(Outcome::Hit, false);
-        return Ok(Produced::Whole { body: entry.body.clone(), by: stored(&entry) });
+        return Ok(Produced::Whole { body: entry.body.clone(), by: hit(entry.origin.clone()) });
     }
-    let streams = work.streams();
     let (waiter, publisher) = cache.flights.join_or_lead(key, lookup);
     if let Some(p) = publisher {
         let flight = Flight { cache: cache.clone(), health: health.clone(), live: live.clone(), rc, key, lookup };
-        flight.start(owned_plan(&admitted.plan), work, p);
+        flight.start(admitted.plan.clone(), Work::of(&job), p);
     }
-    wait(cache, waiter, streams, admitted).await
+    // A streaming waiter takes the chunks as they come; the others wait for the whole.
+    wait(cache, waiter, matches!(job, Job::Stream(_)), admitted).await
 }
 
 /// Waits for the flight: for its first chunk (a streaming waiter) or its end.
@@ -128,9 +131,9 @@ async fn wait(cache: &Cache, mut w: Waiter, streams: bool, admitted: &Admitted) 
     }
 }
 
-/// A stored answer: a hit, with no calls and no price.
-fn stored(entry: &Entry) -> Answerer {
-    Answerer { origin: entry.origin.clone(), cache: Outcome::Hit, calls: Vec::new(), priced_by: None }
+/// A stored answer, or a share of another request's call: a hit, with no calls and no price.
+fn hit(origin: Origin) -> Answerer {
+    Answerer { origin, cache: Outcome::Hit, calls: Vec::new(), priced_by: None }
 }
 
 /// What a waiter reports: `miss` for the request whose flight called the vendor (with its
@@ -139,7 +142,7 @@ fn stored(entry: &Entry) -> Answerer {
 fn served(a: &Answered, leader: bool) -> Answerer {
     match (&a.source, &a.deployment) {
         (Source::Vendor, Some(dep)) if leader => vendor_answerer(dep, a.attempts.clone(), Outcome::Miss),
-        _ => Answerer { origin: a.origin.clone(), cache: Outcome::Hit, calls: Vec::new(), priced_by: None },
+        _ => hit(a.origin.clone()),
     }
 }
 

@@ -18,11 +18,11 @@ pub fn chat(
     caller_deadline: Option<tokio::time::Instant>,
 ) -> Result<ChatAnswer, GatewayError> {
     let (chunks, meta) = match produced {
-        Produced::Stream { chunks, by } => (chunks, t.answered(&by)),
+        Produced::Stream { chunks, by } => (chunks, t.answered(by)),
         Produced::Whole { body: Body::Chat(resp), by } => {
-            let mut meta = t.answered(&by);
+            let mut meta = t.answered(by);
             if !req.is_stream() {
-                if by.cache != Outcome::Hit {
+                if meta.cache != Outcome::Hit {
                     t.usage = resp.usage;
                     meta.cost_usd = t.account.cost_of(resp.usage.as_ref());
                 }
@@ -44,8 +44,8 @@ pub fn embeddings(mut t: Tracked, produced: Produced) -> Result<(serde_json::Val
     let Produced::Whole { body: Body::Embeddings(value), by } = produced else {
         return Err(t.fail(GatewayError::internal("embeddings were answered with a chat answer")));
     };
-    let mut meta = t.answered(&by);
-    if by.cache != Outcome::Hit {
+    let mut meta = t.answered(by);
+    if meta.cache != Outcome::Hit {
         let prompt = value["usage"]["prompt_tokens"].as_u64().unwrap_or(0);
         t.usage = Some(Usage::new(prompt, 0));
         meta.cost_usd = t.account.cost_of(t.usage.as_ref());

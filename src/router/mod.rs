@@ -33,10 +33,12 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::api::error::GatewayError;
+use crate::api::ids::unix_now;
 use crate::api::{ChatRequest, ChatResponse, EmbeddingsRequest};
 use crate::config::Snapshot;
 use crate::control::{ReloadRecord, ReloadResult};
 use crate::providers::Provider;
+use attempt::Job;
 pub use meta::Meta;
 pub use plan::Plan;
 use request::Tracked;
@@ -98,6 +100,20 @@ impl Live {
     fn provider(&self, name: &str) -> Option<&Provider> {
         self.providers.get(name).map(Arc::as_ref)
     }
+}
+
+/// A route as an entry of OpenAI's model list.
+fn route_entry(r: &Arc<crate::config::RouteSettings>) -> Value {
+    let targets: Vec<&str> = r.targets.iter().map(|t| t.name.as_str()).collect();
+    json!({"id": r.name, "object": "model", "created": 0, "owned_by": "sidegate",
+        "sidegate": {"kind": "route", "targets": targets}})
+}
+
+/// A configured model (deployment) as an entry of OpenAI's model list.
+fn model_entry(m: &crate::config::ModelSettings) -> Value {
+    json!({"id": m.name, "object": "model", "created": 0, "owned_by": m.provider.name,
+        "sidegate": {"kind": "model", "provider": m.provider.name, "vendor_model": m.vendor_model,
+                     "context_window": m.context_window, "capabilities": m.capabilities}})
 }
 
 /// A provider whose adapter could not be built (an invalid key header, a TLS setup error).
@@ -203,65 +219,68 @@ impl Gateway {
     }
 
     /// A chat request through the pipeline: admit, produce (cache or attempt loop), deliver.
-    pub async fn chat(&self, req: ChatRequest, opts: CallOptions) -> Result<ChatAnswer, GatewayError> {
-        let mut t = Tracked::start(&self.stats, opts.request_id.clone(), opts.label.clone(), req.is_stream());
-        req.validate().map_err(|(m, p)| t.fail(GatewayError::invalid(m, Some(p))))?;
-        let live = self.current();
-        let needs = plan::Needs::chat(&req, opts.regions.clone());
-        let name = opts.route.as_deref().unwrap_or(&req.model);
-        let admitted = match admit::admit(&self.accounting, &self.health, &live, &needs, &opts, name, &mut t).await {
-            Ok(a) => a,
-            Err(e) => return Err(t.fail(e)),
-        };
-        let produced = match cache_step::settings(&self.cache, &live, &admitted.plan, opts.cache) {
-            None => produce::direct(&live, &self.health, &admitted, attempt::Job::chat(&req)).await,
-            Some(rc) => {
-                let work = cache_step::Work::Chat(Box::new(req.clone()));
-                cache_step::produce(&self.cache, &self.health, &live, &admitted, rc, opts.cache, work).await
-            }
-        };
-        let produced = produced.map_err(|e| t.fail(e))?;
+    pub async fn chat(&self, req: ChatRequest, mut opts: CallOptions) -> Result<ChatAnswer, GatewayError> {
+        let needs = plan::Needs::chat(&req, opts.regions.take());
+        let (t, produced) = self.produce(Job::chat(&req), req.validate(), needs, &req.model, &mut opts).await?;
         let caller_deadline = opts.timeout.map(|d| Instant::now() + d.saturating_sub(t.started.elapsed()));
         deliver::chat(t, produced, &req, caller_deadline)
     }
 
     /// An embeddings request through the same pipeline.
-    pub async fn embeddings(&self, req: EmbeddingsRequest, opts: CallOptions) -> Result<(Value, Meta), GatewayError> {
-        let mut t = Tracked::start(&self.stats, opts.request_id.clone(), opts.label.clone(), false);
-        req.validate().map_err(|(m, p)| t.fail(GatewayError::invalid(m, Some(p))))?;
+    pub async fn embeddings(
+        &self,
+        req: EmbeddingsRequest,
+        mut opts: CallOptions,
+    ) -> Result<(Value, Meta), GatewayError> {
+        let needs = plan::Needs::embeddings(&req, opts.regions.take());
+        let (t, produced) = self.produce(Job::Embed(&req), req.validate(), needs, &req.model, &mut opts).await?;
+        deliver::embeddings(t, produced)
+    }
+
+    /// The pipeline up to delivery: the request's record, its check, admission, and its
+    /// answer from the cache step (a cached route) or the attempt loop. A failure at any
+    /// step finishes the record with it.
+    async fn produce(
+        &self,
+        job: Job<'_>,
+        valid: Result<(), (String, &'static str)>,
+        needs: plan::Needs,
+        model: &str,
+        opts: &mut CallOptions,
+    ) -> Result<(Tracked, produce::Produced), GatewayError> {
+        let stream = matches!(job, Job::Stream(_));
+        let mut t = Tracked::start(&self.stats, std::mem::take(&mut opts.request_id), opts.label.take(), stream);
+        valid.map_err(|(m, p)| t.fail(GatewayError::invalid(m, Some(p))))?;
         let live = self.current();
-        let needs = plan::Needs::embeddings(&req, opts.regions.clone());
-        let name = opts.route.as_deref().unwrap_or(&req.model);
-        let admitted = match admit::admit(&self.accounting, &self.health, &live, &needs, &opts, name, &mut t).await {
+        let name = opts.route.as_deref().unwrap_or(model);
+        let admitted = match admit::admit(&self.accounting, &self.health, &live, &needs, opts, name, &mut t).await {
             Ok(a) => a,
             Err(e) => return Err(t.fail(e)),
         };
         let produced = match cache_step::settings(&self.cache, &live, &admitted.plan, opts.cache) {
-            None => produce::direct(&live, &self.health, &admitted, attempt::Job::Embed(&req)).await,
-            Some(rc) => {
-                let work = cache_step::Work::Embeddings(Box::new(req));
-                cache_step::produce(&self.cache, &self.health, &live, &admitted, rc, opts.cache, work).await
-            }
+            None => produce::direct(&live, &self.health, &admitted, job).await,
+            Some(rc) => cache_step::produce(&self.cache, &self.health, &live, &admitted, rc, opts.cache, job).await,
         };
-        let produced = produced.map_err(|e| t.fail(e))?;
-        deliver::embeddings(t, produced)
+        match produced {
+            Ok(p) => Ok((t, p)),
+            Err(e) => Err(t.fail(e)),
+        }
     }
 
     /// `GET /v1/models`: routes and configured models, OpenAI's list shape.
     pub fn models(&self) -> Value {
         let live = self.current();
         let snap = &live.snapshot;
-        let mut data = Vec::new();
-        for r in snap.routes.values() {
-            let targets: Vec<&str> = r.targets.iter().map(|t| t.name.as_str()).collect();
-            data.push(json!({"id": r.name, "object": "model", "created": 0, "owned_by": "sidegate", "sidegate": {"kind": "route", "targets": targets}}));
-        }
-        for m in snap.models.values() {
-            data.push(json!({"id": m.name, "object": "model", "created": 0, "owned_by": m.provider.name,
-                "sidegate": {"kind": "model", "provider": m.provider.name, "vendor_model": m.vendor_model,
-                             "context_window": m.context_window, "capabilities": m.capabilities}}));
-        }
+        let routes = snap.routes.values().map(route_entry);
+        let data: Vec<Value> = routes.chain(snap.models.values().map(|m| model_entry(m))).collect();
         json!({"object": "list", "data": data})
+    }
+
+    /// `GET /v1/models/{id}`: the entry of one route or configured model, if there is one.
+    pub fn model(&self, id: &str) -> Option<Value> {
+        let live = self.current();
+        let snap = &live.snapshot;
+        snap.routes.get(id).map(route_entry).or_else(|| snap.models.get(id).map(|m| model_entry(m)))
     }
 
     /// What `sidegate status` shows.
@@ -297,8 +316,4 @@ impl Gateway {
             "routes": snap.routes.keys().collect::<Vec<_>>(),
         })
     }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

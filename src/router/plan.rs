@@ -11,7 +11,7 @@ use crate::api::error::GatewayError;
 use crate::api::{ChatRequest, EmbeddingsRequest};
 use crate::config::{ModelSettings, RouteSettings, Snapshot, Strategy, Timing};
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Plan {
     /// The route (or model) name the caller asked for.
     pub route: String,

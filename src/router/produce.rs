@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
+use super::Live;
 use super::admit::Admitted;
 use super::attempt::{self, Answer, Job};
 use super::health::Health;
 use super::request::Answerer;
 use super::stream::{ChunkItems, vendor_chunks};
-use super::{Live, Plan};
 use crate::api::error::{AttemptRecord, GatewayError};
 use crate::cache::{Body, Origin, Outcome};
 use crate::config::ModelSettings;
@@ -42,9 +42,4 @@ pub fn vendor_answerer(dep: &Arc<ModelSettings>, calls: Vec<AttemptRecord>, cach
 
 pub fn origin_of(dep: &ModelSettings) -> Origin {
     Origin { provider: dep.provider.name.clone(), deployment: dep.name.clone(), vendor_model: dep.vendor_model.clone() }
-}
-
-/// A copy of the parts of `plan` a background task needs.
-pub fn owned_plan(plan: &Plan) -> Plan {
-    Plan { route: plan.route.clone(), timing: plan.timing, candidates: plan.candidates.clone(), tokens: plan.tokens }
 }

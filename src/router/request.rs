@@ -91,24 +91,25 @@ impl Tracked {
         }
     }
 
-    /// Notes who answered and builds the answer's meta from it.
-    pub fn answered(&mut self, by: &Answerer) -> Meta {
-        self.deployment.clone_from(&by.origin.deployment);
-        self.attempts = by.calls.len() as u32;
-        self.cache = by.cache;
-        if let Some(dep) = &by.priced_by {
-            self.account.note_answerer(dep, &by.calls);
+    /// Notes who answered and builds the answer's meta from it (its strings move there).
+    pub fn answered(&mut self, by: Answerer) -> Meta {
+        let Answerer { origin, cache, calls, priced_by } = by;
+        self.deployment.clone_from(&origin.deployment);
+        self.attempts = calls.len() as u32;
+        self.cache = cache;
+        if let Some(dep) = &priced_by {
+            self.account.note_answerer(dep, &calls);
         }
         Meta {
             request_id: self.request_id.clone(),
             route: self.route.clone(),
-            provider: by.origin.provider.clone(),
-            model: by.origin.deployment.clone(),
-            vendor_model: by.origin.vendor_model.clone(),
-            cache: by.cache,
-            attempts: by.calls.len() as u32,
+            provider: origin.provider,
+            model: origin.deployment,
+            vendor_model: origin.vendor_model,
+            cache,
+            attempts: calls.len() as u32,
             latency_ms: round_ms(self.started.elapsed()),
-            attempt_log: by.calls.clone(),
+            attempt_log: calls,
             caller: self.account.caller.clone(),
             cost_usd: None,
         }

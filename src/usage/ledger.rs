@@ -163,7 +163,7 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Record>, retention: D
         }
         if last_prune.elapsed() > Duration::from_secs(3600) {
             last_prune = Instant::now();
-            let cutoff = crate::callers::limits::unix_now().saturating_sub(retention.as_secs()) as i64 * 1000;
+            let cutoff = crate::api::ids::unix_now().saturating_sub(retention.as_secs()) as i64 * 1000;
             if let Err(e) = conn.execute("DELETE FROM requests WHERE ts_ms < ?1", params![cutoff]) {
                 tracing::warn!(error = %e, "usage ledger retention failed");
             }

@@ -47,7 +47,7 @@ pub fn report(path: &Path, since: Duration, by: &[String]) -> Result<Vec<Row>, S
         // ORDER BY takes a column number: the cost is the fifth after the group columns.
         cost_col = by.len() + 5
     );
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let now_ms = crate::api::ids::unix_ms() as i64;
     let since_ms = now_ms - since.as_millis() as i64;
     let mut st = conn.prepare(&sql).map_err(|e| e.to_string())?;
     let n = by.len();

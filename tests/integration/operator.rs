@@ -142,3 +142,20 @@ async fn with_no_config_file_the_log_says_the_builtin_default_is_in_use() {
     assert!(text.contains("built-in default"), "{text}");
     assert!(text.contains("picked up when created"), "{text}");
 }
+
+#[tokio::test]
+async fn native_errors_carry_the_request_id_of_their_log_line() {
+    let d = Daemon::start("", CONFIG).await;
+    let c = d.native().await;
+    let err = c
+        .call("chat", &json!({"model": "nope", "messages": [{"role": "user", "content": "x"}]}), &json!({}))
+        .await
+        .err()
+        .expect("an unknown model is an error");
+    let sidegate::client::ClientError::Api { status, body, .. } = err else { panic!("not an ERROR frame: {err}") };
+    assert_eq!(status, 404);
+    let id = body["meta"]["request_id"].as_str().unwrap_or_default().to_string();
+    assert!(id.starts_with("sg-"), "{body}");
+    eventually("the request's log line", || !log_lines_with(&d, &id).is_empty()).await;
+    assert!(log_lines_with(&d, &id).join("\n").contains("status=404"));
+}

@@ -1,5 +1,5 @@
 //! The HTTP front's one mapping of a `GatewayError`: its status, `retry-after`, the attempt
-//! count, the request id, and OpenAI's error body.
+//! count and log, and OpenAI's error body. (`handle` adds the request id to every answer.)
 
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Response, StatusCode};
@@ -7,7 +7,7 @@ use hyper::{Response, StatusCode};
 use super::Body;
 use crate::api::error::GatewayError;
 
-pub fn error_response(e: &GatewayError, request_id: &str) -> Response<Body> {
+pub fn error_response(e: &GatewayError) -> Response<Body> {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut r = Response::new(Body::full(e.openai_body()));
     *r.status_mut() = status;
@@ -17,9 +17,6 @@ pub fn error_response(e: &GatewayError, request_id: &str) -> Response<Body> {
         h.insert("retry-after", HeaderValue::from(secs));
     }
     h.insert("x-sidegate-attempts", HeaderValue::from(e.attempts().len() as u64));
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert("x-sidegate-request-id", v);
-    }
     let log = crate::router::meta::attempt_header(e.attempts());
     if !log.is_empty()
         && let Ok(v) = HeaderValue::from_str(&log)

@@ -59,40 +59,58 @@ where
 /// same id its log line has.
 async fn handle(req: Request<Incoming>, cx: &Ctx, cred: &Credential) -> Response<Body> {
     let request_id = crate::router::meta::request_id();
-    let method = req.method().clone();
-    let full_path = req.uri().path().to_string();
-    let path = full_path.trim_end_matches('/');
+    let header = HeaderValue::from_str(&request_id).ok();
+    // (cheap clones: a standard method is a tag, a Uri shares its bytes)
+    let (method, uri) = (req.method().clone(), req.uri().clone());
+    let mut r = match route(req, cx, cred, request_id).await {
+        Ok(r) => r,
+        Err(Failed::Routed(e)) => error_response(&e),
+        Err(Failed::Front(e)) => {
+            // The router never saw it (an unknown endpoint, a body it could not read), so it
+            // has no request log line: this is its line.
+            let id = header.as_ref().and_then(|h| h.to_str().ok()).unwrap_or("");
+            tracing::info!(target: "sidegate::request", request_id = %id, method = %method, path = %uri.path(),
+                status = e.status(), outcome = %e.label(), caller = %caller_name(cx, cred), "request");
+            error_response(&e)
+        }
+    };
+    if let Some(v) = header {
+        r.headers_mut().insert("x-sidegate-request-id", v);
+    }
+    r
+}
+
+async fn route(
+    req: Request<Incoming>,
+    cx: &Ctx,
+    cred: &Credential,
+    request_id: String,
+) -> Result<Response<Body>, Failed> {
+    let path = req.uri().path().trim_end_matches('/');
     let path = path.strip_prefix("/v1").unwrap_or(path);
-    let answer = match (&method, path) {
-        (&Method::POST, "/chat/completions") => chat(req, cx, cred, &request_id).await,
-        (&Method::POST, "/embeddings") => embeddings(req, cx, cred, &request_id).await,
+    match (req.method(), path) {
+        (&Method::POST, "/chat/completions") => chat(req, cx, cred, request_id).await,
+        (&Method::POST, "/embeddings") => embeddings(req, cx, cred, request_id).await,
         (&Method::GET, "/models") => Ok(json_response(StatusCode::OK, &cx.gateway.models(), None)),
-        (&Method::GET, p) if p.starts_with("/models/") => model(cx, &p["/models/".len()..]).map_err(Failed::Front),
+        (&Method::GET, p) if p.starts_with("/models/") => {
+            let id = &p["/models/".len()..];
+            match cx.gateway.model(id) {
+                Some(m) => Ok(json_response(StatusCode::OK, &m, None)),
+                None => Err(Failed::Front(GatewayError::UnknownModel {
+                    message: format!("unknown model `{id}` (GET /v1/models lists them)"),
+                })),
+            }
+        }
         (&Method::GET, "/metrics") => Ok(metrics_response(cx)),
         (&Method::GET, "/healthz") => Ok(json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}), None)),
         (&Method::GET, "/status") => Ok(json_response(StatusCode::OK, &cx.gateway.status(), None)),
-        (_, "/chat/completions" | "/embeddings" | "/models" | "/healthz" | "/status" | "/metrics") => {
-            Err(Failed::Front(GatewayError::MethodNotAllowed { method: method.to_string(), path: full_path.clone() }))
+        (m, "/chat/completions" | "/embeddings" | "/models" | "/healthz" | "/status" | "/metrics") => {
+            Err(Failed::Front(GatewayError::MethodNotAllowed { method: m.to_string(), path: req.uri().path().into() }))
         }
-        _ => Err(Failed::Front(GatewayError::NoSuchEndpoint { method: method.to_string(), path: full_path.clone() })),
-    };
-    let mut r = match answer {
-        Ok(r) => r,
-        Err(Failed::Routed(e)) => error_response(&e, &request_id),
-        Err(Failed::Front(e)) => {
-            {
-                // The router never saw it (an unknown endpoint, a body it could not read),
-                // so it has no request log line: this is its line.
-                tracing::info!(target: "sidegate::request", request_id = %request_id, method = %method,
-                    path = %full_path, status = e.status(), outcome = %e.label(), caller = %caller_name(cx, cred), "request");
-            }
-            error_response(&e, &request_id)
+        (m, _) => {
+            Err(Failed::Front(GatewayError::NoSuchEndpoint { method: m.to_string(), path: req.uri().path().into() }))
         }
-    };
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        r.headers_mut().entry("x-sidegate-request-id").or_insert(v);
     }
-    r
 }
 
 /// A request that failed, and where: in the router (which wrote its log line) or in the front
@@ -118,18 +136,6 @@ fn caller_name(cx: &Ctx, cred: &Credential) -> String {
     }
 }
 
-/// `GET /v1/models/{id}`: one entry of the list (the SDKs' `models.retrieve`).
-fn model(cx: &Ctx, id: &str) -> Result<Response<Body>, GatewayError> {
-    let list = cx.gateway.models();
-    let found = list["data"].as_array().and_then(|d| d.iter().find(|m| m["id"] == id));
-    match found {
-        Some(m) => Ok(json_response(StatusCode::OK, m, None)),
-        None => {
-            Err(GatewayError::UnknownModel { message: format!("unknown model `{id}` (GET /v1/models lists them)") })
-        }
-    }
-}
-
 /// Reads the whole request body, refusing more than the configured limit with 413.
 async fn read_body(req: Request<Incoming>, max: usize) -> Result<(hyper::http::request::Parts, Bytes), GatewayError> {
     if let Some(len) =
@@ -146,7 +152,7 @@ async fn read_body(req: Request<Incoming>, max: usize) -> Result<(hyper::http::r
     }
 }
 
-fn call_options(parts: &hyper::http::request::Parts, cred: &Credential, request_id: &str) -> CallOptions {
+fn call_options(parts: &hyper::http::request::Parts, cred: &Credential, request_id: String) -> CallOptions {
     let h = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let credential = match cred {
         Credential::Anonymous => match h("authorization").as_deref().and_then(|a| a.strip_prefix("Bearer ")) {
@@ -168,11 +174,11 @@ fn call_options(parts: &hyper::http::request::Parts, cred: &Credential, request_
                 parts.headers.get_all("cache-control").iter().filter_map(|v| v.to_str().ok()).collect();
             super::cache_directive::from_cache_control(&all.join(","))
         },
-        request_id: request_id.to_string(),
+        request_id,
     }
 }
 
-async fn chat(req: Request<Incoming>, cx: &Ctx, cred: &Credential, id: &str) -> Result<Response<Body>, Failed> {
+async fn chat(req: Request<Incoming>, cx: &Ctx, cred: &Credential, id: String) -> Result<Response<Body>, Failed> {
     let (parts, bytes) = read_body(req, cx.gateway.current().snapshot.server.max_body_bytes).await?;
     let chat: ChatRequest = serde_json::from_slice(&bytes).map_err(|e| from_json_error(&e))?;
     match cx.gateway.chat(chat, call_options(&parts, cred, id)).await.map_err(Failed::Routed)? {
@@ -189,7 +195,7 @@ async fn chat(req: Request<Incoming>, cx: &Ctx, cred: &Credential, id: &str) -> 
     }
 }
 
-async fn embeddings(req: Request<Incoming>, cx: &Ctx, cred: &Credential, id: &str) -> Result<Response<Body>, Failed> {
+async fn embeddings(req: Request<Incoming>, cx: &Ctx, cred: &Credential, id: String) -> Result<Response<Body>, Failed> {
     let (parts, bytes) = read_body(req, cx.gateway.current().snapshot.server.max_body_bytes).await?;
     let body: EmbeddingsRequest = serde_json::from_slice(&bytes).map_err(|e| from_json_error(&e))?;
     let (value, meta) = cx.gateway.embeddings(body, call_options(&parts, cred, id)).await.map_err(Failed::Routed)?;
@@ -218,7 +224,6 @@ fn meta_headers(r: &mut Response<Body>, m: &Meta) {
     put("x-sidegate-model", &m.model);
     put("x-sidegate-cache", m.cache.as_str());
     put("x-sidegate-attempts", &m.attempts.to_string());
-    put("x-sidegate-request-id", &m.request_id);
     put("x-sidegate-attempt-log", &m.attempt_header());
     put("x-sidegate-caller", &m.caller);
     if let Some(c) = m.cost_usd {

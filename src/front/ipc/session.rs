@@ -48,12 +48,43 @@ pub struct Session<'a> {
 pub async fn run(id: u64, req: OwnedRequest, s: Session<'_>, cred: crate::callers::Credential) {
     let tx = s.tx;
     if let Err((e, meta)) = dispatch(id, req, &s, cred).await {
-        let meta = meta.map(|m| m.to_json());
         let _ = tx.send(encode(Kind::Error, id, &error_body(&e, meta.as_ref()))).await;
     }
 }
 
-type Failed = (GatewayError, Option<Meta>);
+/// A failed request and the meta its ERROR frame carries: the stream's, when it broke after
+/// it started; else, when the router saw it, at least its `request_id` (its log line's id).
+type Failed = (GatewayError, Option<serde_json::Value>);
+
+fn routed(request_id: &str) -> impl Fn(GatewayError) -> Failed + '_ {
+    move |e| (e, Some(serde_json::json!({ "request_id": request_id })))
+}
+
+/// The per-call options of a REQUEST (moved out of it: nothing is copied).
+fn call_options(
+    o: RequestOptions,
+    credential: crate::callers::Credential,
+    request_id: String,
+) -> Result<CallOptions, GatewayError> {
+    let cache = match o.cache.as_deref() {
+        None => crate::cache::Directive::Default,
+        Some(v) => crate::front::cache_directive::from_option(v).ok_or_else(|| {
+            GatewayError::invalid(
+                format!("`options.cache` must be \"no-cache\" or \"no-store\", not {v:?}"),
+                Some("options.cache"),
+            )
+        })?,
+    };
+    Ok(CallOptions {
+        request_id,
+        credential,
+        route: o.route,
+        timeout: o.timeout_ms.map(Duration::from_millis),
+        label: o.label,
+        regions: o.regions,
+        cache,
+    })
+}
 
 async fn dispatch(
     id: u64,
@@ -62,51 +93,22 @@ async fn dispatch(
     credential: crate::callers::Credential,
 ) -> Result<(), Failed> {
     let (gw, tx) = (s.gw, s.tx);
-    let opts = CallOptions {
-        request_id: crate::router::meta::request_id(),
-        credential,
-        route: req.options.route.clone(),
-        timeout: req.options.timeout_ms.map(Duration::from_millis),
-        label: req.options.label.clone(),
-        regions: req.options.regions.clone(),
-        cache: match req.options.cache.as_deref() {
-            None => crate::cache::Directive::Default,
-            Some(v) => crate::front::cache_directive::from_option(v).ok_or_else(|| {
-                let e = GatewayError::invalid(
-                    format!("`options.cache` must be \"no-cache\" or \"no-store\", not {v:?}"),
-                    Some("options.cache"),
-                );
-                (e, None)
-            })?,
-        },
-    };
     let raw = req.body.as_ref().map_or("{}", |b| b.get());
     match req.op.as_str() {
         "chat" => {
             let chat: ChatRequest = serde_json::from_str(raw).map_err(|e| (from_json_error(&e), None))?;
-            match gw.chat(chat, opts).await.map_err(|e| (e, None))? {
+            let request_id = crate::router::meta::request_id();
+            let opts = call_options(req.options, credential, request_id.clone()).map_err(|e| (e, None))?;
+            match gw.chat(chat, opts).await.map_err(routed(&request_id))? {
                 ChatAnswer::Full(resp, meta) => respond(id, tx, &*resp, Some(&meta)).await,
-                ChatAnswer::Stream(mut stream) => {
-                    while let Some(item) = stream.next().await {
-                        match item {
-                            Ok(chunk) => {
-                                let body = serde_json::to_vec(&chunk).unwrap_or_default();
-                                if tx.send(encode(Kind::Chunk, id, &body)).await.is_err() {
-                                    return Ok(()); // connection gone; dropping the stream cancels the vendor call
-                                }
-                            }
-                            Err(e) => return Err((e, Some(stream.meta.clone()))),
-                        }
-                    }
-                    let body = serde_json::to_vec(&serde_json::json!({ "meta": stream.meta })).unwrap_or_default();
-                    let _ = tx.send(encode(Kind::End, id, &body)).await;
-                    Ok(())
-                }
+                ChatAnswer::Stream(stream) => relay(id, tx, stream).await,
             }
         }
         "embeddings" => {
             let body: EmbeddingsRequest = serde_json::from_str(raw).map_err(|e| (from_json_error(&e), None))?;
-            let (value, meta) = gw.embeddings(body, opts).await.map_err(|e| (e, None))?;
+            let request_id = crate::router::meta::request_id();
+            let opts = call_options(req.options, credential, request_id.clone()).map_err(|e| (e, None))?;
+            let (value, meta) = gw.embeddings(body, opts).await.map_err(routed(&request_id))?;
             respond(id, tx, &value, Some(&meta)).await
         }
         "models" => respond(id, tx, &gw.models(), None).await,
@@ -126,6 +128,24 @@ async fn dispatch(
             None,
         )),
     }
+}
+
+/// A committed stream as CHUNK frames, then END (or ERROR with the stream's meta).
+async fn relay(id: u64, tx: &mpsc::Sender<Bytes>, mut stream: crate::router::ChatStream) -> Result<(), Failed> {
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(chunk) => {
+                let body = serde_json::to_vec(&chunk).unwrap_or_default();
+                if tx.send(encode(Kind::Chunk, id, &body)).await.is_err() {
+                    return Ok(()); // connection gone; dropping the stream cancels the vendor call
+                }
+            }
+            Err(e) => return Err((e, Some(stream.meta.to_json()))),
+        }
+    }
+    let body = serde_json::to_vec(&serde_json::json!({ "meta": stream.meta })).unwrap_or_default();
+    let _ = tx.send(encode(Kind::End, id, &body)).await;
+    Ok(())
 }
 
 async fn respond<T: Serialize>(id: u64, tx: &mpsc::Sender<Bytes>, body: &T, meta: Option<&Meta>) -> Result<(), Failed> {
