@@ -150,8 +150,7 @@ async fn native_errors_carry_the_request_id_of_their_log_line() {
     let err = c
         .call("chat", &json!({"model": "nope", "messages": [{"role": "user", "content": "x"}]}), &json!({}))
         .await
-        .err()
-        .expect("an unknown model is an error");
+        .expect_err("an unknown model is an error");
     let sidegate::client::ClientError::Api { status, body, .. } = err else { panic!("not an ERROR frame: {err}") };
     assert_eq!(status, 404);
     let id = body["meta"]["request_id"].as_str().unwrap_or_default().to_string();
