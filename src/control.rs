@@ -2,13 +2,13 @@
 //! (native `reload` op, `sidegate reload`), the daemon's control loop answers each request
 //! with the `ReloadRecord` of the reload it ran. Also the record itself, shown by `status`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::api::error::GatewayError;
 
 /// What started a reload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReloadCause {
     Sighup,
@@ -32,7 +32,7 @@ impl ReloadCause {
 }
 
 /// What a reload did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReloadResult {
     Applied,
@@ -53,7 +53,7 @@ impl ReloadResult {
 }
 
 /// What the last reload did, for `status`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReloadRecord {
     /// Unix time (seconds).
     pub at: u64,

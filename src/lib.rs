@@ -24,6 +24,7 @@ pub mod protocol;
 pub mod providers;
 pub mod router;
 pub mod secret;
+pub mod status;
 pub mod sys;
 pub mod systemd;
 pub mod telemetry;

@@ -26,9 +26,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde_json::{Value, json};
-
 use crate::config::{CacheSettings, RouteCache, SharedSettings, Snapshot};
+use crate::status::{CacheStatus, DiskTier, MemoryTier, RedisTier};
 pub use entry::{Body, Entry, Origin};
 pub use key::CacheKey;
 
@@ -240,49 +239,77 @@ impl Cache {
     }
 
     /// The `cache` object of `sidegate status`.
-    pub fn report(&self) -> Value {
+    pub fn report(&self) -> CacheStatus {
         let c = &self.counters;
         let (hits, misses) = (c.hits.load(Ordering::Relaxed), c.misses.load(Ordering::Relaxed));
         let ratio = if hits + misses == 0 { 0.0 } else { hits as f64 / (hits + misses) as f64 };
         let m = &self.memory;
-        let disk = match &*lock(&self.disk) {
-            DiskState::Closed => json!({"state": "closed"}),
-            DiskState::Opening => json!({"state": "opening"}),
-            DiskState::Failed(e) => json!({"state": "unavailable", "error": e}),
+        let (in_flight, waiting) = self.flights.in_flight();
+        CacheStatus {
+            hits,
+            misses,
+            bypass: c.bypass.load(Ordering::Relaxed),
+            coalesced: c.coalesced.load(Ordering::Relaxed),
+            hit_ratio: (ratio * 1e4).round() / 1e4,
+            in_flight,
+            waiting,
+            memory: MemoryTier {
+                entries: m.entries(),
+                bytes: m.bytes(),
+                max_bytes: m.max_bytes,
+                hits: m.hits.load(Ordering::Relaxed),
+                stores: m.stores.load(Ordering::Relaxed),
+            },
+            disk: self.disk_report(),
+            redis: self.redis_report(),
+        }
+    }
+
+    fn disk_report(&self) -> DiskTier {
+        match &*lock(&self.disk) {
+            DiskState::Closed => DiskTier::Closed,
+            DiskState::Opening => DiskTier::Opening,
+            DiskState::Failed(e) => DiskTier::Unavailable { error: e.clone() },
             DiskState::Open(d) => {
                 let s = &d.stats;
                 let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
-                json!({"state": "open", "path": d.path.display().to_string(),
-                       "entries": n(&s.entries), "bytes": n(&s.bytes), "max_bytes": d.max_bytes,
-                       "hits": n(&s.hits), "writes": n(&s.writes), "dropped_writes": n(&s.dropped),
-                       "write_errors": n(&s.write_errors), "read_errors": n(&s.read_errors),
-                       "evicted": n(&s.evicted), "expired": n(&s.expired), "damaged": n(&s.damaged)})
+                DiskTier::Open {
+                    path: d.path.display().to_string(),
+                    entries: n(&s.entries),
+                    bytes: n(&s.bytes),
+                    max_bytes: d.max_bytes,
+                    hits: n(&s.hits),
+                    writes: n(&s.writes),
+                    dropped_writes: n(&s.dropped),
+                    write_errors: n(&s.write_errors),
+                    read_errors: n(&s.read_errors),
+                    evicted: n(&s.evicted),
+                    expired: n(&s.expired),
+                    damaged: n(&s.damaged),
+                }
             }
-        };
-        let redis = match &*lock(&self.redis) {
-            None => json!({"state": "unused"}),
+        }
+    }
+
+    fn redis_report(&self) -> RedisTier {
+        match &*lock(&self.redis) {
+            None => RedisTier::Unused { state: "unused".into() },
             Some(r) => {
                 let s = &r.stats;
                 let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
-                json!({"state": r.state(), "url": r.shown, "hits": n(&s.hits), "misses": n(&s.misses),
-                       "writes": n(&s.writes), "errors": n(&s.errors), "timeouts": n(&s.timeouts),
-                       "skipped": n(&s.skipped), "last_error": r.last_error()})
+                RedisTier::Used {
+                    state: r.state().into(),
+                    url: r.shown.clone(),
+                    hits: n(&s.hits),
+                    misses: n(&s.misses),
+                    writes: n(&s.writes),
+                    errors: n(&s.errors),
+                    timeouts: n(&s.timeouts),
+                    skipped: n(&s.skipped),
+                    last_error: r.last_error(),
+                }
             }
-        };
-        let (in_flight, waiting) = self.flights.in_flight();
-        json!({
-            "hits": hits,
-            "misses": misses,
-            "bypass": c.bypass.load(Ordering::Relaxed),
-            "coalesced": c.coalesced.load(Ordering::Relaxed),
-            "hit_ratio": (ratio * 1e4).round() / 1e4,
-            "in_flight": in_flight,
-            "waiting": waiting,
-            "memory": {"entries": m.entries(), "bytes": m.bytes(), "max_bytes": m.max_bytes,
-                       "hits": m.hits.load(Ordering::Relaxed), "stores": m.stores.load(Ordering::Relaxed)},
-            "disk": disk,
-            "redis": redis,
-        })
+        }
     }
 }
 

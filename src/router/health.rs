@@ -8,10 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-
 use super::breaker::{Admit, Breaker, BreakerConfig, Outcome};
 use crate::config::ModelSettings;
+use crate::status::DeploymentStatus;
 use crate::token_bucket::Bucket;
 
 /// Weight of the newest sample in the moving latency estimates.
@@ -46,10 +45,10 @@ impl Health {
     }
 
     /// One JSON object per known deployment, for `status`.
-    pub fn report(&self) -> Vec<Value> {
+    pub fn report(&self) -> Vec<DeploymentStatus> {
         let now = Instant::now();
-        let mut out: Vec<Value> = lock(&self.deployments).values().map(|d| d.report(now)).collect();
-        out.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+        let mut out: Vec<DeploymentStatus> = lock(&self.deployments).values().map(|d| d.report(now)).collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
         out
     }
 }
@@ -175,23 +174,23 @@ impl DeploymentState {
         lock(&self.inner).breaker.cool_until(until);
     }
 
-    fn report(&self, now: Instant) -> Value {
+    fn report(&self, now: Instant) -> DeploymentStatus {
         let g = lock(&self.inner);
         let (state, until) = g.breaker.describe();
         let (ok, failed) = g.breaker.window(now);
         let total = ok + failed;
-        json!({
-            "name": self.name,
-            "provider": self.provider,
-            "breaker": state,
-            "open_for_ms": until.map(|u| u.saturating_duration_since(now).as_millis() as u64),
-            "latency_ms": g.latency_ms.map(round),
-            "ttft_ms": g.ttft_ms.map(round),
-            "error_rate": if total == 0 { 0.0 } else { round(f64::from(failed) / f64::from(total)) },
-            "in_flight": g.in_flight,
-            "requests": self.requests.load(Ordering::Relaxed),
-            "failures": self.failures.load(Ordering::Relaxed),
-        })
+        DeploymentStatus {
+            name: self.name.clone(),
+            provider: self.provider.clone(),
+            breaker: state.to_string(),
+            open_for_ms: until.map(|u| u.saturating_duration_since(now).as_millis() as u64),
+            latency_ms: g.latency_ms.map(round),
+            ttft_ms: g.ttft_ms.map(round),
+            error_rate: if total == 0 { 0.0 } else { round(f64::from(failed) / f64::from(total)) },
+            in_flight: g.in_flight,
+            requests: self.requests.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+        }
     }
 }
 

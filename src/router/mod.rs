@@ -38,6 +38,7 @@ use crate::api::{ChatRequest, ChatResponse, EmbeddingsRequest};
 use crate::config::Snapshot;
 use crate::control::{ReloadRecord, ReloadResult};
 use crate::providers::Provider;
+use crate::status::{ConfigStatus, ProviderStatus, RequestCounts, Status};
 use attempt::Job;
 pub use meta::Meta;
 pub use plan::Plan;
@@ -181,15 +182,12 @@ impl Gateway {
         let m = &self.accounting.metrics;
         m.in_flight.set(self.stats.in_flight.load(Ordering::Relaxed) as i64);
         for d in self.health.report() {
-            let deployment =
-                crate::usage::metrics::Deployment { deployment: d["name"].as_str().unwrap_or("").to_string() };
-            m.breaker_open.get_or_create(&deployment).set(i64::from(d["breaker"] != "closed"));
-            m.deployment_in_flight.get_or_create(&deployment).set(d["in_flight"].as_i64().unwrap_or(0));
+            let deployment = crate::usage::metrics::Deployment { deployment: d.name };
+            m.breaker_open.get_or_create(&deployment).set(i64::from(d.breaker != "closed"));
+            m.deployment_in_flight.get_or_create(&deployment).set(i64::from(d.in_flight));
         }
-        let cache = self.cache.report();
-        for tier in ["memory", "disk", "redis"] {
-            let t = &cache[tier];
-            m.set_cache_tier(tier, t["entries"].as_u64(), t["bytes"].as_u64(), t["hits"].as_u64());
+        for t in self.cache.report().tiers() {
+            m.set_cache_tier(t.tier, t.entries, t.bytes, t.hits);
         }
         m.encode()
     }
@@ -283,37 +281,43 @@ impl Gateway {
         snap.routes.get(id).map(route_entry).or_else(|| snap.models.get(id).map(|m| model_entry(m)))
     }
 
-    /// What `sidegate status` shows.
-    pub fn status(&self) -> Value {
+    /// What `sidegate status` shows (and `GET /status`).
+    pub fn status(&self) -> Status {
         let live = self.current();
         let snap = &live.snapshot;
-        let providers: Vec<Value> = snap
+        let providers = snap
             .providers
             .values()
-            .map(|p| {
-                json!({"name": p.name, "kind": p.kind.as_str(), "region": p.region,
-                            "base_url": p.http.as_ref().map(|h| h.base_url.clone()), "unavailable": p.unavailable})
+            .map(|p| ProviderStatus {
+                name: p.name.clone(),
+                kind: p.kind.as_str().to_string(),
+                region: p.region.clone(),
+                base_url: p.http.as_ref().map(|h| h.base_url.clone()),
+                unavailable: p.unavailable.clone(),
             })
             .collect();
-        json!({
-            "version": env!("CARGO_PKG_VERSION"),
-            "pid": std::process::id(),
-            "uptime_s": self.started.elapsed().as_secs(),
-            "rss_bytes": crate::sys::rss_bytes(),
-            "config": {
-                "source": snap.source.to_string(),
-                "version": snap.version,
-                "loaded_at": self.loaded_at.load(Ordering::Relaxed),
-                "last_reload": *self.last_reload.lock().unwrap_or_else(|p| p.into_inner()),
+        let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Status {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            pid: std::process::id(),
+            uptime_s: self.started.elapsed().as_secs(),
+            rss_bytes: crate::sys::rss_bytes(),
+            config: ConfigStatus {
+                source: snap.source.to_string(),
+                version: snap.version.clone(),
+                loaded_at: self.loaded_at.load(Ordering::Relaxed),
+                last_reload: self.last_reload.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             },
-            "requests": {"total": self.stats.requests.load(Ordering::Relaxed),
-                         "failed": self.stats.failures.load(Ordering::Relaxed),
-                         "in_flight": self.stats.in_flight.load(Ordering::Relaxed)},
-            "providers": providers,
-            "deployments": self.health.report(),
-            "cache": self.cache.report(),
-            "models": snap.models.keys().collect::<Vec<_>>(),
-            "routes": snap.routes.keys().collect::<Vec<_>>(),
-        })
+            requests: RequestCounts {
+                total: n(&self.stats.requests),
+                failed: n(&self.stats.failures),
+                in_flight: n(&self.stats.in_flight),
+            },
+            providers,
+            deployments: self.health.report(),
+            cache: self.cache.report(),
+            models: snap.models.keys().cloned().collect(),
+            routes: snap.routes.keys().cloned().collect(),
+        }
     }
 }
