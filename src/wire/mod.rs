@@ -34,6 +34,8 @@ pub mod openai_responses;
 #[cfg(test)]
 mod proptests;
 pub mod sse;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 use crate::api::ChatChunk;
 pub use error::{VendorReport, WireError};
