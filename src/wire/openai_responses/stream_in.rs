@@ -110,9 +110,7 @@ impl ChunkReader {
     }
 
     fn chunk(&self, delta: Delta) -> ChatChunk {
-        let mut c = ChatChunk::text(&self.id, self.created, &self.model, false, "");
-        c.choices[0].delta = delta;
-        c
+        ChatChunk::delta(&self.id, self.created, &self.model, 0, delta, None)
     }
 }
 
