@@ -221,27 +221,37 @@ impl Usage {
 }
 
 impl ChatChunk {
-    /// A chunk of the given completion with one text delta (or role-only when `text` is empty).
-    pub fn text(id: &str, created: u64, model: &str, role: bool, text: &str) -> Self {
-        let delta =
-            Delta { role: role.then(|| "assistant".to_string()), content: Some(text.to_string()), ..Delta::default() };
+    /// A chunk of the given completion with one choice: `delta` and, when it closes the
+    /// choice, its finish reason.
+    pub fn delta(id: &str, created: u64, model: &str, index: u32, delta: Delta, finish: Option<&str>) -> Self {
+        let choice = ChunkChoice {
+            index,
+            delta,
+            finish_reason: finish.map(str::to_string),
+            logprobs: None,
+            extra: Extra::new(),
+        };
         ChatChunk {
             id: id.into(),
             object: object_chunk(),
             created,
             model: model.into(),
-            choices: vec![ChunkChoice { index: 0, delta, finish_reason: None, logprobs: None, extra: Extra::new() }],
+            choices: vec![choice],
             usage: None,
             extra: Extra::new(),
         }
     }
 
+    /// A chunk of the given completion with one text delta (or role-only when `text` is empty).
+    pub fn text(id: &str, created: u64, model: &str, role: bool, text: &str) -> Self {
+        let delta =
+            Delta { role: role.then(|| "assistant".to_string()), content: Some(text.to_string()), ..Delta::default() };
+        Self::delta(id, created, model, 0, delta, None)
+    }
+
     /// The closing chunk: empty delta and a finish reason.
     pub fn finish(id: &str, created: u64, model: &str, reason: &str) -> Self {
-        let mut c = Self::text(id, created, model, false, "");
-        c.choices[0].delta.content = None;
-        c.choices[0].finish_reason = Some(reason.into());
-        c
+        Self::delta(id, created, model, 0, Delta::default(), Some(reason))
     }
 
     /// The usage-only chunk (`choices: []`) sent when the caller set `include_usage`.

@@ -11,7 +11,7 @@ impl From<WireError> for ProviderError {
         let message = e.to_string();
         match e {
             WireError::Unsupported { .. } => coded(Failure::Unsupported, message, "unsupported_parameter"),
-            WireError::Invalid(_) => coded(Failure::InvalidRequest, message, "invalid_value"),
+            WireError::Invalid { .. } => coded(Failure::InvalidRequest, message, "invalid_value"),
             WireError::Malformed(_) => ProviderError::new(Failure::BadResponse, message),
             WireError::Truncated(_) => ProviderError::new(Failure::StreamBroken, message),
             WireError::Blocked { .. } => {
@@ -22,7 +22,7 @@ impl From<WireError> for ProviderError {
             }
             WireError::Reported(VendorReport::Anthropic(obj)) => anthropic::classify(obj, None, None),
             WireError::Reported(VendorReport::Gemini(status)) => gemini::classify(status.code, status, None),
-            WireError::Reported(VendorReport::OpenAiChat { code, message }) => {
+            WireError::Reported(VendorReport::OpenAi { code, message }) => {
                 let mut err = ProviderError::new(
                     Failure::StreamBroken,
                     message.unwrap_or_else(|| "vendor sent an error event".into()),

@@ -131,6 +131,16 @@ pub fn bad_response(what: &str, e: &serde_json::Error) -> ProviderError {
     ProviderError::new(Failure::BadResponse, format!("vendor sent an invalid {what}: {e}"))
 }
 
+/// A non-2xx body that is not the vendor's error shape (a proxy's HTML page, nothing):
+/// classified by status alone, its text (the first 500 characters) as the message.
+pub fn unparsed_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> ProviderError {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    let message =
+        if text.is_empty() { format!("vendor answered HTTP {status}") } else { text.chars().take(500).collect() };
+    ProviderError::from_status(status, None, message, retry_after)
+}
+
 /// reqwest errors hide the cause (refused, reset) in their source chain.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();

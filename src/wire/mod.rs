@@ -18,21 +18,27 @@
 //! of its own for now). [`canonical`] holds what the non-OpenAI dialects share when reading a
 //! canonical request; [`sse`] is the event framing the streaming dialects use.
 //!
-//! Conversions fail with [`WireError`], which says *what kind* of problem it is (a field the
-//! dialect cannot express, a malformed request or body, a stream cut short, an error the
-//! vendor reported in-band) so the adapter can classify it for failover and a front can
-//! answer it, without this layer knowing either.
+//! Conversions of every dialect, both directions, fail with [`WireError`], which says *what
+//! kind* of problem it is (a field the dialect cannot express, a malformed request or body, a
+//! stream cut short, an error the vendor reported in-band) and where in the request, so the
+//! adapter can classify it for failover and a front can answer it
+//! ([`WireError::to_gateway_error`]). Every streaming dialect reads through [`StreamDecoder`]
+//! and writes its events with [`sse::encode`].
 
 pub mod anthropic;
 pub mod canonical;
+mod error;
 pub mod gemini;
 pub mod openai_chat;
 pub mod openai_responses;
 #[cfg(test)]
 mod proptests;
 pub mod sse;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 use crate::api::ChatChunk;
+pub use error::{VendorReport, WireError};
 use sse::SseEvent;
 
 /// Whether a stream decoder wants more events.
@@ -49,64 +55,6 @@ pub trait StreamDecoder: Send + 'static {
     fn on_event(&mut self, ev: SseEvent, out: &mut Vec<ChatChunk>) -> Result<Flow, WireError>;
     /// The body ended without a terminal event: finish (Gemini has no sentinel) or fail.
     fn on_end(&mut self, out: &mut Vec<ChatChunk>) -> Result<(), WireError>;
-}
-
-/// Why a conversion failed. `Display` is the message a caller may see.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum WireError {
-    /// The request is valid but this dialect has no way to say it (a field, content type or
-    /// value it lacks). Another vendor might serve it.
-    #[error("{what} (not supported by {dialect})")]
-    Unsupported { dialect: &'static str, what: String },
-    /// The request is malformed for any dialect (bad JSON arguments, a dangling tool id).
-    #[error("{0}")]
-    Invalid(String),
-    /// A vendor body or stream event that is not the shape the dialect documents.
-    #[error("{0}")]
-    Malformed(String),
-    /// A stream that ended before the dialect's terminal event.
-    #[error("{0}")]
-    Truncated(String),
-    /// The vendor refused the prompt itself (Gemini's `promptFeedback.blockReason`).
-    #[error("{dialect} blocked the prompt (blockReason {reason})")]
-    Blocked { dialect: &'static str, reason: String },
-    /// The vendor reported an error inside a 2xx body or a stream event.
-    #[error("{0}")]
-    Reported(VendorReport),
-}
-
-/// An error object as the vendor sent it, in its own dialect, for the adapter to classify.
-#[derive(Debug, Clone)]
-pub enum VendorReport {
-    Anthropic(anthropic::types::ErrorObject),
-    Gemini(gemini::types::Status),
-    /// OpenAI-style `{"error": {"code"|"type", "message"}}`.
-    OpenAiChat {
-        code: Option<String>,
-        message: Option<String>,
-    },
-}
-
-impl std::fmt::Display for VendorReport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            VendorReport::Anthropic(e) => write!(f, "Anthropic error `{}`: {}", e.kind, e.message),
-            VendorReport::Gemini(s) => write!(f, "Gemini error {} {}: {}", s.code, s.status, s.message),
-            VendorReport::OpenAiChat { message, .. } => {
-                f.write_str(message.as_deref().unwrap_or("vendor sent an error event"))
-            }
-        }
-    }
-}
-
-impl WireError {
-    pub fn unsupported(dialect: &'static str, what: impl std::fmt::Display) -> Self {
-        WireError::Unsupported { dialect, what: what.to_string() }
-    }
-
-    pub fn invalid(what: impl Into<String>) -> Self {
-        WireError::Invalid(what.into())
-    }
 }
 
 /// Parses one stream event's JSON; a parse failure is a malformed event.

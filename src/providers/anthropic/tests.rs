@@ -6,8 +6,7 @@ use serde_json::{Value, json};
 use crate::api::{ChatChunk, ChatRequest};
 use crate::providers::{Failure, ProviderError};
 use crate::wire::anthropic::call::{self as translate, Options, ReplyCtx, StreamState};
-use crate::wire::sse::SseParser;
-use crate::wire::{Flow, StreamDecoder};
+use crate::wire::test_support::{anthropic_start as start, decode, named_event as ev};
 
 fn wire_of(v: Value) -> Result<Value, ProviderError> {
     let r: ChatRequest = serde_json::from_value(v).expect("valid OpenAI request");
@@ -19,33 +18,10 @@ fn user(text: &str) -> Value {
     json!({"role": "user", "content": text})
 }
 
-/// Runs an SSE transcript through the parser and decoder; errors classified as the adapter does.
-fn run(sse: &str, ctx: ReplyCtx, _cut: usize) -> (Vec<ChatChunk>, Option<ProviderError>) {
-    let mut p = SseParser::default();
-    let mut st = StreamState::new(ctx, 1);
-    let mut out = Vec::new();
-    p.push(sse.as_bytes());
-    while let Some(ev) = p.next_event().expect("valid SSE") {
-        match st.on_event(ev, &mut out) {
-            Ok(Flow::More) => {}
-            Ok(Flow::Done) => return (out, None),
-            Err(e) => return (out, Some(e.into())),
-        }
-    }
-    let end = st.on_end(&mut out).err().map(ProviderError::from);
-    (out, end)
-}
-
-fn ev(kind: &str, data: Value) -> String {
-    format!("event: {kind}\ndata: {data}\n\n")
-}
-
-fn start() -> String {
-    ev(
-        "message_start",
-        json!({"type": "message_start", "message": {"id": "msg_2", "type": "message", "role": "assistant", "content": [],
-            "model": "claude", "usage": {"input_tokens": 5, "output_tokens": 1}}}),
-    )
+/// A whole SSE transcript decoded; errors classified as the adapter does.
+fn run(sse: &str, ctx: ReplyCtx) -> (Vec<ChatChunk>, Option<ProviderError>) {
+    let (chunks, err) = decode(StreamState::new(ctx, 1), sse, 0);
+    (chunks, err.map(ProviderError::from))
 }
 
 #[test]
@@ -91,14 +67,14 @@ fn stream_error_event_is_a_classified_error_after_the_text_so_far() {
             json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hel"}}),
         )
         + &ev("error", json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}));
-    let (chunks, err) = run(&sse, ReplyCtx::default(), 0);
+    let (chunks, err) = run(&sse, ReplyCtx::default());
     assert_eq!(chunks.len(), 2, "role + text, no finish chunk");
     assert!(chunks.iter().all(|c| c.choices.iter().all(|ch| ch.finish_reason.is_none())));
     let e = err.expect("error");
     assert_eq!((e.failure, e.status, e.code.as_deref()), (Failure::Upstream, Some(529), Some("overloaded_error")));
 
     let sse = start() + &ev("error", json!({"type": "error", "error": {"type": "weird_error", "message": "boom"}}));
-    let (chunks, err) = run(&sse, ReplyCtx::default(), 0);
+    let (chunks, err) = run(&sse, ReplyCtx::default());
     assert!(chunks.is_empty(), "no role chunk before content: the router can still fail over");
     assert_eq!(err.map(|e| e.failure), Some(Failure::StreamBroken));
 }
@@ -110,7 +86,7 @@ fn stream_cut_before_message_stop_is_broken() {
             "content_block_start",
             json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
         );
-    let (_, err) = run(&sse, ReplyCtx::default(), 0);
+    let (_, err) = run(&sse, ReplyCtx::default());
     assert_eq!(err.map(|e| e.failure), Some(Failure::StreamBroken));
 }
 

@@ -117,15 +117,6 @@ fn error_from_http(status: u16, headers: &HeaderMap, body: &[u8]) -> ProviderErr
     let after = retry_after(headers);
     match serde_json::from_slice::<ErrorBody>(body) {
         Ok(b) => classify(status, b.error, after),
-        Err(_) => {
-            let text = String::from_utf8_lossy(body);
-            let text = text.trim();
-            let message = if text.is_empty() {
-                format!("vendor answered HTTP {status}")
-            } else {
-                text.chars().take(500).collect()
-            };
-            ProviderError::from_status(status, None, message, after)
-        }
+        Err(_) => http::unparsed_error(status, body, after),
     }
 }

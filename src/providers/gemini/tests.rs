@@ -8,8 +8,7 @@ use crate::api::{ChatChunk, ChatRequest};
 use crate::providers::{Failure, ProviderError};
 use crate::wire::gemini::call::{self as translate, StreamState};
 use crate::wire::gemini::types as wire;
-use crate::wire::sse::SseParser;
-use crate::wire::{Flow, StreamDecoder};
+use crate::wire::test_support::decode;
 
 fn wire_of(v: Value) -> Result<Value, ProviderError> {
     let r: ChatRequest = serde_json::from_value(v).expect("valid OpenAI request");
@@ -25,21 +24,10 @@ fn response(v: Value) -> Result<Value, ProviderError> {
     Ok(serde_json::to_value(translate::from_wire(parsed, "gemini-2.0-flash", 9)?).expect("serializes"))
 }
 
-/// Runs an SSE transcript through the parser and decoder; errors classified as the adapter does.
-fn run(sse: &str, _cut: usize) -> (Vec<ChatChunk>, Option<ProviderError>) {
-    let mut p = SseParser::default();
-    let mut st = StreamState::new("gemini-2.0-flash", 1);
-    let mut out = Vec::new();
-    p.push(sse.as_bytes());
-    while let Some(ev) = p.next_event().expect("valid SSE") {
-        match st.on_event(ev, &mut out) {
-            Ok(Flow::More) => {}
-            Ok(Flow::Done) => return (out, None),
-            Err(e) => return (out, Some(e.into())),
-        }
-    }
-    let end = st.on_end(&mut out).err().map(ProviderError::from);
-    (out, end)
+/// A whole SSE transcript decoded; errors classified as the adapter does.
+fn run(sse: &str) -> (Vec<ChatChunk>, Option<ProviderError>) {
+    let (chunks, err) = decode(StreamState::new("gemini-2.0-flash", 1), sse, 0);
+    (chunks, err.map(ProviderError::from))
 }
 
 fn data(v: Value) -> String {
@@ -120,17 +108,17 @@ fn error_bodies_are_classified() {
 #[test]
 fn stream_without_finish_is_broken_and_in_stream_errors_are_errors() {
     let sse = data(json!({"candidates": [{"content": {"parts": [{"text": "partial"}]}, "index": 0}]}));
-    let (chunks, err) = run(&sse, 0);
+    let (chunks, err) = run(&sse);
     assert_eq!(chunks.len(), 2);
     assert_eq!(err.map(|e| e.failure), Some(Failure::StreamBroken));
 
     let sse = data(json!({"candidates": [{"content": {"parts": [{"text": "partial"}]}, "index": 0}]}))
         + &data(json!({"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}));
-    let (_, err) = run(&sse, 0);
+    let (_, err) = run(&sse);
     assert_eq!(err.map(|e| (e.failure, e.status)), Some((Failure::Upstream, Some(503))));
 
     let sse = data(json!({"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}}));
-    let (chunks, err) = run(&sse, 0);
+    let (chunks, err) = run(&sse);
     assert!(chunks.is_empty());
     assert_eq!(err.map(|e| e.code), Some(Some("content_policy_violation".to_string())));
 }

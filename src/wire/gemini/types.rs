@@ -241,7 +241,7 @@ pub struct ErrorBody {
     pub error: Status,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Status {
     #[serde(default)]
     pub code: u16,

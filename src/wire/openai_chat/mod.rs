@@ -50,7 +50,7 @@ pub fn parse_chunk(data: &str) -> Result<ChatChunk, WireError> {
         && v.get("error").is_some()
     {
         let (code, message) = error_fields(data.as_bytes());
-        return Err(WireError::Reported(VendorReport::OpenAiChat { code, message }));
+        return Err(WireError::Reported(VendorReport::OpenAi { code, message }));
     }
     serde_json::from_str::<ChatChunk>(data)
         .map_err(|e| WireError::Malformed(format!("vendor sent an invalid stream chunk: {e}")))

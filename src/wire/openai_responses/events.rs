@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::output::{OutputItem, Response};
 use super::types::Part;
+use crate::wire::sse;
 
 /// One event: its body and the `sequence_number` every event carries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,15 +133,7 @@ impl StreamEvent {
     /// The SSE frame: `event: <type>\ndata: <json>\n\n` (the Responses stream has no
     /// `[DONE]` sentinel; the terminal event ends it).
     pub fn to_sse(&self) -> Vec<u8> {
-        let json = serde_json::to_vec(self).unwrap_or_default();
-        let kind = self.event_type();
-        let mut out = Vec::with_capacity(json.len() + kind.len() + 16);
-        out.extend_from_slice(b"event: ");
-        out.extend_from_slice(kind.as_bytes());
-        out.extend_from_slice(b"\ndata: ");
-        out.extend_from_slice(&json);
-        out.extend_from_slice(b"\n\n");
-        out
+        sse::encode(Some(self.event_type()), &serde_json::to_vec(self).unwrap_or_default())
     }
 }
 

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::error::ConversionError;
+use super::DIALECT;
 use super::types::{
     CreateResponse, FunctionCallItem, FunctionCallOutputItem, Input, InputItem, MessageContent, MessageItem,
     MessageRole, Part, TextFormat, ToolParam,
@@ -15,6 +15,7 @@ use crate::api::chat::{
     FunctionCall, FunctionDef, ImageTag, ImageUrl, ResponseFormat, StreamOptions, TextTag, Tool, ToolCall,
 };
 use crate::api::{ChatRequest, Content, ContentPart, Extra, Message, Role};
+use crate::wire::WireError;
 
 /// Request fields with no Chat Completions meaning that a Responses request carries into the
 /// canonical `extra` map verbatim. Chat-shaped adapters must refuse or drop them; a
@@ -42,7 +43,7 @@ pub struct Converted<T> {
 }
 
 /// The canonical request for a Responses request.
-pub fn to_chat_request(req: &CreateResponse) -> Result<Converted<ChatRequest>, ConversionError> {
+pub fn to_chat_request(req: &CreateResponse) -> Result<Converted<ChatRequest>, WireError> {
     let mut dropped = Vec::new();
     let messages = messages(req, &mut dropped)?;
     let stream = req.stream.unwrap_or(false);
@@ -103,7 +104,7 @@ fn move_extras(req: &CreateResponse, extra: &mut Extra) {
     }
 }
 
-fn messages(req: &CreateResponse, dropped: &mut Vec<String>) -> Result<Vec<Message>, ConversionError> {
+fn messages(req: &CreateResponse, dropped: &mut Vec<String>) -> Result<Vec<Message>, WireError> {
     let mut out = Vec::new();
     if let Some(text) = &req.instructions {
         out.push(message(Role::Developer, Some(Content::Text(text.clone()))));
@@ -120,10 +121,14 @@ fn messages(req: &CreateResponse, dropped: &mut Vec<String>) -> Result<Vec<Messa
                     InputItem::FunctionCallOutput(o) => out.push(from_call_output(o, &at)?),
                     InputItem::Reasoning(_) => dropped.push(format!("{at}: reasoning item")),
                     InputItem::Other(_) if item.kind() == "item_reference" => {
-                        return Err(ConversionError::unsupported(at, "`item_reference` (stored items)"));
+                        return Err(WireError::unsupported_at(DIALECT, at, "`item_reference` (stored items)"));
                     }
                     InputItem::Other(_) => {
-                        return Err(ConversionError::unsupported(at, format!("input item type `{}`", item.kind())));
+                        return Err(WireError::unsupported_at(
+                            DIALECT,
+                            at,
+                            format!("input item type `{}`", item.kind()),
+                        ));
                     }
                 }
             }
@@ -136,7 +141,7 @@ fn message(role: Role, content: Option<Content>) -> Message {
     Message { role, content, name: None, tool_calls: None, tool_call_id: None, extra: Extra::new() }
 }
 
-fn from_message(m: &MessageItem, at: &str) -> Result<Message, ConversionError> {
+fn from_message(m: &MessageItem, at: &str) -> Result<Message, WireError> {
     let role = match m.role {
         MessageRole::User => Role::User,
         MessageRole::System => Role::System,
@@ -147,7 +152,7 @@ fn from_message(m: &MessageItem, at: &str) -> Result<Message, ConversionError> {
 }
 
 /// An assistant turn: output text joined into one string, refusals into Chat's `refusal`.
-fn assistant_message(c: &MessageContent, at: &str) -> Result<Message, ConversionError> {
+fn assistant_message(c: &MessageContent, at: &str) -> Result<Message, WireError> {
     let parts = match c {
         MessageContent::Text(s) => return Ok(message(Role::Assistant, Some(Content::Text(s.clone())))),
         MessageContent::Parts(parts) => parts,
@@ -159,7 +164,7 @@ fn assistant_message(c: &MessageContent, at: &str) -> Result<Message, Conversion
             Part::Refusal { refusal: r } => refusal.push_str(r),
             other => {
                 let what = format!("`{}` part in an assistant message", other.kind());
-                return Err(ConversionError::unsupported(format!("{at}.content[{j}]"), what));
+                return Err(WireError::unsupported_at(DIALECT, format!("{at}.content[{j}]"), what));
             }
         }
     }
@@ -171,7 +176,7 @@ fn assistant_message(c: &MessageContent, at: &str) -> Result<Message, Conversion
 }
 
 /// Message content for a user, system, developer or tool message.
-fn content(c: &MessageContent, at: &str) -> Result<Content, ConversionError> {
+fn content(c: &MessageContent, at: &str) -> Result<Content, WireError> {
     let parts = match c {
         MessageContent::Text(s) => return Ok(Content::Text(s.clone())),
         MessageContent::Parts(parts) => parts,
@@ -188,10 +193,10 @@ fn content(c: &MessageContent, at: &str) -> Result<Content, ConversionError> {
                 image_url: ImageUrl { url: url.clone(), detail: Some(detail.clone()) },
             },
             Part::InputImage { .. } => {
-                return Err(ConversionError::unsupported(at, "`input_image` by `file_id` (uploaded files)"));
+                return Err(WireError::unsupported_at(DIALECT, at, "`input_image` by `file_id` (uploaded files)"));
             }
             Part::InputFile { file_url: Some(_), .. } => {
-                return Err(ConversionError::unsupported(at, "`input_file` by `file_url`"));
+                return Err(WireError::unsupported_at(DIALECT, at, "`input_file` by `file_url`"));
             }
             Part::InputFile { file_id, filename, file_data, .. } => {
                 let mut file = Extra::new();
@@ -202,16 +207,16 @@ fn content(c: &MessageContent, at: &str) -> Result<Content, ConversionError> {
                 }
                 ContentPart::Other(json!({"type": "file", "file": file}))
             }
-            other => return Err(ConversionError::unsupported(at, format!("content part `{}`", other.kind()))),
+            other => return Err(WireError::unsupported_at(DIALECT, at, format!("content part `{}`", other.kind()))),
         });
     }
     Ok(Content::Parts(out))
 }
 
 /// A `function_call` joins the assistant turn just before it, or opens one.
-fn push_call(out: &mut Vec<Message>, c: &FunctionCallItem, at: &str) -> Result<(), ConversionError> {
+fn push_call(out: &mut Vec<Message>, c: &FunctionCallItem, at: &str) -> Result<(), WireError> {
     if c.call_id.is_empty() {
-        return Err(ConversionError::invalid(at, "`function_call` without `call_id`"));
+        return Err(WireError::invalid_at(at, "`function_call` without `call_id`"));
     }
     let call = ToolCall {
         id: c.call_id.clone(),
@@ -229,21 +234,21 @@ fn push_call(out: &mut Vec<Message>, c: &FunctionCallItem, at: &str) -> Result<(
     Ok(())
 }
 
-fn from_call_output(o: &FunctionCallOutputItem, at: &str) -> Result<Message, ConversionError> {
+fn from_call_output(o: &FunctionCallOutputItem, at: &str) -> Result<Message, WireError> {
     if o.call_id.is_empty() {
-        return Err(ConversionError::invalid(at, "`function_call_output` without `call_id`"));
+        return Err(WireError::invalid_at(at, "`function_call_output` without `call_id`"));
     }
     let mut m = message(Role::Tool, Some(content(&o.output, &format!("{at}.output"))?));
     m.tool_call_id = Some(o.call_id.clone());
     Ok(m)
 }
 
-fn tools(tools: Option<&[ToolParam]>) -> Result<Option<Vec<Tool>>, ConversionError> {
+fn tools(tools: Option<&[ToolParam]>) -> Result<Option<Vec<Tool>>, WireError> {
     let Some(tools) = tools else { return Ok(None) };
     let mut out = Vec::with_capacity(tools.len());
     for (i, t) in tools.iter().enumerate() {
         let ToolParam::Function(f) = t else {
-            return Err(ConversionError::BuiltInTool { at: format!("tools[{i}]"), tool: t.kind().to_string() });
+            return Err(built_in_tool(format!("tools[{i}]"), t.kind()));
         };
         out.push(Tool {
             kind: "function".into(),
@@ -261,7 +266,7 @@ fn tools(tools: Option<&[ToolParam]>) -> Result<Option<Vec<Tool>>, ConversionErr
 
 /// Responses `tool_choice` -> Chat's: modes as they are, a function by name nested, an
 /// allowed-tools list of functions nested; hosted-tool choices are refused.
-fn tool_choice(v: &Value) -> Result<Value, ConversionError> {
+fn tool_choice(v: &Value) -> Result<Value, WireError> {
     if v.is_string() {
         return Ok(v.clone());
     }
@@ -270,7 +275,7 @@ fn tool_choice(v: &Value) -> Result<Value, ConversionError> {
     match kind {
         "function" => match name_of(v) {
             Some(name) => Ok(json!({"type": "function", "function": {"name": name}})),
-            None => Err(ConversionError::invalid("tool_choice", "a function choice needs `name`")),
+            None => Err(WireError::invalid_at("tool_choice", "a function choice needs `name`")),
         },
         "allowed_tools" => {
             let mut names = Vec::new();
@@ -281,14 +286,14 @@ fn tool_choice(v: &Value) -> Result<Value, ConversionError> {
                     }
                     (other, _) => {
                         let tool = other.unwrap_or("(no type)").to_string();
-                        return Err(ConversionError::BuiltInTool { at: "tool_choice.tools".into(), tool });
+                        return Err(built_in_tool("tool_choice.tools", &tool));
                     }
                 }
             }
             let mode = v.get("mode").cloned().unwrap_or(json!("auto"));
             Ok(json!({"type": "allowed_tools", "allowed_tools": {"mode": mode, "tools": names}}))
         }
-        other => Err(ConversionError::BuiltInTool { at: "tool_choice".into(), tool: other.to_string() }),
+        other => Err(built_in_tool("tool_choice", other)),
     }
 }
 
@@ -307,4 +312,9 @@ fn response_format(f: &TextFormat) -> ResponseFormat {
             ResponseFormat::JsonSchema { json_schema: js }
         }
     }
+}
+
+/// A built-in (hosted) tool: sidegate runs no web search, file search, code interpreter...
+fn built_in_tool(at: impl Into<String>, tool: &str) -> WireError {
+    WireError::unsupported_at(DIALECT, at, format!("built-in tool `{tool}`; only function tools are served"))
 }

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::error::ConversionError;
+use super::DIALECT;
 use super::request_in::Converted;
 use super::types::{
     CreateResponse, FunctionCallItem, FunctionCallOutputItem, FunctionTool, Input, InputItem, MessageContent,
@@ -14,6 +14,7 @@ use super::types::{
 };
 use crate::api::chat::{ResponseFormat, Tool};
 use crate::api::{ChatRequest, Content, ContentPart, Extra, Message, Role};
+use crate::wire::WireError;
 
 /// Canonical `extra` fields with no Responses equivalent whose loss would change the answer.
 const REFUSED_EXTRAS: &[&str] =
@@ -26,13 +27,13 @@ pub fn to_create_response(
     req: &ChatRequest,
     model: &str,
     stream: bool,
-) -> Result<Converted<CreateResponse>, ConversionError> {
+) -> Result<Converted<CreateResponse>, WireError> {
     let mut dropped = Vec::new();
     if req.n.is_some_and(|n| n > 1) {
-        return Err(ConversionError::unsupported("n", "`n` above 1 (one output per response)"));
+        return Err(WireError::unsupported_at(DIALECT, "n", "`n` above 1 (one output per response)"));
     }
     if req.stop.as_ref().is_some_and(|s| !s.to_vec().is_empty()) {
-        return Err(ConversionError::unsupported("stop", "`stop` sequences"));
+        return Err(WireError::unsupported_at(DIALECT, "stop", "`stop` sequences"));
     }
     if req.seed.is_some() {
         dropped.push("seed".to_string());
@@ -62,7 +63,7 @@ pub fn to_create_response(
     for (k, v) in std::mem::take(&mut extra) {
         let asks_nothing = matches!(v, Value::Null | Value::Bool(false));
         if REFUSED_EXTRAS.contains(&k.as_str()) && !asks_nothing && !is_empty_map(&v) {
-            return Err(ConversionError::unsupported(k.clone(), format!("`{k}`")));
+            return Err(WireError::unsupported_at(DIALECT, k.clone(), format!("`{k}`")));
         }
         if DROPPED_EXTRAS.contains(&k.as_str()) || REFUSED_EXTRAS.contains(&k.as_str()) {
             dropped.push(k);
@@ -98,7 +99,7 @@ fn take_typed_extras(out: &mut CreateResponse, extra: &mut Extra, format: Option
     }
 }
 
-fn input_items(messages: &[Message], dropped: &mut Vec<String>) -> Result<Vec<InputItem>, ConversionError> {
+fn input_items(messages: &[Message], dropped: &mut Vec<String>) -> Result<Vec<InputItem>, WireError> {
     let mut items = Vec::with_capacity(messages.len());
     for (i, m) in messages.iter().enumerate() {
         let at = format!("messages[{i}]");
@@ -117,7 +118,7 @@ fn input_items(messages: &[Message], dropped: &mut Vec<String>) -> Result<Vec<In
                 let call_id = m
                     .tool_call_id
                     .clone()
-                    .ok_or_else(|| ConversionError::invalid(at.clone(), "a `tool` message needs `tool_call_id`"))?;
+                    .ok_or_else(|| WireError::invalid_at(at.clone(), "a `tool` message needs `tool_call_id`"))?;
                 let output = content(m.content.as_ref(), &at)?;
                 items.push(InputItem::FunctionCallOutput(FunctionCallOutputItem {
                     id: None,
@@ -127,7 +128,9 @@ fn input_items(messages: &[Message], dropped: &mut Vec<String>) -> Result<Vec<In
                 }));
                 continue;
             }
-            Role::Function => return Err(ConversionError::unsupported(at, "role `function` (deprecated; use tools)")),
+            Role::Function => {
+                return Err(WireError::unsupported_at(DIALECT, at, "role `function` (deprecated; use tools)"));
+            }
         };
         let content = content(m.content.as_ref(), &at)?;
         items.push(InputItem::Message(MessageItem { role, content, id: None, status: None }));
@@ -157,7 +160,7 @@ fn assistant_items(m: &Message, at: &str, items: &mut Vec<InputItem>, dropped: &
     }
 }
 
-fn content(c: Option<&Content>, at: &str) -> Result<MessageContent, ConversionError> {
+fn content(c: Option<&Content>, at: &str) -> Result<MessageContent, WireError> {
     let parts = match c {
         None => return Ok(MessageContent::Text(String::new())),
         Some(Content::Text(s)) => return Ok(MessageContent::Text(s.clone())),
@@ -183,7 +186,8 @@ fn content(c: Option<&Content>, at: &str) -> Result<MessageContent, ConversionEr
             }
             ContentPart::Other(v) => {
                 let kind = v.get("type").and_then(Value::as_str).unwrap_or("(no type)");
-                return Err(ConversionError::unsupported(
+                return Err(WireError::unsupported_at(
+                    DIALECT,
                     format!("{at}.content[{j}]"),
                     format!("content part `{kind}`"),
                 ));
@@ -193,12 +197,12 @@ fn content(c: Option<&Content>, at: &str) -> Result<MessageContent, ConversionEr
     Ok(MessageContent::Parts(out))
 }
 
-fn tools(tools: Option<&[Tool]>) -> Result<Option<Vec<ToolParam>>, ConversionError> {
+fn tools(tools: Option<&[Tool]>) -> Result<Option<Vec<ToolParam>>, WireError> {
     let Some(tools) = tools else { return Ok(None) };
     let mut out = Vec::with_capacity(tools.len());
     for (i, t) in tools.iter().enumerate() {
         let (Some(f), "function") = (&t.function, t.kind.as_str()) else {
-            return Err(ConversionError::unsupported(format!("tools[{i}]"), format!("tool type `{}`", t.kind)));
+            return Err(WireError::unsupported_at(DIALECT, format!("tools[{i}]"), format!("tool type `{}`", t.kind)));
         };
         out.push(ToolParam::Function(FunctionTool {
             name: f.name.clone(),
@@ -212,7 +216,7 @@ fn tools(tools: Option<&[Tool]>) -> Result<Option<Vec<ToolParam>>, ConversionErr
 }
 
 /// Chat `tool_choice` -> Responses': modes as they are, nested function names flattened.
-fn tool_choice(v: &Value) -> Result<Value, ConversionError> {
+fn tool_choice(v: &Value) -> Result<Value, WireError> {
     if v.is_string() {
         return Ok(v.clone());
     }
@@ -220,7 +224,7 @@ fn tool_choice(v: &Value) -> Result<Value, ConversionError> {
     match v.get("type").and_then(Value::as_str) {
         Some("function") => match fn_name(v) {
             Some(name) => Ok(json!({"type": "function", "name": name})),
-            None => Err(ConversionError::invalid("tool_choice", "a function choice needs `function.name`")),
+            None => Err(WireError::invalid_at("tool_choice", "a function choice needs `function.name`")),
         },
         Some("allowed_tools") => {
             let inner = v.get("allowed_tools").unwrap_or(&Value::Null);
@@ -228,7 +232,9 @@ fn tool_choice(v: &Value) -> Result<Value, ConversionError> {
             for t in inner.get("tools").and_then(Value::as_array).into_iter().flatten() {
                 match fn_name(t) {
                     Some(name) => tools.push(json!({"type": "function", "name": name})),
-                    None => return Err(ConversionError::unsupported("tool_choice", "a non-function allowed tool")),
+                    None => {
+                        return Err(WireError::unsupported_at(DIALECT, "tool_choice", "a non-function allowed tool"));
+                    }
                 }
             }
             let mode = inner.get("mode").cloned().unwrap_or(json!("auto"));
@@ -236,7 +242,7 @@ fn tool_choice(v: &Value) -> Result<Value, ConversionError> {
         }
         other => {
             let what = format!("tool_choice type `{}`", other.unwrap_or("(none)"));
-            Err(ConversionError::unsupported("tool_choice", what))
+            Err(WireError::unsupported_at(DIALECT, "tool_choice", what))
         }
     }
 }

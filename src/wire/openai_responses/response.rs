@@ -3,7 +3,8 @@
 //! incomplete `content_filter`), the message becomes a `message` item with `output_text` (and
 //! `refusal`) parts, each tool call a `function_call` item, usage the Responses usage.
 
-use super::error::ConversionError;
+use super::DIALECT;
+use super::error::upstream_failed;
 use super::output::{
     IncompleteDetails, IncompleteReason, InputTokensDetails, OutputItem, OutputMessage, OutputTokensDetails, Response,
     ResponseEcho, ResponseUsage, Status,
@@ -12,6 +13,7 @@ use super::types::{FunctionCallItem, ItemStatus, Part};
 use crate::api::chat::{FunctionCall, ToolCall};
 use crate::api::response::{Choice, CompletionTokensDetails, PromptTokensDetails, ResponseMessage};
 use crate::api::{ChatResponse, Extra, Usage};
+use crate::wire::WireError;
 
 /// The id part shared by a response and its items: the completion id without its
 /// `chatcmpl-` (or `resp_`) prefix.
@@ -62,11 +64,11 @@ pub fn status_of(finish_reason: Option<&str>) -> (Status, Option<IncompleteDetai
 
 /// The Responses object for a whole canonical answer. Only choice 0 is used: a Responses
 /// request cannot ask for more (`n` has no Responses form).
-pub fn to_response(resp: &ChatResponse, echo: ResponseEcho) -> Result<Response, ConversionError> {
+pub fn to_response(resp: &ChatResponse, echo: ResponseEcho) -> Result<Response, WireError> {
     let choice = resp
         .choices
         .first()
-        .ok_or_else(|| ConversionError::invalid("choices", "the completion has no choice to answer with"))?;
+        .ok_or_else(|| WireError::invalid_at("choices", "the completion has no choice to answer with"))?;
     let (status, incomplete) = status_of(choice.finish_reason.as_deref());
     let item_status = if status == Status::Incomplete { ItemStatus::Incomplete } else { ItemStatus::Completed };
     let base = id_base(&resp.id);
@@ -146,13 +148,13 @@ pub fn finish_reason_of(resp: &Response, has_calls: bool) -> &'static str {
 
 /// The canonical answer for a Responses object (from a Responses upstream). Reasoning items
 /// are left out (their tokens stay in usage); a failed response is an error.
-pub fn to_chat_response(resp: &Response) -> Result<ChatResponse, ConversionError> {
+pub fn to_chat_response(resp: &Response) -> Result<ChatResponse, WireError> {
     if matches!(resp.status, Status::Failed | Status::Cancelled | Status::Queued | Status::InProgress) {
         let (code, message) = match &resp.error {
             Some(e) => (e.code.clone(), e.message.clone()),
             None => ("server_error".into(), format!("response status is {:?}", resp.status).to_lowercase()),
         };
-        return Err(ConversionError::UpstreamFailed { code, message });
+        return Err(upstream_failed(code, message));
     }
     let (mut text, mut refusal, mut calls) = (String::new(), String::new(), Vec::new());
     for (i, item) in resp.output.iter().enumerate() {
@@ -164,7 +166,7 @@ pub fn to_chat_response(resp: &Response) -> Result<ChatResponse, ConversionError
                         Part::Refusal { refusal: r } => refusal.push_str(r),
                         other => {
                             let what = format!("output part `{}`", other.kind());
-                            return Err(ConversionError::unsupported(format!("output[{i}]"), what));
+                            return Err(WireError::unsupported_at(DIALECT, format!("output[{i}]"), what));
                         }
                     }
                 }
@@ -177,7 +179,7 @@ pub fn to_chat_response(resp: &Response) -> Result<ChatResponse, ConversionError
             OutputItem::Reasoning(_) => {}
             OutputItem::Other(_) => {
                 let what = format!("output item type `{}`", item.kind());
-                return Err(ConversionError::unsupported(format!("output[{i}]"), what));
+                return Err(WireError::unsupported_at(DIALECT, format!("output[{i}]"), what));
             }
         }
     }

@@ -4,19 +4,14 @@
 //! the finish chunk and a usage-only chunk. Events without a canonical form (content-part
 //! bookkeeping, reasoning summaries) produce nothing.
 
-use super::error::ConversionError;
+use super::error::upstream_failed;
 use super::events::{EventBody, StreamEvent, parse_event};
 use super::output::{OutputItem, Response};
 use super::response::{finish_reason_of, usage_in};
 use crate::api::ChatChunk;
 use crate::api::response::{Delta, FunctionDelta, ToolCallDelta};
-
-/// Whether the upstream stream is finished.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Progress {
-    More,
-    Done,
-}
+use crate::wire::sse::SseEvent;
+use crate::wire::{Flow, StreamDecoder, WireError};
 
 /// Reads one Responses stream and writes canonical chunks.
 #[derive(Debug, Default)]
@@ -31,16 +26,16 @@ pub struct ChunkReader {
 
 impl ChunkReader {
     /// One SSE `data` payload. Unknown event types are skipped.
-    pub fn on_data(&mut self, data: &str, out: &mut Vec<ChatChunk>) -> Result<Progress, ConversionError> {
-        let event =
-            parse_event(data).map_err(|e| ConversionError::Stream(format!("malformed Responses event: {e}")))?;
+    pub fn on_data(&mut self, data: &str, out: &mut Vec<ChatChunk>) -> Result<Flow, WireError> {
+        let event = parse_event(data).map_err(|e| WireError::Malformed(format!("malformed Responses event: {e}")))?;
         match event {
-            Some(ev) => self.on_event(&ev, out),
-            None => Ok(Progress::More),
+            Some(ev) => self.on(&ev, out),
+            None => Ok(Flow::More),
         }
     }
 
-    pub fn on_event(&mut self, ev: &StreamEvent, out: &mut Vec<ChatChunk>) -> Result<Progress, ConversionError> {
+    /// One parsed event; `Done` after the terminal one.
+    pub fn on(&mut self, ev: &StreamEvent, out: &mut Vec<ChatChunk>) -> Result<Flow, WireError> {
         match &ev.body {
             EventBody::Created { response } | EventBody::InProgress { response } => self.begin(response, out),
             EventBody::OutputItemAdded { item: OutputItem::FunctionCall(c), output_index } => {
@@ -57,7 +52,9 @@ impl ChunkReader {
             }
             EventBody::FunctionCallArgumentsDelta { item_id, delta, .. } => {
                 let Some(index) = self.calls.iter().position(|c| c == item_id) else {
-                    return Err(ConversionError::Stream(format!("arguments for unknown item `{item_id}`")));
+                    return Err(WireError::Malformed(format!(
+                        "Responses stream: arguments for unknown item `{item_id}`"
+                    )));
                 };
                 let delta = ToolCallDelta {
                     index: index as u32,
@@ -76,22 +73,22 @@ impl ChunkReader {
             EventBody::Completed { response } | EventBody::Incomplete { response } => {
                 self.begin(response, out);
                 self.end(response, out);
-                return Ok(Progress::Done);
+                return Ok(Flow::Done);
             }
             EventBody::Failed { response } => {
                 let (code, message) = match &response.error {
                     Some(e) => (e.code.clone(), e.message.clone()),
                     None => ("server_error".into(), "the response failed".into()),
                 };
-                return Err(ConversionError::UpstreamFailed { code, message });
+                return Err(upstream_failed(code, message));
             }
             EventBody::Error { code, message, .. } => {
                 let code = code.clone().unwrap_or_else(|| "server_error".into());
-                return Err(ConversionError::UpstreamFailed { code, message: message.clone() });
+                return Err(upstream_failed(code, message.clone()));
             }
             _ => {}
         }
-        Ok(Progress::More)
+        Ok(Flow::More)
     }
 
     /// The first response snapshot: the header and the role chunk.
@@ -113,8 +110,16 @@ impl ChunkReader {
     }
 
     fn chunk(&self, delta: Delta) -> ChatChunk {
-        let mut c = ChatChunk::text(&self.id, self.created, &self.model, false, "");
-        c.choices[0].delta = delta;
-        c
+        ChatChunk::delta(&self.id, self.created, &self.model, 0, delta, None)
+    }
+}
+
+impl StreamDecoder for ChunkReader {
+    fn on_event(&mut self, ev: SseEvent, out: &mut Vec<ChatChunk>) -> Result<Flow, WireError> {
+        self.on_data(&ev.data, out)
+    }
+
+    fn on_end(&mut self, _out: &mut Vec<ChatChunk>) -> Result<(), WireError> {
+        Err(WireError::Truncated("Responses stream ended before a terminal event".into()))
     }
 }

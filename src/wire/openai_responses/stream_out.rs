@@ -6,7 +6,7 @@
 //! `response.incomplete` (finish `length` / `content_filter`) or `response.failed`. Each item
 //! is closed before the next opens; every event carries the next `sequence_number`.
 
-use super::error::{ConversionError, response_error};
+use super::error::response_error;
 use super::events::{EventBody, StreamEvent};
 use super::output::{OutputItem, OutputMessage, Response, ResponseEcho, Status};
 use super::response::{call_item_id, id_base, message_id, response_id, skeleton, status_of, usage_out};
@@ -14,6 +14,7 @@ use super::types::{FunctionCallItem, ItemStatus, Part};
 use crate::api::ChatChunk;
 use crate::api::error::GatewayError;
 use crate::api::response::ToolCallDelta;
+use crate::wire::WireError;
 
 /// The item being streamed.
 #[derive(Debug)]
@@ -77,9 +78,9 @@ impl EventStream {
     }
 
     /// The events for one chunk. Only choice 0 is streamed (a Responses request has no `n`).
-    pub fn on_chunk(&mut self, chunk: &ChatChunk, out: &mut Vec<StreamEvent>) -> Result<(), ConversionError> {
+    pub fn on_chunk(&mut self, chunk: &ChatChunk, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
         if self.ended {
-            return Err(ConversionError::Stream("chunk after the end of the stream".into()));
+            return Err(WireError::Malformed("stream: chunk after the end of the stream".into()));
         }
         self.start(out);
         if let Some(u) = &chunk.usage {
@@ -127,13 +128,13 @@ impl EventStream {
         self.emit(out, body);
     }
 
-    fn on_tool_delta(&mut self, call: &ToolCallDelta, out: &mut Vec<StreamEvent>) -> Result<(), ConversionError> {
+    fn on_tool_delta(&mut self, call: &ToolCallDelta, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
         let f = call.function.as_ref();
         let is_open = matches!(&self.open, Some(OpenItem::Call { tool_index, .. }) if *tool_index == call.index);
         if !is_open {
             if self.closed_calls.contains(&call.index) {
-                let msg = format!("tool call {} continued after another item started", call.index);
-                return Err(ConversionError::Stream(msg));
+                let msg = format!("stream: tool call {} continued after another item started", call.index);
+                return Err(WireError::Malformed(msg));
             }
             self.close_item(ItemStatus::Completed, out);
             let output_index = self.output_index() as usize;

@@ -5,8 +5,8 @@ use super::super::JSON_TOOL;
 use super::super::types::{self as wire, RespBlock, StreamEvent, WireUsage};
 use super::ReplyCtx;
 use super::response::{finish_reason, usage};
-use crate::api::response::{ChunkChoice, Delta, FunctionDelta, ToolCallDelta};
-use crate::api::{ChatChunk, Extra};
+use crate::api::ChatChunk;
+use crate::api::response::{Delta, FunctionDelta, ToolCallDelta};
 use crate::wire::sse::SseEvent;
 use crate::wire::{Flow, StreamDecoder, VendorReport, WireError};
 
@@ -57,21 +57,7 @@ impl StreamState {
     }
 
     fn chunk(&self, delta: Delta, finish: Option<&str>) -> ChatChunk {
-        ChatChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".into(),
-            created: self.created,
-            model: self.model.clone(),
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta,
-                finish_reason: finish.map(str::to_string),
-                logprobs: None,
-                extra: Extra::new(),
-            }],
-            usage: None,
-            extra: Extra::new(),
-        }
+        ChatChunk::delta(&self.id, self.created, &self.model, 0, delta, finish)
     }
 
     fn role(&mut self, out: &mut Vec<ChatChunk>) {

@@ -8,9 +8,9 @@ use super::super::JSON_TOOL;
 use super::super::types as wire;
 use super::{Options, ReplyCtx, StreamState};
 use crate::api::{ChatChunk, ChatRequest};
+use crate::wire::WireError;
 use crate::wire::anthropic::call as translate;
-use crate::wire::sse::SseParser;
-use crate::wire::{Flow, StreamDecoder, WireError};
+use crate::wire::test_support::{anthropic_start as start, decode, named_event as ev};
 
 fn req(v: Value) -> ChatRequest {
     serde_json::from_value(v).expect("valid OpenAI request")
@@ -277,24 +277,8 @@ fn json_tool_answer_becomes_content_with_stop() {
 
 // ---- streams --------------------------------------------------------------------------------
 
-/// Runs an SSE transcript through the parser and translator, cut into two pieces at `cut`.
 fn run(sse: &str, ctx: ReplyCtx, cut: usize) -> (Vec<ChatChunk>, Option<WireError>) {
-    let bytes = sse.as_bytes();
-    let mut p = SseParser::default();
-    let mut st = StreamState::new(ctx, 1);
-    let mut out = Vec::new();
-    for piece in [&bytes[..cut], &bytes[cut..]] {
-        p.push(piece);
-        while let Some(ev) = p.next_event().expect("valid SSE") {
-            match st.on_event(ev, &mut out) {
-                Ok(Flow::More) => {}
-                Ok(Flow::Done) => return (out, None),
-                Err(e) => return (out, Some(e)),
-            }
-        }
-    }
-    let end = st.on_end(&mut out).err();
-    (out, end)
+    decode(StreamState::new(ctx, 1), sse, cut)
 }
 
 const TOOL_STREAM: &str = "event: message_start\r\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude-3-5-haiku-20241022\",\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":25,\"cache_read_input_tokens\":10,\"output_tokens\":1}}}\r\n\r\n\
@@ -355,18 +339,6 @@ fn stream_text_then_parallel_tools_at_every_split_point() {
     assert_eq!(last["usage"]["completion_tokens"], 42);
     assert_eq!(last["usage"]["prompt_tokens_details"]["cached_tokens"], 10);
     assert!(v.iter().all(|c| c["id"] == "msg_1" && c["model"] == "claude-3-5-haiku-20241022"));
-}
-
-fn ev(kind: &str, data: Value) -> String {
-    format!("event: {kind}\ndata: {data}\n\n")
-}
-
-fn start() -> String {
-    ev(
-        "message_start",
-        json!({"type": "message_start", "message": {"id": "msg_2", "type": "message", "role": "assistant", "content": [],
-            "model": "claude", "usage": {"input_tokens": 5, "output_tokens": 1}}}),
-    )
 }
 
 #[test]

@@ -103,7 +103,10 @@ fn what_the_canonical_types_cannot_carry_is_an_error() {
         {"type": "document", "source": {"type": "url", "url": "https://x/a.pdf"}}]}]}));
     assert!(matches!(doc_url, Err(WireError::Unsupported { .. })), "{doc_url:?}");
     let unknown = base(json!({"messages": [{"role": "user", "content": [{"type": "search_result", "x": 1}]}]}));
-    assert!(matches!(&unknown, Err(WireError::Invalid(m)) if m.contains("search_result")), "{unknown:?}");
+    assert!(
+        matches!(&unknown, Err(WireError::Invalid { message: m, .. }) if m.contains("search_result")),
+        "{unknown:?}"
+    );
 }
 
 fn answer(v: Value) -> ChatResponse {

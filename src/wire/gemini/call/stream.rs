@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use super::super::tool_call_id;
 use super::super::types::{Candidate, GenerateResponse, UsageMetadata};
 use super::response::{args_string, block_reason, blocked, finish_reason, usage};
-use crate::api::response::{ChunkChoice, Delta, FunctionDelta, ToolCallDelta};
-use crate::api::{ChatChunk, Extra, ids};
+use crate::api::response::{Delta, FunctionDelta, ToolCallDelta};
+use crate::api::{ChatChunk, ids};
 use crate::wire::sse::SseEvent;
 use crate::wire::{Flow, StreamDecoder, VendorReport, WireError};
 
@@ -42,21 +42,7 @@ impl StreamState {
     }
 
     fn chunk(&self, index: u32, delta: Delta, finish: Option<&str>) -> ChatChunk {
-        ChatChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".into(),
-            created: self.created,
-            model: self.model.clone(),
-            choices: vec![ChunkChoice {
-                index,
-                delta,
-                finish_reason: finish.map(str::to_string),
-                logprobs: None,
-                extra: Extra::new(),
-            }],
-            usage: None,
-            extra: Extra::new(),
-        }
+        ChatChunk::delta(&self.id, self.created, &self.model, index, delta, finish)
     }
 
     pub fn on(&mut self, r: GenerateResponse, out: &mut Vec<ChatChunk>) -> Result<Flow, WireError> {

@@ -8,9 +8,9 @@ use super::super::types as wire;
 use super::super::{SIG_SEP, tool_call_id};
 use super::StreamState;
 use crate::api::{ChatChunk, ChatRequest, EmbeddingsRequest};
+use crate::wire::WireError;
 use crate::wire::gemini::call as translate;
-use crate::wire::sse::SseParser;
-use crate::wire::{Flow, StreamDecoder, WireError};
+use crate::wire::test_support::decode;
 
 fn req(v: Value) -> ChatRequest {
     serde_json::from_value(v).expect("valid OpenAI request")
@@ -224,22 +224,7 @@ fn two_candidates_and_every_finish_reason() {
 // ---- streams --------------------------------------------------------------------------------
 
 fn run(sse: &str, cut: usize) -> (Vec<ChatChunk>, Option<WireError>) {
-    let bytes = sse.as_bytes();
-    let mut p = SseParser::default();
-    let mut st = StreamState::new("gemini-2.0-flash", 1);
-    let mut out = Vec::new();
-    for piece in [&bytes[..cut], &bytes[cut..]] {
-        p.push(piece);
-        while let Some(ev) = p.next_event().expect("valid SSE") {
-            match st.on_event(ev, &mut out) {
-                Ok(Flow::More) => {}
-                Ok(Flow::Done) => return (out, None),
-                Err(e) => return (out, Some(e)),
-            }
-        }
-    }
-    let end = st.on_end(&mut out).err();
-    (out, end)
+    decode(StreamState::new("gemini-2.0-flash", 1), sse, cut)
 }
 
 fn data(v: Value) -> String {

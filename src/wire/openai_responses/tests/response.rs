@@ -7,8 +7,9 @@ use super::schema::{check_error_body, check_response};
 use super::{chat_response, create, json};
 use crate::api::error::GatewayError;
 use crate::wire::openai_responses::{
-    ConversionError, Response, ResponseEcho, error_body, response_error, to_chat_response, to_response,
+    Response, ResponseEcho, error_body, response_error, to_chat_response, to_response,
 };
+use crate::wire::{VendorReport, WireError};
 
 fn completion(message: Value, finish: &str) -> Value {
     json!({"id": "chatcmpl-abc", "object": "chat.completion", "created": 1700000000, "model": "gpt-x",
@@ -133,7 +134,7 @@ fn failed_responses_and_unknown_items_are_errors() {
     .unwrap();
     assert_eq!(
         to_chat_response(&failed).unwrap_err(),
-        ConversionError::UpstreamFailed { code: "server_error".into(), message: "boom".into() }
+        WireError::Reported(VendorReport::OpenAi { code: Some("server_error".into()), message: Some("boom".into()) })
     );
     failed.status = crate::wire::openai_responses::Status::Completed;
     failed.output =

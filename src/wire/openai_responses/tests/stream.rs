@@ -7,9 +7,8 @@ use super::schema::check_event;
 use super::{chat_response, json};
 use crate::api::ChatChunk;
 use crate::api::error::GatewayError;
-use crate::wire::openai_responses::{
-    ChunkReader, ConversionError, EventStream, Progress, ResponseEcho, StreamEvent, to_response,
-};
+use crate::wire::openai_responses::{ChunkReader, EventStream, ResponseEcho, StreamEvent, to_response};
+use crate::wire::{Flow, VendorReport, WireError};
 
 fn chunk(delta: Value, finish: Option<&str>) -> ChatChunk {
     serde_json::from_value(json!({"id": "chatcmpl-s1", "object": "chat.completion.chunk", "created": 1700000000,
@@ -233,7 +232,7 @@ fn an_interleaved_tool_call_is_an_error_not_a_wrong_stream() {
     s.on_chunk(&chunk(call(0, Some("a"), Some("f"), "{"), None), &mut out).unwrap();
     s.on_chunk(&chunk(call(1, Some("b"), Some("g"), "{"), None), &mut out).unwrap();
     let e = s.on_chunk(&chunk(call(0, None, None, "}"), None), &mut out).unwrap_err();
-    assert!(matches!(e, ConversionError::Stream(_)), "{e}");
+    assert!(matches!(e, WireError::Malformed(_)), "{e}");
 }
 
 /// Our own events read back into chunks reassemble the same answer as the whole conversion.
@@ -255,8 +254,8 @@ fn events_read_back_into_the_same_answer() {
         let data = serde_json::to_string(e).unwrap();
         progress.push(reader.on_data(&data, &mut back).unwrap());
     }
-    assert_eq!(progress.last(), Some(&Progress::Done));
-    assert_eq!(progress.iter().filter(|p| **p == Progress::Done).count(), 1);
+    assert_eq!(progress.last(), Some(&Flow::Done));
+    assert_eq!(progress.iter().filter(|p| **p == Flow::Done).count(), 1);
     let mut want = assemble(&chunks);
     want.id = "resp_s1".into();
     assert_eq!(json(&assemble(&back)), json(&want));
@@ -271,13 +270,16 @@ fn upstream_failures_and_unknown_events() {
     let mut out = Vec::new();
     let skip = json!({"type": "response.reasoning_summary_text.delta", "item_id": "rs", "output_index": 0,
         "summary_index": 0, "delta": "x", "sequence_number": 3});
-    assert_eq!(r.on_data(&skip.to_string(), &mut out).unwrap(), Progress::More);
+    assert_eq!(r.on_data(&skip.to_string(), &mut out).unwrap(), Flow::More);
     assert!(out.is_empty());
     let err = json!({"type": "error", "code": "rate_limit_exceeded", "message": "slow down", "param": null,
         "sequence_number": 4});
     assert_eq!(
         r.on_data(&err.to_string(), &mut out).unwrap_err(),
-        ConversionError::UpstreamFailed { code: "rate_limit_exceeded".into(), message: "slow down".into() }
+        WireError::Reported(VendorReport::OpenAi {
+            code: Some("rate_limit_exceeded".into()),
+            message: Some("slow down".into())
+        })
     );
     assert!(r.on_data("{not json", &mut out).is_err());
 }
@@ -319,7 +321,7 @@ fn an_incomplete_upstream_stream_finishes_with_length_and_usage() {
     let mut reader = ChunkReader::default();
     let mut back = Vec::new();
     for e in &events {
-        reader.on_event(e, &mut back).unwrap();
+        reader.on(e, &mut back).unwrap();
     }
     let finish: Vec<&str> = back.iter().filter_map(|c| c.choices.first()?.finish_reason.as_deref()).collect();
     assert_eq!(finish, vec!["length"]);
