@@ -176,16 +176,32 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Record>, retention: D
 const ROWS_PER_INSERT: usize = 32;
 const COLUMNS: usize = 17;
 
+/// The INSERT for `rows` rows (built once per size: the writer uses two sizes).
+fn insert_sql(rows: usize) -> String {
+    let row = format!("({})", vec!["?"; COLUMNS].join(","));
+    format!(
+        "INSERT INTO requests (ts_ms, request_id, caller, app, route, deployment, provider, prompt_tokens, completion_tokens, \
+         cached_tokens, cost_usd, latency_ms, status, outcome, attempts, stream, cache) VALUES {}",
+        vec![row.as_str(); rows].join(",")
+    )
+}
+
 fn insert(conn: &mut Connection, batch: &[Record]) -> rusqlite::Result<()> {
+    static FULL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static ONE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let tx = conn.transaction()?;
-    for chunk in batch.chunks(ROWS_PER_INSERT) {
-        let row = format!("({})", vec!["?"; COLUMNS].join(","));
-        let sql = format!(
-            "INSERT INTO requests (ts_ms, request_id, caller, app, route, deployment, provider, prompt_tokens, completion_tokens, \
-             cached_tokens, cost_usd, latency_ms, status, outcome, attempts, stream, cache) VALUES {}",
-            vec![row.as_str(); chunk.len()].join(",")
-        );
-        let mut st = tx.prepare_cached(&sql)?;
+    // Full chunks through the many-row statement, the rest row by row: two statements in
+    // the prepared-statement cache, so no batch size makes SQLite parse SQL again.
+    let full = batch.len() - batch.len() % ROWS_PER_INSERT;
+    let (many, rest) = batch.split_at(full);
+    let chunks = many.chunks(ROWS_PER_INSERT).chain(rest.chunks(1));
+    for chunk in chunks {
+        let sql = if chunk.len() == ROWS_PER_INSERT {
+            FULL.get_or_init(|| insert_sql(ROWS_PER_INSERT))
+        } else {
+            ONE.get_or_init(|| insert_sql(1))
+        };
+        let mut st = tx.prepare_cached(sql)?;
         let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * COLUMNS);
         let numbers: Vec<[i64; 4]> = chunk
             .iter()
@@ -215,4 +231,52 @@ fn insert(conn: &mut Connection, batch: &[Record]) -> rusqlite::Result<()> {
         st.execute(values.as_slice())?;
     }
     tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn row(i: u64) -> Record {
+        Record {
+            ts_ms: i as i64,
+            request_id: format!("sg-{i}"),
+            caller: "c".into(),
+            app: None,
+            route: "r".into(),
+            deployment: "d".into(),
+            provider: "p".into(),
+            prompt_tokens: i,
+            completion_tokens: 1,
+            cached_tokens: 0,
+            cost_usd: Some(0.5),
+            latency_ms: 1.0,
+            status: 200,
+            outcome: "ok".into(),
+            attempts: 1,
+            stream: false,
+            cache: "bypass".into(),
+        }
+    }
+
+    #[test]
+    fn batches_of_any_size_insert_every_row_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open_rw(&dir.path().join("ledger.db")).unwrap();
+        let mut next = 0;
+        for size in [1, 31, 32, 33, 70, 5] {
+            let batch: Vec<Record> = (next..next + size).map(row).collect();
+            insert(&mut conn, &batch).unwrap();
+            next += size;
+        }
+        let (n, sum): (i64, i64) = conn
+            .query_row("SELECT COUNT(*), SUM(prompt_tokens) FROM requests", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!(n as u64, next);
+        assert_eq!(sum as u64, (0..next).sum::<u64>());
+        let distinct: i64 =
+            conn.query_row("SELECT COUNT(DISTINCT request_id) FROM requests", [], |r| r.get(0)).unwrap();
+        assert_eq!(distinct as u64, next);
+    }
 }
