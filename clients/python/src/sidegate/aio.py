@@ -236,6 +236,11 @@ class AsyncClient(ClientSettings):
 
     async def _connection(self, deadline: Optional[float]) -> _AsyncConnection:
         loop = asyncio.get_running_loop()
+        conn = self._conn
+        if conn is not None and conn.loop is loop and conn.alive and not self._closed:
+            # No await between this check and the caller's use: the lock (which costs more
+            # than the rest of this method) is only needed to open a connection once.
+            return conn
         if self._conn_lock is None or self._lock_loop is not loop:
             self._conn_lock = asyncio.Lock()
             self._lock_loop = loop

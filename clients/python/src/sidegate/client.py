@@ -244,6 +244,11 @@ class Client(ClientSettings):
     # -- internals --------------------------------------------------------------------------
 
     def _connection(self, deadline: Optional[float]) -> _Connection:
+        conn = self._conn
+        if conn is not None and conn.alive and not self._closed:
+            # The lock only makes one thread open a connection; it cannot keep the one read
+            # here open (close() may run right after it is released), so the read needs none.
+            return conn
         with self._conn_lock:
             if self._closed:
                 raise SidegateError("this sidegate Client is closed")
