@@ -38,15 +38,43 @@ function checkKeys(obj, allowed, what) {
 }
 
 /** At most `max` arguments: an extra one would otherwise be dropped without a word. */
-export function checkArity(args, max, call) {
+function checkArity(args, max, call) {
   if (args.length > max) {
     throw new TypeError(`${call} takes at most ${max} argument${max === 1 ? "" : "s"}, got ${args.length}`);
   }
 }
 
-export function checkBody(body, call) {
-  if (!isPlainObject(body)) throw new TypeError(`${call}: body must be an object, got ${describe(body)}`);
-  return body;
+/**
+ * The Client's calls: whether one takes a body before its options, and (`refuse`) what its
+ * body must not say. Every call's arguments are checked by `callArguments` from this table.
+ */
+const CALLS = Object.freeze({
+  chat: { body: true, refuse: (body) => body.stream === true && "chat() does not stream: use client.stream(body) instead" },
+  stream: { body: true },
+  embeddings: { body: true },
+  models: { body: false },
+  status: { body: false },
+});
+
+/**
+ * `[body, options]` of a Client call, checked: at most as many arguments as it takes, a plain
+ * object body (for the calls that have one), known option keys of the right types. Throws a
+ * TypeError naming what is wrong.
+ * @param {keyof typeof CALLS} call
+ * @param {ArrayLike<unknown>} args
+ */
+export function callArguments(call, args) {
+  const { body: hasBody, refuse } = CALLS[call];
+  if (!hasBody) {
+    checkArity(args, 1, `${call}(options)`);
+    return [undefined, checkOptions(args[0])];
+  }
+  checkArity(args, 2, `${call}(body, options)`);
+  const body = args[0];
+  if (!isPlainObject(body)) throw new TypeError(`${call}(body): body must be an object, got ${describe(body)}`);
+  const refused = refuse && refuse(body);
+  if (refused) throw new TypeError(refused);
+  return [body, checkOptions(args[1])];
 }
 
 /** `new Client()`, `new Client("/path.sock")`, `new Client({ ... })` or `new Client("/path.sock", { ... })`. */
@@ -93,7 +121,7 @@ function checkSignal(signal) {
   }
 }
 
-export function checkOptions(opts) {
+function checkOptions(opts) {
   if (opts === undefined || opts === null) return {};
   if (!isPlainObject(opts)) throw new TypeError(`request options must be an object, got ${describe(opts)}`);
   checkKeys(opts, REQUEST_OPTION_KEYS, "request options");

@@ -6,7 +6,7 @@
 // unary calls, a `ChatStream` queue for streams. Bytes and sockets live in connection.js.
 
 import { Connection } from "./connection.js";
-import { checkArity, checkBody, checkOptions, checkTimeout, clientOptions } from "./arguments.js";
+import { callArguments, checkTimeout, clientOptions } from "./arguments.js";
 import { resolveSocketPath } from "./discovery.js";
 import {
   AbortError,
@@ -331,44 +331,30 @@ export class Client {
     this._connects = 0;
   }
 
-  /** A non-streaming Chat Completions call. */
-  chat(body, opts, ...extra) {
-    try {
-      checkArity([body, opts, ...extra], 2, "chat(body, options)");
-      checkBody(body, "chat(body)");
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    if (body.stream === true) {
-      return Promise.reject(new TypeError("chat() does not stream: use client.stream(body) instead"));
-    }
-    return this._unary("chat", body, opts);
+  /** A non-streaming Chat Completions call: `chat(body, options?)`. */
+  chat(...args) {
+    return this._unary("chat", args);
   }
 
-  /** A streaming Chat Completions call (`stream: true` is set for you). */
-  stream(body, opts, ...extra) {
-    checkArity([body, opts, ...extra], 2, "stream(body, options)");
-    return new ChatStream(this, checkBody(body, "stream(body)"), checkOptions(opts));
+  /** A streaming Chat Completions call (`stream: true` is set for you): `stream(body, options?)`. */
+  stream(...args) {
+    const [body, opts] = callArguments("stream", args);
+    return new ChatStream(this, body, opts);
   }
 
-  embeddings(body, opts, ...extra) {
-    try {
-      checkArity([body, opts, ...extra], 2, "embeddings(body, options)");
-      checkBody(body, "embeddings(body)");
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this._unary("embeddings", body, opts);
+  /** `embeddings(body, options?)`. */
+  embeddings(...args) {
+    return this._unary("embeddings", args);
   }
 
-  models(opts, ...extra) {
-    if (extra.length > 0) return Promise.reject(new TypeError("models(options) takes at most 1 argument"));
-    return this._unary("models", undefined, opts);
+  /** `models(options?)`. */
+  models(...args) {
+    return this._unary("models", args);
   }
 
-  status(opts, ...extra) {
-    if (extra.length > 0) return Promise.reject(new TypeError("status(options) takes at most 1 argument"));
-    return this._unary("status", undefined, opts);
+  /** `status(options?)`. */
+  status(...args) {
+    return this._unary("status", args);
   }
 
   /** Close the connection; calls in flight fail with a ConnectionError. Later calls reject. */
@@ -379,15 +365,16 @@ export class Client {
     if (conn) conn.destroy(closedError());
   }
 
-  _unary(op, body, opts) {
-    let checked;
+  /** A call answered by one RESPONSE; wrong arguments reject (they never throw). */
+  _unary(op, args) {
+    let body, opts;
     try {
-      checked = checkOptions(opts);
+      [body, opts] = callArguments(op, args);
     } catch (err) {
       return Promise.reject(err);
     }
     return new Promise((resolve, reject) => {
-      new Call(this, op, body, checked, unarySink(resolve, reject)).start();
+      new Call(this, op, body, opts, unarySink(resolve, reject)).start();
     });
   }
 

@@ -10,27 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
 import time
 from typing import Deque, Optional
 
 from . import frame as fr
 from ._core import hello_bytes
-from ._session import TRANSIENT, Item, ReconnectBackoff, Session, frame_from, timeout_error
-from .errors import ConnectionLost, SidegateError
+from ._session import TRANSIENT, Item, ReconnectBackoff, Session, Transport, frame_from, timeout_error
+from .errors import SidegateError
 
 __all__ = ["AsyncConnection", "wait"]
 
-class AsyncConnection(asyncio.Protocol):
+class AsyncConnection(Transport, asyncio.Protocol):
     """One socket (frames are decoded and routed straight from ``data_received``, in order, so
     a frame that arrived is never lost to a later write error) and the session of its
     protocol state."""
 
     def __init__(self, path: str, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.pid = os.getpid()
         self.transport: Optional[asyncio.Transport] = None
-        self.session = Session(path, self.send_nowait)
+        super().__init__(Session(path, self.send_nowait))
         self._paused = False
         self._drain_waiters: "Deque[asyncio.Future[None]]" = collections.deque()
         # A task that only waits: when the loop's owner cancels leftover tasks at shutdown
@@ -42,20 +40,11 @@ class AsyncConnection(asyncio.Protocol):
         except AttributeError:
             pass
 
-    path = property(lambda self: self.session.path)
-    max_frame = property(lambda self: self.session.max_frame)
-    welcome = property(lambda self: self.session.welcome)
-    error = property(lambda self: self.session.error)
-
     async def _close_with_loop(self) -> None:
         try:
             await self._closed_future
         finally:
             self.close()
-
-    @property
-    def alive(self) -> bool:
-        return not self.session.closed and self.pid == os.getpid()
 
     def register(self, rid: int) -> "Optional[asyncio.Queue[Item]]":
         q: "asyncio.Queue[Item]" = asyncio.Queue()
@@ -140,9 +129,9 @@ class AsyncConnection(asyncio.Protocol):
 
     def close(self, reason: Optional[SidegateError] = None) -> None:
         """Close (on the connection's loop): calls in flight fail with ``reason``."""
-        if self.pid != os.getpid():
+        if self.forked:
             return
-        self._shutdown(reason or ConnectionLost("the client was closed", socket_path=self.path))
+        self._shutdown(reason or self.closed_by_client())
 
     @classmethod
     async def open(cls, path: str, deadline: Optional[float], retry_for: float) -> "AsyncConnection":

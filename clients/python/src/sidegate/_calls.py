@@ -4,17 +4,17 @@ checked arguments and turning a method call (``chat``, ``embeddings``, ``models`
 
 from __future__ import annotations
 
-import os
 from typing import Any, Dict, Mapping, NamedTuple, Optional, Type
 
+from . import frame as fr
 from ._core import (
-    ChatCompletion,
     PathArg,
     Response,
     build_options,
+    build_request,
     check_mapping,
     check_seconds,
-    default_socket_path,
+    resolve_socket_path,
     split_chat_kwargs,
 )
 
@@ -31,19 +31,14 @@ class CallPlan(NamedTuple):
     timeout: Optional[float]
     answer: Type[Response] = Response
 
+    def request_frame(self, rid: int) -> bytes:
+        """The REQUEST frame, encoded once per call (a resend reuses the bytes)."""
+        return fr.encode_json(fr.REQUEST, rid, build_request(self.op, self.body, self.options))
+
 
 #: ``CallPlan(...)`` runs a Python-level ``__new__``; building the tuple directly costs a
 #: quarter of that on the per-call path (every field is given, so no defaults are needed).
 _new_plan = tuple.__new__
-
-
-def _socket_path(value: Any) -> Optional[str]:
-    if value is None:
-        return default_socket_path()
-    if isinstance(value, (str, bytes, os.PathLike)):
-        path = os.fspath(value)
-        return os.fsdecode(path) if isinstance(path, bytes) else path
-    raise TypeError(f"socket_path must be a str or os.PathLike, not {type(value).__name__}")
 
 
 class ClientSettings:
@@ -56,7 +51,7 @@ class ClientSettings:
         timeout: Optional[float] = None,
         connect_retry: float = 2.0,
     ) -> None:
-        self.socket_path = _socket_path(socket_path)
+        self.socket_path = resolve_socket_path(socket_path)
         self.timeout = check_seconds(timeout, "timeout")
         retry = check_seconds(connect_retry, "connect_retry", allow_zero=True)
         if retry is None:
@@ -67,8 +62,10 @@ class ClientSettings:
     def _t(self, timeout: Optional[float]) -> Optional[float]:
         return self.timeout if timeout is None else check_seconds(timeout, "timeout")
 
-    def _plan_chat(
+    def _plan_body(
         self,
+        op: str,
+        answer: Type[Response],
         stream: bool,
         cache: Optional[str],
         route: Optional[str],
@@ -77,6 +74,7 @@ class ClientSettings:
         options: Optional[Mapping[str, Any]],
         body: Dict[str, Any],
     ) -> CallPlan:
+        """``chat`` and ``embeddings``: the OpenAI keyword arguments are the body."""
         if not isinstance(stream, bool):
             raise TypeError(f"stream must be a bool, not {type(stream).__name__}")
         payload = split_chat_kwargs(body)
@@ -84,20 +82,7 @@ class ClientSettings:
             payload["stream"] = True
         t = self._t(timeout)
         opts = build_options(cache=cache, route=route, label=label, timeout=t, extra=options)
-        return _new_plan(CallPlan, ("chat", payload, opts, t, ChatCompletion))
-
-    def _plan_embeddings(
-        self,
-        cache: Optional[str],
-        route: Optional[str],
-        label: Optional[str],
-        timeout: Optional[float],
-        options: Optional[Mapping[str, Any]],
-        body: Dict[str, Any],
-    ) -> CallPlan:
-        t = self._t(timeout)
-        opts = build_options(cache=cache, route=route, label=label, timeout=t, extra=options)
-        return _new_plan(CallPlan, ("embeddings", split_chat_kwargs(body), opts, t, Response))
+        return _new_plan(CallPlan, (op, payload, opts, t, answer))
 
     def _plan_request(
         self,

@@ -77,12 +77,16 @@ def default_socket_path(
     return os.path.join(runtime, "sidegate", "sidegate.sock")
 
 
-def resolve_socket_path(socket_path: Optional[PathArg]) -> Optional[str]:
-    """The explicit path, else the default; ``None`` when there is none (a non-root user
-    with neither ``SIDEGATE_SOCKET`` nor ``XDG_RUNTIME_DIR``, as the daemon decides)."""
-    if socket_path is not None:
-        return os.fspath(socket_path)
-    return default_socket_path()
+def resolve_socket_path(socket_path: Any) -> Optional[str]:
+    """The explicit path (a ``str``, ``bytes`` or ``os.PathLike``; anything else is a
+    TypeError), else the default; ``None`` when there is none (a non-root user with neither
+    ``SIDEGATE_SOCKET`` nor ``XDG_RUNTIME_DIR``, as the daemon decides)."""
+    if socket_path is None:
+        return default_socket_path()
+    if isinstance(socket_path, (str, bytes, os.PathLike)):
+        path = os.fspath(socket_path)
+        return os.fsdecode(path) if isinstance(path, bytes) else path
+    raise TypeError(f"socket_path must be a str or os.PathLike, not {type(socket_path).__name__}")
 
 
 NO_SOCKET_MESSAGE = (
@@ -146,8 +150,7 @@ def build_options(
         options["route"] = route
     if label is not None:
         options["label"] = label
-    if timeout is not None:
-        check_seconds(timeout, "timeout")
+    if timeout is not None:  # already checked by check_seconds (ClientSettings._t)
         options["timeout_ms"] = max(1, round(timeout * 1000))
     if extra:
         check_mapping(extra, "options")
@@ -160,23 +163,25 @@ def build_options(
 def build_request(
     op: str, body: Optional[Mapping[str, Any]], options: Optional[Mapping[str, Any]]
 ) -> Dict[str, Any]:
-    """A REQUEST body; ``body`` and ``options`` are left out when ``None``/empty."""
+    """A REQUEST body; ``body`` and ``options`` are left out when ``None``/empty. It is
+    encoded at once, so a ``dict`` is used as is (another mapping is copied: the JSON encoder
+    takes only dicts)."""
     request: Dict[str, Any] = {"op": op}
     if body is not None:
-        request["body"] = dict(body)
+        request["body"] = body if isinstance(body, dict) else dict(body)
     if options:
-        request["options"] = dict(options)
+        request["options"] = options if isinstance(options, dict) else dict(options)
     return request
 
 
 def split_chat_kwargs(kwargs: Dict[str, Any]) -> Dict[str, Any]:
     """The JSON body of a chat/embeddings call: the OpenAI keyword arguments, with the
-    openai SDK's ``extra_body`` merged in."""
+    openai SDK's ``extra_body`` merged in. ``kwargs`` is the call's own ``**body`` dict, so
+    it becomes the body itself (no copy)."""
     extra_body = kwargs.pop("extra_body", None)
-    body = dict(kwargs)
     if extra_body:
-        body.update(extra_body)
-    return body
+        kwargs.update(extra_body)
+    return kwargs
 
 
 def parse_json_body(frame: fr.Frame) -> Any:

@@ -11,7 +11,7 @@ A transport gives it bytes (:meth:`Session.receive`), a ``send_control`` callabl
 frames that must never wait behind a large write (CANCEL, PONG), and one consumer per request:
 a callable that wakes whoever waits for that request (``queue.SimpleQueue.put``,
 ``asyncio.Queue.put_nowait``). A threaded transport passes a ``guard`` lock; the session holds
-it only around its own table, never while calling out.
+it only around opening a request and ending the session, never while calling out.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import itertools
+import os
 from typing import Any, Callable, ContextManager, Dict, Optional, Type, Union
 
 from . import frame as fr
@@ -38,6 +39,7 @@ __all__ = [
     "Consumer",
     "Session",
     "StreamState",
+    "Transport",
     "SendRetry",
     "ReconnectBackoff",
     "request_ids",
@@ -131,13 +133,10 @@ class Session:
         return True
 
     def forget(self, rid: int) -> None:
-        """Stop routing frames for ``rid`` (its answer is complete)."""
-        guard = self._guard
-        if guard is None:
-            self._pending.pop(rid, None)
-            return
-        with guard:
-            self._pending.pop(rid, None)
+        """Stop routing frames for ``rid`` (its answer is complete). No guard: one ``dict.pop``
+        is atomic, and a race with :meth:`shutdown` either way leaves ``rid`` out of the table
+        (the guard is there so that :meth:`open` never adds to a table shutdown has emptied)."""
+        self._pending.pop(rid, None)
 
     def cancel(self, rid: int) -> None:
         """Forget ``rid`` and tell the daemon to abort it. Never blocks, never raises."""
@@ -213,6 +212,31 @@ class Session:
         for consumer in waiting:
             consumer(reason)
         return True
+
+
+class Transport:
+    """What both transports share: their :class:`Session` and the process that opened it (a
+    forked child must neither use nor shut down its parent's socket)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.pid = os.getpid()
+
+    @property
+    def path(self) -> str:
+        return self.session.path
+
+    @property
+    def forked(self) -> bool:
+        """True in a child process forked after the connection was opened."""
+        return self.pid != os.getpid()
+
+    @property
+    def alive(self) -> bool:
+        return not self.session.closed and self.pid == os.getpid()
+
+    def closed_by_client(self) -> ConnectionLost:
+        return ConnectionLost("the client was closed", socket_path=self.session.path)
 
 
 def finish_call(session: Session, rid: int, frame: fr.Frame, cls: Type[Any]) -> Any:

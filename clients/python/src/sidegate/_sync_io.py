@@ -10,7 +10,6 @@ flushes, so they can be sent from ``__del__`` or the reader thread without block
 from __future__ import annotations
 
 import collections
-import os
 import queue
 import socket
 import threading
@@ -19,34 +18,24 @@ from typing import Deque, Optional
 
 from . import frame as fr
 from ._core import hello_bytes
-from ._session import TRANSIENT, Item, ReconnectBackoff, Session, frame_from, timeout_error
-from .errors import ConnectionLost, ProtocolError, SidegateError
+from ._session import TRANSIENT, Item, ReconnectBackoff, Session, Transport, frame_from, timeout_error
+from .errors import ProtocolError, SidegateError
 
 __all__ = ["Connection", "wait"]
 
 _RECV_SIZE = 65536
 
-class Connection:
+class Connection(Transport):
     """One socket, its reader thread and write lock, and the session of its protocol state."""
 
     def __init__(self, sock: socket.socket, path: str) -> None:
         self.sock = sock
-        self.pid = os.getpid()
         self._wlock = threading.Lock()
         self._outbox: Deque[bytes] = collections.deque()
-        # Re-entrant: a Stream's __del__ (which forgets its request) can run inside a GC pass
-        # triggered while this thread already holds it.
-        self.session = Session(path, self.send_control, guard=threading.RLock())
+        # Re-entrant: a GC pass triggered while this thread holds it may run a Stream's
+        # __del__, which cancels its request.
+        super().__init__(Session(path, self.send_control, guard=threading.RLock()))
         self._reader = threading.Thread(target=self._read_loop, name=f"sidegate-reader:{path}", daemon=True)
-
-    path = property(lambda self: self.session.path)
-    max_frame = property(lambda self: self.session.max_frame)
-    welcome = property(lambda self: self.session.welcome)
-    error = property(lambda self: self.session.error)
-
-    @property
-    def alive(self) -> bool:
-        return not self.session.closed and self.pid == os.getpid()
 
     def register(self, rid: int) -> "Optional[queue.SimpleQueue[Item]]":
         q: "queue.SimpleQueue[Item]" = queue.SimpleQueue()
@@ -63,7 +52,7 @@ class Connection:
 
     def send_control(self, data: bytes) -> None:
         """Queue a small frame and send it now unless another thread is writing (it will)."""
-        if self.pid != os.getpid():
+        if self.forked:
             return  # a forked child must not write on the parent's connection
         self._outbox.append(data)
         self._flush_outbox()
@@ -114,9 +103,9 @@ class Connection:
 
     def close(self, reason: Optional[SidegateError] = None) -> None:
         """Close from any thread: fails what is in flight and wakes the reader."""
-        if self.pid != os.getpid():
+        if self.forked:
             return  # a forked child must not shut the parent's socket down
-        self.session.shutdown(reason or ConnectionLost("the client was closed", socket_path=self.path))
+        self.session.shutdown(reason or self.closed_by_client())
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:

@@ -14,7 +14,7 @@ from . import frame as fr
 from ._async_io import AsyncConnection as _AsyncConnection
 from ._async_io import wait as _wait
 from ._calls import CallPlan, ClientSettings
-from ._core import NO_SOCKET_MESSAGE, ChatCompletion, PathArg, Response, build_request
+from ._core import NO_SOCKET_MESSAGE, ChatCompletion, PathArg, Response
 from ._session import Item, SendRetry, StreamState, finish_call, request_ids
 from .errors import ConnectionLost, SidegateConnectionError, SidegateError
 
@@ -170,7 +170,7 @@ class AsyncClient(ClientSettings):
     ) -> Union[ChatCompletion, AsyncStream]:
         """See :meth:`sidegate.Client.chat`. With ``stream=True``:
         ``async for chunk in await client.chat(..., stream=True)``."""
-        plan = self._plan_chat(stream, cache, route, label, timeout, options, body)
+        plan = self._plan_body("chat", ChatCompletion, stream, cache, route, label, timeout, options, body)
         if stream:
             return await self._stream(plan)
         return await self._call(plan)  # type: ignore[return-value]  # plan.answer is ChatCompletion
@@ -185,7 +185,8 @@ class AsyncClient(ClientSettings):
         options: Optional[Mapping[str, Any]] = None,
         **body: Any,
     ) -> Response:
-        return await self._call(self._plan_embeddings(cache, route, label, timeout, options, body))
+        plan = self._plan_body("embeddings", Response, False, cache, route, label, timeout, options, body)
+        return await self._call(plan)
 
     async def models(self, *, timeout: Optional[float] = None) -> Response:
         return await self._call(self._plan_request("models", None, timeout))
@@ -235,6 +236,11 @@ class AsyncClient(ClientSettings):
 
     async def _connection(self, deadline: Optional[float]) -> _AsyncConnection:
         loop = asyncio.get_running_loop()
+        conn = self._conn
+        if conn is not None and conn.loop is loop and conn.alive and not self._closed:
+            # No await between this check and the caller's use: the lock (which costs more
+            # than the rest of this method) is only needed to open a connection once.
+            return conn
         if self._conn_lock is None or self._lock_loop is not loop:
             self._conn_lock = asyncio.Lock()
             self._lock_loop = loop
@@ -258,7 +264,7 @@ class AsyncClient(ClientSettings):
 
     async def _start(self, plan: CallPlan, deadline: Optional[float]) -> Tuple[_AsyncConnection, int, "asyncio.Queue[Item]"]:
         rid = next(self._ids)
-        data = fr.encode_json(fr.REQUEST, rid, build_request(plan.op, plan.body, plan.options))
+        data = plan.request_frame(rid)
         tries = 0
         while True:
             tries += 1

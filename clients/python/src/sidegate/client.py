@@ -15,7 +15,7 @@ from typing import Any, Dict, Literal, Mapping, Optional, Tuple, Type, Union, ov
 
 from . import frame as fr
 from ._calls import CallPlan, ClientSettings
-from ._core import NO_SOCKET_MESSAGE, ChatCompletion, PathArg, Response, build_request
+from ._core import NO_SOCKET_MESSAGE, ChatCompletion, PathArg, Response
 from ._session import Item, SendRetry, StreamState, finish_call, request_ids
 from ._sync_io import Connection as _Connection
 from ._sync_io import wait as _wait
@@ -176,7 +176,7 @@ class Client(ClientSettings):
         ``tools``, ``temperature``, ...) form the JSON body; ``cache`` (``"no-cache"`` or
         ``"no-store"``), ``route``, ``label`` and ``timeout`` (seconds) are sidegate options.
         With ``stream=True`` returns a :class:`Stream` of chunk dicts."""
-        plan = self._plan_chat(stream, cache, route, label, timeout, options, body)
+        plan = self._plan_body("chat", ChatCompletion, stream, cache, route, label, timeout, options, body)
         if stream:
             return self._stream(plan)
         return self._call(plan)  # type: ignore[return-value]  # plan.answer is ChatCompletion
@@ -192,7 +192,8 @@ class Client(ClientSettings):
         **body: Any,
     ) -> Response:
         """An OpenAI embeddings call (``model``, ``input``, ...); returns the ``list`` dict."""
-        return self._call(self._plan_embeddings(cache, route, label, timeout, options, body))
+        plan = self._plan_body("embeddings", Response, False, cache, route, label, timeout, options, body)
+        return self._call(plan)
 
     def models(self, *, timeout: Optional[float] = None) -> Response:
         """The model list (as ``GET /v1/models``): ``{"object": "list", "data": [...]}``."""
@@ -243,6 +244,11 @@ class Client(ClientSettings):
     # -- internals --------------------------------------------------------------------------
 
     def _connection(self, deadline: Optional[float]) -> _Connection:
+        conn = self._conn
+        if conn is not None and conn.alive and not self._closed:
+            # The lock only makes one thread open a connection; it cannot keep the one read
+            # here open (close() may run right after it is released), so the read needs none.
+            return conn
         with self._conn_lock:
             if self._closed:
                 raise SidegateError("this sidegate Client is closed")
@@ -259,7 +265,7 @@ class Client(ClientSettings):
     def _start(self, plan: CallPlan, deadline: Optional[float]) -> Tuple[_Connection, int, "queue.SimpleQueue[Item]"]:
         with self._id_lock:
             rid = next(self._ids)
-        data = fr.encode_json(fr.REQUEST, rid, build_request(plan.op, plan.body, plan.options))
+        data = plan.request_frame(rid)
         tries = 0
         while True:
             tries += 1

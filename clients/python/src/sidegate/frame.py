@@ -149,6 +149,12 @@ def parse_header(header: bytes, max_frame: int = DEFAULT_MAX_FRAME) -> Tuple[int
     return kind, id, body_len
 
 
+#: ``Frame(...)`` runs a Python-level ``__new__``; the decoder builds the tuple directly (half
+#: the cost, once per frame received).
+_new_frame = tuple.__new__
+_LEN = struct.Struct("<I")
+
+
 class Decoder:
     """Incremental decoder: feed it bytes as they arrive, get complete frames back.
 
@@ -172,7 +178,7 @@ class Decoder:
         pos = 0
         end = len(buf)
         while end - pos >= 4:
-            (length,) = struct.unpack_from("<I", buf, pos)
+            (length,) = _LEN.unpack_from(buf, pos)
             if length < MIN_LEN:
                 raise FrameError(
                     "malformed_frame", f"frame length {length} is below the minimum of {MIN_LEN}"
@@ -184,10 +190,15 @@ class Decoder:
                 )
             if end - pos < 4 + length:
                 break
-            kind, id, body_len = parse_header(bytes(buf[pos : pos + HEADER_SIZE]), self.max_frame)
+            # ``len`` is checked above; only ``body_len`` is left (parse_header's last check).
+            _, kind, id, body_len = HEADER.unpack_from(buf, pos)
+            if body_len != length - MIN_LEN:
+                raise FrameError(
+                    "malformed_frame", f"frame length {length} does not match body length {body_len}"
+                )
             start = pos + HEADER_SIZE
-            frames.append(Frame(kind, id, bytes(buf[start : start + body_len])))
             pos = start + body_len
+            frames.append(_new_frame(Frame, (kind, id, bytes(buf[start:pos]))))
         if pos:
             del buf[:pos]
         return frames
