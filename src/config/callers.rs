@@ -13,7 +13,7 @@ use super::context::ResolveCx;
 pub use super::ledger::{LedgerFile, LedgerSettings};
 use super::models::ModelSettings;
 use super::routes::RouteSettings;
-use super::secrets::{SecretSource, SecretValue, resolve_secret};
+use super::secrets::{SecretSource, resolve_secret};
 use crate::secret::Secret;
 
 #[derive(Debug, Default, Deserialize)]
@@ -198,7 +198,7 @@ fn resolve_keys(cx: &mut ResolveCx<'_>, name: &str, raw: &[SecretSource]) -> Vec
     for (i, k) in raw.iter().enumerate() {
         let idx = i.to_string();
         let path = ["callers", name, "keys", &idx];
-        if let SecretValue::Ready(s) = resolve_secret(cx, &path, k, "this key matches no request") {
+        if let Ok(s) = resolve_secret(cx, &path, k, "this key matches no request") {
             if s.expose().len() < 16 {
                 cx.err(&path, "a caller key must be at least 16 characters");
             }

@@ -36,7 +36,8 @@ pub enum Secrets {
     /// Read them: the snapshot can serve. One that cannot be read is a warning.
     Read,
     /// Leave them unread: for commands that only need paths (`usage`, `status`). Such a
-    /// snapshot holds no env or file secret and must not serve requests.
+    /// snapshot holds no env or file secret: a provider that needs one is unavailable, as
+    /// when its key is missing, so the snapshot cannot send a keyless call; nothing warns.
     Skip,
 }
 
