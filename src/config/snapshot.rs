@@ -106,7 +106,9 @@ pub(super) struct Input<'a> {
     pub file: &'a Path,
     pub env: &'a dyn Env,
     pub secrets: Secrets,
-    /// The content hash, the snapshot's `version`.
+    /// The file, or the built-in default (whose `version` is "builtin").
+    pub source: ConfigSource,
+    /// The snapshot's `version`: the content hash of a file.
     pub version: String,
 }
 
@@ -140,7 +142,7 @@ pub(super) fn resolve(raw: &FileConfig, input: Input<'_>) -> Result<Snapshot, Co
         shared,
         callers,
         ledger,
-        source: ConfigSource::File(input.file.to_path_buf()),
+        source: input.source,
         digest: format!("{}-{:016x}", input.version, found.secrets_hash),
         version: input.version,
         secret_files: found.secret_files,

@@ -131,6 +131,8 @@ fn non_loopback_http_is_refused() {
 fn builtin_default_answers_with_mock() {
     let s = load(Path::new("/nonexistent/sidegate.toml"), false, &env()).unwrap();
     assert_eq!(s.source, ConfigSource::BuiltinDefault);
+    assert_eq!(s.version, "builtin");
+    assert!(s.digest.starts_with("builtin-") && s.digest.len() == "builtin-".len() + 16, "{}", s.digest);
     assert_eq!(s.routes["default"].targets[0].name, "mock");
     assert_eq!(s.server.socket, Path::new("/run/user/1000/sidegate/sidegate.sock"));
     // an explicit path that does not exist is an error
