@@ -10,7 +10,6 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::context::ResolveCx;
-pub use super::ledger::{LedgerFile, LedgerSettings};
 use super::models::ModelSettings;
 use super::routes::RouteSettings;
 use super::secrets::{SecretSource, resolve_secret};
