@@ -138,3 +138,19 @@ fn builtin_default_answers_with_mock() {
     // an explicit path that does not exist is an error
     assert!(load(Path::new("/nonexistent/sidegate.toml"), true, &env()).is_err());
 }
+
+/// The health state of a deployment is keyed by its fingerprint: the same settings give the
+/// same key after a reload, a changed limit a new one, and an ad-hoc `provider/model` key
+/// starts with its name (the router keeps those across reloads by it).
+#[test]
+fn fingerprint_tracks_what_a_deployment_is() {
+    let text = "[providers.p]\nkind = \"mock\"\n\n[models.m]\nprovider = \"p\"\nmodel = \"x\"\n";
+    let a = parse(text, Path::new("t.toml"), &env()).unwrap();
+    let fp = a.models["m"].fingerprint();
+    assert_eq!(fp, "m|p|Mock|x|Limits { max_concurrent: None, rpm: None, tpm: None }|None");
+    assert_eq!(parse(text, Path::new("t.toml"), &env()).unwrap().models["m"].fingerprint(), fp);
+    let limited = parse(&format!("{text}rpm = 5\n"), Path::new("t.toml"), &env()).unwrap();
+    assert_ne!(limited.models["m"].fingerprint(), fp);
+    let ad_hoc = ModelSettings::ad_hoc(a.providers["p"].clone(), "p/y".into(), "y".into());
+    assert!(ad_hoc.fingerprint().starts_with("p/y|p|Mock|y|"), "{}", ad_hoc.fingerprint());
+}
