@@ -143,8 +143,10 @@ fn resolve_caller(cx: &mut ResolveCx<'_>, name: &str, c: &CallerFile, routable: 
     let uid = resolve_id(cx, name, ("uid", c.uid), ("user", c.user.as_deref()), Path::new("/etc/passwd"));
     let gid = resolve_id(cx, name, ("gid", c.gid), ("group", c.group.as_deref()), Path::new("/etc/group"));
     let keys = resolve_keys(cx, name, &c.keys);
-    // A selector that is written but did not resolve is reported where it is written.
-    if uid.is_none() && gid.is_none() && c.unit.is_none() && c.keys.is_empty() && c.uid.is_none() && c.user.is_none() {
+    // Only a caller with no selector written is in error here; a written selector that did
+    // not resolve (a user not in /etc/passwd, a key not set) is reported where it is written.
+    let written = [c.uid.is_some(), c.user.is_some(), c.gid.is_some(), c.group.is_some(), c.unit.is_some()];
+    if !written.contains(&true) && c.keys.is_empty() {
         cx.err(&["callers", name], "a caller needs at least one of uid, user, gid, group, unit or keys");
     }
     check_route_globs(cx, name, c.routes.as_deref().unwrap_or_default(), routable);

@@ -154,3 +154,14 @@ fn fingerprint_tracks_what_a_deployment_is() {
     let ad_hoc = ModelSettings::ad_hoc(a.providers["p"].clone(), "p/y".into(), "y".into());
     assert!(ad_hoc.fingerprint().starts_with("p/y|p|Mock|y|"), "{}", ad_hoc.fingerprint());
 }
+
+#[test]
+fn a_caller_selector_that_does_not_resolve_is_one_error_where_it_is_written() {
+    for key in ["user", "group"] {
+        let e = errors(&format!("[callers.c]\n{key} = \"sg-test-no-such-name\"\n"));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains(&format!("callers.c.{key}: no {key} `sg-test-no-such-name`")), "{e:?}");
+    }
+    let e = errors("[callers.c]\nrpm = 5\n");
+    assert!(e[0].contains("callers.c: a caller needs at least one of uid, user, gid, group, unit or keys"), "{e:?}");
+}
