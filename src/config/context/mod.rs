@@ -6,6 +6,7 @@
 mod error;
 mod locate;
 
+use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -44,7 +45,9 @@ pub enum Secrets {
 /// The collector one resolve run writes into.
 pub(super) struct ResolveCx<'a> {
     file: &'a Path,
-    loc: Locator<'a>,
+    text: &'a str,
+    /// Built at the first error or warning: a clean file is parsed only once.
+    loc: OnceCell<Locator<'a>>,
     pub env: &'a dyn Env,
     pub secrets: Secrets,
     errors: Vec<ConfigError>,
@@ -67,7 +70,8 @@ impl<'a> ResolveCx<'a> {
     pub fn new(file: &'a Path, text: &'a str, env: &'a dyn Env, secrets: Secrets) -> Self {
         ResolveCx {
             file,
-            loc: Locator::new(text),
+            text,
+            loc: OnceCell::new(),
             env,
             secrets,
             errors: Vec::new(),
@@ -78,8 +82,9 @@ impl<'a> ResolveCx<'a> {
     }
 
     fn located(&self, path: &[&str], message: String) -> ConfigError {
-        let offset = self.loc.offset_of(path).unwrap_or(0);
-        let (line, col) = self.loc.line_col(offset);
+        let loc = self.loc.get_or_init(|| Locator::new(self.text));
+        let offset = loc.offset_of(path).unwrap_or(0);
+        let (line, col) = loc.line_col(offset);
         ConfigError { file: self.file.to_path_buf(), line, col, key: path.join("."), message }
     }
 
