@@ -8,7 +8,8 @@ use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
 use sidegate::client::{Client, ClientError};
-use sidegate::config::{self, Env, OsEnv, Secrets};
+use sidegate::config::{self, Env, OsEnv, Secrets, Snapshot};
+use sidegate::daemon::ConfigOrigin;
 use sidegate::telemetry::{self, LogFormat};
 
 #[derive(Parser)]
@@ -86,16 +87,11 @@ fn main() -> ExitCode {
     match args.cmd {
         Cmd::Serve { config, log_format, log_level } => {
             telemetry::init(log_format, &log_level);
-            let (path, explicit) = config::config_path(config.as_deref(), &OsEnv);
-            let snapshot = match config::load(&path, explicit, &OsEnv) {
-                Ok(s) => s,
-                Err(errors) => {
-                    eprintln!("{errors}");
-                    return ExitCode::from(1);
-                }
+            let (snapshot, origin) = match load_config(config, Secrets::Read) {
+                Ok(loaded) => loaded,
+                Err(code) => return code,
             };
             snapshot.log_warnings();
-            let origin = sidegate::daemon::ConfigOrigin { path, explicit };
             match runtime().block_on(sidegate::daemon::run(snapshot, origin)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -151,16 +147,25 @@ fn client_cmd(socket: Option<PathBuf>, f: impl for<'a> FnOnce(&'a Client) -> Cmd
     }
 }
 
+/// The config `--config`, `$SIDEGATE_CONFIG` or the system path names, and where it came
+/// from; on errors they are printed and the exit code (1) is returned.
+fn load_config(cli: Option<PathBuf>, secrets: Secrets) -> Result<(Snapshot, ConfigOrigin), ExitCode> {
+    let (path, explicit) = config::config_path(cli.as_deref(), &OsEnv);
+    match config::load_with(&path, explicit, &OsEnv, secrets) {
+        Ok(s) => Ok((s, ConfigOrigin { path, explicit })),
+        Err(errors) => {
+            eprintln!("{errors}");
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
 /// `sidegate check`: errors exit 1; warnings (secrets that cannot be read) are printed and
 /// exit 1 only with `--strict`.
 fn check(config: Option<PathBuf>, strict: bool) -> ExitCode {
-    let (path, explicit) = config::config_path(config.as_deref(), &OsEnv);
-    let s = match config::load(&path, explicit, &OsEnv) {
-        Ok(s) => s,
-        Err(errors) => {
-            eprintln!("{errors}");
-            return ExitCode::from(1);
-        }
+    let s = match load_config(config, Secrets::Read) {
+        Ok((s, _)) => s,
+        Err(code) => return code,
     };
     for w in &s.warnings {
         eprintln!("{w}");
@@ -263,14 +268,10 @@ async fn status(c: &Client, raw: bool) -> Result<(), ClientError> {
 }
 
 fn usage(config: Option<PathBuf>, since: &str, by: &str, json: bool, csv: bool) -> ExitCode {
-    let (path, explicit) = config::config_path(config.as_deref(), &OsEnv);
     // Only the ledger's path is needed: the vendors' keys are not read.
-    let snapshot = match config::load_with(&path, explicit, &OsEnv, Secrets::Skip) {
-        Ok(s) => s,
-        Err(errors) => {
-            eprintln!("{errors}");
-            return ExitCode::from(1);
-        }
+    let snapshot = match load_config(config, Secrets::Skip) {
+        Ok((s, _)) => s,
+        Err(code) => return code,
     };
     let Some(ledger) = snapshot.ledger.path else {
         eprintln!("sidegate: no usage ledger: the config has no state directory, or [ledger] enabled = false");

@@ -205,7 +205,7 @@ fn write_scalar(v: &Value, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Limits, ModelSettings, ProviderKind, ProviderSettings};
+    use crate::config::{ModelSettings, ProviderKind, ProviderSettings};
 
     fn target(base_url: &str, model: &str) -> Arc<ModelSettings> {
         let http = crate::config::HttpSettings {
@@ -225,16 +225,7 @@ mod tests {
             mock: None,
             unavailable: None,
         });
-        Arc::new(ModelSettings {
-            name: "dep".into(),
-            provider,
-            vendor_model: model.into(),
-            context_window: None,
-            price: None,
-            capabilities: Vec::new(),
-            region: None,
-            limits: Limits::default(),
-        })
+        Arc::new(ModelSettings::ad_hoc(provider, "dep".into(), model.into()))
     }
 
     fn chat_req(json: &str) -> ChatRequest {

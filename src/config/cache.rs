@@ -78,31 +78,19 @@ pub(super) fn resolve_cache(cx: &mut ResolveCx<'_>, raw: &CacheFile) -> CacheSet
     CacheSettings { max_memory, max_disk }
 }
 
-/// Routes that name the disk tier need a state directory to put it in.
-pub(super) fn check_disk_tiers<'r>(
-    cx: &mut ResolveCx<'_>,
-    routes: impl Iterator<Item = (&'r String, Option<&'r RouteCacheFile>)>,
-    have_state_dir: bool,
-) {
-    if have_state_dir {
-        return;
-    }
-    for (name, rc) in routes {
-        let explicit_disk = rc.and_then(|c| c.tiers.as_ref()).is_some_and(|t| t.iter().any(|t| t == "disk"));
-        if explicit_disk {
-            cx.err(
-                &["routes", name, "cache", "tiers"],
-                "the disk tier needs a state directory: set server.state_dir (no $STATE_DIRECTORY, $XDG_STATE_HOME or $HOME)",
-            );
-        }
-    }
+/// What backs the tiers a route may name: `[shared] redis` for the redis tier, a state
+/// directory for the disk tier.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct TierBacking {
+    pub redis: bool,
+    pub state_dir: bool,
 }
 
 pub(super) fn resolve_route_cache(
     cx: &mut ResolveCx<'_>,
     name: &str,
     rc: Option<&RouteCacheFile>,
-    redis_configured: bool,
+    backing: TierBacking,
 ) -> Option<RouteCache> {
     let rc = rc?;
     let ttl = cx.duration(&["routes", name, "cache", "ttl"], &rc.ttl, Duration::from_secs(3600));
@@ -110,7 +98,8 @@ pub(super) fn resolve_route_cache(
         cx.err(&["routes", name, "cache", "ttl"], "must be above 0; omit `cache` to turn caching off");
     }
     let Some(list) = &rc.tiers else {
-        return Some(RouteCache { ttl, tiers: CacheTiers { memory: true, disk: true, redis: redis_configured } });
+        // The default tiers name the disk; the cache skips it while there is no state directory.
+        return Some(RouteCache { ttl, tiers: CacheTiers { memory: true, disk: true, redis: backing.redis } });
     };
     if list.is_empty() {
         cx.err(&["routes", name, "cache", "tiers"], "an empty list caches nothing; omit `cache` instead");
@@ -132,8 +121,14 @@ pub(super) fn resolve_route_cache(
             cx.err(&path, format!("tier `{t}` is listed twice"));
         }
         *slot = true;
-        if t == "redis" && !redis_configured {
+        if t == "redis" && !backing.redis {
             cx.err(&path, "the redis tier needs `[shared] redis = \"redis://...\"`");
+        }
+        if t == "disk" && !backing.state_dir {
+            cx.err(
+                &path,
+                "the disk tier needs a state directory: set server.state_dir (no $STATE_DIRECTORY, $XDG_STATE_HOME or $HOME)",
+            );
         }
     }
     Some(RouteCache { ttl, tiers })

@@ -10,10 +10,9 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::context::ResolveCx;
-pub use super::ledger::{LedgerFile, LedgerSettings};
 use super::models::ModelSettings;
 use super::routes::RouteSettings;
-use super::secrets::{SecretSource, SecretValue, resolve_secret};
+use super::secrets::{SecretSource, resolve_secret};
 use crate::secret::Secret;
 
 #[derive(Debug, Default, Deserialize)]
@@ -144,8 +143,10 @@ fn resolve_caller(cx: &mut ResolveCx<'_>, name: &str, c: &CallerFile, routable: 
     let uid = resolve_id(cx, name, ("uid", c.uid), ("user", c.user.as_deref()), Path::new("/etc/passwd"));
     let gid = resolve_id(cx, name, ("gid", c.gid), ("group", c.group.as_deref()), Path::new("/etc/group"));
     let keys = resolve_keys(cx, name, &c.keys);
-    // A selector that is written but did not resolve is reported where it is written.
-    if uid.is_none() && gid.is_none() && c.unit.is_none() && c.keys.is_empty() && c.uid.is_none() && c.user.is_none() {
+    // Only a caller with no selector written is in error here; a written selector that did
+    // not resolve (a user not in /etc/passwd, a key not set) is reported where it is written.
+    let written = [c.uid.is_some(), c.user.is_some(), c.gid.is_some(), c.group.is_some(), c.unit.is_some()];
+    if !written.contains(&true) && c.keys.is_empty() {
         cx.err(&["callers", name], "a caller needs at least one of uid, user, gid, group, unit or keys");
     }
     check_route_globs(cx, name, c.routes.as_deref().unwrap_or_default(), routable);
@@ -198,7 +199,7 @@ fn resolve_keys(cx: &mut ResolveCx<'_>, name: &str, raw: &[SecretSource]) -> Vec
     for (i, k) in raw.iter().enumerate() {
         let idx = i.to_string();
         let path = ["callers", name, "keys", &idx];
-        if let SecretValue::Ready(s) = resolve_secret(cx, &path, k, "this key matches no request") {
+        if let Ok(s) = resolve_secret(cx, &path, k, "this key matches no request") {
             if s.expose().len() < 16 {
                 cx.err(&path, "a caller key must be at least 16 characters");
             }

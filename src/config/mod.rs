@@ -12,7 +12,7 @@ mod cache;
 pub mod callers;
 mod context;
 mod defaults;
-pub mod ledger;
+mod ledger;
 mod models;
 mod providers;
 mod routes;
@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 pub use breaker::BreakerSettings;
 pub use cache::{CacheSettings, CacheTiers, RouteCache};
 pub use context::{ConfigError, ConfigErrors, ConfigWarning, Env, OsEnv, Secrets};
+pub use ledger::LedgerSettings;
 pub use models::{Limits, ModelSettings};
 pub use providers::{HttpSettings, MockSettings, Preset, ProviderKind, ProviderSettings};
 pub use routes::{RouteSettings, Strategy, Timing};
@@ -58,11 +59,8 @@ pub fn load_with(path: &Path, explicit: bool, env: &dyn Env, secrets: Secrets) -
         Ok(text) => parse_with(&text, path, env, secrets),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
             let text = defaults::builtin_toml(env);
-            let mut snap = parse_with(&text, Path::new("<built-in default>"), env, secrets)?;
-            snap.source = ConfigSource::BuiltinDefault;
-            snap.digest = snap.digest.replacen(&snap.version, "builtin", 1);
-            snap.version = "builtin".into();
-            Ok(snap)
+            let file = Path::new("<built-in default>");
+            resolve_text(&text, file, env, secrets, ConfigSource::BuiltinDefault, "builtin".into())
         }
         Err(e) => Err(ConfigErrors(vec![ConfigError {
             file: path.to_path_buf(),
@@ -82,12 +80,23 @@ pub fn parse(text: &str, path: &Path, env: &dyn Env) -> Result<Snapshot, ConfigE
 
 /// `parse`, choosing whether secrets are read.
 pub fn parse_with(text: &str, path: &Path, env: &dyn Env, secrets: Secrets) -> Result<Snapshot, ConfigErrors> {
+    resolve_text(text, path, env, secrets, ConfigSource::File(path.to_path_buf()), content_hash(text.as_bytes()))
+}
+
+/// Parses `text` and resolves it as the config from `source` with that `version`.
+fn resolve_text(
+    text: &str,
+    file: &Path,
+    env: &dyn Env,
+    secrets: Secrets,
+    source: ConfigSource,
+    version: String,
+) -> Result<Snapshot, ConfigErrors> {
     let raw: snapshot::FileConfig = match toml::from_str(text) {
         Ok(raw) => raw,
-        Err(e) => return Err(ConfigErrors(vec![context::syntax_error(text, path, &e)])),
+        Err(e) => return Err(ConfigErrors(vec![context::syntax_error(text, file, &e)])),
     };
-    let version = content_hash(text.as_bytes());
-    snapshot::resolve(&raw, snapshot::Input { text, file: path, env, secrets, version })
+    snapshot::resolve(&raw, snapshot::Input { text, file, env, secrets, source, version })
 }
 
 /// FNV-1a over the file's bytes: a stable, short config version for `status` and logs.

@@ -45,13 +45,37 @@ pub struct ModelSettings {
     pub capabilities: Vec<String>,
     pub region: Option<String>,
     pub limits: Limits,
+    /// `fingerprint()`, worked out once when the settings are made (they do not change after).
+    fingerprint: String,
 }
 
 impl ModelSettings {
+    /// A deployment named in a request as `provider/model`: a configured provider and the
+    /// vendor's model id, with no facts beyond the provider's region.
+    pub fn ad_hoc(provider: Arc<ProviderSettings>, name: String, vendor_model: String) -> Self {
+        ModelSettings {
+            name,
+            region: provider.region.clone(),
+            provider,
+            vendor_model,
+            context_window: None,
+            price: None,
+            capabilities: Vec::new(),
+            limits: Limits::default(),
+            fingerprint: String::new(),
+        }
+        .fingerprinted()
+    }
+
     /// Identity of the deployment for its health state: a reload that leaves everything about
-    /// it unchanged keeps its breaker, latency estimate and limiter.
+    /// it unchanged keeps its breaker, latency estimate and limiter. Read per request, so it
+    /// is made once, not formatted on each call.
     pub fn fingerprint(&self) -> String {
-        format!(
+        self.fingerprint.clone()
+    }
+
+    fn fingerprinted(mut self) -> Self {
+        self.fingerprint = format!(
             "{}|{}|{:?}|{}|{:?}|{:?}",
             self.name,
             self.provider.name,
@@ -59,7 +83,8 @@ impl ModelSettings {
             self.vendor_model,
             self.limits,
             self.provider.http.as_ref().map(|h| &h.base_url)
-        )
+        );
+        self
     }
 }
 
@@ -94,16 +119,20 @@ pub(super) fn resolve_models(
         check_model(cx, name, m);
         models.insert(
             name.clone(),
-            Arc::new(ModelSettings {
-                name: name.clone(),
-                provider: provider.clone(),
-                vendor_model: m.model.clone(),
-                context_window: m.context_window,
-                price: m.price.as_ref().map(|p| (p.input, p.output)),
-                capabilities: m.capabilities.clone(),
-                region: m.region.clone().or_else(|| provider.region.clone()),
-                limits: Limits { max_concurrent: m.max_concurrent, rpm: m.rpm, tpm: m.tpm },
-            }),
+            Arc::new(
+                ModelSettings {
+                    name: name.clone(),
+                    provider: provider.clone(),
+                    vendor_model: m.model.clone(),
+                    context_window: m.context_window,
+                    price: m.price.as_ref().map(|p| (p.input, p.output)),
+                    capabilities: m.capabilities.clone(),
+                    region: m.region.clone().or_else(|| provider.region.clone()),
+                    limits: Limits { max_concurrent: m.max_concurrent, rpm: m.rpm, tpm: m.tpm },
+                    fingerprint: String::new(),
+                }
+                .fingerprinted(),
+            ),
         );
     }
     models

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::cache::{RouteCache, RouteCacheFile, resolve_route_cache};
+use super::cache::{RouteCache, RouteCacheFile, TierBacking, resolve_route_cache};
 use super::context::ResolveCx;
 use super::models::{ModelFile, ModelSettings};
 
@@ -88,8 +88,8 @@ pub(super) struct RouteRefs<'a> {
     /// Models as written (a target in error there is not reported again here).
     pub raw_models: &'a BTreeMap<String, ModelFile>,
     pub models: &'a BTreeMap<String, Arc<ModelSettings>>,
-    /// Whether `[shared] redis` is set (the redis tier may be named).
-    pub redis_configured: bool,
+    /// What the cache tiers a route names need from elsewhere in the file.
+    pub tiers: TierBacking,
 }
 
 pub(super) fn resolve_routes(
@@ -116,7 +116,7 @@ fn resolve_route(cx: &mut ResolveCx<'_>, name: &str, r: &RouteFile, refs: &Route
     let weights = resolve_weights(cx, name, strategy, r);
     let targets = resolve_targets(cx, name, &r.targets, refs);
     let timing = resolve_timing(cx, name, r);
-    let cache = resolve_route_cache(cx, name, r.cache.as_ref(), refs.redis_configured);
+    let cache = resolve_route_cache(cx, name, r.cache.as_ref(), refs.tiers);
     let regions = r.regions.clone().unwrap_or_default();
     if r.regions.as_ref().is_some_and(Vec::is_empty) {
         cx.err(&["routes", name, "regions"], "an empty list would exclude every target; omit the key instead");

@@ -168,6 +168,10 @@ fn a_load_that_skips_secrets_reads_no_variable_or_file() {
     assert!(s.secret_files.is_empty());
     let asked = e.asked.borrow().clone();
     assert!(!asked.iter().any(|v| v.starts_with("SG_TEST_")), "secrets were looked up: {asked:?}");
+    // a snapshot without its keys cannot send a keyless call: every keyed provider is unavailable
+    for p in ["gone", "here", "f"] {
+        assert!(s.providers[p].unavailable.as_deref().is_some_and(|r| r.starts_with("not read")), "{p}");
+    }
     // structure is still checked
     let bad = format!("{TWO_VENDORS}\n[routes.q]\ntargets = [\"ghost\"]\n");
     assert!(parse_with(&bad, Path::new("t.toml"), &e, Secrets::Skip).is_err());

@@ -19,36 +19,32 @@ pub enum SecretSource {
     Inline(String),
 }
 
-/// What reading a secret gave.
-pub(super) enum SecretValue {
-    Ready(Secret),
-    /// Not readable now; the reason names the variable or the file.
-    Missing(String),
-    /// Not read: the load skips secrets (`Secrets::Skip`).
-    Skipped,
-}
-
-/// Reads the secret at key `path`. When it cannot be read, records a warning naming the key
-/// and the reason, followed by `effect` (what is off without it).
-pub(super) fn resolve_secret(cx: &mut ResolveCx<'_>, path: &[&str], src: &SecretSource, effect: &str) -> SecretValue {
+/// Reads the secret at key `path`: the value, or why it is not there (naming the variable or
+/// the file). A secret that cannot be read is recorded as a warning naming the key and the
+/// reason, followed by `effect` (what is off without it). A load that skips secrets reads no
+/// variable or file and warns about nothing: every env or file secret is simply absent.
+pub(super) fn resolve_secret(
+    cx: &mut ResolveCx<'_>,
+    path: &[&str],
+    src: &SecretSource,
+    effect: &str,
+) -> Result<Secret, String> {
     let value = match src {
-        SecretSource::Inline(s) => SecretValue::Ready(Secret::new(s.clone())),
-        _ if cx.secrets == Secrets::Skip => SecretValue::Skipped,
-        SecretSource::Env { env: var } => match cx.env.var(var) {
-            Some(v) => SecretValue::Ready(Secret::new(v)),
-            None => SecretValue::Missing(format!("environment variable `{var}` is not set")),
-        },
+        SecretSource::Inline(s) => Ok(Secret::new(s.clone())),
+        _ if cx.secrets == Secrets::Skip => return Err("not read (this command reads no secrets)".into()),
+        SecretSource::Env { env: var } => {
+            cx.env.var(var).map(Secret::new).ok_or_else(|| format!("environment variable `{var}` is not set"))
+        }
         SecretSource::File { file } => read_key_file(cx, file),
     };
     match &value {
-        SecretValue::Ready(s) => cx.note_secret_value(s.expose()),
-        SecretValue::Missing(reason) => cx.warn(path, format!("{reason}; {effect}")),
-        SecretValue::Skipped => {}
+        Ok(s) => cx.note_secret_value(s.expose()),
+        Err(reason) => cx.warn(path, format!("{reason}; {effect}")),
     }
     value
 }
 
-fn read_key_file(cx: &mut ResolveCx<'_>, file: &str) -> SecretValue {
+fn read_key_file(cx: &mut ResolveCx<'_>, file: &str) -> Result<Secret, String> {
     // systemd LoadCredential= puts keys under $CREDENTIALS_DIRECTORY; a relative path is
     // taken from there when it is set.
     let p = match cx.env.var("CREDENTIALS_DIRECTORY") {
@@ -57,8 +53,8 @@ fn read_key_file(cx: &mut ResolveCx<'_>, file: &str) -> SecretValue {
     };
     cx.note_secret_file(p.clone());
     match std::fs::read_to_string(&p) {
-        Ok(v) if !v.trim().is_empty() => SecretValue::Ready(Secret::new(v.trim().to_string())),
-        Ok(_) => SecretValue::Missing(format!("key file {} is empty", p.display())),
-        Err(e) => SecretValue::Missing(format!("cannot read key file {}: {e}", p.display())),
+        Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim().to_string())),
+        Ok(_) => Err(format!("key file {} is empty", p.display())),
+        Err(e) => Err(format!("cannot read key file {}: {e}", p.display())),
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::context::ResolveCx;
-use super::secrets::{SecretSource, SecretValue, resolve_secret};
+use super::secrets::{SecretSource, resolve_secret};
 use crate::secret::Secret;
 
 #[derive(Debug, Default, Deserialize)]
@@ -39,10 +39,7 @@ pub(super) fn resolve_shared(cx: &mut ResolveCx<'_>, raw: &SharedFile) -> Shared
         cx.err(&["shared", "redis_timeout"], "must be above 0 and at most 10s");
     }
     let redis = raw.redis.as_ref().and_then(|src| {
-        let SecretValue::Ready(url) = resolve_secret(cx, &["shared", "redis"], src, "the shared Redis tier is off")
-        else {
-            return None;
-        };
+        let url = resolve_secret(cx, &["shared", "redis"], src, "the shared Redis tier is off").ok()?;
         check_redis_url(cx, &url).then_some(RedisSettings { url, timeout })
     });
     SharedSettings { redis }

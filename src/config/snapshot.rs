@@ -10,10 +10,10 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::breaker::{BreakerFile, BreakerSettings, resolve_breaker};
-use super::cache::{CacheFile, CacheSettings, check_disk_tiers, resolve_cache};
-use super::callers::{CallerFile, Callers, LedgerFile, LedgerSettings, Routable, resolve_callers};
+use super::cache::{CacheFile, CacheSettings, TierBacking, resolve_cache};
+use super::callers::{CallerFile, Callers, Routable, resolve_callers};
 use super::context::{ConfigErrors, ConfigWarning, Env, ResolveCx, Secrets};
-use super::ledger::resolve_ledger;
+use super::ledger::{LedgerFile, LedgerSettings, resolve_ledger};
 use super::models::{ModelFile, ModelSettings, resolve_models};
 use super::providers::{ProviderFile, ProviderSettings, resolve_providers};
 use super::routes::{RouteFile, RouteRefs, RouteSettings, resolve_routes};
@@ -106,7 +106,9 @@ pub(super) struct Input<'a> {
     pub file: &'a Path,
     pub env: &'a dyn Env,
     pub secrets: Secrets,
-    /// The content hash, the snapshot's `version`.
+    /// The file, or the built-in default (whose `version` is "builtin").
+    pub source: ConfigSource,
+    /// The snapshot's `version`: the content hash of a file.
     pub version: String,
 }
 
@@ -116,12 +118,11 @@ pub(super) fn resolve(raw: &FileConfig, input: Input<'_>) -> Result<Snapshot, Co
     let server = resolve_server(&mut cx, &raw.server);
     let cache = resolve_cache(&mut cx, &raw.cache);
     let shared = resolve_shared(&mut cx, &raw.shared);
-    let route_caches = raw.routes.iter().map(|(name, r)| (name, r.cache.as_ref()));
-    check_disk_tiers(&mut cx, route_caches, server.state_dir.is_some());
     let breaker = resolve_breaker(&mut cx, &raw.breaker);
     let providers = resolve_providers(&mut cx, &raw.providers);
     let models = resolve_models(&mut cx, &raw.models, &raw.providers, &providers);
-    let refs = RouteRefs { raw_models: &raw.models, models: &models, redis_configured: raw.shared.redis.is_some() };
+    let tiers = TierBacking { redis: raw.shared.redis.is_some(), state_dir: server.state_dir.is_some() };
+    let refs = RouteRefs { raw_models: &raw.models, models: &models, tiers };
     let routes = resolve_routes(&mut cx, &raw.routes, &refs);
     let routable = Routable { routes: &routes, models: &models };
     let callers = resolve_callers(&mut cx, raw.server.unknown_callers.as_deref(), &raw.callers, &routable);
@@ -140,7 +141,7 @@ pub(super) fn resolve(raw: &FileConfig, input: Input<'_>) -> Result<Snapshot, Co
         shared,
         callers,
         ledger,
-        source: ConfigSource::File(input.file.to_path_buf()),
+        source: input.source,
         digest: format!("{}-{:016x}", input.version, found.secrets_hash),
         version: input.version,
         secret_files: found.secret_files,

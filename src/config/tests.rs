@@ -131,8 +131,37 @@ fn non_loopback_http_is_refused() {
 fn builtin_default_answers_with_mock() {
     let s = load(Path::new("/nonexistent/sidegate.toml"), false, &env()).unwrap();
     assert_eq!(s.source, ConfigSource::BuiltinDefault);
+    assert_eq!(s.version, "builtin");
+    assert!(s.digest.starts_with("builtin-") && s.digest.len() == "builtin-".len() + 16, "{}", s.digest);
     assert_eq!(s.routes["default"].targets[0].name, "mock");
     assert_eq!(s.server.socket, Path::new("/run/user/1000/sidegate/sidegate.sock"));
     // an explicit path that does not exist is an error
     assert!(load(Path::new("/nonexistent/sidegate.toml"), true, &env()).is_err());
+}
+
+/// The health state of a deployment is keyed by its fingerprint: the same settings give the
+/// same key after a reload, a changed limit a new one, and an ad-hoc `provider/model` key
+/// starts with its name (the router keeps those across reloads by it).
+#[test]
+fn fingerprint_tracks_what_a_deployment_is() {
+    let text = "[providers.p]\nkind = \"mock\"\n\n[models.m]\nprovider = \"p\"\nmodel = \"x\"\n";
+    let a = parse(text, Path::new("t.toml"), &env()).unwrap();
+    let fp = a.models["m"].fingerprint();
+    assert_eq!(fp, "m|p|Mock|x|Limits { max_concurrent: None, rpm: None, tpm: None }|None");
+    assert_eq!(parse(text, Path::new("t.toml"), &env()).unwrap().models["m"].fingerprint(), fp);
+    let limited = parse(&format!("{text}rpm = 5\n"), Path::new("t.toml"), &env()).unwrap();
+    assert_ne!(limited.models["m"].fingerprint(), fp);
+    let ad_hoc = ModelSettings::ad_hoc(a.providers["p"].clone(), "p/y".into(), "y".into());
+    assert!(ad_hoc.fingerprint().starts_with("p/y|p|Mock|y|"), "{}", ad_hoc.fingerprint());
+}
+
+#[test]
+fn a_caller_selector_that_does_not_resolve_is_one_error_where_it_is_written() {
+    for key in ["user", "group"] {
+        let e = errors(&format!("[callers.c]\n{key} = \"sg-test-no-such-name\"\n"));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains(&format!("callers.c.{key}: no {key} `sg-test-no-such-name`")), "{e:?}");
+    }
+    let e = errors("[callers.c]\nrpm = 5\n");
+    assert!(e[0].contains("callers.c: a caller needs at least one of uid, user, gid, group, unit or keys"), "{e:?}");
 }

@@ -157,16 +157,7 @@ pub fn plan(snap: &Snapshot, name: &str, needs: &Needs, health: &Health) -> Resu
         match name.split_once('/') {
             Some((provider, vendor_model)) if !vendor_model.is_empty() && snap.providers.contains_key(provider) => {
                 let p = snap.providers[provider].clone();
-                Arc::new(ModelSettings {
-                    name: name.to_string(),
-                    region: p.region.clone(),
-                    provider: p,
-                    vendor_model: vendor_model.to_string(),
-                    context_window: None,
-                    price: None,
-                    capabilities: Vec::new(),
-                    limits: Default::default(),
-                })
+                Arc::new(ModelSettings::ad_hoc(p, name.to_string(), vendor_model.to_string()))
             }
             _ => return Err(unknown_model(snap, name)),
         }

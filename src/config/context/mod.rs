@@ -6,6 +6,7 @@
 mod error;
 mod locate;
 
+use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -36,14 +37,17 @@ pub enum Secrets {
     /// Read them: the snapshot can serve. One that cannot be read is a warning.
     Read,
     /// Leave them unread: for commands that only need paths (`usage`, `status`). Such a
-    /// snapshot holds no env or file secret and must not serve requests.
+    /// snapshot holds no env or file secret: a provider that needs one is unavailable, as
+    /// when its key is missing, so the snapshot cannot send a keyless call; nothing warns.
     Skip,
 }
 
 /// The collector one resolve run writes into.
 pub(super) struct ResolveCx<'a> {
     file: &'a Path,
-    loc: Locator<'a>,
+    text: &'a str,
+    /// Built at the first error or warning: a clean file is parsed only once.
+    loc: OnceCell<Locator<'a>>,
     pub env: &'a dyn Env,
     pub secrets: Secrets,
     errors: Vec<ConfigError>,
@@ -66,7 +70,8 @@ impl<'a> ResolveCx<'a> {
     pub fn new(file: &'a Path, text: &'a str, env: &'a dyn Env, secrets: Secrets) -> Self {
         ResolveCx {
             file,
-            loc: Locator::new(text),
+            text,
+            loc: OnceCell::new(),
             env,
             secrets,
             errors: Vec::new(),
@@ -77,8 +82,9 @@ impl<'a> ResolveCx<'a> {
     }
 
     fn located(&self, path: &[&str], message: String) -> ConfigError {
-        let offset = self.loc.offset_of(path).unwrap_or(0);
-        let (line, col) = self.loc.line_col(offset);
+        let loc = self.loc.get_or_init(|| Locator::new(self.text));
+        let offset = loc.offset_of(path).unwrap_or(0);
+        let (line, col) = loc.line_col(offset);
         ConfigError { file: self.file.to_path_buf(), line, col, key: path.join("."), message }
     }
 

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::{Preset, ProviderKind};
 use crate::config::context::ResolveCx;
-use crate::config::secrets::{SecretSource, SecretValue, resolve_secret};
+use crate::config::secrets::{SecretSource, resolve_secret};
 use crate::secret::Secret;
 
 #[derive(Debug, Deserialize)]
@@ -175,8 +175,7 @@ fn resolve_api_key(
     };
     let path = ["providers", name, "api_key"];
     match resolve_secret(cx, &path, src, &format!("provider `{name}` is unavailable")) {
-        SecretValue::Ready(key) => (Some(key), None),
-        SecretValue::Missing(reason) => (None, Some(format!("{reason} ({})", path.join(".")))),
-        SecretValue::Skipped => (None, None),
+        Ok(key) => (Some(key), None),
+        Err(reason) => (None, Some(format!("{reason} ({})", path.join(".")))),
     }
 }
