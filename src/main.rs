@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use sidegate::client::{Client, ClientError};
 use sidegate::config::{self, Env, OsEnv, Secrets, Snapshot};
 use sidegate::daemon::ConfigOrigin;
+use sidegate::status::Status;
 use sidegate::telemetry::{self, LogFormat};
 
 #[derive(Parser)]
@@ -205,62 +206,43 @@ async fn status(c: &Client, raw: bool) -> Result<(), ClientError> {
         println!("{}", serde_json::to_string_pretty(&r.body).unwrap_or_default());
         return Ok(());
     }
-    let b = &r.body;
-    println!(
-        "sidegate {} pid {} up {}s, rss {:.1} MB",
-        b["version"].as_str().unwrap_or("?"),
-        b["pid"],
-        b["uptime_s"],
-        b["rss_bytes"].as_f64().unwrap_or(0.0) / 1e6
-    );
-    println!(
-        "config   {} (version {})",
-        b["config"]["source"].as_str().unwrap_or("?"),
-        b["config"]["version"].as_str().unwrap_or("?")
-    );
-    println!(
-        "requests {} total, {} failed, {} in flight",
-        b["requests"]["total"], b["requests"]["failed"], b["requests"]["in_flight"]
-    );
+    let s: Status = serde_json::from_value(r.body)
+        .map_err(|e| ClientError::Protocol(format!("the daemon's status is not what this CLI reads: {e}")))?;
+    let rss = s.rss_bytes.map_or("?".to_string(), |b| format!("{:.1} MB", b as f64 / 1e6));
+    println!("sidegate {} pid {} up {}s, rss {rss}", s.version, s.pid, s.uptime_s);
+    println!("config   {} (version {})", s.config.source, s.config.version);
+    let q = s.requests;
+    println!("requests {} total, {} failed, {} in flight", q.total, q.failed, q.in_flight);
     println!("providers:");
-    for p in b["providers"].as_array().into_iter().flatten() {
-        println!(
-            "  {:<20} {:<18} {}",
-            p["name"].as_str().unwrap_or(""),
-            p["kind"].as_str().unwrap_or(""),
-            p["base_url"].as_str().unwrap_or("")
-        );
-        if let Some(why) = p["unavailable"].as_str() {
+    for p in &s.providers {
+        println!("  {:<20} {:<18} {}", p.name, p.kind, p.base_url.as_deref().unwrap_or(""));
+        if let Some(why) = &p.unavailable {
             println!("  {:<20} unavailable: {why}", "");
         }
     }
-    let names = |v: &Value| {
-        v.as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default()
-    };
-    println!("models:   {}", names(&b["models"]));
-    println!("routes:   {}", names(&b["routes"]));
-    let deps = b["deployments"].as_array().cloned().unwrap_or_default();
-    if !deps.is_empty() {
+    println!("models:   {}", s.models.join(", "));
+    println!("routes:   {}", s.routes.join(", "));
+    if !s.deployments.is_empty() {
         println!("deployments (since start):");
         println!(
             "  {:<24} {:<10} {:>10} {:>10} {:>7} {:>9} {:>9}",
             "name", "breaker", "latency", "ttft", "errors", "in flight", "requests"
         );
-        for d in deps {
-            let ms = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.1} ms"));
-            let breaker = match d["open_for_ms"].as_u64() {
+        let ms = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.1} ms"));
+        for d in &s.deployments {
+            let breaker = match d.open_for_ms {
                 Some(ms) => format!("open {:.1}s", ms as f64 / 1000.0),
-                None => d["breaker"].as_str().unwrap_or("?").to_string(),
+                None => d.breaker.clone(),
             };
             println!(
                 "  {:<24} {:<10} {:>10} {:>10} {:>6.0}% {:>9} {:>9}",
-                d["name"].as_str().unwrap_or(""),
+                d.name,
                 breaker,
-                ms(&d["latency_ms"]),
-                ms(&d["ttft_ms"]),
-                d["error_rate"].as_f64().unwrap_or(0.0) * 100.0,
-                d["in_flight"],
-                d["requests"]
+                ms(d.latency_ms),
+                ms(d.ttft_ms),
+                d.error_rate * 100.0,
+                d.in_flight,
+                d.requests
             );
         }
     }

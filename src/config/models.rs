@@ -70,8 +70,8 @@ impl ModelSettings {
     /// Identity of the deployment for its health state: a reload that leaves everything about
     /// it unchanged keeps its breaker, latency estimate and limiter. Read per request, so it
     /// is made once, not formatted on each call.
-    pub fn fingerprint(&self) -> String {
-        self.fingerprint.clone()
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     fn fingerprinted(mut self) -> Self {

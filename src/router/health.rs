@@ -31,11 +31,11 @@ impl Health {
     pub fn get(&self, m: &ModelSettings) -> Arc<DeploymentState> {
         let key = m.fingerprint();
         let mut map = lock(&self.deployments);
-        if let Some(s) = map.get(&key) {
+        if let Some(s) = map.get(key) {
             return s.clone();
         }
         let s = Arc::new(DeploymentState::new(m, self.cfg));
-        map.insert(key, s.clone());
+        map.insert(key.to_owned(), s.clone());
         s
     }
 

@@ -170,7 +170,8 @@ impl Gateway {
     /// Swaps in a new config. Requests in flight keep the snapshot they started with; health
     /// state of deployments that did not change is kept (it is keyed by their fingerprint).
     pub fn swap(&self, live: Live) {
-        let keep: std::collections::HashSet<String> = live.snapshot.models.values().map(|m| m.fingerprint()).collect();
+        let keep: std::collections::HashSet<String> =
+            live.snapshot.models.values().map(|m| m.fingerprint().to_owned()).collect();
         self.live.store(Arc::new(live));
         self.loaded_at.store(unix_now(), Ordering::Relaxed);
         // Ad-hoc `provider/model` deployments have no config entry; keep theirs too.
