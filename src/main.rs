@@ -196,7 +196,18 @@ fn socket_from_config(env: &dyn Env) -> Option<PathBuf> {
     let (path, explicit) = config::config_path(None, env);
     match config::load_with(&path, explicit, env, Secrets::Skip) {
         Ok(s) if !s.server.socket.as_os_str().is_empty() => Some(s.server.socket),
-        _ => config::default_socket(env),
+        Ok(_) => config::default_socket(env),
+        Err(errors) => {
+            // Say so rather than quietly trying another socket than the daemon's.
+            let fallback = config::default_socket(env);
+            let at = fallback.as_ref().map_or("no default".to_string(), |p| p.display().to_string());
+            eprintln!(
+                "sidegate: {} has {} error(s) (`sidegate check` lists them); trying the default socket ({at}); pass --socket to name one",
+                path.display(),
+                errors.0.len()
+            );
+            fallback
+        }
     }
 }
 

@@ -51,3 +51,20 @@ async fn chat_and_status_commands() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is `sidegate serve` running?"));
 }
+
+#[tokio::test]
+async fn a_broken_config_is_named_when_the_cli_falls_back_to_the_default_socket() {
+    let d = Daemon::start("", "[providers.mock]\nkind = \"mock\"\n").await;
+    let broken = d.dir.path().join("broken.toml");
+    std::fs::write(&broken, "[server]\nnot_a_key = 1\n").unwrap();
+    let out = Command::new(bin())
+        .arg("status")
+        .env("SIDEGATE_CONFIG", &broken)
+        .env("SIDEGATE_SOCKET", &d.socket)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("broken.toml has 1 error(s)") && err.contains("default socket"), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("providers:"));
+}
