@@ -12,8 +12,8 @@
 //!   request; canonical response, chunks and errors -> dialect response, events and error
 //!   body. A dialect-shaped front sits on these.
 //!
-//! Dialects: [`anthropic`] (Messages, both directions), [`gemini`] (generateContent, calling
-//! side), [`openai_chat`] (what Chat Completions needs beyond the canonical types, which are
+//! Dialects: [`anthropic`] (Messages, both directions), [`gemini`] (generateContent, both
+//! directions), [`openai_chat`] (what Chat Completions needs beyond the canonical types, which are
 //! already its shape), [`openai_responses`] (the Responses API, both directions, in one folder
 //! of its own for now). [`canonical`] holds what the non-OpenAI dialects share when reading a
 //! canonical request; [`sse`] is the event framing the streaming dialects use.

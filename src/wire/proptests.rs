@@ -3,7 +3,8 @@
 //! translating to Anthropic and to Gemini keeps every message's content in order, keeps tool
 //! ids (or names) paired, and produces turns those vendors accept. A round trip (vendor answer
 //! -> OpenAI -> appended to the history -> vendor again) must translate too, and a Messages
-//! request the calling side wrote reads back (serving side) into the same request.
+//! or generateContent request the calling side wrote reads back (serving side) into the
+//! same request.
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -236,12 +237,30 @@ fn anthropic_serve_round_trip(req: &Value) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Canonical -> generateContent -> canonical (serving side) -> generateContent: the second
+/// request is the first (tool-call ids synthesized from names and positions pair the same).
+fn gemini_serve_round_trip(req: &Value) -> Result<(), TestCaseError> {
+    let fail = |e: &dyn std::fmt::Display| TestCaseError::fail(e.to_string());
+    let r: ChatRequest = serde_json::from_value(req.clone()).map_err(|e| fail(&e))?;
+    let first = serde_json::to_vec(&gem::to_wire(&r).map_err(|e| fail(&e))?).map_err(|e| fail(&e))?;
+    let back = super::gemini::serve::from_json(&first, "m", false).map_err(|e| fail(&e))?;
+    let second = serde_json::to_value(gem::to_wire(&back).map_err(|e| fail(&e))?).map_err(|e| fail(&e))?;
+    let first: Value = serde_json::from_slice(&first).map_err(|e| fail(&e))?;
+    prop_assert_eq!(second, first);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn anthropic_requests_read_back_unchanged((req, _) in conversation()) {
         anthropic_serve_round_trip(&req)?;
+    }
+
+    #[test]
+    fn gemini_requests_read_back_unchanged((req, _) in conversation()) {
+        gemini_serve_round_trip(&req)?;
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Translation cost per vendor: request (canonical -> vendor JSON bytes), response (vendor
 //! bytes -> canonical -> JSON bytes for the caller) and one stream event (vendor SSE data ->
-//! canonical chunk -> JSON bytes). The serving direction (`anthropic (serve)`): a Messages
-//! request body -> canonical, a canonical answer -> Messages JSON bytes, and one canonical
-//! chunk -> Messages SSE event bytes. No network: the wire dialects' pure conversions only, on a
+//! canonical chunk -> JSON bytes). The serving direction (`anthropic (serve)`, `gemini
+//! (serve)`): a Messages / generateContent request body -> canonical, a canonical answer ->
+//! Messages / GenerateContentResponse JSON bytes, and one canonical chunk -> SSE event bytes.
+//! No network: the wire dialects' pure conversions only, on a
 //! typical multi-turn tool-use request. Numbers, not assertions.
 //!
 //! `cargo run --release -p sidegate-bench --bin translate-bench [-- --iters N]`
@@ -16,7 +17,7 @@ use sidegate::providers::openai::OpenAi;
 use sidegate::providers::presets;
 use sidegate::wire::StreamDecoder;
 use sidegate::wire::anthropic::{call as anth, serve as aserve, types as awire};
-use sidegate::wire::gemini::{call as gem, types as gwire};
+use sidegate::wire::gemini::{call as gem, serve as gserve, types as gwire};
 use sidegate::wire::sse::SseEvent;
 
 fn request() -> ChatRequest {
@@ -204,6 +205,7 @@ fn main() {
     ));
 
     serve_rows(iters, &req, &mut rows);
+    gemini_serve_rows(iters, &req, &mut rows);
 
     println!(
         "translation cost, median of 5 rounds x {iters} calls (request body {body_len} bytes, 7 messages, 2 tools)"
@@ -251,6 +253,44 @@ fn serve_rows(iters: u32, req: &ChatRequest, rows: &mut Vec<(&str, &str, f64)>) 
             events.clear();
             let _ = enc.on_chunk(black_box(&chunk), &mut events);
             black_box(events.iter().map(|e| aserve::stream::encode(e).len()).sum::<usize>());
+        }),
+    ));
+}
+
+/// The serving direction for a Gemini-shaped front, on the same conversation: the
+/// generateContent body the calling side writes, read back; the Gemini answer written; one
+/// text chunk as an `alt=sse` event.
+fn gemini_serve_rows(iters: u32, req: &ChatRequest, rows: &mut Vec<(&str, &str, f64)>) {
+    let body = serde_json::to_vec(&gem::to_wire(req).expect("translates")).unwrap_or_default();
+    rows.push((
+        "gemini (serve)",
+        "request",
+        time(iters, || {
+            black_box(gserve::from_json(black_box(&body), "gemini-2.0-flash", false).ok());
+        }),
+    ));
+    let parsed: gwire::GenerateResponse = serde_json::from_slice(&gemini_response()).expect("parses");
+    let answer = gem::from_wire(parsed, "gemini-2.0-flash", 0).expect("translates");
+    rows.push((
+        "gemini (serve)",
+        "response",
+        time(iters, || {
+            let g = gserve::from_canonical(black_box(&answer)).expect("converts");
+            black_box(serde_json::to_vec(&g).ok());
+        }),
+    ));
+    let mut enc = gserve::StreamEncoder::new();
+    let mut events = Vec::new();
+    let first = sidegate::api::ChatChunk::text("chatcmpl-1", 0, "gemini-2.0-flash", true, "");
+    let _ = enc.on_chunk(&first, &mut events);
+    let chunk = sidegate::api::ChatChunk::text("chatcmpl-1", 0, "gemini-2.0-flash", false, " sunny,");
+    rows.push((
+        "gemini (serve)",
+        "stream event",
+        time(iters, || {
+            events.clear();
+            let _ = enc.on_chunk(black_box(&chunk), &mut events);
+            black_box(events.iter().map(|e| gserve::encode(e).len()).sum::<usize>());
         }),
     ));
 }

@@ -1,10 +1,13 @@
 //! The Gemini generateContent dialect (`:generateContent`, `:streamGenerateContent?alt=sse`,
 //! `:batchEmbedContents`): its wire types ([`types`]), the JSON Schema subset it accepts
-//! ([`schema`]) and the calling side ([`call`]). Tool-call ids are shared by both
-//! directions: Gemini ids calls by name and position, the canonical types by id.
+//! ([`schema`]), the calling side ([`call`]) and the serving side ([`serve`]: generateContent
+//! request -> canonical, canonical answer, chunks and errors -> Gemini shapes). Tool-call ids
+//! are shared by both directions: Gemini ids calls by name and position, the canonical types
+//! by id. docs/providers.md lists every field's fate in both directions.
 
 pub mod call;
 pub mod schema;
+pub mod serve;
 pub mod types;
 
 use crate::wire::canonical::fnv64;

@@ -1,6 +1,8 @@
 //! Gemini API (generateContent, streamGenerateContent, batchEmbedContents) wire types, as
-//! documented (PROVIDERS.md §3): requests written, responses read. camelCase on the wire;
-//! unknown response fields are ignored.
+//! documented (PROVIDERS.md §3). Requests here are the ones sidegate writes when it calls
+//! Gemini (the serving side reads callers' requests with its own types, `serve::types`);
+//! the response, stream-event and error types serve both directions: read when calling,
+//! written when serving. camelCase on the wire; unknown response fields are ignored.
 
 use std::borrow::Cow;
 
@@ -19,6 +21,12 @@ pub struct GenerateRequest<'a> {
     pub tool_config: Option<ToolConfig<'a>>,
     #[serde(skip_serializing_if = "GenerationConfig::is_empty")]
     pub generation_config: GenerationConfig<'a>,
+    /// Passed through from the canonical request's `extra` (a Gemini-shaped caller's own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub safety_settings: Option<&'a Value>,
+    /// Passed through from `extra` (`cachedContents/…`, a name only Gemini knows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cached_content: Option<&'a Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -131,6 +139,9 @@ pub struct GenerationConfig<'a> {
     pub response_mime_type: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_schema: Option<Value>,
+    /// Passed through from `extra.thinkingConfig`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thinking_config: Option<&'a Value>,
 }
 
 impl GenerationConfig<'_> {
@@ -146,110 +157,121 @@ impl GenerationConfig<'_> {
             && self.frequency_penalty.is_none()
             && self.response_mime_type.is_none()
             && self.response_schema.is_none()
+            && self.thinking_config.is_none()
     }
 }
 
 // ---- responses ------------------------------------------------------------------------------
 
 /// A whole answer, or one stream event (each event is a complete response object holding
-/// only the new parts).
-#[derive(Debug, Default, Deserialize)]
+/// only the new parts). Read when calling Gemini, written when serving a Gemini-shaped
+/// caller (absent fields are left out).
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GenerateResponse {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub candidates: Vec<Candidate>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_feedback: Option<PromptFeedback>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_metadata: Option<UsageMetadata>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_version: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_id: Option<String>,
     /// An error object sent in-stream after HTTP 200.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Status>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Candidate {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<RespContent>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<u32>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct RespContent {
+    /// `model` (written; ignored when read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
     #[serde(default)]
     pub parts: Vec<RespPart>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RespPart {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     /// A reasoning summary, never part of the answer's content.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thought: Option<bool>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_call: Option<RespFunctionCall>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thought_signature: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct RespFunctionCall {
     pub name: String,
     #[serde(default)]
     pub args: Value,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PromptFeedback {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub block_reason: Option<String>,
 }
 
-#[derive(Debug, Default, Clone, Copy, Deserialize)]
+/// Token counts. Written with the three main counts always present and the others only
+/// when not zero, as Gemini does.
+#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageMetadata {
     #[serde(default)]
     pub prompt_token_count: u64,
     #[serde(default)]
     pub candidates_token_count: u64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub thoughts_token_count: u64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub cached_content_token_count: u64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub tool_use_prompt_token_count: u64,
     #[serde(default)]
     pub total_token_count: u64,
 }
 
-/// google.rpc.Status: `{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":…,"details":[…]}}`
-#[derive(Debug, Deserialize)]
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// google.rpc.Status: `{"error":{"code":429,"message":…,"status":"RESOURCE_EXHAUSTED","details":[…]}}`
+#[derive(Debug, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub error: Status,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {
     #[serde(default)]
     pub code: u16,
     #[serde(default)]
-    pub status: String,
-    #[serde(default)]
     pub message: String,
     #[serde(default)]
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<Value>,
 }
 

@@ -1,6 +1,7 @@
 //! Canonical request -> generateContent body: roles to user/model, system text to
 //! `systemInstruction`, same-role turns merged, tool results as `functionResponse` parts
-//! ordered like the calls, sampling fields to `generationConfig`.
+//! ordered like the calls, sampling fields to `generationConfig`; `safetySettings`,
+//! `cachedContent` and `thinkingConfig` from `extra` passed through as they are.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -20,9 +21,17 @@ use crate::wire::canonical::{self as common, ExtraRule, invalid, unsupported};
 fn extra_rule(k: &str, v: &Value) -> ExtraRule {
     match k {
         "top_k" | "presence_penalty" | "frequency_penalty" => ExtraRule::Translated,
+        // Gemini's own fields, as a Gemini-shaped caller sent them (wire::gemini::serve).
+        PASSTHROUGH_SAFETY | PASSTHROUGH_CACHE | PASSTHROUGH_THINKING => ExtraRule::Translated,
         _ => common::common_extra_rule(k, v),
     }
 }
+
+/// `extra` keys the Gemini request carries as they are: `safetySettings`, `cachedContent`
+/// (top level) and `thinkingConfig` (into `generationConfig`).
+pub const PASSTHROUGH_SAFETY: &str = "safetySettings";
+pub const PASSTHROUGH_CACHE: &str = "cachedContent";
+pub const PASSTHROUGH_THINKING: &str = "thinkingConfig";
 
 struct TurnBuf<'a> {
     role: &'static str,
@@ -42,6 +51,8 @@ pub fn to_wire(req: &ChatRequest) -> Result<GenerateRequest<'_>, WireError> {
         tools: Vec::new(),
         tool_config: None,
         generation_config: wire::GenerationConfig::default(),
+        safety_settings: req.extra.get(PASSTHROUGH_SAFETY).filter(|v| !v.is_null()),
+        cached_content: req.extra.get(PASSTHROUGH_CACHE).filter(|v| !v.is_null()),
     };
     tools(req, &mut out)?;
     generation_config(req, &mut out.generation_config)?;
@@ -167,6 +178,7 @@ fn generation_config<'a>(req: &'a ChatRequest, g: &mut wire::GenerationConfig<'a
     g.seed = req.seed;
     g.presence_penalty = num("presence_penalty");
     g.frequency_penalty = num("frequency_penalty");
+    g.thinking_config = req.extra.get(PASSTHROUGH_THINKING).filter(|v| !v.is_null());
     match &req.response_format {
         None | Some(ResponseFormat::Text) => {}
         Some(ResponseFormat::JsonObject) => g.response_mime_type = Some("application/json"),

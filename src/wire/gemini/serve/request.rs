@@ -1,0 +1,205 @@
+//! generateContent request -> canonical request, for a Gemini-shaped front. The model comes
+//! from the URL path and so does streaming (`:streamGenerateContent`). `systemInstruction`
+//! becomes leading system messages, `contents` the conversation ([`super::contents`]),
+//! `functionDeclarations` function tools (an OpenAPI `parameters` converted to JSON Schema,
+//! `parametersJsonSchema` as it is), `functionCallingConfig` `tool_choice`, and
+//! `generationConfig` the sampling fields. `topK` and the penalties go to `extra` under the
+//! OpenAI names the adapters read; `safetySettings`, `cachedContent` and `thinkingConfig`
+//! to `extra` under their own names, which the Gemini adapter passes on. Built-in tools and
+//! fields the canonical types cannot carry are a clear error naming them; docs/providers.md
+//! lists each field's fate.
+
+use serde_json::{Value, json};
+
+use super::super::call::request::{PASSTHROUGH_CACHE, PASSTHROUGH_SAFETY, PASSTHROUGH_THINKING};
+use super::FRONT;
+use super::contents;
+use super::schema::to_json_schema;
+use super::types::{FunctionCallingConfig, GenerateContentRequest, GenerationConfig, Tool, ToolConfig};
+use crate::api::chat::{self, FunctionDef, ResponseFormat, Stop, StreamOptions};
+use crate::api::{ChatRequest, Extra};
+use crate::wire::WireError;
+
+/// The `json_schema.name` a `responseSchema` gets (OpenAI requires one; Gemini has none).
+pub const SCHEMA_NAME: &str = "response";
+
+/// A generateContent body, read and converted; `model` is the URL's (`models/` optional),
+/// `stream` whether the URL asked for `:streamGenerateContent`. A body that is not a
+/// generateContent request is the caller's error, naming what serde found.
+pub fn from_json(body: &[u8], model: &str, stream: bool) -> Result<ChatRequest, WireError> {
+    let r: GenerateContentRequest =
+        serde_json::from_slice(body).map_err(|e| WireError::invalid(format!("invalid request body: {e}")))?;
+    to_canonical(r, model, stream)
+}
+
+/// The canonical request a generateContent request asks for.
+pub fn to_canonical(r: GenerateContentRequest, model: &str, stream: bool) -> Result<ChatRequest, WireError> {
+    refuse_other(&r.other, "")?;
+    if r.labels.as_ref().is_some_and(|l| !l.is_null()) {
+        tracing::debug!("`labels` dropped: billing labels have no canonical field");
+    }
+    let mut messages = Vec::with_capacity(r.contents.len() + 1);
+    if let Some(system) = r.system_instruction {
+        contents::system(system, &mut messages)?;
+    }
+    contents::conversation(r.contents, &mut messages)?;
+    let mut extra = Extra::new();
+    for (key, v) in [(PASSTHROUGH_SAFETY, r.safety_settings), (PASSTHROUGH_CACHE, r.cached_content.map(Value::String))]
+    {
+        if let Some(v) = v.filter(|v| !v.is_null()) {
+            extra.insert(key.into(), v);
+        }
+    }
+    let stream = stream.then_some(true);
+    let mut req = ChatRequest {
+        model: model.strip_prefix("models/").unwrap_or(model).to_string(),
+        messages,
+        stream,
+        // The stream's last event carries usageMetadata, so the canonical stream must end with usage.
+        stream_options: stream.map(|_| StreamOptions { include_usage: Some(true), extra: Extra::new() }),
+        max_tokens: None,
+        max_completion_tokens: None,
+        temperature: None,
+        top_p: None,
+        n: None,
+        stop: None,
+        seed: None,
+        tools: tools(r.tools)?,
+        tool_choice: tool_choice(r.tool_config)?,
+        parallel_tool_calls: None,
+        response_format: None,
+        user: None,
+        extra,
+    };
+    if let Some(g) = r.generation_config {
+        generation_config(g, &mut req)?;
+    }
+    Ok(req)
+}
+
+/// Fields collected in `other` (unknown, or known and not carried) are refused by name.
+fn refuse_other(other: &Extra, at: &str) -> Result<(), WireError> {
+    match other.iter().find(|(_, v)| !v.is_null()) {
+        None => Ok(()),
+        Some((k, _)) => Err(WireError::unsupported_at(FRONT, join(at, k), format!("`{k}`"))),
+    }
+}
+
+fn join(at: &str, k: &str) -> String {
+    if at.is_empty() { k.to_string() } else { format!("{at}.{k}") }
+}
+
+fn tools(list: Vec<Tool>) -> Result<Option<Vec<chat::Tool>>, WireError> {
+    let mut out = Vec::new();
+    for (i, t) in list.into_iter().enumerate() {
+        let at = format!("tools[{i}]");
+        if let Some((k, _)) = t.other.iter().find(|(_, v)| !v.is_null()) {
+            return Err(WireError::unsupported_at(FRONT, at, format!("built-in tool `{k}`")));
+        }
+        for (j, d) in t.function_declarations.into_iter().enumerate() {
+            let at = format!("{at}.functionDeclarations[{j}]");
+            refuse_other(&d.other, &at)?;
+            let parameters = match (d.parameters, d.parameters_json_schema) {
+                (Some(_), Some(_)) => {
+                    return Err(WireError::invalid_at(at, "set `parameters` or `parametersJsonSchema`, not both"));
+                }
+                (Some(p), None) => Some(to_json_schema(&p, &format!("{at}.parameters"))?),
+                (None, s) => s,
+            };
+            if d.response.is_some() || d.response_json_schema.is_some() {
+                tracing::debug!(at, "function result schema dropped: canonical tools have none");
+            }
+            let function = FunctionDef { name: d.name, description: d.description, parameters, strict: None };
+            out.push(chat::Tool { kind: "function".into(), function: Some(function), extra: Extra::new() });
+        }
+    }
+    Ok((!out.is_empty()).then_some(out))
+}
+
+/// `functionCallingConfig` -> `tool_choice`: AUTO `"auto"`, NONE `"none"`, ANY `"required"`
+/// (one allowed name: that function; several: `allowed_tools` with mode `required`).
+fn tool_choice(c: Option<ToolConfig>) -> Result<Option<Value>, WireError> {
+    let Some(c) = c else { return Ok(None) };
+    refuse_other(&c.other, "toolConfig")?;
+    let Some(FunctionCallingConfig { mode, allowed_function_names: names }) = c.function_calling_config else {
+        return Ok(None);
+    };
+    let at = "toolConfig.functionCallingConfig";
+    let mode = mode.as_deref().unwrap_or("MODE_UNSPECIFIED");
+    if !names.is_empty() && mode != "ANY" {
+        return Err(WireError::invalid_at(at, "`allowedFunctionNames` is allowed only with mode ANY"));
+    }
+    Ok(match mode {
+        "MODE_UNSPECIFIED" => None,
+        "AUTO" => Some(json!("auto")),
+        "NONE" => Some(json!("none")),
+        "ANY" => Some(match names.as_slice() {
+            [] => json!("required"),
+            [one] => json!({"type": "function", "function": {"name": one}}),
+            many => {
+                let tools: Vec<Value> =
+                    many.iter().map(|n| json!({"type": "function", "function": {"name": n}})).collect();
+                json!({"type": "allowed_tools", "allowed_tools": {"mode": "required", "tools": tools}})
+            }
+        }),
+        "VALIDATED" => return Err(WireError::unsupported_at(FRONT, at, "mode `VALIDATED`")),
+        other => return Err(WireError::invalid_at(at, format!("mode `{other}` is not AUTO, ANY, NONE or VALIDATED"))),
+    })
+}
+
+fn generation_config(g: GenerationConfig, req: &mut ChatRequest) -> Result<(), WireError> {
+    const AT: &str = "generationConfig";
+    for (k, v) in &g.other {
+        let text_only = k == "responseModalities"
+            && v.as_array()
+                .is_some_and(|a| a.iter().all(|m| m.as_str().is_some_and(|m| m.eq_ignore_ascii_case("text"))));
+        if !v.is_null() && !text_only {
+            return Err(WireError::unsupported_at(FRONT, join(AT, k), format!("`{k}`")));
+        }
+    }
+    req.response_format = response_format(&g)?;
+    req.temperature = g.temperature;
+    req.top_p = g.top_p;
+    req.n = g.candidate_count;
+    req.max_tokens = g.max_output_tokens;
+    req.stop = (!g.stop_sequences.is_empty()).then_some(Stop::Many(g.stop_sequences));
+    req.seed = g.seed;
+    if let Some(k) = g.top_k {
+        if k < 0.0 || k.fract() != 0.0 || k > u32::MAX as f64 {
+            return Err(WireError::invalid_at(join(AT, "topK"), "must be a whole number"));
+        }
+        req.extra.insert("top_k".into(), json!(k as u64));
+    }
+    for (key, v) in [("presence_penalty", g.presence_penalty), ("frequency_penalty", g.frequency_penalty)] {
+        if let Some(v) = v {
+            req.extra.insert(key.into(), json!(v));
+        }
+    }
+    if let Some(t) = g.thinking_config.filter(|t| !t.is_null()) {
+        req.extra.insert(PASSTHROUGH_THINKING.into(), t);
+    }
+    Ok(())
+}
+
+/// `responseMimeType` + `responseSchema` / `responseJsonSchema` -> `response_format`.
+fn response_format(g: &GenerationConfig) -> Result<Option<ResponseFormat>, WireError> {
+    const AT: &str = "generationConfig";
+    let schema = match (&g.response_schema, &g.response_json_schema) {
+        (Some(_), Some(_)) => {
+            return Err(WireError::invalid_at(AT, "set `responseSchema` or `responseJsonSchema`, not both"));
+        }
+        (Some(s), None) => Some(to_json_schema(s, &join(AT, "responseSchema"))?),
+        (None, s) => s.clone(),
+    };
+    match g.response_mime_type.as_deref() {
+        None | Some("text/plain") if schema.is_none() => Ok(None),
+        None | Some("text/plain") => {
+            Err(WireError::invalid_at(AT, "a response schema needs `responseMimeType: application/json`"))
+        }
+        Some("application/json") => Ok(Some(match schema {
+            None => ResponseFormat::JsonObject,
+            Some(schema) => ResponseFormat::JsonSchema { json_schema: json!({"name": SCHEMA_NAME, "schema": schema}) },
+        })),
+        Some(other) => Err(WireError::unsupported_at(FRONT, join(AT, "responseMimeType"), format!("`{other}`"))),
+    }
+}
