@@ -42,6 +42,10 @@ pub struct ChatRequest {
     /// passed through untouched to OpenAI-style vendors.
     #[serde(flatten)]
     pub extra: Extra,
+    /// The request as the caller sent it, when it came in another dialect than this one:
+    /// a vendor of that dialect is sent it (passthrough). Never on the wire.
+    #[serde(skip)]
+    pub native: Option<std::sync::Arc<crate::wire::native::NativeRequest>>,
 }
 
 impl ChatRequest {

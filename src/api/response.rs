@@ -20,6 +20,10 @@ pub struct ChatResponse {
     pub usage: Option<Usage>,
     #[serde(flatten)]
     pub extra: Extra,
+    /// The vendor's body verbatim, when the vendor spoke the caller's own dialect
+    /// (passthrough); a front of that dialect serves it as is. Never on the wire, never cached.
+    #[serde(skip)]
+    pub native: Option<crate::wire::native::NativeBytes>,
 }
 
 fn object_completion() -> String {
@@ -77,6 +81,10 @@ pub struct ChatChunk {
     pub usage: Option<Usage>,
     #[serde(flatten)]
     pub extra: Extra,
+    /// The vendor's stream events this chunk was read from (and any before it that made no
+    /// chunk), verbatim, when the vendor spoke the caller's own dialect. Never on the wire.
+    #[serde(skip)]
+    pub native: Option<crate::wire::native::NativeBytes>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -221,6 +229,26 @@ impl Usage {
 }
 
 impl ChatChunk {
+    /// A chunk that carries only a vendor's own events (`native`): the end of a passthrough
+    /// stream after its last content. Fronts of other dialects skip it.
+    pub fn native_only() -> Self {
+        ChatChunk {
+            id: String::new(),
+            object: object_chunk(),
+            created: 0,
+            model: String::new(),
+            choices: Vec::new(),
+            usage: None,
+            extra: Extra::new(),
+            native: None,
+        }
+    }
+
+    /// Whether this chunk has nothing for a caller of another dialect than its native one.
+    pub fn is_native_only(&self) -> bool {
+        self.choices.is_empty() && self.usage.is_none() && self.extra.is_empty() && self.native.is_some()
+    }
+
     /// A chunk of the given completion with one choice: `delta` and, when it closes the
     /// choice, its finish reason.
     pub fn delta(id: &str, created: u64, model: &str, index: u32, delta: Delta, finish: Option<&str>) -> Self {
@@ -239,6 +267,7 @@ impl ChatChunk {
             choices: vec![choice],
             usage: None,
             extra: Extra::new(),
+            native: None,
         }
     }
 
@@ -264,6 +293,7 @@ impl ChatChunk {
             choices: Vec::new(),
             usage: Some(usage),
             extra: Extra::new(),
+            native: None,
         }
     }
 

@@ -2,7 +2,9 @@
 //! everything in the request that changes the answer, in a canonical JSON form (object keys
 //! sorted, no whitespace), so the client's key order and formatting never matter.
 //!
-//! Left out on purpose, because they do not change the answer: `model` (the deployments stand
+//! Fields of the caller's own dialect that the canonical form does not carry (`native.only`)
+//! are in the key, under the dialect's name. Left out on purpose, because they do not change
+//! the answer: `model` (the deployments stand
 //! for it), `stream` and `stream_options` (streams and whole answers share entries), and
 //! fields that only label or bill a request (`user`, `metadata`, `store`,
 //! `safety_identifier`, `prompt_cache_key`). Every typed field of the request is named below
@@ -82,6 +84,7 @@ fn chat_fields(req: &ChatRequest) -> Value {
         response_format,
         user: _,
         extra,
+        native,
     } = req;
     let mut fields = serde_json::Map::new();
     put(&mut fields, "messages", messages);
@@ -97,6 +100,12 @@ fn chat_fields(req: &ChatRequest) -> Value {
     put(&mut fields, "parallel_tool_calls", parallel_tool_calls);
     put(&mut fields, "response_format", response_format);
     put_extra(&mut fields, extra);
+    // What only a same-dialect vendor gets (Anthropic's `thinking`, say) changes its answer;
+    // a request without such fields keys as its canonical form alone, so the same question
+    // asked in two dialects shares an entry.
+    if let Some(n) = native.as_deref().filter(|n| !n.only.is_empty()) {
+        fields.insert(format!("native.{}", n.dialect.as_str()), Value::Object(n.only.clone()));
+    }
     Value::Object(fields)
 }
 
@@ -286,6 +295,21 @@ mod tests {
         // Chat and embeddings never share a key.
         let e: EmbeddingsRequest = serde_json::from_str(r#"{"model": "m", "input": "hi"}"#).unwrap();
         assert_ne!(base, embeddings(&t, &e));
+    }
+
+    #[test]
+    fn dialect_only_fields_are_in_the_key_and_a_plain_native_request_keys_as_canonical() {
+        use crate::wire::native::{Dialect, NativeRequest};
+        let t = [target("https://api.openai.com/v1", "gpt-4o-mini")];
+        let plain = chat_req(A);
+        let mut native = NativeRequest::new(Dialect::AnthropicMessages, serde_json::Map::new());
+        let mut same = chat_req(A);
+        same.native = Some(Arc::new(native.clone()));
+        assert_eq!(chat(&t, &plain), chat(&t, &same), "no dialect-only fields: one entry for both dialects");
+        native.only.insert("thinking".into(), serde_json::json!({"type": "enabled", "budget_tokens": 2048}));
+        let mut thinking = chat_req(A);
+        thinking.native = Some(Arc::new(native));
+        assert_ne!(chat(&t, &plain), chat(&t, &thinking));
     }
 
     #[test]

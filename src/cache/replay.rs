@@ -23,6 +23,7 @@ pub fn assemble(chunks: &[ChatChunk]) -> ChatResponse {
         choices: Vec::new(),
         usage: None,
         extra: Extra::new(),
+        native: None,
     };
     for c in chunks {
         if out.id.is_empty() {
@@ -158,6 +159,7 @@ pub fn replay(resp: &ChatResponse) -> Vec<ChatChunk> {
         choices,
         usage: None,
         extra: resp.extra.clone(),
+        native: None,
     };
     let one = |index: u32, delta: Delta, finish: Option<String>, logprobs: Option<Value>, extra: Extra| ChunkChoice {
         index,

@@ -54,6 +54,7 @@ pub fn merge(answers: Vec<ChatResponse>) -> ChatResponse {
             choices: Vec::new(),
             usage: None,
             extra: Default::default(),
+            native: None,
         };
     };
     for r in it {

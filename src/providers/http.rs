@@ -15,7 +15,8 @@ use super::{ChunkStream, Failure, ProviderError};
 use crate::api::ChatChunk;
 use crate::config::HttpSettings;
 use crate::secret::Secret;
-use crate::wire::sse::SseParser;
+use crate::wire::native::{Dialect, NativeBytes};
+use crate::wire::sse::{self, SseParser};
 use crate::wire::{Flow, StreamDecoder};
 
 /// How the account key travels.
@@ -87,14 +88,28 @@ impl Http {
         body: Vec<u8>,
         on_error: ErrorParser,
     ) -> Result<reqwest::Response, ProviderError> {
-        let resp = self
-            .client
-            .post(url)
-            .header(CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(&e))?;
+        self.post_with(url, body, &[], on_error).await
+    }
+
+    /// [`post`](Self::post) with request headers of the caller's (`anthropic-beta`, say) over
+    /// the account's; a header that is not valid HTTP is a request error.
+    pub async fn post_with(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        headers: &[(String, String)],
+        on_error: ErrorParser,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let mut rb = self.client.post(url).header(CONTENT_TYPE, "application/json");
+        for (k, v) in headers {
+            let name = HeaderName::from_bytes(k.as_bytes());
+            let value = HeaderValue::from_str(v);
+            let (Ok(name), Ok(value)) = (name, value) else {
+                return Err(ProviderError::new(Failure::InvalidRequest, format!("header `{k}` is not valid HTTP")));
+            };
+            rb = rb.header(name, value);
+        }
+        let resp = rb.body(body).send().await.map_err(|e| self.transport_error(&e))?;
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -117,6 +132,20 @@ impl Http {
         let failure = if e.is_timeout() { Failure::Timeout } else { Failure::Connect };
         // reqwest's Display includes the URL but never headers, so the key cannot appear.
         ProviderError::new(failure, self.redact(&format!("vendor unreachable: {}", error_chain(e))))
+    }
+}
+
+/// Gives the events gathered in `raw` to the first of the chunks they produced; at the end
+/// of the stream, events that produced none travel in an empty chunk of their own.
+fn attach_native(dialect: Dialect, raw: &mut Vec<u8>, chunks: &mut Vec<ChatChunk>, done: bool) {
+    if raw.is_empty() {
+        return;
+    }
+    if chunks.is_empty() && done {
+        chunks.push(ChatChunk::native_only());
+    }
+    if let Some(first) = chunks.first_mut() {
+        first.native = Some(NativeBytes { dialect, bytes: Bytes::from(std::mem::take(raw)) });
     }
 }
 
@@ -154,8 +183,11 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Runs a vendor byte stream through `t`. The first error ends the stream; vendor text in
-/// error messages is redacted with `key`.
-pub fn drive<T, S>(bytes: S, t: T, key: Option<Secret>) -> ChunkStream
+/// error messages is redacted with `key`. With `native` (the caller speaks the vendor's own
+/// dialect), each chunk also carries the vendor's events it was read from, verbatim, and
+/// events after the last chunk (Anthropic's `message_stop`) come in one chunk of their own
+/// with no choices.
+pub fn drive<T, S>(bytes: S, t: T, key: Option<Secret>, native: Option<Dialect>) -> ChunkStream
 where
     T: StreamDecoder,
     S: Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
@@ -169,6 +201,9 @@ where
         key: Option<Secret>,
         pending_err: Option<ProviderError>,
         finished: bool,
+        native: Option<Dialect>,
+        /// Vendor events not yet attached to a chunk (`native` only).
+        raw: Vec<u8>,
     }
     let st = St {
         bytes: Box::pin(bytes),
@@ -179,6 +214,8 @@ where
         key,
         pending_err: None,
         finished: false,
+        native,
+        raw: Vec::new(),
     };
     let s = futures_util::stream::unfold(st, |mut st| async move {
         loop {
@@ -193,7 +230,12 @@ where
                 return None;
             }
             let step = match st.parser.next_event() {
-                Ok(Some(ev)) => st.t.on_event(ev, &mut st.scratch).map_err(ProviderError::from),
+                Ok(Some(ev)) => {
+                    if st.native.is_some() {
+                        st.raw.extend_from_slice(&sse::reencode(&ev));
+                    }
+                    st.t.on_event(ev, &mut st.scratch).map_err(ProviderError::from)
+                }
                 Ok(None) => match st.bytes.next().await {
                     Some(Ok(b)) => {
                         st.parser.push(&b);
@@ -207,6 +249,9 @@ where
                 },
                 Err(e) => Err(ProviderError::new(Failure::BadResponse, e.to_string())),
             };
+            if let Some(dialect) = st.native {
+                attach_native(dialect, &mut st.raw, &mut st.scratch, step.as_ref().is_ok_and(|f| *f == Flow::Done));
+            }
             st.ready.extend(st.scratch.drain(..));
             match step {
                 Ok(Flow::More) => {}

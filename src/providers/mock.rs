@@ -78,6 +78,7 @@ impl Mock {
             }],
             usage: Some(usage),
             extra: Extra::new(),
+            native: None,
         })
     }
 

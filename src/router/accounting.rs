@@ -217,7 +217,7 @@ fn count(m: &Metrics, req: &Tracked, status: u16, cost: Option<f64>) {
     let caller_label = if acct.configured { acct.caller.as_str() } else { "unknown" };
     let route = label(&req.route);
     let deployment = label(&req.deployment);
-    let h = m.handles(&route, &deployment, caller_label, status, req.cache.as_str());
+    let h = m.handles(&route, &deployment, caller_label, status, req.cache.as_str(), req.dialect.as_str());
     h.requests.inc();
     if !route.is_empty() {
         h.cache.inc();
@@ -271,5 +271,6 @@ fn ledger_row(req: &mut Tracked, end: &End, cost: Option<f64>) -> Record {
         attempts: req.attempts,
         stream: req.stream,
         cache: req.cache.as_str().to_string(),
+        dialect: req.dialect.as_str(),
     }
 }

@@ -62,6 +62,8 @@ pub struct CallOptions {
     pub credential: crate::callers::Credential,
     /// The id the front gave the request (`x-sidegate-request-id`, logs, the ledger).
     pub request_id: String,
+    /// The API the request came in as (the log line, the ledger, metrics).
+    pub dialect: crate::wire::native::Dialect,
 }
 
 /// A chat answer: whole, or a committed stream.
@@ -248,7 +250,8 @@ impl Gateway {
         opts: &mut CallOptions,
     ) -> Result<(Tracked, produce::Produced), GatewayError> {
         let stream = matches!(job, Job::Stream(_));
-        let mut t = Tracked::start(&self.stats, std::mem::take(&mut opts.request_id), opts.label.take(), stream);
+        let mut t =
+            Tracked::start(&self.stats, std::mem::take(&mut opts.request_id), opts.label.take(), stream, opts.dialect);
         valid.map_err(|(m, p)| t.fail(GatewayError::invalid(m, Some(p))))?;
         let live = self.current();
         let name = opts.route.as_deref().unwrap_or(model);

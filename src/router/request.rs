@@ -14,6 +14,7 @@ use crate::api::Usage;
 use crate::api::error::{AttemptRecord, GatewayError};
 use crate::cache::{Origin, Outcome};
 use crate::config::ModelSettings;
+use crate::wire::native::Dialect;
 
 /// How a request ended, for its log line, metrics and ledger row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +66,8 @@ pub struct Tracked {
     pub cache: Outcome,
     pub label: Option<String>,
     pub stream: bool,
+    /// The API the request came in as.
+    pub dialect: Dialect,
     pub started: std::time::Instant,
     /// Who asked, what it reserved, and where the request's usage is recorded.
     pub account: Account,
@@ -72,7 +75,13 @@ pub struct Tracked {
 }
 
 impl Tracked {
-    pub fn start(stats: &Arc<Stats>, request_id: String, label: Option<String>, stream: bool) -> Self {
+    pub fn start(
+        stats: &Arc<Stats>,
+        request_id: String,
+        label: Option<String>,
+        stream: bool,
+        dialect: Dialect,
+    ) -> Self {
         stats.requests.fetch_add(1, Ordering::Relaxed);
         stats.in_flight.fetch_add(1, Ordering::Relaxed);
         Tracked {
@@ -85,6 +94,7 @@ impl Tracked {
             cache: Outcome::Bypass,
             label,
             stream,
+            dialect,
             started: std::time::Instant::now(),
             account: Account::default(),
             finished: false,
@@ -145,6 +155,7 @@ impl Tracked {
             status = end.status(),
             outcome = %end.label(),
             stream = self.stream,
+            dialect = self.dialect.as_str(),
             attempts = self.attempts,
             cache = self.cache.as_str(),
             latency_ms = round_ms(self.started.elapsed()),

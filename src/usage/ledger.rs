@@ -35,6 +35,8 @@ pub struct Record {
     pub attempts: u32,
     pub stream: bool,
     pub cache: String,
+    /// The API the request came in as (`chat`, `messages`, `responses`, `gemini`, ...).
+    pub dialect: &'static str,
 }
 
 pub struct Ledger {
@@ -64,7 +66,8 @@ CREATE TABLE IF NOT EXISTS requests (
     outcome TEXT NOT NULL,
     attempts INTEGER NOT NULL,
     stream INTEGER NOT NULL,
-    cache TEXT NOT NULL
+    cache TEXT NOT NULL,
+    dialect TEXT NOT NULL DEFAULT 'chat'
 );
 CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts_ms);
 ";
@@ -75,7 +78,21 @@ fn open_rw(path: &Path) -> rusqlite::Result<Connection> {
     c.pragma_update(None, "journal_mode", "WAL")?;
     c.pragma_update(None, "synchronous", "NORMAL")?;
     c.execute_batch(SCHEMA)?;
+    add_dialect_column(&c)?;
     Ok(c)
+}
+
+/// A ledger written before the `dialect` column existed gains it (its rows were all chat:
+/// no other ingress existed then).
+fn add_dialect_column(c: &Connection) -> rusqlite::Result<()> {
+    let has: bool =
+        c.query_row("SELECT COUNT(*) FROM pragma_table_info('requests') WHERE name = 'dialect'", [], |r| {
+            r.get::<_, i64>(0).map(|n| n > 0)
+        })?;
+    if !has {
+        c.execute_batch("ALTER TABLE requests ADD COLUMN dialect TEXT NOT NULL DEFAULT 'chat'")?;
+    }
+    Ok(())
 }
 
 /// Opens the ledger read-only (for `sidegate usage`).
@@ -174,14 +191,14 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Record>, retention: D
 /// Rows per INSERT statement: one statement for many rows costs far less per row than one
 /// per row (fewer VM runs and journal writes).
 const ROWS_PER_INSERT: usize = 32;
-const COLUMNS: usize = 17;
+const COLUMNS: usize = 18;
 
 /// The INSERT for `rows` rows (built once per size: the writer uses two sizes).
 fn insert_sql(rows: usize) -> String {
     let row = format!("({})", vec!["?"; COLUMNS].join(","));
     format!(
         "INSERT INTO requests (ts_ms, request_id, caller, app, route, deployment, provider, prompt_tokens, completion_tokens, \
-         cached_tokens, cost_usd, latency_ms, status, outcome, attempts, stream, cache) VALUES {}",
+         cached_tokens, cost_usd, latency_ms, status, outcome, attempts, stream, cache, dialect) VALUES {}",
         vec![row.as_str(); rows].join(",")
     )
 }
@@ -226,6 +243,7 @@ fn insert(conn: &mut Connection, batch: &[Record]) -> rusqlite::Result<()> {
                 &r.attempts,
                 &r.stream,
                 &r.cache,
+                &r.dialect,
             ]);
         }
         st.execute(values.as_slice())?;
@@ -257,6 +275,7 @@ mod tests {
             attempts: 1,
             stream: false,
             cache: "bypass".into(),
+            dialect: "chat",
         }
     }
 

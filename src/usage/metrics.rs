@@ -18,6 +18,8 @@ pub struct Request {
     pub deployment: String,
     pub caller: String,
     pub status: String,
+    /// The API the request came in as (`chat`, `messages`, `responses`, `gemini`, ...).
+    pub dialect: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -87,7 +89,7 @@ pub struct Handles {
     pub attempt_ok: Counter,
 }
 
-type HandleKey = (String, String, String, u16, &'static str);
+type HandleKey = (String, String, String, u16, &'static str, &'static str);
 /// Handles by the hash of their labels; each entry keeps its labels to settle collisions.
 type HandleMap = std::collections::HashMap<u64, Vec<(HandleKey, std::sync::Arc<Handles>)>>;
 
@@ -187,17 +189,17 @@ impl Metrics {
         caller: &str,
         status: u16,
         cache: &'static str,
+        dialect: &'static str,
     ) -> std::sync::Arc<Handles> {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        (route, deployment, caller, status, cache).hash(&mut h);
+        (route, deployment, caller, status, cache, dialect).hash(&mut h);
         let hash = h.finish();
         let mut map = self.handles.lock().unwrap_or_else(|p| p.into_inner());
         let bucket = map.entry(hash).or_default();
-        if let Some((_, hs)) = bucket
-            .iter()
-            .find(|(k, _)| k.0 == route && k.1 == deployment && k.2 == caller && k.3 == status && k.4 == cache)
-        {
+        if let Some((_, hs)) = bucket.iter().find(|(k, _)| {
+            k.0 == route && k.1 == deployment && k.2 == caller && k.3 == status && k.4 == cache && k.5 == dialect
+        }) {
             return hs.clone();
         }
         let (r, d, c) = (route.to_string(), deployment.to_string(), caller.to_string());
@@ -216,6 +218,7 @@ impl Metrics {
                 deployment: d.clone(),
                 caller: c.clone(),
                 status: status.to_string(),
+                dialect,
             }),
             duration: self.duration.get_or_create_owned(&rd),
             ttft: self.ttft.get_or_create_owned(&rd),
@@ -225,7 +228,7 @@ impl Metrics {
             cache: self.cache.get_or_create_owned(&CacheResult { route: r.clone(), result: cache }),
             attempt_ok: self.attempts.get_or_create_owned(&Attempt { deployment: d.clone(), outcome: "ok".into() }),
         });
-        bucket.push(((r, d, c, status, cache), hs.clone()));
+        bucket.push(((r, d, c, status, cache, dialect), hs.clone()));
         hs
     }
 

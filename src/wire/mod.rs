@@ -29,6 +29,7 @@ pub mod anthropic;
 pub mod canonical;
 mod error;
 pub mod gemini;
+pub mod native;
 pub mod openai_chat;
 pub mod openai_responses;
 #[cfg(test)]

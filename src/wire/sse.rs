@@ -112,9 +112,37 @@ pub fn encode(name: Option<&str>, data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A parsed event written back as SSE: its name and every line of its data, as the vendor
+/// sent them (for passthrough to a caller of the vendor's own dialect).
+pub fn reencode(ev: &SseEvent) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ev.data.len() + ev.event.as_ref().map_or(0, String::len) + 16);
+    if let Some(n) = &ev.event {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(n.as_bytes());
+        out.push(b'\n');
+    }
+    for line in ev.data.split('\n') {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reencoded_event_parses_back_to_itself() {
+        for ev in [
+            SseEvent { event: Some("message_start".into()), data: r#"{"type":"message_start"}"#.into() },
+            SseEvent { event: None, data: "line one\nline two".into() },
+        ] {
+            assert_eq!(all(&[&reencode(&ev)]), vec![ev]);
+        }
+    }
 
     fn all(input: &[&[u8]]) -> Vec<SseEvent> {
         let mut p = SseParser::default();

@@ -10,7 +10,12 @@ use crate::router::ChatStream;
 pub fn encode(stream: ChatStream) -> impl Stream<Item = Bytes> + Send {
     futures_util::stream::unfold(Some(stream), |state| async move {
         let mut stream = state?;
-        match stream.next().await {
+        let mut next = stream.next().await;
+        // (the closing events of a stream another dialect's caller shares: nothing for this one)
+        while matches!(&next, Some(Ok(c)) if c.is_native_only()) {
+            next = stream.next().await;
+        }
+        match next {
             Some(Ok(chunk)) => Some((event(&serde_json::to_vec(&chunk).unwrap_or_default()), Some(stream))),
             Some(Err(e)) => Some((event(&e.openai_body()), None)),
             None => Some((Bytes::from_static(b"data: [DONE]\n\n"), None)),

@@ -14,6 +14,7 @@ use crate::api::{ChatRequest, EmbeddingsRequest};
 use crate::protocol::messages::{RequestOptions, error_body};
 use crate::protocol::{Kind, encode};
 use crate::router::{CallOptions, ChatAnswer, Gateway, Meta};
+use crate::wire::native::Dialect;
 
 /// A REQUEST body, owned so it can move into the request's task.
 #[derive(Deserialize)]
@@ -65,6 +66,7 @@ fn call_options(
     o: RequestOptions,
     credential: crate::callers::Credential,
     request_id: String,
+    dialect: Dialect,
 ) -> Result<CallOptions, GatewayError> {
     let cache = match o.cache.as_deref() {
         None => crate::cache::Directive::Default,
@@ -83,6 +85,7 @@ fn call_options(
         label: o.label,
         regions: o.regions,
         cache,
+        dialect,
     })
 }
 
@@ -98,7 +101,8 @@ async fn dispatch(
         "chat" => {
             let chat: ChatRequest = serde_json::from_str(raw).map_err(|e| (from_json_error(&e), None))?;
             let request_id = crate::router::meta::request_id();
-            let opts = call_options(req.options, credential, request_id.clone()).map_err(|e| (e, None))?;
+            let opts = call_options(req.options, credential, request_id.clone(), Dialect::OpenAiChat)
+                .map_err(|e| (e, None))?;
             match gw.chat(chat, opts).await.map_err(routed(&request_id))? {
                 ChatAnswer::Full(resp, meta) => respond(id, tx, &*resp, Some(&meta)).await,
                 ChatAnswer::Stream(stream) => relay(id, tx, stream).await,
@@ -107,7 +111,8 @@ async fn dispatch(
         "embeddings" => {
             let body: EmbeddingsRequest = serde_json::from_str(raw).map_err(|e| (from_json_error(&e), None))?;
             let request_id = crate::router::meta::request_id();
-            let opts = call_options(req.options, credential, request_id.clone()).map_err(|e| (e, None))?;
+            let opts = call_options(req.options, credential, request_id.clone(), Dialect::OpenAiEmbeddings)
+                .map_err(|e| (e, None))?;
             let (value, meta) = gw.embeddings(body, opts).await.map_err(routed(&request_id))?;
             respond(id, tx, &value, Some(&meta)).await
         }
@@ -134,6 +139,7 @@ async fn dispatch(
 async fn relay(id: u64, tx: &mpsc::Sender<Bytes>, mut stream: crate::router::ChatStream) -> Result<(), Failed> {
     while let Some(item) = stream.next().await {
         match item {
+            Ok(chunk) if chunk.is_native_only() => {}
             Ok(chunk) => {
                 let body = serde_json::to_vec(&chunk).unwrap_or_default();
                 if tx.send(encode(Kind::Chunk, id, &body)).await.is_err() {

@@ -13,10 +13,14 @@ use super::http::{self, Auth, Http};
 use super::{ChunkStream, Failure, ProviderError};
 use crate::api::{ChatRequest, ChatResponse, ids};
 use crate::config::HttpSettings;
-use crate::wire::anthropic::call::{self, Options};
+use crate::wire::anthropic::call::{self, Options, ReplyCtx};
 use crate::wire::anthropic::types::{ErrorBody, ErrorObject, MessagesResponse};
+use crate::wire::native::{self, Dialect, NativeBytes};
 
 pub const API_VERSION: &str = "2023-06-01";
+
+/// The dialect a Messages caller's request is passed through in.
+const DIALECT: Dialect = Dialect::AnthropicMessages;
 
 pub struct Anthropic {
     http: Http,
@@ -32,19 +36,40 @@ impl Anthropic {
     }
 
     pub async fn complete(&self, req: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
-        let (wire, ctx) = call::to_wire(req, model, false, &self.opts)?;
-        let resp = self.http.post(&self.url, http::encode(&wire)?, error_from_http).await?;
+        let (resp, ctx) = self.send(req, model, false).await?;
         let bytes = self.http.read(resp).await?;
         let parsed: MessagesResponse =
             serde_json::from_slice(&bytes).map_err(|e| http::bad_response("Anthropic message", &e))?;
-        Ok(call::from_wire(parsed, ctx, ids::unix_now()))
+        let mut out = call::from_wire(parsed, ctx, ids::unix_now());
+        if native::of(&req.native, DIALECT).is_some() {
+            out.native = Some(NativeBytes { dialect: DIALECT, bytes });
+        }
+        Ok(out)
     }
 
     pub async fn stream(&self, req: &ChatRequest, model: &str) -> Result<ChunkStream, ProviderError> {
-        let (wire, ctx) = call::to_wire(req, model, true, &self.opts)?;
-        let resp = self.http.post(&self.url, http::encode(&wire)?, error_from_http).await?;
+        let (resp, ctx) = self.send(req, model, true).await?;
         let state = call::StreamState::new(ctx, ids::unix_now());
-        Ok(http::drive(resp.bytes_stream(), state, self.http.key().cloned()))
+        let passthrough = native::of(&req.native, DIALECT).map(|n| n.dialect);
+        Ok(http::drive(resp.bytes_stream(), state, self.http.key().cloned(), passthrough))
+    }
+
+    /// The one HTTP call. A caller that spoke Messages itself has its request sent as it
+    /// came (only `model` and `stream` set), with its `anthropic-version`/`anthropic-beta`
+    /// headers; any other request is translated.
+    async fn send(
+        &self,
+        req: &ChatRequest,
+        model: &str,
+        stream: bool,
+    ) -> Result<(reqwest::Response, ReplyCtx), ProviderError> {
+        if let Some(n) = native::of(&req.native, DIALECT) {
+            let body = http::encode(&n.body_for(model, stream))?;
+            let resp = self.http.post_with(&self.url, body, &n.headers, error_from_http).await?;
+            return Ok((resp, ReplyCtx::default()));
+        }
+        let (wire, ctx) = call::to_wire(req, model, stream, &self.opts)?;
+        Ok((self.http.post(&self.url, http::encode(&wire)?, error_from_http).await?, ctx))
     }
 }
 

@@ -48,7 +48,7 @@ impl Gemini {
         let url = format!("{}/{m}:streamGenerateContent?alt=sse", self.base);
         let resp = self.http.post(&url, body, error_from_http).await?;
         let state = call::StreamState::new(m, ids::unix_now());
-        Ok(http::drive(resp.bytes_stream(), state, self.http.key().cloned()))
+        Ok(http::drive(resp.bytes_stream(), state, self.http.key().cloned(), None))
     }
 
     /// batchEmbedContents, in batches of `EMBED_BATCH`, answered in OpenAI's list shape.

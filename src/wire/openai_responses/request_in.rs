@@ -71,6 +71,7 @@ pub fn to_chat_request(req: &CreateResponse) -> Result<Converted<ChatRequest>, W
         response_format: req.text.as_ref().and_then(|t| t.format.as_ref()).map(response_format),
         user: req.user.clone(),
         extra,
+        native: None,
     };
     Ok(Converted { value: chat, dropped })
 }

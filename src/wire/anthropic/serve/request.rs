@@ -61,6 +61,7 @@ pub fn to_canonical(r: MessagesRequest<'_>) -> Result<ChatRequest, WireError> {
         response_format: None,
         user: r.metadata.and_then(|m| m.user_id).map(Cow::into_owned),
         extra,
+        native: None,
     })
 }
 

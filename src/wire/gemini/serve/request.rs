@@ -70,6 +70,7 @@ pub fn to_canonical(r: GenerateContentRequest, model: &str, stream: bool) -> Res
         response_format: None,
         user: None,
         extra,
+        native: None,
     };
     if let Some(g) = r.generation_config {
         generation_config(g, &mut req)?;

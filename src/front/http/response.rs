@@ -1,0 +1,53 @@
+//! The answer shapes every HTTP endpoint shares: a JSON body, an SSE stream, and the
+//! `x-sidegate-*` headers that say who answered and at what cost.
+
+use bytes::Bytes;
+use futures_util::Stream;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::{Response, StatusCode};
+
+use super::Body;
+use crate::router::Meta;
+
+/// A JSON body (already encoded) with `status` and, for a routed answer, its meta headers.
+pub fn json_bytes(status: StatusCode, bytes: impl Into<Bytes>, meta: Option<&Meta>) -> Response<Body> {
+    let mut r = Response::new(Body::full(bytes));
+    *r.status_mut() = status;
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(m) = meta {
+        meta_headers(&mut r, m);
+    }
+    r
+}
+
+pub fn json_response(status: StatusCode, value: &impl serde::Serialize, meta: Option<&Meta>) -> Response<Body> {
+    json_bytes(status, serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec()), meta)
+}
+
+/// A server-sent-event stream with the answer's meta headers.
+pub fn sse_response(events: impl Stream<Item = Bytes> + Send + 'static, meta: &Meta) -> Response<Body> {
+    let mut r = Response::new(Body::Stream(Box::pin(events)));
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert("cache-control", HeaderValue::from_static("no-cache"));
+    meta_headers(&mut r, meta);
+    r
+}
+
+pub fn meta_headers(r: &mut Response<Body>, m: &Meta) {
+    let h = r.headers_mut();
+    let mut put = |name: &'static str, v: &str| {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            h.insert(name, v);
+        }
+    };
+    put("x-sidegate-provider", &m.provider);
+    put("x-sidegate-model", &m.model);
+    put("x-sidegate-cache", m.cache.as_str());
+    put("x-sidegate-attempts", &m.attempts.to_string());
+    put("x-sidegate-attempt-log", &m.attempt_header());
+    put("x-sidegate-caller", &m.caller);
+    if let Some(c) = m.cost_usd {
+        put("x-sidegate-cost-usd", &format!("{c:.8}"));
+    }
+}
