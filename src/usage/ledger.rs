@@ -280,6 +280,36 @@ mod tests {
     }
 
     #[test]
+    fn a_ledger_from_before_the_dialect_column_gains_it_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        let old_schema = SCHEMA.replace(",\n    dialect TEXT NOT NULL DEFAULT 'chat'", "");
+        assert!(!old_schema.contains("dialect"));
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(&old_schema).unwrap();
+            c.execute(
+                "INSERT INTO requests VALUES (1, 'sg-old', 'c', NULL, 'r', 'd', 'p', 1, 1, 0, NULL, 1.0, 200, 'ok', 1, 0, 'bypass')",
+                [],
+            )
+            .unwrap();
+        }
+        let mut conn = open_rw(&path).unwrap();
+        let mut r = row(2);
+        r.dialect = "messages";
+        insert(&mut conn, &[r]).unwrap();
+        let got: Vec<(String, String)> = conn
+            .prepare("SELECT request_id, dialect FROM requests ORDER BY ts_ms")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(got, [("sg-old".to_string(), "chat".to_string()), ("sg-2".to_string(), "messages".to_string())]);
+        open_rw(&path).unwrap(); // a second open finds the column and adds nothing
+    }
+
+    #[test]
     fn batches_of_any_size_insert_every_row_once() {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = open_rw(&dir.path().join("ledger.db")).unwrap();

@@ -148,7 +148,7 @@ impl Metrics {
             let mut r = m.registry.lock().unwrap_or_else(|p| p.into_inner());
             r.register(
                 "sidegate_requests",
-                "Requests answered, by route, deployment, caller and status",
+                "Requests answered, by route, deployment, caller, status and dialect (the API the caller spoke)",
                 m.requests.clone(),
             );
             r.register("sidegate_request_duration_seconds", "Whole-request latency", m.duration.clone());
