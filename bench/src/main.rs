@@ -8,6 +8,7 @@
 //! the daemon's RSS idle and after load. Numbers, not assertions: run it, read the table.
 
 mod cache;
+mod ingress;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,7 +20,7 @@ use serde_json::{Value, json};
 struct Args {
     sidegate: PathBuf,
     vendor: PathBuf,
-    /// `all`, `overhead` or `failover`.
+    /// `all`, `overhead`, `failover`, `reload`, `cache`, `callers` or `ingress`.
     only: String,
     requests: usize,
     concurrency: Vec<usize>,
@@ -44,7 +45,7 @@ fn args() -> Args {
             "--concurrency" => a.concurrency = v.split(',').filter_map(|x| x.parse().ok()).collect(),
             _ => {
                 eprintln!(
-                    "usage: sidegate-bench [--sidegate PATH] [--vendor PATH] [--requests N] [--concurrency 1,64] [--only overhead|failover|reload|cache|callers]"
+                    "usage: sidegate-bench [--sidegate PATH] [--vendor PATH] [--requests N] [--concurrency 1,64] [--only overhead|failover|reload|cache|callers|ingress]"
                 );
                 std::process::exit(2);
             }
@@ -154,7 +155,10 @@ async fn main() {
     if a.only == "all" || a.only == "callers" {
         callers(&a).await;
     }
-    if matches!(a.only.as_str(), "failover" | "reload" | "cache" | "callers") {
+    if a.only == "all" || a.only == "ingress" {
+        ingress::run(&a, &vendor_base).await;
+    }
+    if matches!(a.only.as_str(), "failover" | "reload" | "cache" | "callers" | "ingress") {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
