@@ -225,6 +225,7 @@ mod tests {
             preset: None,
             api_version: None,
             default_max_tokens: None,
+            api: crate::config::UpstreamApi::Chat,
         };
         let provider = Arc::new(ProviderSettings {
             name: "acct".into(),

@@ -29,7 +29,7 @@ pub use cache::{CacheSettings, CacheTiers, RouteCache};
 pub use context::{ConfigError, ConfigErrors, ConfigWarning, Env, OsEnv, Secrets};
 pub use ledger::LedgerSettings;
 pub use models::{Limits, ModelSettings};
-pub use providers::{HttpSettings, MockSettings, Preset, ProviderKind, ProviderSettings};
+pub use providers::{HttpSettings, MockSettings, Preset, ProviderKind, ProviderSettings, UpstreamApi};
 pub use routes::{RouteSettings, Strategy, Timing};
 pub use server::{ServerSettings, default_socket};
 pub use shared::{RedisSettings, SharedSettings};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::context::ResolveCx;
-use super::providers::{ProviderFile, ProviderSettings};
+use super::providers::{ProviderFile, ProviderSettings, UpstreamApi, resolve_api};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,6 +25,8 @@ pub struct ModelFile {
     pub rpm: Option<u32>,
     /// Tokens per minute (estimated prompt + requested output) sidegate sends at most.
     pub tpm: Option<u64>,
+    /// "chat" or "responses": overrides the provider's `api` for this deployment.
+    pub api: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -45,6 +47,9 @@ pub struct ModelSettings {
     pub capabilities: Vec<String>,
     pub region: Option<String>,
     pub limits: Limits,
+    /// The OpenAI endpoint this deployment is called through (the model's `api`, else the
+    /// provider's; always `Chat` for kinds that are not OpenAI-shaped).
+    pub api: UpstreamApi,
     /// `fingerprint()`, worked out once when the settings are made (they do not change after).
     fingerprint: String,
 }
@@ -55,6 +60,7 @@ impl ModelSettings {
     pub fn ad_hoc(provider: Arc<ProviderSettings>, name: String, vendor_model: String) -> Self {
         ModelSettings {
             name,
+            api: provider_api(&provider),
             region: provider.region.clone(),
             provider,
             vendor_model,
@@ -84,8 +90,18 @@ impl ModelSettings {
             self.limits,
             self.provider.http.as_ref().map(|h| &h.base_url)
         );
+        // Another endpoint is another deployment for health state (chat keeps its old key).
+        if self.api != UpstreamApi::Chat {
+            self.fingerprint.push('|');
+            self.fingerprint.push_str(self.api.as_str());
+        }
         self
     }
+}
+
+/// The provider's `api` (Chat for providers that have no HTTP settings).
+fn provider_api(p: &ProviderSettings) -> UpstreamApi {
+    p.http.as_ref().map_or(UpstreamApi::Chat, |h| h.api)
 }
 
 /// Client-side limits of one deployment, so sidegate itself never causes a vendor's 429.
@@ -117,6 +133,8 @@ pub(super) fn resolve_models(
             continue;
         };
         check_model(cx, name, m);
+        let api = resolve_api(cx, &["models", name, "api"], provider.kind, m.api.as_deref())
+            .unwrap_or_else(|| provider_api(provider));
         models.insert(
             name.clone(),
             Arc::new(
@@ -129,6 +147,7 @@ pub(super) fn resolve_models(
                     capabilities: m.capabilities.clone(),
                     region: m.region.clone().or_else(|| provider.region.clone()),
                     limits: Limits { max_concurrent: m.max_concurrent, rpm: m.rpm, tpm: m.tpm },
+                    api,
                     fingerprint: String::new(),
                 }
                 .fingerprinted(),

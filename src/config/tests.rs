@@ -165,3 +165,39 @@ fn a_caller_selector_that_does_not_resolve_is_one_error_where_it_is_written() {
     let e = errors("[callers.c]\nrpm = 5\n");
     assert!(e[0].contains("callers.c: a caller needs at least one of uid, user, gid, group, unit or keys"), "{e:?}");
 }
+
+/// `api = "responses"` is read on the OpenAI-shaped kinds (provider-wide, and per model as an
+/// override), refused with the key named on the others, and a bad value lists the known ones.
+#[test]
+fn upstream_api_per_provider_and_model() {
+    let text = "[providers.o]\nkind = \"openai\"\napi_key = \"k\"\napi = \"responses\"\n\n\
+                [providers.c]\nkind = \"openai-compatible\"\nbase_url = \"http://127.0.0.1:1/v1\"\n\n\
+                [models.a]\nprovider = \"o\"\nmodel = \"gpt-5\"\n\n\
+                [models.b]\nprovider = \"o\"\nmodel = \"gpt-4o\"\napi = \"chat\"\n\n\
+                [models.c]\nprovider = \"c\"\nmodel = \"m\"\napi = \"responses\"\n";
+    let s = parse(text, Path::new("t.toml"), &env()).unwrap();
+    assert_eq!(s.providers["o"].http.as_ref().unwrap().api, UpstreamApi::Responses);
+    assert_eq!(s.models["a"].api, UpstreamApi::Responses);
+    assert_eq!(s.models["b"].api, UpstreamApi::Chat);
+    assert_eq!(s.models["c"].api, UpstreamApi::Responses);
+    assert_ne!(s.models["a"].fingerprint(), s.models["b"].fingerprint().replace("gpt-4o", "gpt-5"));
+    let ad_hoc = ModelSettings::ad_hoc(s.providers["o"].clone(), "o/x".into(), "x".into());
+    assert_eq!(ad_hoc.api, UpstreamApi::Responses);
+
+    for kind in ["anthropic", "gemini", "mock"] {
+        let key = if kind == "mock" { "" } else { "api_key = \"k\"\n" };
+        let e = errors(&format!("[providers.x]\nkind = \"{kind}\"\n{key}api = \"responses\"\n"));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("providers.x.api: `api` only applies to kinds"), "{e:?}");
+        assert!(e[0].contains(&format!("not \"{kind}\"")), "{e:?}");
+    }
+    let e = errors(
+        "[providers.x]\nkind = \"anthropic\"\napi_key = \"k\"\n\n[models.m]\nprovider = \"x\"\nmodel = \"claude\"\napi = \"responses\"\n",
+    );
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("t.toml:8:1: models.m.api: `api` only applies to kinds"), "{e:?}");
+    let e = errors(
+        "[providers.x]\nkind = \"azure\"\nbase_url = \"https://r.openai.azure.com\"\napi_key = \"k\"\napi = \"assistants\"\n",
+    );
+    assert!(e[0].contains("providers.x.api: unknown api `assistants` (known: chat, responses)"), "{e:?}");
+}

@@ -10,6 +10,7 @@ pub mod gemini;
 pub mod http;
 pub mod mock;
 pub mod openai;
+pub mod openai_responses;
 pub mod presets;
 
 use std::pin::Pin;
@@ -19,7 +20,7 @@ use futures_util::Stream;
 use serde_json::Value;
 
 use crate::api::{ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest};
-use crate::config::{ProviderKind, ProviderSettings};
+use crate::config::{ProviderKind, ProviderSettings, UpstreamApi};
 pub use error::{Action, Blame, Failure, ProviderError};
 
 /// A vendor stream, already translated to canonical chunks. Dropping it aborts the call.
@@ -57,25 +58,36 @@ impl Provider {
     }
 
     /// The vendor lacks `n`: `n > 1` is served by `fanout`, one call per choice.
-    fn fan_out(&self, req: &ChatRequest) -> Result<Option<(u32, ChatRequest)>, ProviderError> {
+    fn fan_out(&self, req: &ChatRequest, api: UpstreamApi) -> Result<Option<(u32, ChatRequest)>, ProviderError> {
         match self {
             Provider::Anthropic(_) => fanout::split(req, crate::wire::anthropic::DIALECT),
-            Provider::OpenAi(p) if p.fans_out() => fanout::split(req, "this server"),
+            Provider::OpenAi(p) if p.fans_out(api) => fanout::split(req, "this server"),
             _ => Ok(None),
         }
     }
 
-    /// A whole (non-streaming) completion from `model` (the vendor's model id).
-    pub async fn complete(&self, req: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
-        if let Some((n, one)) = self.fan_out(req)? {
-            return fanout::complete(n, || self.complete_one(&one, model)).await;
+    /// A whole (non-streaming) completion from `model` (the vendor's model id), through the
+    /// deployment's OpenAI endpoint `api` (only OpenAI-shaped kinds read it).
+    pub async fn complete(
+        &self,
+        req: &ChatRequest,
+        model: &str,
+        api: UpstreamApi,
+    ) -> Result<ChatResponse, ProviderError> {
+        if let Some((n, one)) = self.fan_out(req, api)? {
+            return fanout::complete(n, || self.complete_one(&one, model, api)).await;
         }
-        self.complete_one(req, model).await
+        self.complete_one(req, model, api).await
     }
 
-    async fn complete_one(&self, req: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
+    async fn complete_one(
+        &self,
+        req: &ChatRequest,
+        model: &str,
+        api: UpstreamApi,
+    ) -> Result<ChatResponse, ProviderError> {
         match self {
-            Provider::OpenAi(p) => p.complete(req, model).await,
+            Provider::OpenAi(p) => p.complete(req, model, api).await,
             Provider::Anthropic(p) => p.complete(req, model).await,
             Provider::Gemini(p) => p.complete(req, model).await,
             Provider::Mock(p) => p.complete(req, model).await,
@@ -83,16 +95,16 @@ impl Provider {
     }
 
     /// Starts a stream; resolves once the vendor accepted the call (headers received).
-    pub async fn stream(&self, req: &ChatRequest, model: &str) -> Result<ChunkStream, ProviderError> {
-        if let Some((n, one)) = self.fan_out(req)? {
-            return fanout::stream(n, || self.stream_one(&one, model)).await;
+    pub async fn stream(&self, req: &ChatRequest, model: &str, api: UpstreamApi) -> Result<ChunkStream, ProviderError> {
+        if let Some((n, one)) = self.fan_out(req, api)? {
+            return fanout::stream(n, || self.stream_one(&one, model, api)).await;
         }
-        self.stream_one(req, model).await
+        self.stream_one(req, model, api).await
     }
 
-    async fn stream_one(&self, req: &ChatRequest, model: &str) -> Result<ChunkStream, ProviderError> {
+    async fn stream_one(&self, req: &ChatRequest, model: &str, api: UpstreamApi) -> Result<ChunkStream, ProviderError> {
         match self {
-            Provider::OpenAi(p) => p.stream(req, model).await,
+            Provider::OpenAi(p) => p.stream(req, model, api).await,
             Provider::Anthropic(p) => p.stream(req, model).await,
             Provider::Gemini(p) => p.stream(req, model).await,
             Provider::Mock(p) => p.stream(req, model).await,

@@ -1,5 +1,6 @@
 //! OpenAI, OpenAI-compatible servers (with `preset` quirks) and Azure OpenAI: Chat
-//! Completions and embeddings. The canonical types *are* OpenAI's, so translation is small:
+//! Completions, the Responses API (`api = "responses"`, module `openai_responses`) and
+//! embeddings. The canonical types *are* OpenAI's, so translation is small:
 //! swap in the vendor's model id, apply the server family's quirks (`presets`), ask for usage
 //! on streams, classify errors, and check that what comes back has the promised shape. The
 //! stream and error-body reading is the dialect's (`wire::openai_chat`).
@@ -13,17 +14,28 @@ use super::presets::{self, Quirks};
 use super::{ChunkStream, Failure, ProviderError};
 use crate::api::chat::StreamOptions;
 use crate::api::{ChatRequest, ChatResponse, EmbeddingsRequest, Extra};
-use crate::config::{HttpSettings, ProviderKind};
+use crate::config::{HttpSettings, ProviderKind, UpstreamApi};
 use crate::wire::WireError;
 use crate::wire::openai_chat::{StreamState, error_fields};
+
+/// Which endpoint a call goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Chat,
+    Responses,
+    Embeddings,
+}
 
 /// Where requests go: fixed URLs, or Azure's per-deployment URLs.
 enum Urls {
     Fixed {
         chat: String,
+        responses: String,
         embeddings: String,
     },
-    /// `{base}/openai/deployments/{deployment}/{op}?api-version={v}`; the body's model is ignored.
+    /// `{base}/openai/deployments/{deployment}/{op}?api-version={v}`; the body's model is
+    /// ignored. The Responses API has no deployment URL: `{base}/openai/responses?api-version={v}`
+    /// with the deployment as the body's model.
     AzureDeployment {
         base: String,
         api_version: String,
@@ -44,6 +56,7 @@ impl OpenAi {
                     Some(v) => Urls::AzureDeployment { base: cfg.base_url.clone(), api_version: v.clone() },
                     None => Urls::Fixed {
                         chat: format!("{}/openai/v1/chat/completions", cfg.base_url),
+                        responses: format!("{}/openai/v1/responses", cfg.base_url),
                         embeddings: format!("{}/openai/v1/embeddings", cfg.base_url),
                     },
                 };
@@ -52,6 +65,7 @@ impl OpenAi {
             _ => {
                 let urls = Urls::Fixed {
                     chat: format!("{}/chat/completions", cfg.base_url),
+                    responses: format!("{}/responses", cfg.base_url),
                     embeddings: format!("{}/embeddings", cfg.base_url),
                 };
                 (Auth::Bearer, urls, cfg.preset.map_or_else(presets::openai, presets::preset))
@@ -60,14 +74,22 @@ impl OpenAi {
         Ok(OpenAi { http: Http::new(cfg, auth, &[])?, urls, quirks })
     }
 
-    /// Whether `n > 1` must be fanned out (the server rejects or ignores `n`).
-    pub fn fans_out(&self) -> bool {
-        self.quirks.fan_out_n
+    /// Whether `n > 1` must be fanned out (the server rejects or ignores `n`; a Responses
+    /// call has one output).
+    pub fn fans_out(&self, api: UpstreamApi) -> bool {
+        self.quirks.fan_out_n || api == UpstreamApi::Responses
     }
 
-    fn url(&self, model: &str, embeddings: bool) -> Result<String, ProviderError> {
+    fn url(&self, model: &str, op: Op) -> Result<String, ProviderError> {
         match &self.urls {
-            Urls::Fixed { chat, embeddings: e } => Ok(if embeddings { e.clone() } else { chat.clone() }),
+            Urls::Fixed { chat, responses, embeddings } => Ok(match op {
+                Op::Chat => chat.clone(),
+                Op::Responses => responses.clone(),
+                Op::Embeddings => embeddings.clone(),
+            }),
+            Urls::AzureDeployment { base, api_version } if op == Op::Responses => {
+                Ok(format!("{base}/openai/responses?api-version={api_version}"))
+            }
             Urls::AzureDeployment { base, api_version } => {
                 // The deployment name goes into the path: nothing that could change the path.
                 let ok = !model.is_empty()
@@ -76,7 +98,7 @@ impl OpenAi {
                 if !ok {
                     return Err(WireError::invalid(format!("`{model}` is not an Azure deployment name")).into());
                 }
-                let op = if embeddings { "embeddings" } else { "chat/completions" };
+                let op = if op == Op::Embeddings { "embeddings" } else { "chat/completions" };
                 Ok(format!("{base}/openai/deployments/{model}/{op}?api-version={api_version}"))
             }
         }
@@ -101,16 +123,27 @@ impl OpenAi {
         out
     }
 
-    pub async fn complete(&self, req: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
+    pub async fn complete(
+        &self,
+        req: &ChatRequest,
+        model: &str,
+        api: UpstreamApi,
+    ) -> Result<ChatResponse, ProviderError> {
+        if api == UpstreamApi::Responses {
+            return super::openai_responses::complete(&self.http, &self.url(model, Op::Responses)?, req, model).await;
+        }
         let body = http::encode(&Self::wire_request(&self.quirks, req, model, false))?;
-        let resp = self.http.post(&self.url(model, false)?, body, error_from_http).await?;
+        let resp = self.http.post(&self.url(model, Op::Chat)?, body, error_from_http).await?;
         let bytes = self.http.read(resp).await?;
         serde_json::from_slice::<ChatResponse>(&bytes).map_err(|e| http::bad_response("chat completion", &e))
     }
 
-    pub async fn stream(&self, req: &ChatRequest, model: &str) -> Result<ChunkStream, ProviderError> {
+    pub async fn stream(&self, req: &ChatRequest, model: &str, api: UpstreamApi) -> Result<ChunkStream, ProviderError> {
+        if api == UpstreamApi::Responses {
+            return super::openai_responses::stream(&self.http, &self.url(model, Op::Responses)?, req, model).await;
+        }
         let body = http::encode(&Self::wire_request(&self.quirks, req, model, true))?;
-        let resp = self.http.post(&self.url(model, false)?, body, error_from_http).await?;
+        let resp = self.http.post(&self.url(model, Op::Chat)?, body, error_from_http).await?;
         let t = StreamState { x_groq: self.quirks.usage_in_x_groq };
         Ok(http::drive(resp.bytes_stream(), t, self.http.key().cloned(), None))
     }
@@ -118,7 +151,7 @@ impl OpenAi {
     pub async fn embeddings(&self, req: &EmbeddingsRequest, model: &str) -> Result<Value, ProviderError> {
         let mut wire = req.clone();
         wire.model = model.to_string();
-        let resp = self.http.post(&self.url(model, true)?, http::encode(&wire)?, error_from_http).await?;
+        let resp = self.http.post(&self.url(model, Op::Embeddings)?, http::encode(&wire)?, error_from_http).await?;
         let bytes = self.http.read(resp).await?;
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(v) if v.get("data").is_some_and(Value::is_array) => Ok(v),
@@ -128,7 +161,8 @@ impl OpenAi {
     }
 }
 
-fn error_from_http(status: u16, headers: &HeaderMap, body: &[u8]) -> ProviderError {
+/// An OpenAI error body (Chat Completions and Responses share it) classified for failover.
+pub(super) fn error_from_http(status: u16, headers: &HeaderMap, body: &[u8]) -> ProviderError {
     let (code, message) = error_fields(body);
     // Azure sends its own retry header next to (or instead of) retry-after.
     let after = retry_after(headers).or_else(|| {
@@ -156,14 +190,23 @@ mod tests {
             preset: None,
             api_version: Some("2024-10-21".into()),
             default_max_tokens: None,
+            api: UpstreamApi::Chat,
         };
         let a = OpenAi::new(&cfg, ProviderKind::Azure).unwrap();
         assert_eq!(
-            a.url("gpt4o-prod", false).unwrap(),
+            a.url("gpt4o-prod", Op::Chat).unwrap(),
             "https://res.openai.azure.com/openai/deployments/gpt4o-prod/chat/completions?api-version=2024-10-21"
         );
-        assert!(a.url("../../x", false).is_err());
-        let v1 = OpenAi::new(&HttpSettings { api_version: None, ..cfg }, ProviderKind::Azure).unwrap();
-        assert_eq!(v1.url("gpt-4o", true).unwrap(), "https://res.openai.azure.com/openai/v1/embeddings");
+        assert!(a.url("../../x", Op::Chat).is_err());
+        assert_eq!(
+            a.url("gpt4o-prod", Op::Responses).unwrap(),
+            "https://res.openai.azure.com/openai/responses?api-version=2024-10-21"
+        );
+        let v1 = OpenAi::new(&HttpSettings { api_version: None, ..cfg.clone() }, ProviderKind::Azure).unwrap();
+        assert_eq!(v1.url("gpt-4o", Op::Embeddings).unwrap(), "https://res.openai.azure.com/openai/v1/embeddings");
+        assert_eq!(v1.url("gpt-4o", Op::Responses).unwrap(), "https://res.openai.azure.com/openai/v1/responses");
+        let o = OpenAi::new(&HttpSettings { base_url: "http://h/v1".into(), ..cfg }, ProviderKind::OpenAi).unwrap();
+        assert_eq!(o.url("m", Op::Responses).unwrap(), "http://h/v1/responses");
+        assert!(o.fans_out(UpstreamApi::Responses) && !o.fans_out(UpstreamApi::Chat));
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Preset, ProviderKind};
+use super::{Preset, ProviderKind, UpstreamApi, resolve_api};
 use crate::config::context::ResolveCx;
 use crate::config::secrets::{SecretSource, resolve_secret};
 use crate::secret::Secret;
@@ -30,6 +30,9 @@ pub struct HttpProviderFile {
     /// `anthropic` only: `max_tokens` sent when the caller set none and the model is not in
     /// the built-in table of documented output limits.
     pub default_max_tokens: Option<u64>,
+    /// `openai`, `openai-compatible`, `azure`: "chat" (default) or "responses", the endpoint
+    /// the provider's models are called through unless a model sets its own.
+    pub api: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +47,8 @@ pub struct HttpSettings {
     pub api_version: Option<String>,
     /// `anthropic`: `max_tokens` for models missing from the built-in table.
     pub default_max_tokens: Option<u64>,
+    /// The OpenAI endpoint the provider's models use unless a model sets `api` itself.
+    pub api: UpstreamApi,
 }
 
 /// The settings, and why the provider is unavailable when its key cannot be read. None when
@@ -56,6 +61,7 @@ pub(super) fn resolve_http(
 ) -> Option<(HttpSettings, Option<String>)> {
     check_kind_keys(cx, name, kind, h);
     let preset = resolve_preset(cx, name, kind, h.preset.as_deref());
+    let api = resolve_api(cx, &["providers", name, "api"], kind, h.api.as_deref()).unwrap_or_default();
     if h.default_max_tokens == Some(0) {
         cx.err(&["providers", name, "default_max_tokens"], "must be at least 1");
     }
@@ -82,6 +88,7 @@ pub(super) fn resolve_http(
         preset,
         api_version: h.api_version.clone(),
         default_max_tokens: h.default_max_tokens,
+        api,
     };
     Some((settings, unavailable))
 }

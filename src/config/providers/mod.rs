@@ -3,6 +3,7 @@
 //! A provider whose key cannot be read is kept, marked `unavailable` with the reason: the
 //! config stays valid and routing goes around it.
 
+mod api;
 mod http;
 mod preset;
 
@@ -13,6 +14,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::context::ResolveCx;
+pub use api::UpstreamApi;
+pub(crate) use api::resolve_api;
 pub use http::{HttpProviderFile, HttpSettings};
 pub use preset::Preset;
 
@@ -45,6 +48,8 @@ pub struct MockProviderFile {
     /// Fraction (0..=1) of calls that fail with a vendor-style 503.
     pub failure_rate: Option<f64>,
     pub region: Option<String>,
+    /// Not a mock key: accepted only to be refused with a clear error (the OpenAI kinds' key).
+    pub api: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +125,7 @@ fn resolve_provider(cx: &mut ResolveCx<'_>, name: &str, p: &ProviderFile) -> Opt
         ProviderFile::Anthropic(h) => (ProviderKind::Anthropic, h),
         ProviderFile::Gemini(h) => (ProviderKind::Gemini, h),
         ProviderFile::Mock(m) => {
+            resolve_api(cx, &["providers", name, "api"], ProviderKind::Mock, m.api.as_deref());
             let mock = Some(resolve_mock(cx, name, m));
             let region = m.region.clone();
             return Some(ProviderSettings {

@@ -23,7 +23,8 @@
 //! | `stall`          | stream: one chunk, then silence with the connection open |
 //!
 //! The same server also speaks Anthropic (`POST /v1/messages`, module `anthropic`), Gemini
-//! (`/v1beta/models/{model}:…`, module `gemini`) and Azure OpenAI deployment URLs
+//! (`/v1beta/models/{model}:…`, module `gemini`), OpenAI's Responses API (`POST /v1/responses`,
+//! module `responses`) and Azure OpenAI deployment URLs
 //! (`/openai/deployments/{deployment}/…`, the deployment picks the behaviour), each with the
 //! same fault vocabulary rendered in that vendor's error format (`faults`).
 //!
@@ -37,6 +38,7 @@
 mod anthropic;
 mod faults;
 mod gemini;
+mod responses;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -255,6 +257,11 @@ async fn handle(req: Request<Incoming>, stats: Arc<Stats>) -> Response<FakeBody>
     match path.as_str() {
         "/v1/chat/completions" | "/openai/v1/chat/completions" => chat(body, guard, &stats).await,
         "/v1/messages" => anthropic::messages(body, &headers, guard, &stats).await,
+        "/v1/responses" | "/openai/v1/responses" | "/openai/responses" => {
+            let has_key =
+                auth.as_deref().is_some_and(|a| a.len() > "Bearer ".len()) || headers.get("api-key").is_some();
+            responses::create(body, has_key, guard, &stats).await
+        }
         p if p.starts_with("/v1beta/models/") => {
             gemini::handle(p, query.as_deref(), body, &headers, guard, &stats).await
         }

@@ -1,0 +1,138 @@
+//! An OpenAI-shaped provider called through the Responses API (`api = "responses"`): the
+//! canonical request converted by the pure dialect (`wire::openai_responses`), `POST
+//! {base_url}/responses`, the answer or the event stream converted back. Errors are OpenAI's
+//! error bodies, classified as the Chat Completions path classifies them. sidegate keeps its
+//! own state, so `store: false` is sent unless the caller asked otherwise. A completed answer
+//! with no output, or a stream that completes without any, is a classified failure (the
+//! router fails over), never an empty success.
+
+#[cfg(test)]
+mod tests;
+
+use super::http::{self, Http};
+use super::{ChunkStream, Failure, ProviderError};
+use crate::api::{ChatChunk, ChatRequest, ChatResponse};
+use crate::wire::openai_responses::{
+    self as dialect, ChunkReader, Converted, CreateResponse, DIALECT, Response, Status,
+};
+use crate::wire::sse::SseEvent;
+use crate::wire::{Flow, StreamDecoder, WireError};
+
+/// The smallest `max_output_tokens` the Responses API accepts.
+pub const MIN_OUTPUT_TOKENS: u64 = 16;
+
+/// The Responses request for a canonical one. What the Responses API cannot express is
+/// `Failure::Unsupported` (the router tries a deployment that can); what it has no field for
+/// and does not change the answer is left out with a debug log.
+pub fn wire_request(req: &ChatRequest, model: &str, stream: bool) -> Result<CreateResponse, ProviderError> {
+    if let Some(max) = req.max_output_tokens().filter(|m| *m < MIN_OUTPUT_TOKENS) {
+        return Err(WireError::unsupported_at(
+            DIALECT,
+            "max_completion_tokens",
+            format!("an output limit of {max} tokens (the Responses API takes at least {MIN_OUTPUT_TOKENS})"),
+        )
+        .into());
+    }
+    let Converted { value: mut out, mut dropped } = dialect::to_create_response(req, model, stream)?;
+    // Chat-only: `modalities` has no Responses field; text-only output is what it gives anyway.
+    if let Some(m) = out.extra.remove("modalities") {
+        let text_only = m.is_null() || m.as_array().is_some_and(|a| a.iter().all(|v| v == "text"));
+        if !text_only {
+            return Err(WireError::unsupported_at(DIALECT, "modalities", format!("`modalities` {m}")).into());
+        }
+        dropped.push("modalities".into());
+    }
+    out.store.get_or_insert(false);
+    if !dropped.is_empty() {
+        tracing::debug!(fields = ?dropped, "request fields the Responses API has no form for were dropped");
+    }
+    Ok(out)
+}
+
+/// A whole answer: `POST url` with the converted request, the `Response` read back.
+pub async fn complete(http: &Http, url: &str, req: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
+    let body = http::encode(&wire_request(req, model, false)?)?;
+    let resp = http.post(url, body, super::openai::error_from_http).await?;
+    let bytes = http.read(resp).await?;
+    let parsed: Response =
+        serde_json::from_slice(&bytes).map_err(|e| http::bad_response("Responses API answer", &e))?;
+    answer(&parsed)
+}
+
+/// A stream: `POST url` with `stream: true`, events read by [`StreamReader`].
+pub async fn stream(http: &Http, url: &str, req: &ChatRequest, model: &str) -> Result<ChunkStream, ProviderError> {
+    let body = http::encode(&wire_request(req, model, true)?)?;
+    let resp = http.post(url, body, super::openai::error_from_http).await?;
+    Ok(http::drive(resp.bytes_stream(), StreamReader::default(), http.key().cloned()))
+}
+
+/// The canonical answer for a vendor `Response`; a completed one with nothing in it fails.
+pub fn answer(resp: &Response) -> Result<ChatResponse, ProviderError> {
+    let out = dialect::to_chat_response(resp)?;
+    let empty = out.choices.iter().all(|c| {
+        let m = &c.message;
+        m.content.as_deref().is_none_or(str::is_empty)
+            && m.refusal.as_deref().is_none_or(str::is_empty)
+            && m.tool_calls.as_ref().is_none_or(Vec::is_empty)
+    });
+    if empty && resp.status == Status::Completed {
+        let items: Vec<&str> = resp.output.iter().map(|i| i.kind()).collect();
+        return Err(ProviderError::new(
+            Failure::BadResponse,
+            format!("vendor sent a completed response with no text or function call (output items: {items:?})"),
+        ));
+    }
+    Ok(out)
+}
+
+/// [`ChunkReader`], holding its chunks back until the first text, refusal or tool call: a
+/// stream that fails or completes before any output has sent the caller nothing, so the
+/// router can still fail over. One that completes with no output (and not for a length or
+/// content-filter stop) is a bad response.
+#[derive(Debug, Default)]
+pub struct StreamReader {
+    inner: ChunkReader,
+    held: Vec<ChatChunk>,
+    output_seen: bool,
+}
+
+impl StreamReader {
+    fn release(&mut self, mut fresh: Vec<ChatChunk>, flow: Flow, out: &mut Vec<ChatChunk>) -> Result<(), WireError> {
+        self.output_seen = self.output_seen || fresh.iter().any(has_output);
+        if !self.output_seen && flow == Flow::More {
+            self.held.append(&mut fresh);
+            return Ok(());
+        }
+        if !self.output_seen {
+            let finish = fresh.iter().flat_map(|c| &c.choices).find_map(|c| c.finish_reason.as_deref());
+            if matches!(finish, None | Some("stop" | "tool_calls")) {
+                return Err(WireError::Malformed("vendor stream completed with no text or function call".into()));
+            }
+        }
+        out.append(&mut self.held);
+        out.append(&mut fresh);
+        Ok(())
+    }
+}
+
+fn has_output(c: &ChatChunk) -> bool {
+    c.choices.iter().any(|ch| {
+        let d = &ch.delta;
+        d.content.as_deref().is_some_and(|t| !t.is_empty())
+            || d.refusal.as_deref().is_some_and(|t| !t.is_empty())
+            || d.tool_calls.as_ref().is_some_and(|t| !t.is_empty())
+    })
+}
+
+impl StreamDecoder for StreamReader {
+    fn on_event(&mut self, ev: SseEvent, out: &mut Vec<ChatChunk>) -> Result<Flow, WireError> {
+        let mut fresh = Vec::new();
+        let flow = self.inner.on_event(ev, &mut fresh)?;
+        self.release(fresh, flow, out)?;
+        Ok(flow)
+    }
+
+    fn on_end(&mut self, out: &mut Vec<ChatChunk>) -> Result<(), WireError> {
+        self.inner.on_end(out)
+    }
+}
