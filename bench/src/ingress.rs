@@ -140,7 +140,13 @@ model = "gpt-5-mini"
 }
 
 /// p50 and p99 of `n` sequential POSTs of `body` to `url`; None if any failed.
-async fn measure(client: &reqwest::Client, url: &str, headers: &[(&str, &str)], body: &Value, n: usize) -> Option<(Duration, Duration)> {
+async fn measure(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &Value,
+    n: usize,
+) -> Option<(Duration, Duration)> {
     let bytes = serde_json::to_vec(body).ok()?;
     let mut lat = Vec::with_capacity(n);
     for i in 0..n + n / 10 {
@@ -220,7 +226,9 @@ pub async fn run(a: &Args, vendor_base: &str) {
                     us(b50),
                     us(p50) - us(b50)
                 ),
-                _ => println!("{:<10} {:<17} {:>11}   (failed: is the endpoint served?)", ing.label(), up.label(), kind),
+                _ => {
+                    println!("{:<10} {:<17} {:>11}   (failed: is the endpoint served?)", ing.label(), up.label(), kind)
+                }
             }
         }
     }

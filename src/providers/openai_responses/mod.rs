@@ -12,6 +12,7 @@ mod tests;
 use super::http::{self, Http};
 use super::{ChunkStream, Failure, ProviderError};
 use crate::api::{ChatChunk, ChatRequest, ChatResponse};
+use crate::wire::native::{self, Dialect, NativeBytes};
 use crate::wire::openai_responses::{
     self as dialect, ChunkReader, Converted, CreateResponse, DIALECT, Response, Status,
 };
@@ -49,21 +50,35 @@ pub fn wire_request(req: &ChatRequest, model: &str, stream: bool) -> Result<Crea
     Ok(out)
 }
 
-/// A whole answer: `POST url` with the converted request, the `Response` read back.
+/// The request body: a Responses caller's own request as it came (only `model` and `stream`
+/// set: passthrough), any other converted.
+fn body(req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, ProviderError> {
+    match native::of(&req.native, Dialect::OpenAiResponses) {
+        Some(n) => http::encode(&n.body_for(model, stream)),
+        None => http::encode(&wire_request(req, model, stream)?),
+    }
+}
+
+/// A whole answer: `POST url` with the request, the `Response` read back (and kept verbatim
+/// for a Responses caller).
 pub async fn complete(http: &Http, url: &str, req: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
-    let body = http::encode(&wire_request(req, model, false)?)?;
-    let resp = http.post(url, body, super::openai::error_from_http).await?;
+    let resp = http.post(url, body(req, model, false)?, super::openai::error_from_http).await?;
     let bytes = http.read(resp).await?;
     let parsed: Response =
         serde_json::from_slice(&bytes).map_err(|e| http::bad_response("Responses API answer", &e))?;
-    answer(&parsed)
+    let mut out = answer(&parsed)?;
+    if native::of(&req.native, Dialect::OpenAiResponses).is_some() {
+        out.native = Some(NativeBytes { dialect: Dialect::OpenAiResponses, bytes });
+    }
+    Ok(out)
 }
 
-/// A stream: `POST url` with `stream: true`, events read by [`StreamReader`].
+/// A stream: `POST url` with `stream: true`, events read by [`StreamReader`] (and relayed
+/// verbatim to a Responses caller).
 pub async fn stream(http: &Http, url: &str, req: &ChatRequest, model: &str) -> Result<ChunkStream, ProviderError> {
-    let body = http::encode(&wire_request(req, model, true)?)?;
-    let resp = http.post(url, body, super::openai::error_from_http).await?;
-    Ok(http::drive(resp.bytes_stream(), StreamReader::default(), http.key().cloned()))
+    let resp = http.post(url, body(req, model, true)?, super::openai::error_from_http).await?;
+    let passthrough = native::of(&req.native, Dialect::OpenAiResponses).map(|n| n.dialect);
+    Ok(http::drive(resp.bytes_stream(), StreamReader::default(), http.key().cloned(), passthrough))
 }
 
 /// The canonical answer for a vendor `Response`; a completed one with nothing in it fails.
