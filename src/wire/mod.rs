@@ -25,6 +25,8 @@
 //! ([`WireError::to_gateway_error`]). Every streaming dialect reads through [`StreamDecoder`]
 //! and writes its events with [`sse::encode`].
 
+#[cfg(test)]
+mod answer_proptests;
 pub mod anthropic;
 pub mod canonical;
 mod error;
