@@ -104,38 +104,38 @@ fn same_answer(want: &ChatResponse, got: &ChatResponse, ids: bool) -> Result<(),
 
 fn anthropic_whole(a: &ChatResponse) -> Result<ChatResponse, TestCaseError> {
     use super::anthropic::{call, serve, types};
-    let wire = serve::from_canonical(a).map_err(|e| fail(e))?;
-    let bytes = serde_json::to_vec(&wire).map_err(|e| fail(e))?;
-    let parsed: types::MessagesResponse = serde_json::from_slice(&bytes).map_err(|e| fail(e))?;
+    let wire = serve::from_canonical(a).map_err(fail)?;
+    let bytes = serde_json::to_vec(&wire).map_err(fail)?;
+    let parsed: types::MessagesResponse = serde_json::from_slice(&bytes).map_err(fail)?;
     Ok(call::from_wire(parsed, call::ReplyCtx::default(), a.created))
 }
 
 fn gemini_whole(a: &ChatResponse) -> Result<ChatResponse, TestCaseError> {
     use super::gemini::{call, serve, types};
-    let wire = serve::from_canonical(a).map_err(|e| fail(e))?;
-    let bytes = serde_json::to_vec(&wire).map_err(|e| fail(e))?;
-    let parsed: types::GenerateResponse = serde_json::from_slice(&bytes).map_err(|e| fail(e))?;
-    call::from_wire(parsed, &a.model, a.created).map_err(|e| fail(e))
+    let wire = serve::from_canonical(a).map_err(fail)?;
+    let bytes = serde_json::to_vec(&wire).map_err(fail)?;
+    let parsed: types::GenerateResponse = serde_json::from_slice(&bytes).map_err(fail)?;
+    call::from_wire(parsed, &a.model, a.created).map_err(fail)
 }
 
 fn responses_whole(a: &ChatResponse) -> Result<ChatResponse, TestCaseError> {
     use super::openai_responses as r;
-    let wire = r::to_response(a, r::ResponseEcho::default()).map_err(|e| fail(e))?;
-    let bytes = serde_json::to_vec(&wire).map_err(|e| fail(e))?;
-    let parsed: r::Response = serde_json::from_slice(&bytes).map_err(|e| fail(e))?;
-    r::to_chat_response(&parsed).map_err(|e| fail(e))
+    let wire = r::to_response(a, r::ResponseEcho::default()).map_err(fail)?;
+    let bytes = serde_json::to_vec(&wire).map_err(fail)?;
+    let parsed: r::Response = serde_json::from_slice(&bytes).map_err(fail)?;
+    r::to_chat_response(&parsed).map_err(fail)
 }
 
 /// Events (as SSE data, with their names) through a dialect's stream decoder.
 fn decode(events: Vec<(Option<String>, Vec<u8>)>, mut d: impl StreamDecoder) -> Result<Vec<ChatChunk>, TestCaseError> {
     let mut out = Vec::new();
     for (event, data) in events {
-        let data = String::from_utf8(data).map_err(|e| fail(e))?;
-        if d.on_event(SseEvent { event, data }, &mut out).map_err(|e| fail(e))? == Flow::Done {
+        let data = String::from_utf8(data).map_err(fail)?;
+        if d.on_event(SseEvent { event, data }, &mut out).map_err(fail)? == Flow::Done {
             return Ok(out);
         }
     }
-    d.on_end(&mut out).map_err(|e| fail(e))?;
+    d.on_end(&mut out).map_err(fail)?;
     Ok(out)
 }
 
