@@ -126,8 +126,11 @@ fn responses_whole(a: &ChatResponse) -> Result<ChatResponse, TestCaseError> {
     r::to_chat_response(&parsed).map_err(fail)
 }
 
+/// One event: its SSE name and its data.
+type Framed = (Option<String>, Vec<u8>);
+
 /// Events (as SSE data, with their names) through a dialect's stream decoder.
-fn decode(events: Vec<(Option<String>, Vec<u8>)>, mut d: impl StreamDecoder) -> Result<Vec<ChatChunk>, TestCaseError> {
+fn decode(events: Vec<Framed>, mut d: impl StreamDecoder) -> Result<Vec<ChatChunk>, TestCaseError> {
     let mut out = Vec::new();
     for (event, data) in events {
         let data = String::from_utf8(data).map_err(fail)?;
@@ -144,10 +147,7 @@ fn fail(e: impl std::fmt::Display) -> TestCaseError {
 }
 
 /// Each event serialized, with the SSE event name `name` gives it.
-fn frame<T: serde::Serialize>(
-    events: &[T],
-    name: impl Fn(&T) -> Option<String>,
-) -> Result<Vec<(Option<String>, Vec<u8>)>, TestCaseError> {
+fn frame<T: serde::Serialize>(events: &[T], name: impl Fn(&T) -> Option<String>) -> Result<Vec<Framed>, TestCaseError> {
     events.iter().map(|e| Ok((name(e), serde_json::to_vec(e).map_err(fail)?))).collect()
 }
 
