@@ -56,6 +56,11 @@ kind = "gemini"
 base_url = "http://{addr}"
 api_key = "AIza-fake"
 
+[providers.azure]
+kind = "azure"
+base_url = "http://{addr}"
+api_key = "azure-fake"
+
 [models.echo]
 provider = "mock"
 model = "echo"
@@ -141,7 +146,8 @@ def sse_events(gw, body, cache=None):
     return events
 
 
-CHAT_MODELS = ["echo", "mock/echo", "fake/some-model", "oai/gpt-4o-mini", "claude/any-model", "gem/any-model"]
+CHAT_MODELS = ["echo", "mock/echo", "fake/some-model", "oai/gpt-4o-mini", "azure/my-deployment", "claude/any-model",
+               "gem/any-model"]
 TOOL_MODELS = ["claude/tool-call", "gem/tool-call"]
 TOOLS = [
     {"type": "function", "function": {"name": "weather", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}},
@@ -407,3 +413,24 @@ def test_caller_key_still_reaches_allowed_route(spec, gw):
     status, _, raw = http(gw, "POST", "/v1/chat/completions", chat_body("echo"), headers={"authorization": f"Bearer {KEY}"})
     assert status == 200, raw
     check_chat(spec, json.loads(raw))
+
+
+# -- the same bodies over the native protocol (the Python shim on the Unix socket) -------------
+
+@pytest.mark.parametrize("model", CHAT_MODELS + TOOL_MODELS)
+def test_native_protocol_bodies(spec, gw, model):
+    try:
+        import sidegate  # the shim, installed by tests/run-all.sh
+    except ImportError:
+        if os.environ.get("SIDEGATE_REQUIRE_DAEMON") == "1":
+            raise
+        pytest.skip("the sidegate Python shim is not installed (pip install ./clients/python)")
+    extra = {"tools": TOOLS} if model in TOOL_MODELS else {}
+    with sidegate.Client(socket_path=gw["socket"]) as c:
+        r = c.chat(model=model, messages=[{"role": "user", "content": "native"}], **extra)
+        spec.check(oas.NAMES["chat"], dict(r))
+        chunks = list(c.chat(model=model, messages=[{"role": "user", "content": "native"}], stream=True,
+                             stream_options={"include_usage": True}, **extra))
+    assert chunks
+    for ch in chunks:
+        spec.check(oas.NAMES["chunk"], dict(ch))
