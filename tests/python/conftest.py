@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+import openapi_schema
+
 ROOT = Path(__file__).resolve().parents[2]
 SIDEGATE_BIN = os.environ.get("SIDEGATE_BIN", str(ROOT / "target" / "debug" / "sidegate"))
 FAKE_VENDOR_BIN = os.environ.get("FAKE_VENDOR_BIN", str(ROOT / "target" / "debug" / "fake-vendor"))
@@ -119,3 +121,15 @@ def sidegate_factory(tmp_path_factory):
     yield start
     for p, log in running:
         stop_sidegate(p, log)
+
+
+@pytest.fixture(scope="session")
+def spec():
+    """OpenAI's OpenAPI description as an `openapi_schema.Spec` (parsed once). Missing: a
+    skip, or a failure when SIDEGATE_REQUIRE_DAEMON=1 (CI)."""
+    if not openapi_schema.SPEC_PATH.exists():
+        msg = f"OpenAPI spec missing at {openapi_schema.SPEC_PATH} (the shared/ checkout beside the repository)"
+        if os.environ.get("SIDEGATE_REQUIRE_DAEMON") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return openapi_schema.spec()

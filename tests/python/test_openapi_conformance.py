@@ -3,8 +3,8 @@ description (../shared/specs/openai-openapi.yaml): chat completions whole and st
 chunk), tool calls, embeddings, the model list and sidegate's own error bodies, from every
 upstream kind (the OpenAI-style fake as `openai` and `openai-compatible`, the Anthropic and
 Gemini fakes, the mock provider). Bodies are read raw over HTTP, not through an SDK, so
-nothing is forgiven on the way. The checker itself is tested first: it must reject what the
-spec rejects."""
+nothing is forgiven on the way; the same bodies over the native protocol are checked at the
+end. test_openapi_checker.py shows the checker rejects what the spec rejects."""
 
 import json
 import os
@@ -17,16 +17,6 @@ import openapi_schema as oas
 
 KEY = "schema-test-caller-key-0123456789"
 MAX_BODY = 65536
-
-
-@pytest.fixture(scope="session")
-def spec():
-    if not oas.SPEC_PATH.exists():
-        msg = f"OpenAPI spec missing at {oas.SPEC_PATH} (the shared/ checkout beside the repository)"
-        if os.environ.get("SIDEGATE_REQUIRE_DAEMON") == "1":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return oas.spec()
 
 
 @pytest.fixture(scope="module")
@@ -157,76 +147,6 @@ TOOLS = [
 
 def chat_body(model, **kw):
     return {"model": model, "messages": [{"role": "user", "content": "schema check 🚀"}], **kw}
-
-
-# -- the checker -------------------------------------------------------------------------------
-
-GOOD_CHAT = {
-    "id": "chatcmpl-1", "object": "chat.completion", "created": 1700000000, "model": "m",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi", "refusal": None},
-                 "logprobs": None, "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-}
-
-
-def test_checker_accepts_a_spec_shaped_chat_answer(spec):
-    spec.check(oas.NAMES["chat"], GOOD_CHAT)
-
-
-@pytest.mark.parametrize(
-    "broken, expect",
-    [
-        (lambda b: b.pop("choices"), "'choices' is a required property"),
-        (lambda b: b.update(created="yesterday"), "created: 'yesterday' is not of type 'integer'"),
-        (lambda b: b["choices"][0].pop("logprobs"), "'logprobs' is a required property"),
-        (lambda b: b["choices"][0]["message"].pop("refusal"), "'refusal' is a required property"),
-        (lambda b: b["choices"][0].update(finish_reason="done"), "'done' is not one of"),
-        (lambda b: b.update(object="chat.completion.chunk"), "'chat.completion.chunk' is not one of"),
-        (lambda b: b["usage"].update(total_tokens="2"), "'2' is not of type 'integer'"),
-    ],
-)
-def test_checker_rejects_a_wrong_chat_answer(spec, broken, expect):
-    body = json.loads(json.dumps(GOOD_CHAT))
-    broken(body)
-    with pytest.raises(oas.SchemaMismatch) as e:
-        spec.check(oas.NAMES["chat"], body)
-    assert expect in str(e.value)
-
-
-def test_nullable_means_null_is_allowed(spec):
-    # CreateChatCompletionStreamResponse writes `finish_reason` as `nullable: true` (OpenAPI
-    # 3.0 style); JSON Schema 2020-12 alone would reject the null every chunk but the last has.
-    raw = spec.components["CreateChatCompletionStreamResponse"]["properties"]["choices"]["items"]
-    assert {"type": "null"} in raw["properties"]["finish_reason"]["anyOf"]
-    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
-             "choices": [{"index": 0, "delta": {"content": "x"}, "finish_reason": None, "logprobs": None}]}
-    spec.check(oas.NAMES["chunk"], chunk)
-    chunk["choices"][0]["finish_reason"] = "finished"
-    assert spec.errors(oas.NAMES["chunk"], chunk)
-
-
-def test_nullable_rewrite_keeps_the_rest_of_the_schema():
-    doc = {"components": {"schemas": {
-        "Thing": {"type": "object", "required": ["n"], "x-stainless-const": True,
-                  "properties": {"n": {"type": "string", "enum": ["a"], "nullable": True},
-                                 "nullable": {"type": "integer"}}}}}}
-    s = oas.Spec(doc)
-    assert s.errors("Thing", {"n": None}) == [] and s.errors("Thing", {"n": "a", "nullable": 3}) == []
-    assert s.errors("Thing", {"n": "b"}) and s.errors("Thing", {"n": 1}) and s.errors("Thing", {})
-    assert s.errors("Thing", {"n": "a", "nullable": "three"})
-
-
-def test_unknown_component_is_an_error(spec):
-    with pytest.raises(KeyError):
-        spec.check("NoSuchComponent", {})
-
-
-def test_undeclared_lists_fields_the_spec_does_not_name(spec):
-    body = json.loads(json.dumps(GOOD_CHAT))
-    body["sidegate"] = {}
-    body["usage"]["prompt_tokens_details"] = {"cached_tokens": 0, "cache_creation_tokens": 1}
-    assert spec.undeclared(oas.NAMES["chat"], body) == ["/sidegate", "/usage/prompt_tokens_details/cache_creation_tokens"]
-    assert spec.undeclared(oas.NAMES["chat"], GOOD_CHAT) == []
 
 
 # -- chat completions ---------------------------------------------------------------------------

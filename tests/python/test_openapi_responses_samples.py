@@ -14,21 +14,10 @@ Each sample is also broken once, to show the check can fail."""
 
 import copy
 import json
-import os
 
 import pytest
 
 import openapi_schema as oas
-
-
-@pytest.fixture(scope="module")
-def spec():
-    if not oas.SPEC_PATH.exists():
-        msg = f"OpenAPI spec missing at {oas.SPEC_PATH} (the shared/ checkout beside the repository)"
-        if os.environ.get("SIDEGATE_REQUIRE_DAEMON") == "1":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return oas.spec()
 
 
 def example(spec, name):
