@@ -8,6 +8,8 @@ pub mod embeddings;
 pub mod error;
 pub mod ids;
 pub mod response;
+#[cfg(test)]
+mod response_tests;
 
 pub use chat::{ChatRequest, Content, ContentPart, Message, Role};
 pub use embeddings::EmbeddingsRequest;

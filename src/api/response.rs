@@ -40,7 +40,9 @@ pub struct Choice {
     pub message: ResponseMessage,
     #[serde(default)]
     pub finish_reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Always written, `null` when absent: OpenAI's schema requires the key (its API sends
+    /// `null`); vendors that omit it still parse.
+    #[serde(default)]
     pub logprobs: Option<Value>,
     #[serde(flatten)]
     pub extra: Extra,
@@ -52,7 +54,8 @@ pub struct ResponseMessage {
     pub role: String,
     #[serde(default)]
     pub content: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Always written, `null` when absent, as `logprobs` on the choice.
+    #[serde(default)]
     pub refusal: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCall>>,

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+import openapi_schema
+
 ROOT = Path(__file__).resolve().parents[2]
 SIDEGATE_BIN = os.environ.get("SIDEGATE_BIN", str(ROOT / "target" / "debug" / "sidegate"))
 FAKE_VENDOR_BIN = os.environ.get("FAKE_VENDOR_BIN", str(ROOT / "target" / "debug" / "fake-vendor"))
@@ -40,9 +42,10 @@ def fake_vendor():
     p.wait()
 
 
-@pytest.fixture(scope="session")
-def daemon(tmp_path_factory, fake_vendor):
-    d = tmp_path_factory.mktemp("sidegate")
+def start_sidegate(d: Path, providers: str, server: str = ""):
+    """Starts the daemon in directory `d` with a config of a `[server]` section (socket, state
+    dir, loopback HTTP port, plus `server` lines) and `providers` (the rest of the TOML).
+    Returns the process, its log file and the addresses; stop it with `stop_sidegate`."""
     sock = d / "sg.sock"
     port = _free_port()
     cfg = d / "sidegate.toml"
@@ -52,20 +55,8 @@ def daemon(tmp_path_factory, fake_vendor):
 socket = "{sock}"
 state_dir = "{d / 'state'}"
 http = "127.0.0.1:{port}"
-
-[providers.mock]
-kind = "mock"
-
-[providers.fake]
-kind = "openai-compatible"
-base_url = "{fake_vendor}/v1"
-
-[models.echo]
-provider = "mock"
-model = "echo"
-
-[routes.fast]
-targets = ["echo"]
+{server}
+{providers}
 """
     )
     log = open(d / "daemon.log", "w")
@@ -82,7 +73,63 @@ targets = ["echo"]
             return False
 
     _wait(ready, "sidegate to listen")
-    yield {"socket": str(sock), "http": f"http://127.0.0.1:{port}", "vendor": fake_vendor}
+    return p, log, {"socket": str(sock), "http": f"http://127.0.0.1:{port}"}
+
+
+def stop_sidegate(p, log):
     p.terminate()
     p.wait(timeout=30)
     log.close()
+
+
+@pytest.fixture(scope="session")
+def daemon(tmp_path_factory, fake_vendor):
+    d = tmp_path_factory.mktemp("sidegate")
+    p, log, addr = start_sidegate(
+        d,
+        f"""
+[providers.mock]
+kind = "mock"
+
+[providers.fake]
+kind = "openai-compatible"
+base_url = "{fake_vendor}/v1"
+
+[models.echo]
+provider = "mock"
+model = "echo"
+
+[routes.fast]
+targets = ["echo"]
+""",
+    )
+    yield {**addr, "vendor": fake_vendor}
+    stop_sidegate(p, log)
+
+
+@pytest.fixture(scope="session")
+def sidegate_factory(tmp_path_factory):
+    """Starts more daemons with their own providers: `start(providers_toml, server_lines="")`
+    returns {"socket", "http"}; every daemon started is stopped at the end of the session."""
+    running = []
+
+    def start(providers: str, server: str = ""):
+        p, log, addr = start_sidegate(tmp_path_factory.mktemp("sidegate"), providers, server)
+        running.append((p, log))
+        return addr
+
+    yield start
+    for p, log in running:
+        stop_sidegate(p, log)
+
+
+@pytest.fixture(scope="session")
+def spec():
+    """OpenAI's OpenAPI description as an `openapi_schema.Spec` (parsed once). Missing: a
+    skip, or a failure when SIDEGATE_REQUIRE_DAEMON=1 (CI)."""
+    if not openapi_schema.SPEC_PATH.exists():
+        msg = f"OpenAPI spec missing at {openapi_schema.SPEC_PATH} (the shared/ checkout beside the repository)"
+        if os.environ.get("SIDEGATE_REQUIRE_DAEMON") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return openapi_schema.spec()

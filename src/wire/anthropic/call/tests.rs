@@ -227,7 +227,7 @@ fn responses_text_tools_usage() {
     assert_eq!(
         r,
         json!({"id": "msg_01X", "object": "chat.completion", "created": 7, "model": "claude-3-5-haiku-20241022",
-               "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": "Let me check.",
+               "choices": [{"index": 0, "finish_reason": "tool_calls", "logprobs": null, "message": {"role": "assistant", "content": "Let me check.", "refusal": null,
                    "tool_calls": [
                        {"id": "toolu_01A", "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"Paris\"}"}},
                        {"id": "toolu_01B", "type": "function", "function": {"name": "now", "arguments": "{}"}}]}}],

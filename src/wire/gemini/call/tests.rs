@@ -177,7 +177,7 @@ fn responses_text_tools_thoughts_usage() {
     assert_eq!(
         r,
         json!({"id": "resp-1", "object": "chat.completion", "created": 9, "model": "gemini-2.5-flash",
-               "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": "Let me look.",
+               "choices": [{"index": 0, "finish_reason": "tool_calls", "logprobs": null, "message": {"role": "assistant", "content": "Let me look.", "refusal": null,
                    "tool_calls": [
                        {"id": id0, "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"Paris\"}"}},
                        {"id": id1, "type": "function", "function": {"name": "now", "arguments": "{}"}}]}}],

@@ -102,7 +102,7 @@ fn a_responses_object_becomes_a_canonical_completion() {
     assert_eq!(
         got,
         json!({"id": "resp_9", "object": "chat.completion", "created": 1710000000, "model": "gpt-5",
-        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": "Hi you.",
+        "choices": [{"index": 0, "finish_reason": "tool_calls", "logprobs": null, "message": {"role": "assistant", "content": "Hi you.", "refusal": null,
             "tool_calls": [{"id": "call_x", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}}],
         "usage": {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30,
                   "prompt_tokens_details": {"cached_tokens": 4, "cache_creation_tokens": 2},
