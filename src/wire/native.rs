@@ -75,21 +75,37 @@ impl NativeRequest {
 
     /// The body a vendor of this dialect is sent: the caller's, with `model` set to the
     /// vendor's id and `stream` to what this call does (a cached route may make a whole
-    /// call for a streaming caller). Nothing else changes.
-    pub fn body_for(&self, model: &str, stream: bool) -> Map<String, Value> {
-        let mut body = self.body.clone();
-        body.insert("model".into(), Value::String(model.into()));
-        if stream {
-            body.insert("stream".into(), Value::Bool(true));
-        } else {
-            body.remove("stream");
-        }
-        body
+    /// call for a streaming caller). Nothing else changes. Serialized straight from the
+    /// caller's body, without a copy of it.
+    pub fn body_for<'a>(&'a self, model: &'a str, stream: bool) -> BodyFor<'a> {
+        BodyFor { body: &self.body, model, stream }
     }
 
     /// The field names a vendor of another dialect will not get, for its debug log.
     pub fn dropped(&self) -> impl Iterator<Item = &str> {
         self.only.keys().map(String::as_str)
+    }
+}
+
+/// A native body with its `model` and `stream` set, as it serializes.
+pub struct BodyFor<'a> {
+    body: &'a Map<String, Value>,
+    model: &'a str,
+    stream: bool,
+}
+
+impl serde::Serialize for BodyFor<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("model", self.model)?;
+        for (k, v) in self.body.iter().filter(|(k, _)| !matches!(k.as_str(), "model" | "stream")) {
+            m.serialize_entry(k, v)?;
+        }
+        if self.stream {
+            m.serialize_entry("stream", &true)?;
+        }
+        m.end()
     }
 }
 
@@ -125,12 +141,18 @@ mod tests {
             unreachable!()
         };
         let n = NativeRequest::new(Dialect::AnthropicMessages, body.clone());
-        let whole = n.body_for("claude-x", false);
+        let sent = |stream| match serde_json::to_value(n.body_for("claude-x", stream)) {
+            Ok(Value::Object(m)) => m,
+            other => panic!("not an object: {other:?}"),
+        };
+        let whole = sent(false);
         assert_eq!(whole["model"], "claude-x");
         assert!(!whole.contains_key("stream"));
         assert_eq!(whole["thinking"], body["thinking"]);
         assert_eq!(whole.len(), body.len() - 1);
-        assert_eq!(n.body_for("claude-x", true)["stream"], true);
+        let mut streamed = sent(true);
+        assert_eq!(streamed.remove("stream"), Some(Value::Bool(true)));
+        assert_eq!(streamed, whole);
     }
 
     #[test]

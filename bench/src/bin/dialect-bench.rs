@@ -1,0 +1,385 @@
+//! Conversion cost of every ingress x upstream pair: per request (the caller's body -> the
+//! canonical request -> the vendor's body bytes), per answer (the vendor's bytes -> canonical
+//! -> the caller's bytes) and per stream event (one vendor text-delta event -> canonical
+//! chunk -> the caller's event bytes). Ingresses: Chat Completions, Messages, Responses,
+//! Gemini; upstreams: OpenAI Chat, Anthropic, Gemini, OpenAI Responses. Where ingress and
+//! upstream speak one dialect the row is passthrough and costs what sidegate really does
+//! there: the body is still read into canonical form (routing, limits and the cache key need
+//! it) but sent as it came, with only `model` set; the answer is read for its usage and its
+//! bytes are served as they are; a stream event is re-framed and decoded for accounting.
+//! Pure conversions only (no network), on a multi-turn tool-use conversation. Numbers, not
+//! assertions.
+//!
+//! `cargo run --release -p sidegate-bench --bin dialect-bench [-- --iters N]`
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use serde_json::{Map, Value, json};
+use sidegate::api::{ChatChunk, ChatRequest, ChatResponse};
+use sidegate::providers::openai::OpenAi;
+use sidegate::providers::{openai_responses as presp, presets};
+use sidegate::wire::anthropic::{call as anth, serve as aserve, types as awire};
+use sidegate::wire::gemini::{call as gem, serve as gserve, types as gwire};
+use sidegate::wire::native::{Dialect, NativeRequest};
+use sidegate::wire::openai_responses as resp;
+use sidegate::wire::sse::{SseEvent, reencode};
+use sidegate::wire::{Flow, StreamDecoder};
+
+#[derive(Clone, Copy, PartialEq)]
+enum D {
+    Chat,
+    Messages,
+    Gemini,
+    Responses,
+}
+
+const ALL: [D; 4] = [D::Chat, D::Messages, D::Gemini, D::Responses];
+
+impl D {
+    fn ingress(self) -> &'static str {
+        match self {
+            D::Chat => "chat",
+            D::Messages => "messages",
+            D::Gemini => "gemini",
+            D::Responses => "responses",
+        }
+    }
+
+    fn upstream(self) -> &'static str {
+        match self {
+            D::Chat => "openai chat",
+            D::Messages => "anthropic",
+            D::Gemini => "gemini",
+            D::Responses => "openai responses",
+        }
+    }
+
+    fn model(self) -> &'static str {
+        match self {
+            D::Chat => "gpt-4o-mini",
+            D::Messages => "claude-sonnet-4-5",
+            D::Gemini => "gemini-2.5-flash",
+            D::Responses => "gpt-5-mini",
+        }
+    }
+
+    fn native(self) -> Option<Dialect> {
+        match self {
+            D::Chat => None,
+            D::Messages => Some(Dialect::AnthropicMessages),
+            D::Gemini => Some(Dialect::Gemini),
+            D::Responses => Some(Dialect::OpenAiResponses),
+        }
+    }
+}
+
+fn conversation() -> ChatRequest {
+    let para = "The quick brown fox jumps over the lazy dog, and then considers the weather in Paris. ".repeat(4);
+    serde_json::from_value(json!({
+        "model": "m", "temperature": 0.3, "max_tokens": 512,
+        "tools": [
+            {"type": "function", "function": {"name": "weather", "description": "Weather for a city",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}},
+            {"type": "function", "function": {"name": "now", "parameters": {"type": "object", "properties": {}}}}],
+        "messages": [
+            {"role": "system", "content": "You are a concise assistant."},
+            {"role": "user", "content": para},
+            {"role": "assistant", "content": "Let me check.", "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"Paris\"}"}},
+                {"id": "call_2", "type": "function", "function": {"name": "now", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "call_2", "content": "12:00"},
+            {"role": "tool", "tool_call_id": "call_1", "content": "{\"temp_c\": 21}"},
+            {"role": "assistant", "content": para},
+            {"role": "user", "content": "And tomorrow? Answer in one sentence."}]
+    }))
+    .expect("valid request")
+}
+
+fn answer() -> ChatResponse {
+    serde_json::from_value(json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant",
+            "content": "Tomorrow in Paris: sunny, 23 degrees, light wind from the west.",
+            "tool_calls": [{"id": "call_9", "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"Paris\"}"}}]}}],
+        "usage": {"prompt_tokens": 420, "completion_tokens": 31, "total_tokens": 451}}))
+    .expect("valid answer")
+}
+
+/// The caller's body in dialect `d` for the conversation (written by the calling side).
+fn ingress_body(d: D, req: &ChatRequest) -> Vec<u8> {
+    let model = "route";
+    let v = match d {
+        D::Chat => serde_json::to_vec(req),
+        D::Messages => serde_json::to_vec(&anth::to_wire(req, model, false, &anth::Options::default()).expect("to").0),
+        D::Gemini => serde_json::to_vec(&gem::to_wire(req).expect("to")),
+        D::Responses => serde_json::to_vec(&resp::to_create_response(req, model, false).expect("to").value),
+    };
+    v.expect("encodes")
+}
+
+/// What the front does with the caller's body: canonical form, with the native request kept.
+fn read_ingress(d: D, body: &[u8]) -> ChatRequest {
+    let mut req = match d {
+        D::Chat => serde_json::from_slice(body).expect("reads"),
+        D::Messages => aserve::from_json(body).expect("reads"),
+        D::Gemini => gserve::from_json(body, "route", false).expect("reads"),
+        D::Responses => {
+            let r: resp::CreateResponse = serde_json::from_slice(body).expect("reads");
+            resp::to_chat_request(&r).expect("converts").value
+        }
+    };
+    if let Some(dialect) = d.native() {
+        let map: Map<String, Value> = serde_json::from_slice(body).expect("object");
+        req.native = Some(std::sync::Arc::new(NativeRequest::new(dialect, map)));
+    }
+    req
+}
+
+/// The vendor body for `req` from upstream `u` (passthrough when the dialects match).
+fn upstream_body(u: D, ingress: D, req: &ChatRequest) -> Vec<u8> {
+    if u == ingress
+        && let Some(n) = req.native.as_deref()
+    {
+        return serde_json::to_vec(&n.body_for(u.model(), false)).expect("encodes");
+    }
+    let v = match u {
+        D::Chat => serde_json::to_vec(&OpenAi::wire_request(&presets::openai(), req, u.model(), false)),
+        D::Messages => {
+            serde_json::to_vec(&anth::to_wire(req, u.model(), false, &anth::Options::default()).expect("to").0)
+        }
+        D::Gemini => serde_json::to_vec(&gem::to_wire(req).expect("to")),
+        D::Responses => serde_json::to_vec(&presp::wire_request(req, u.model(), false).expect("to")),
+    };
+    v.expect("encodes")
+}
+
+/// The vendor's answer bytes in upstream `u`'s dialect (written by the serving side).
+fn vendor_answer(u: D, a: &ChatResponse) -> Vec<u8> {
+    let v = match u {
+        D::Chat => serde_json::to_vec(a),
+        D::Messages => serde_json::to_vec(&aserve::from_canonical(a).expect("converts")),
+        D::Gemini => serde_json::to_vec(&gserve::from_canonical(a).expect("converts")),
+        D::Responses => serde_json::to_vec(&resp::to_response(a, resp::ResponseEcho::default()).expect("converts")),
+    };
+    v.expect("encodes")
+}
+
+fn read_vendor(u: D, bytes: &[u8]) -> ChatResponse {
+    match u {
+        D::Chat => serde_json::from_slice(bytes).expect("parses"),
+        D::Messages => {
+            let w: awire::MessagesResponse = serde_json::from_slice(bytes).expect("parses");
+            anth::from_wire(w, anth::ReplyCtx::default(), 0)
+        }
+        D::Gemini => {
+            let w: gwire::GenerateResponse = serde_json::from_slice(bytes).expect("parses");
+            gem::from_wire(w, u.model(), 0).expect("converts")
+        }
+        D::Responses => {
+            let w: resp::Response = serde_json::from_slice(bytes).expect("parses");
+            presp::answer(&w).expect("converts")
+        }
+    }
+}
+
+/// The caller's answer bytes in ingress `d`'s dialect.
+fn write_ingress(d: D, a: &ChatResponse) -> usize {
+    let v = match d {
+        D::Chat => serde_json::to_vec(a),
+        D::Messages => serde_json::to_vec(&aserve::from_canonical(a).expect("converts")),
+        D::Gemini => serde_json::to_vec(&gserve::from_canonical(a).expect("converts")),
+        D::Responses => serde_json::to_vec(&resp::to_response(a, resp::ResponseEcho::default()).expect("converts")),
+    };
+    v.map_or(0, |b| b.len())
+}
+
+/// A vendor decoder for upstream `u`, primed past the stream's opening events, and the
+/// vendor's text-delta event.
+fn vendor_stream(u: D) -> (Box<dyn StreamDecoder>, SseEvent) {
+    let ev = |event: Option<&str>, data: Value| SseEvent { event: event.map(str::to_string), data: data.to_string() };
+    let mut out = Vec::new();
+    match u {
+        D::Chat => {
+            let d = sidegate::wire::openai_chat::StreamState::default();
+            let delta = ev(
+                None,
+                json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                "choices": [{"index": 0, "delta": {"content": " sunny,"}, "finish_reason": null}]}),
+            );
+            (Box::new(d), delta)
+        }
+        D::Messages => {
+            let mut d = anth::StreamState::new(anth::ReplyCtx::default(), 0);
+            let _ = d.on_event(ev(Some("message_start"), json!({"type": "message_start", "message": {"id": "msg_1",
+                "type": "message", "role": "assistant", "model": "claude", "content": [], "usage": {"input_tokens": 5, "output_tokens": 0}}})), &mut out);
+            let _ = d.on_event(
+                ev(
+                    Some("content_block_start"),
+                    json!({"type": "content_block_start", "index": 0,
+                "content_block": {"type": "text", "text": ""}}),
+                ),
+                &mut out,
+            );
+            let delta = ev(
+                Some("content_block_delta"),
+                json!({"type": "content_block_delta", "index": 0,
+                "delta": {"type": "text_delta", "text": " sunny,"}}),
+            );
+            (Box::new(d), delta)
+        }
+        D::Gemini => {
+            let d = gem::StreamState::new(u.model(), 0);
+            let delta = ev(
+                None,
+                json!({"candidates": [{"content": {"role": "model", "parts": [{"text": " sunny,"}]}, "index": 0}],
+                "modelVersion": "gemini-2.5-flash", "responseId": "r1"}),
+            );
+            (Box::new(d), delta)
+        }
+        D::Responses => {
+            let mut d = presp::StreamReader::default();
+            let a = answer();
+            let mut enc = resp::EventStream::new(&a.id, 0, "m", resp::ResponseEcho::default());
+            let mut evs = Vec::new();
+            enc.start(&mut evs);
+            let _ = enc.on_chunk(&ChatChunk::text("chatcmpl-1", 0, "m", true, "Tomorrow"), &mut evs);
+            for e in &evs {
+                let _ =
+                    d.on_event(SseEvent { event: None, data: serde_json::to_string(e).expect("encodes") }, &mut out);
+            }
+            evs.clear();
+            let _ = enc.on_chunk(&ChatChunk::text("chatcmpl-1", 0, "m", false, " sunny,"), &mut evs);
+            let delta = SseEvent { event: None, data: serde_json::to_string(&evs[0]).expect("encodes") };
+            (Box::new(d), delta)
+        }
+    }
+}
+
+/// The caller's event encoder for ingress `d`, primed with the stream's first chunk: one
+/// chunk in, the bytes it writes out.
+fn ingress_stream(d: D) -> Box<dyn FnMut(&ChatChunk) -> usize> {
+    let first = ChatChunk::text("chatcmpl-1", 0, "m", true, "");
+    match d {
+        D::Chat => Box::new(|c| serde_json::to_vec(c).map_or(0, |b| b.len() + 8)),
+        D::Messages => {
+            let mut enc = aserve::StreamEncoder::new();
+            let mut evs = Vec::new();
+            let _ = enc.on_chunk(&first, &mut evs);
+            Box::new(move |c| {
+                evs.clear();
+                let _ = enc.on_chunk(c, &mut evs);
+                evs.iter().map(|e| aserve::stream::encode(e).len()).sum()
+            })
+        }
+        D::Gemini => {
+            let mut enc = gserve::StreamEncoder::new();
+            let mut evs = Vec::new();
+            let _ = enc.on_chunk(&first, &mut evs);
+            Box::new(move |c| {
+                evs.clear();
+                let _ = enc.on_chunk(c, &mut evs);
+                evs.iter().map(|e| gserve::encode(e).len()).sum()
+            })
+        }
+        D::Responses => {
+            let mut enc = resp::EventStream::new("chatcmpl-1", 0, "m", resp::ResponseEcho::default());
+            let mut evs = Vec::new();
+            enc.start(&mut evs);
+            let _ = enc.on_chunk(&first, &mut evs);
+            Box::new(move |c| {
+                evs.clear();
+                let _ = enc.on_chunk(c, &mut evs);
+                evs.iter().map(|e| serde_json::to_vec(e).map_or(0, |b| b.len())).sum()
+            })
+        }
+    }
+}
+
+/// Median ns per call of `f` over 5 rounds of `iters` calls.
+fn time(iters: u32, mut f: impl FnMut()) -> f64 {
+    for _ in 0..iters / 10 {
+        f();
+    }
+    let mut rounds: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..iters {
+                f();
+            }
+            t.elapsed().as_nanos() as f64 / f64::from(iters)
+        })
+        .collect();
+    rounds.sort_by(f64::total_cmp);
+    rounds[2]
+}
+
+fn main() {
+    let mut iters = 5_000u32;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--iters" {
+            iters = args.next().and_then(|v| v.parse().ok()).unwrap_or(iters);
+        }
+    }
+    let req = conversation();
+    let a = answer();
+    println!("conversion cost per ingress x upstream, median of 5 rounds x {iters} calls (7 messages, 2 tools)");
+    println!(
+        "{:<10} {:<17} {:>11} {:>12} {:>12} {:>14}",
+        "ingress", "upstream", "kind", "request µs", "answer µs", "stream ev µs"
+    );
+    let mut passthrough = Vec::new();
+    for ing in ALL {
+        let body = ingress_body(ing, &req);
+        for up in ALL {
+            let same = ing == up;
+            let kind = match (same, ing) {
+                (true, D::Chat) => "canonical",
+                (true, _) => "passthrough",
+                _ => "translated",
+            };
+            let request = time(iters, || {
+                let r = read_ingress(ing, black_box(&body));
+                black_box(upstream_body(up, ing, &r));
+            });
+            let vendor = vendor_answer(up, &a);
+            let answer_ns = time(iters, || {
+                let r = read_vendor(up, black_box(&vendor));
+                if same && ing != D::Chat {
+                    // passthrough: read for usage, the vendor's bytes served as they are
+                    black_box((r, bytes::Bytes::copy_from_slice(&vendor)));
+                } else {
+                    black_box(write_ingress(ing, &r));
+                }
+            });
+            let (mut dec, ev) = vendor_stream(up);
+            let mut enc = ingress_stream(ing);
+            let mut chunks = Vec::new();
+            let event_ns = time(iters, || {
+                chunks.clear();
+                let ev = SseEvent { event: ev.event.clone(), data: black_box(&ev.data).clone() };
+                let raw = (same && ing != D::Chat).then(|| reencode(&ev));
+                let flow = dec.on_event(ev, &mut chunks);
+                debug_assert!(matches!(flow, Ok(Flow::More)));
+                match raw {
+                    Some(r) => black_box(r.len()),
+                    None => black_box(chunks.iter().map(&mut enc).sum::<usize>()),
+                };
+            });
+            let row = format!(
+                "{:<10} {:<17} {:>11} {:>12.2} {:>12.2} {:>14.2}",
+                ing.ingress(),
+                up.upstream(),
+                kind,
+                request / 1000.0,
+                answer_ns / 1000.0,
+                event_ns / 1000.0
+            );
+            if same { passthrough.push(row) } else { println!("{row}") }
+        }
+    }
+    println!("-- same dialect in and out");
+    for r in passthrough {
+        println!("{r}");
+    }
+}
