@@ -189,7 +189,7 @@ fn responses_stream(a: &ChatResponse) -> Result<ChatResponse, TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn anthropic_answers_read_back_the_same(a in answer()) {

@@ -3,8 +3,8 @@
 //! translating to Anthropic and to Gemini keeps every message's content in order, keeps tool
 //! ids (or names) paired, and produces turns those vendors accept. A round trip (vendor answer
 //! -> OpenAI -> appended to the history -> vendor again) must translate too, and a Messages
-//! or generateContent request the calling side wrote reads back (serving side) into the
-//! same request.
+//! or generateContent or Responses request the calling side wrote reads back (serving side)
+//! into the same request.
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -250,8 +250,30 @@ fn gemini_serve_round_trip(req: &Value) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Canonical -> Responses request -> canonical (serving side) -> Responses request: the
+/// second request is the first.
+fn responses_serve_round_trip(req: &Value) -> Result<(), TestCaseError> {
+    use super::openai_responses as resp;
+    let fail = |e: &dyn std::fmt::Display| TestCaseError::fail(e.to_string());
+    let r: ChatRequest = serde_json::from_value(req.clone()).map_err(|e| fail(&e))?;
+    let first = resp::to_create_response(&r, "m", false).map_err(|e| fail(&e))?.value;
+    let bytes = serde_json::to_vec(&first).map_err(|e| fail(&e))?;
+    let parsed: resp::CreateResponse = serde_json::from_slice(&bytes).map_err(|e| fail(&e))?;
+    let back = resp::to_chat_request(&parsed).map_err(|e| fail(&e))?.value;
+    let second = resp::to_create_response(&back, "m", false).map_err(|e| fail(&e))?.value;
+    let (first, second) =
+        (serde_json::to_value(&first).map_err(|e| fail(&e))?, serde_json::to_value(&second).map_err(|e| fail(&e))?);
+    prop_assert_eq!(second, first);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn responses_requests_read_back_unchanged((req, _) in conversation()) {
+        responses_serve_round_trip(&req)?;
+    }
 
     #[test]
     fn anthropic_requests_read_back_unchanged((req, _) in conversation()) {
