@@ -10,6 +10,7 @@ mod cli;
 mod common;
 mod failover;
 mod gemini;
+mod gemini_ingress;
 mod http;
 mod lifecycle;
 mod native;

@@ -1,11 +1,13 @@
 //! The HTTP/1.1 front: one connection loop and one routing table for every dialect's
-//! endpoints (one file each: [`openai`] for Chat Completions and Embeddings), plus `GET
+//! endpoints (one file each: [`openai`] for Chat Completions and Embeddings, [`gemini`] for
+//! Gemini's `models/{model}:{method}` calls), plus `GET
 //! /v1/models`, `/metrics`, `/healthz`, `/status`. Every answer carries the request id and,
 //! when routed, the `x-sidegate-*` headers; every failure is an error body of the caller's
 //! dialect with a fitting status.
 
 mod body;
 mod error;
+mod gemini;
 mod openai;
 mod request;
 mod response;
@@ -105,6 +107,9 @@ async fn route(
     cred: &Credential,
     request_id: String,
 ) -> Result<Response<Body>, Failed> {
+    if let Some(target) = gemini::target(req.uri().path()) {
+        return gemini::serve(req, cx, cred, request_id, target).await;
+    }
     let path = req.uri().path().trim_end_matches('/');
     let path = path.strip_prefix("/v1").unwrap_or(path);
     match (req.method(), path) {

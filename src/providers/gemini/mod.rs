@@ -2,7 +2,10 @@
 //! `:streamGenerateContent?alt=sse` and `:batchEmbedContents`, key in `x-goog-api-key`.
 //! The dialect (types, schema conversion, pure conversions) is `wire::gemini`; this module
 //! is the HTTP calls, the model id in the URL path and the classification of Gemini's
-//! google.rpc.Status errors. `n` maps to `candidateCount`.
+//! google.rpc.Status errors. `n` maps to `candidateCount`. A caller that spoke Gemini itself
+//! (a native request of dialect Gemini) has its body sent as it came, only the model in the
+//! URL being the vendor's, and gets the vendor's answer and events verbatim; `:countTokens`
+//! serves the Gemini front's token counts.
 
 #[cfg(test)]
 mod tests;
@@ -10,7 +13,7 @@ mod tests;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::error::retry_after;
 use super::http::{self, Auth, Http};
@@ -20,6 +23,10 @@ use crate::config::HttpSettings;
 use crate::wire::WireError;
 use crate::wire::gemini::call;
 use crate::wire::gemini::types::{BatchEmbedResponse, ErrorBody, GenerateResponse, Status};
+use crate::wire::native::{self, Dialect, NativeBytes};
+
+/// The dialect a Gemini caller's request is passed through in.
+const DIALECT: Dialect = Dialect::Gemini;
 
 pub struct Gemini {
     http: Http,
@@ -34,21 +41,48 @@ impl Gemini {
 
     pub async fn complete(&self, req: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
         let m = model_path(model)?;
-        let body = http::encode(&call::to_wire(req)?)?;
-        let resp = self.http.post(&format!("{}/{m}:generateContent", self.base), body, error_from_http).await?;
+        let resp = self.send(req, &format!("{}/{m}:generateContent", self.base)).await?;
         let bytes = self.http.read(resp).await?;
         let parsed: GenerateResponse =
             serde_json::from_slice(&bytes).map_err(|e| http::bad_response("Gemini response", &e))?;
-        Ok(call::from_wire(parsed, m, ids::unix_now())?)
+        let mut out = call::from_wire(parsed, m, ids::unix_now())?;
+        if native::of(&req.native, DIALECT).is_some() {
+            out.native = Some(NativeBytes { dialect: DIALECT, bytes });
+        }
+        Ok(out)
     }
 
+    /// Always SSE from the vendor (`alt=sse`); a Gemini front re-frames the events as the
+    /// JSON array its caller asked for, when it did.
     pub async fn stream(&self, req: &ChatRequest, model: &str) -> Result<ChunkStream, ProviderError> {
         let m = model_path(model)?;
-        let body = http::encode(&call::to_wire(req)?)?;
-        let url = format!("{}/{m}:streamGenerateContent?alt=sse", self.base);
-        let resp = self.http.post(&url, body, error_from_http).await?;
+        let resp = self.send(req, &format!("{}/{m}:streamGenerateContent?alt=sse", self.base)).await?;
         let state = call::StreamState::new(m, ids::unix_now());
-        Ok(http::drive(resp.bytes_stream(), state, self.http.key().cloned(), None))
+        let passthrough = native::of(&req.native, DIALECT).map(|n| n.dialect);
+        Ok(http::drive(resp.bytes_stream(), state, self.http.key().cloned(), passthrough))
+    }
+
+    /// The one generate call: a Gemini caller's body as it came (the model is in the URL, so
+    /// the body needs no change), any other request translated.
+    async fn send(&self, req: &ChatRequest, url: &str) -> Result<reqwest::Response, ProviderError> {
+        let body = match native::of(&req.native, DIALECT) {
+            Some(n) => http::encode(&n.body)?,
+            None => http::encode(&call::to_wire(req)?)?,
+        };
+        self.http.post(url, body, error_from_http).await
+    }
+
+    /// countTokens with a Gemini caller's own body; the answer as Gemini sent it. A
+    /// `generateContentRequest.model` names the vendor's model (Gemini checks it).
+    pub async fn count_tokens(&self, body: &Map<String, Value>, model: &str) -> Result<bytes::Bytes, ProviderError> {
+        let m = model_path(model)?;
+        let mut body = body.clone();
+        if let Some(Value::Object(inner)) = body.get_mut("generateContentRequest") {
+            inner.insert("model".into(), Value::String(format!("models/{m}")));
+        }
+        let url = format!("{}/{m}:countTokens", self.base);
+        let resp = self.http.post(&url, http::encode(&body)?, error_from_http).await?;
+        self.http.read(resp).await
     }
 
     /// batchEmbedContents, in batches of `EMBED_BATCH`, answered in OpenAI's list shape.

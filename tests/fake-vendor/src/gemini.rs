@@ -1,5 +1,6 @@
 //! The Gemini-shaped fake: `POST /v1beta/models/{model}:generateContent`,
-//! `:streamGenerateContent?alt=sse` and `:batchEmbedContents`, checked as strictly as the
+//! `:streamGenerateContent?alt=sse`, `:batchEmbedContents` and `:countTokens` (a word count
+//! of the text parts, `{"totalTokens", "promptTokensDetails"}`), checked as strictly as the
 //! Gemini API checks them (unknown fields, empty parts, the JSON Schema subset, function
 //! response counts and names). Behaviour by model name (from the URL):
 //!
@@ -174,9 +175,9 @@ pub fn validate(model: &str, body: &Value) -> Result<(), String> {
         if !d["name"].as_str().is_some_and(fn_name_ok) {
             return Err(format!("{at}.name: Invalid function name. Must start with a letter or an underscore."));
         }
-        if let Some(k) =
-            d.as_object().and_then(|o| o.keys().find(|k| !matches!(k.as_str(), "name" | "description" | "parameters")))
-        {
+        if let Some(k) = d.as_object().and_then(|o| {
+            o.keys().find(|k| !matches!(k.as_str(), "name" | "description" | "parameters" | "parametersJsonSchema"))
+        }) {
             return Err(unknown(k, &at));
         }
         if let Some(p) = d.get("parameters") {
@@ -364,11 +365,39 @@ pub async fn handle(
             guard.finish();
             embed(&model, &body)
         }
+        "countTokens" => {
+            guard.finish();
+            count_tokens(&model, &body)
+        }
         other => {
             guard.finish();
             status_resp(404, "NOT_FOUND", &format!("method {other} not found"), json!([]))
         }
     }
+}
+
+/// countTokens: `contents`, or a `generateContentRequest` naming this model.
+fn count_tokens(model: &str, body: &Value) -> Response<FakeBody> {
+    if let Some(k) =
+        body.as_object().and_then(|o| o.keys().find(|k| !matches!(k.as_str(), "contents" | "generateContentRequest")))
+    {
+        return invalid(&unknown(k, ""));
+    }
+    let contents = match body.get("generateContentRequest") {
+        Some(g) if g["model"] != format!("models/{model}") => {
+            return invalid("generateContentRequest.model: must be the request's model");
+        }
+        Some(g) => &g["contents"],
+        None => &body["contents"],
+    };
+    let words: usize = contents
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["parts"].as_array().cloned().unwrap_or_default())
+        .filter_map(|p| p["text"].as_str().map(|t| t.split_whitespace().count()))
+        .sum();
+    json_resp(200, &json!({"totalTokens": words, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": words}]}))
 }
 
 fn embed(model: &str, body: &Value) -> Response<FakeBody> {

@@ -1,9 +1,11 @@
 //! Serving Gemini-shaped callers: generateContent request -> canonical ([`request`],
 //! [`contents`], [`schema`], read with [`types`]), canonical response -> GenerateContentResponse
 //! ([`response`]), canonical chunks -> streamGenerateContent events ([`stream`]), a failure ->
-//! google.rpc.Status ([`error`]). No I/O; the front that uses these is not built yet.
+//! google.rpc.Status ([`error`]), embedContent / batchEmbedContents / countTokens ([`embed`]).
+//! No I/O: the front is `front::http::gemini`.
 
 pub mod contents;
+pub mod embed;
 pub mod error;
 pub mod request;
 pub mod response;

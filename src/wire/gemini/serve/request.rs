@@ -3,15 +3,19 @@
 //! becomes leading system messages, `contents` the conversation ([`super::contents`]),
 //! `functionDeclarations` function tools (an OpenAPI `parameters` converted to JSON Schema,
 //! `parametersJsonSchema` as it is), `functionCallingConfig` `tool_choice`, and
-//! `generationConfig` the sampling fields. `topK` and the penalties go to `extra` under the
-//! OpenAI names the adapters read; `safetySettings`, `cachedContent` and `thinkingConfig`
-//! to `extra` under their own names, which the Gemini adapter passes on. Built-in tools and
-//! fields the canonical types cannot carry are a clear error naming them; docs/providers.md
-//! lists each field's fate.
+//! `generationConfig` the sampling fields; the penalties go to `extra` under the OpenAI names
+//! the adapters read. Gemini's own fields (`safetySettings`, `cachedContent`, `labels`,
+//! `generationConfig.topK` / `.thinkingConfig`, and top-level fields sidegate does not know)
+//! go to the native request's `only`: a Gemini upstream gets them in the caller's body
+//! (passthrough), any other vendor never does (they are never canonical `extra`, which
+//! OpenAI-style vendors receive as unknown fields). Built-in tools and fields the canonical
+//! types cannot carry are a clear error naming them; docs/providers.md lists each field's
+//! fate.
 
-use serde_json::{Value, json};
+use std::sync::Arc;
 
-use super::super::call::request::{PASSTHROUGH_CACHE, PASSTHROUGH_SAFETY, PASSTHROUGH_THINKING};
+use serde_json::{Map, Value, json};
+
 use super::FRONT;
 use super::contents;
 use super::schema::to_json_schema;
@@ -19,37 +23,60 @@ use super::types::{FunctionCallingConfig, GenerateContentRequest, GenerationConf
 use crate::api::chat::{self, FunctionDef, ResponseFormat, Stop, StreamOptions};
 use crate::api::{ChatRequest, Extra};
 use crate::wire::WireError;
+use crate::wire::native::{Dialect, NativeRequest};
 
 /// The `json_schema.name` a `responseSchema` gets (OpenAI requires one; Gemini has none).
 pub const SCHEMA_NAME: &str = "response";
 
 /// A generateContent body, read and converted; `model` is the URL's (`models/` optional),
-/// `stream` whether the URL asked for `:streamGenerateContent`. A body that is not a
-/// generateContent request is the caller's error, naming what serde found.
+/// `stream` whether the URL asked for `:streamGenerateContent`. The canonical request carries
+/// the caller's body as its native request (dialect Gemini; a `model` repeated in the body
+/// is taken out: the URL names the vendor's model). A body that is not a generateContent
+/// request is the caller's error, naming what serde found.
 pub fn from_json(body: &[u8], model: &str, stream: bool) -> Result<ChatRequest, WireError> {
-    let r: GenerateContentRequest =
-        serde_json::from_slice(body).map_err(|e| WireError::invalid(format!("invalid request body: {e}")))?;
-    to_canonical(r, model, stream)
+    let invalid = |e: serde_json::Error| WireError::invalid(format!("invalid request body: {e}"));
+    let mut raw: Map<String, Value> = serde_json::from_slice(body).map_err(invalid)?;
+    let r: GenerateContentRequest = serde_json::from_value(Value::Object(raw.clone())).map_err(invalid)?;
+    let (mut req, only) = convert(r, model, stream)?;
+    raw.remove("model");
+    if !only.is_empty() {
+        let fields: Vec<&str> = only.keys().map(String::as_str).collect();
+        tracing::debug!(?fields, "Gemini-only fields: sent to a Gemini upstream only, dropped for any other");
+    }
+    req.native = Some(Arc::new(NativeRequest { dialect: Dialect::Gemini, body: raw, headers: Vec::new(), only }));
+    Ok(req)
 }
 
-/// The canonical request a generateContent request asks for.
+/// The canonical request a generateContent request asks for (without its Gemini-only fields:
+/// [`from_json`] keeps those in the native request).
 pub fn to_canonical(r: GenerateContentRequest, model: &str, stream: bool) -> Result<ChatRequest, WireError> {
-    refuse_other(&r.other, "")?;
-    if r.labels.as_ref().is_some_and(|l| !l.is_null()) {
-        tracing::debug!("`labels` dropped: billing labels have no canonical field");
+    convert(r, model, stream).map(|(req, _)| req)
+}
+
+/// The canonical request, and the fields only a Gemini upstream can be given (by their path
+/// in the body: `safetySettings`, `generationConfig.topK`, …).
+fn convert(
+    r: GenerateContentRequest,
+    model: &str,
+    stream: bool,
+) -> Result<(ChatRequest, Map<String, Value>), WireError> {
+    let mut only = Map::new();
+    for (k, v) in r.other {
+        if !v.is_null() {
+            only.insert(k, v);
+        }
+    }
+    let top = [("safetySettings", r.safety_settings), ("cachedContent", r.cached_content.map(Value::String))];
+    for (key, v) in top.into_iter().chain([("labels", r.labels)]) {
+        if let Some(v) = v.filter(|v| !v.is_null()) {
+            only.insert(key.into(), v);
+        }
     }
     let mut messages = Vec::with_capacity(r.contents.len() + 1);
     if let Some(system) = r.system_instruction {
         contents::system(system, &mut messages)?;
     }
     contents::conversation(r.contents, &mut messages)?;
-    let mut extra = Extra::new();
-    for (key, v) in [(PASSTHROUGH_SAFETY, r.safety_settings), (PASSTHROUGH_CACHE, r.cached_content.map(Value::String))]
-    {
-        if let Some(v) = v.filter(|v| !v.is_null()) {
-            extra.insert(key.into(), v);
-        }
-    }
     let stream = stream.then_some(true);
     let mut req = ChatRequest {
         model: model.strip_prefix("models/").unwrap_or(model).to_string(),
@@ -69,13 +96,13 @@ pub fn to_canonical(r: GenerateContentRequest, model: &str, stream: bool) -> Res
         parallel_tool_calls: None,
         response_format: None,
         user: None,
-        extra,
+        extra: Extra::new(),
         native: None,
     };
     if let Some(g) = r.generation_config {
-        generation_config(g, &mut req)?;
+        generation_config(g, &mut req, &mut only)?;
     }
-    Ok(req)
+    Ok((req, only))
 }
 
 /// Fields collected in `other` (unknown, or known and not carried) are refused by name.
@@ -148,7 +175,11 @@ fn tool_choice(c: Option<ToolConfig>) -> Result<Option<Value>, WireError> {
     })
 }
 
-fn generation_config(g: GenerationConfig, req: &mut ChatRequest) -> Result<(), WireError> {
+fn generation_config(
+    g: GenerationConfig,
+    req: &mut ChatRequest,
+    only: &mut Map<String, Value>,
+) -> Result<(), WireError> {
     const AT: &str = "generationConfig";
     for (k, v) in &g.other {
         let text_only = k == "responseModalities"
@@ -169,7 +200,7 @@ fn generation_config(g: GenerationConfig, req: &mut ChatRequest) -> Result<(), W
         if k < 0.0 || k.fract() != 0.0 || k > u32::MAX as f64 {
             return Err(WireError::invalid_at(join(AT, "topK"), "must be a whole number"));
         }
-        req.extra.insert("top_k".into(), json!(k as u64));
+        only.insert("generationConfig.topK".into(), json!(k as u64));
     }
     for (key, v) in [("presence_penalty", g.presence_penalty), ("frequency_penalty", g.frequency_penalty)] {
         if let Some(v) = v {
@@ -177,7 +208,7 @@ fn generation_config(g: GenerationConfig, req: &mut ChatRequest) -> Result<(), W
         }
     }
     if let Some(t) = g.thinking_config.filter(|t| !t.is_null()) {
-        req.extra.insert(PASSTHROUGH_THINKING.into(), t);
+        only.insert("generationConfig.thinkingConfig".into(), t);
     }
     Ok(())
 }

@@ -180,8 +180,13 @@ pub struct JsonArray {
 impl JsonArray {
     /// One event as the array's next element.
     pub fn item(&mut self, ev: &impl serde::Serialize) -> Vec<u8> {
+        self.item_raw(&serde_json::to_vec(ev).unwrap_or_default())
+    }
+
+    /// An element already encoded (a vendor's event, kept byte for byte).
+    pub fn item_raw(&mut self, json: &[u8]) -> Vec<u8> {
         let mut out = if std::mem::replace(&mut self.started, true) { b",\r\n".to_vec() } else { b"[".to_vec() };
-        out.extend(serde_json::to_vec(ev).unwrap_or_default());
+        out.extend_from_slice(json);
         out
     }
 

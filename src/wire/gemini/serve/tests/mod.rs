@@ -73,8 +73,29 @@ fn requests_round_trip_with_their_meaning() {
     let tools = canonical(&cases[1]).unwrap();
     let results: Vec<String> = tools.messages[2..5].iter().map(|m| m.content.as_ref().unwrap().text()).collect();
     assert_eq!(results, ["{\"temp_c\":21}", "rainy", "12"]);
-    for case in cases {
-        assert_eq!(round_trip(&case), case);
+    // Gemini's own fields are not canonical: they ride in the native request's `only` (a
+    // Gemini upstream gets the caller's body as sent) and reach no other vendor.
+    let own = canonical(&cases[0]).unwrap();
+    let extra: Vec<&str> = own.extra.keys().map(String::as_str).collect();
+    assert_eq!(extra, ["frequency_penalty", "presence_penalty"], "only OpenAI's own names in `extra`");
+    let only = &own.native.as_ref().unwrap().only;
+    assert_eq!(
+        Value::Object(only.clone()),
+        json!({"safetySettings": cases[0]["safetySettings"], "cachedContent": "cachedContents/abc",
+               "generationConfig.topK": 40, "generationConfig.thinkingConfig": cases[0]["generationConfig"]["thinkingConfig"]})
+    );
+    assert_eq!(own.native.as_ref().unwrap().body, *cases[0].as_object().unwrap());
+    for (i, case) in cases.into_iter().enumerate() {
+        let mut want = case.clone();
+        if i == 0 {
+            let o = want.as_object_mut().unwrap();
+            o.remove("safetySettings");
+            o.remove("cachedContent");
+            let g = o["generationConfig"].as_object_mut().unwrap();
+            g.remove("topK");
+            g.remove("thinkingConfig");
+        }
+        assert_eq!(round_trip(&case), want);
     }
 }
 
@@ -97,7 +118,10 @@ fn canonical_fields_and_shorthands() {
         json!({"type": "integer"}),
         "JSON Schema as it is"
     );
-    assert_eq!((v["top_k"].clone(), v["max_tokens"].clone()), (json!(40), json!(9)));
+    assert_eq!(v["max_tokens"], json!(9));
+    assert!(v.get("top_k").is_none(), "topK is Gemini's: not canonical `extra`");
+    let only = &c.native.as_ref().unwrap().only;
+    assert_eq!((only["generationConfig.topK"].clone(), only["labels"].clone()), (json!(40), json!({"team": "a"})));
     assert_eq!(
         v["response_format"],
         json!({"type": "json_schema", "json_schema": {"name": "response", "schema": {"type": "object"}}})
@@ -188,7 +212,12 @@ fn what_the_canonical_types_cannot_carry_is_an_error() {
         "not both",
     );
     refused(json!({"tools": [{"functionDeclarations": [{"name": "f", "behavior": "NON_BLOCKING"}]}]}), "behavior");
-    refused(json!({"someFutureField": 1}), "`someFutureField`");
+    // A top-level field sidegate does not know is Gemini's: kept for a Gemini upstream only.
+    let future = base(json!({"someFutureField": 1, "model": "models/x"})).unwrap();
+    let native = future.native.as_ref().unwrap();
+    assert_eq!(Value::Object(native.only.clone()), json!({"someFutureField": 1}));
+    assert!(!native.body.contains_key("model") && native.body["someFutureField"] == 1);
+    assert!(future.extra.is_empty());
     refused(json!({"contents": [{"role": "function", "parts": [{"text": "x"}]}]}), "is not `user` or `model`");
     refused(json!({"contents": [{"parts": [{"executableCode": {"code": "1"}}]}]}), "code execution is a built-in tool");
     refused(
