@@ -7,11 +7,6 @@ use super::{chat, create, json};
 use crate::wire::WireError;
 use crate::wire::openai_responses::{DIALECT, to_chat_request, to_create_response};
 
-fn canonical(v: Value) -> Value {
-    let c = to_chat_request(&create(v)).unwrap_or_else(|e| panic!("conversion failed: {e}"));
-    json(&c.chat)
-}
-
 /// The canonical request and, as one more top-level key `native.only`, what only a Responses
 /// upstream gets.
 fn canonical_and_only(v: Value) -> Value {
