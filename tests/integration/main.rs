@@ -15,5 +15,6 @@ mod lifecycle;
 mod native;
 mod operator;
 mod reload;
+mod responses;
 mod secrets;
 mod vectors;
