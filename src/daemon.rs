@@ -145,7 +145,8 @@ impl Daemon {
         let server = snapshot.server.clone();
         let ledger = open_ledger(&snapshot);
         let live = Live::build(snapshot, None).map_err(|e| DaemonError::Build(e.to_string()))?;
-        let gateway = Arc::new(Gateway::new(live, ledger));
+        let responses = crate::response_store::ResponseStore::open(&live.snapshot.responses);
+        let gateway = Arc::new(Gateway::new(live, ledger).with_response_store(responses));
         let (reload, reload_rx) = ReloadHandle::channel();
         let tasks = TaskTracker::new();
         let cx = Ctx {
@@ -223,6 +224,8 @@ impl Daemon {
         if let Some(l) = &self.gateway.accounting.ledger {
             l.close();
         }
+        let g = self.gateway.clone();
+        let _ = tokio::task::spawn_blocking(move || g.responses.flush()).await;
     }
 }
 

@@ -22,6 +22,7 @@ pub mod daemon;
 pub mod front;
 pub mod protocol;
 pub mod providers;
+pub mod response_store;
 pub mod router;
 pub mod secret;
 pub mod status;

@@ -19,6 +19,9 @@ pub struct Status {
     pub cache: CacheStatus,
     pub models: Vec<String>,
     pub routes: Vec<String>,
+    /// Where stored Responses answers are kept (`memory`: lost at restart).
+    #[serde(default)]
+    pub responses: crate::response_store::StoreReport,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

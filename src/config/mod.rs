@@ -2,7 +2,7 @@
 //!
 //! One module per section of the file, each holding its serde type (strict: unknown keys are
 //! errors), its resolved settings and its resolve function: `server`, `providers`, `models`,
-//! `routes`, `cache`, `shared`, `breaker`, `callers`, `ledger`; `secrets` reads the keys they
+//! `routes`, `cache`, `shared`, `breaker`, `callers`, `ledger`, `responses`; `secrets` reads the keys they
 //! name. `context` is the leaf they all share (the error and warning collector with
 //! file:line:col and key, the `Env` trait); `snapshot` is the whole file and runs the sections
 //! in order; `defaults` is the no-file config; `watch` notices changes.
@@ -15,6 +15,7 @@ mod defaults;
 mod ledger;
 mod models;
 mod providers;
+mod responses;
 mod routes;
 mod secrets;
 mod server;
@@ -30,6 +31,7 @@ pub use context::{ConfigError, ConfigErrors, ConfigWarning, Env, OsEnv, Secrets}
 pub use ledger::LedgerSettings;
 pub use models::{Limits, ModelSettings};
 pub use providers::{HttpSettings, MockSettings, Preset, ProviderKind, ProviderSettings, UpstreamApi};
+pub use responses::ResponsesSettings;
 pub use routes::{RouteSettings, Strategy, Timing};
 pub use server::{ServerSettings, default_socket};
 pub use shared::{RedisSettings, SharedSettings};

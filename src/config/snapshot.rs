@@ -16,6 +16,7 @@ use super::context::{ConfigErrors, ConfigWarning, Env, ResolveCx, Secrets};
 use super::ledger::{LedgerFile, LedgerSettings, resolve_ledger};
 use super::models::{ModelFile, ModelSettings, resolve_models};
 use super::providers::{ProviderFile, ProviderSettings, resolve_providers};
+use super::responses::{ResponsesFile, ResponsesSettings, resolve_responses};
 use super::routes::{RouteFile, RouteRefs, RouteSettings, resolve_routes};
 use super::server::{ServerFile, ServerSettings, resolve_server};
 use super::shared::{SharedFile, SharedSettings, resolve_shared};
@@ -48,6 +49,9 @@ pub struct FileConfig {
     /// The usage ledger.
     #[serde(default)]
     pub ledger: LedgerFile,
+    /// The store of OpenAI Responses answers.
+    #[serde(default)]
+    pub responses: ResponsesFile,
 }
 
 #[derive(Debug)]
@@ -63,6 +67,8 @@ pub struct Snapshot {
     pub shared: SharedSettings,
     pub callers: Callers,
     pub ledger: LedgerSettings,
+    /// The Responses store (`[responses]`).
+    pub responses: ResponsesSettings,
     /// Where it came from: a file path, or the built-in default.
     pub source: ConfigSource,
     /// Hash of the file's bytes (hex, 16 digits), "builtin" for the default.
@@ -127,6 +133,7 @@ pub(super) fn resolve(raw: &FileConfig, input: Input<'_>) -> Result<Snapshot, Co
     let routable = Routable { routes: &routes, models: &models };
     let callers = resolve_callers(&mut cx, raw.server.unknown_callers.as_deref(), &raw.callers, &routable);
     let ledger = resolve_ledger(&mut cx, &raw.ledger, server.state_dir.as_deref());
+    let responses = resolve_responses(&mut cx, &raw.responses, server.state_dir.as_deref());
     let found = cx.finish();
     if !found.errors.is_empty() {
         return Err(ConfigErrors(found.errors));
@@ -141,6 +148,7 @@ pub(super) fn resolve(raw: &FileConfig, input: Input<'_>) -> Result<Snapshot, Co
         shared,
         callers,
         ledger,
+        responses,
         source: input.source,
         digest: format!("{}-{:016x}", input.version, found.secrets_hash),
         version: input.version,

@@ -149,6 +149,8 @@ pub struct Gateway {
     /// Caller limits and budgets, the usage ledger, metrics.
     pub accounting: Arc<accounting::Accounting>,
     pub stats: Arc<Stats>,
+    /// Stored OpenAI Responses answers (`store`, `previous_response_id`); outlives snapshots.
+    pub responses: Arc<crate::response_store::ResponseStore>,
     started: std::time::Instant,
 }
 
@@ -165,10 +167,17 @@ impl Gateway {
             cache: Arc::new(crate::cache::Cache::new(&live.snapshot)),
             live: ArcSwap::from_pointee(live),
             stats: Arc::default(),
+            responses: Arc::new(crate::response_store::ResponseStore::in_memory()),
             started: std::time::Instant::now(),
             loaded_at: std::sync::atomic::AtomicU64::new(unix_now()),
             last_reload: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The gateway with `store` as its Responses store (the daemon opens it from the config).
+    pub fn with_response_store(mut self, store: crate::response_store::ResponseStore) -> Self {
+        self.responses = Arc::new(store);
+        self
     }
 
     /// Swaps in a new config. Requests in flight keep the snapshot they started with; health
@@ -324,6 +333,7 @@ impl Gateway {
             cache: self.cache.report(),
             models: snap.models.keys().cloned().collect(),
             routes: snap.routes.keys().cloned().collect(),
+            responses: self.responses.report(),
         }
     }
 }

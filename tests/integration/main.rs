@@ -16,6 +16,7 @@ mod lifecycle;
 mod native;
 mod operator;
 mod reload;
+mod responses;
 mod responses_upstream;
 mod secrets;
 mod vectors;

@@ -1,6 +1,6 @@
 //! The HTTP/1.1 front: one connection loop and one routing table for every dialect's
 //! endpoints (one file each: [`openai`] for Chat Completions and Embeddings, [`gemini`] for
-//! Gemini's `models/{model}:{method}` calls), plus `GET
+//! Gemini's `models/{model}:{method}` calls, [`responses`] for OpenAI Responses), plus `GET
 //! /v1/models`, `/metrics`, `/healthz`, `/status`. Every answer carries the request id and,
 //! when routed, the `x-sidegate-*` headers; every failure is an error body of the caller's
 //! dialect with a fitting status.
@@ -11,6 +11,8 @@ mod gemini;
 mod openai;
 mod request;
 mod response;
+mod responses;
+mod responses_sse;
 mod sse;
 
 use std::convert::Infallible;
@@ -115,6 +117,18 @@ async fn route(
     match (req.method(), path) {
         (&Method::POST, "/chat/completions") => openai::chat(req, cx, cred, request_id).await,
         (&Method::POST, "/embeddings") => openai::embeddings(req, cx, cred, request_id).await,
+        (&Method::POST, "/responses") => responses::create(req, cx, cred, request_id).await,
+        (&Method::POST, "/responses/input_tokens") => responses::input_tokens(req, cx, cred, request_id).await,
+        (&Method::GET, "/responses") if is_websocket_upgrade(&req) => Ok(responses::websocket_refused()),
+        (m @ (&Method::GET | &Method::DELETE), p) if p.starts_with("/responses/") && !p[11..].contains('/') => {
+            let (id, delete) = (p["/responses/".len()..].to_string(), m == Method::DELETE);
+            let (parts, _) = req.into_parts();
+            if delete {
+                responses::delete(&parts, cx, cred, &id, request_id).await
+            } else {
+                responses::get(&parts, cx, cred, &id, request_id).await
+            }
+        }
         (&Method::GET, "/models") => Ok(json_response(StatusCode::OK, &cx.gateway.models(), None)),
         (&Method::GET, p) if p.starts_with("/models/") => {
             let id = &p["/models/".len()..];
@@ -128,13 +142,25 @@ async fn route(
         (&Method::GET, "/metrics") => Ok(metrics_response(cx)),
         (&Method::GET, "/healthz") => Ok(json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}), None)),
         (&Method::GET, "/status") => Ok(json_response(StatusCode::OK, &cx.gateway.status(), None)),
-        (m, "/chat/completions" | "/embeddings" | "/models" | "/healthz" | "/status" | "/metrics") => {
+        (m, "/chat/completions" | "/embeddings" | "/models" | "/healthz" | "/status" | "/metrics" | "/responses") => {
             Err(Failed::Front(GatewayError::MethodNotAllowed { method: m.to_string(), path: req.uri().path().into() }))
         }
         (m, _) => {
             Err(Failed::Front(GatewayError::NoSuchEndpoint { method: m.to_string(), path: req.uri().path().into() }))
         }
     }
+}
+
+/// `Connection: upgrade` with `Upgrade: websocket` (the WebSocket mode of an endpoint).
+fn is_websocket_upgrade(req: &Request<Incoming>) -> bool {
+    let has = |name: &str, token: &str| {
+        req.headers()
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    };
+    has("upgrade", "websocket")
 }
 
 /// A request that failed, and where: in the router (which wrote its log line) or in the front

@@ -30,7 +30,7 @@ mod tests;
 pub use error::{error_body, response_error};
 pub use events::{EventBody, StreamEvent, parse_event};
 pub use output::{Response, ResponseEcho, ResponseUsage, Status};
-pub use request_in::{Converted, RESPONSES_ONLY_FIELDS, to_chat_request};
+pub use request_in::{Converted, Ingress, RESPONSES_ONLY_FIELDS, to_chat_request};
 pub use request_out::to_create_response;
 pub use response::{to_chat_response, to_response};
 pub use stream_in::ChunkReader;

@@ -2,7 +2,11 @@
 //! message, items become messages (consecutive `function_call` items join the assistant turn
 //! before them, `function_call_output` becomes a `tool` message), flat function tools become
 //! nested ones, `text.format` becomes `response_format`. Responses-only settings travel in
-//! the canonical `extra` map under their own names (see [`RESPONSES_ONLY_FIELDS`]).
+//! [`Ingress::only`] (the `native.only` of the request): a Responses upstream gets them with
+//! the caller's body, other vendors never see them (see [`RESPONSES_ONLY_FIELDS`]). Settings
+//! Chat Completions shares (`reasoning_effort`, `verbosity`, `safety_identifier`, ...) stay in
+//! the canonical `extra`. Settings whose loss would change what the caller gets
+//! (`background`, `conversation`, `prompt`) are refused.
 
 use serde_json::{Value, json};
 
@@ -17,22 +21,41 @@ use crate::api::chat::{
 use crate::api::{ChatRequest, Content, ContentPart, Extra, Message, Role};
 use crate::wire::WireError;
 
-/// Request fields with no Chat Completions meaning that a Responses request carries into the
-/// canonical `extra` map verbatim. Chat-shaped adapters must refuse or drop them; a
-/// Responses upstream takes them back ([`super::to_create_response`]).
+/// Request fields with no Chat Completions meaning, named here for docs and logs: they go to
+/// [`Ingress::only`], with every other field this module does not model. A Responses
+/// upstream gets them in the caller's body; other vendors never see them.
 pub const RESPONSES_ONLY_FIELDS: &[&str] = &[
+    "store",
+    "metadata",
     "previous_response_id",
     "reasoning",
     "include",
     "truncation",
-    "background",
-    "conversation",
-    "prompt",
     "max_tool_calls",
     "context_management",
     "prompt_cache_options",
     "top_logprobs",
+    "stream_options",
 ];
+
+/// Unmodelled fields that Chat Completions has under the same name and meaning: they stay in
+/// the canonical `extra` (an OpenAI-style vendor gets them).
+const SHARED_WITH_CHAT: &[&str] = &["safety_identifier", "prompt_cache_key", "service_tier"];
+
+/// Fields that make a different kind of request (asynchronous, server-side conversation state,
+/// stored prompt templates): served by no translation, refused when set.
+const REFUSED_FIELDS: &[&str] = &["background", "conversation", "prompt"];
+
+/// A Responses request as the canonical pipeline carries it.
+#[derive(Debug, Clone)]
+pub struct Ingress {
+    /// The canonical request.
+    pub chat: ChatRequest,
+    /// Fields only a Responses upstream can honour (the request's `native.only`).
+    pub only: Extra,
+    /// What was left out of `chat` that no field of `only` records (reasoning input items).
+    pub dropped: Vec<String>,
+}
 
 /// A converted value and the names of what had no equivalent and was left out (for a debug
 /// log; everything that would change the answer's meaning is an error instead).
@@ -42,22 +65,19 @@ pub struct Converted<T> {
     pub dropped: Vec<String>,
 }
 
-/// The canonical request for a Responses request.
-pub fn to_chat_request(req: &CreateResponse) -> Result<Converted<ChatRequest>, WireError> {
+/// The canonical request for a Responses request, and what only a Responses upstream gets.
+pub fn to_chat_request(req: &CreateResponse) -> Result<Ingress, WireError> {
+    refuse_other_kinds(req)?;
     let mut dropped = Vec::new();
     let messages = messages(req, &mut dropped)?;
     let stream = req.stream.unwrap_or(false);
-    let mut extra = req.extra.clone();
-    move_extras(req, &mut extra);
+    let (extra, only) = split_extras(req);
     let chat = ChatRequest {
         model: req.model.clone(),
         messages,
         stream: req.stream,
         // A Responses stream always ends with usage: ask the canonical stream for it.
-        stream_options: stream.then(|| StreamOptions {
-            include_usage: Some(true),
-            extra: req.stream_options.clone().unwrap_or_default(),
-        }),
+        stream_options: stream.then(|| StreamOptions { include_usage: Some(true), extra: Extra::new() }),
         max_tokens: None,
         max_completion_tokens: req.max_output_tokens,
         temperature: req.temperature,
@@ -73,24 +93,44 @@ pub fn to_chat_request(req: &CreateResponse) -> Result<Converted<ChatRequest>, W
         extra,
         native: None,
     };
-    Ok(Converted { value: chat, dropped })
+    Ok(Ingress { chat, only, dropped })
 }
 
-/// Typed Responses fields that the canonical request keeps in `extra`: under their Chat
-/// Completions names where Chat has one, else under their own.
-fn move_extras(req: &CreateResponse, extra: &mut Extra) {
-    if let Some(m) = &req.metadata {
-        extra.insert("metadata".into(), m.clone());
+/// `background`, `conversation` and `prompt` ask for something a translated call cannot do.
+fn refuse_other_kinds(req: &CreateResponse) -> Result<(), WireError> {
+    for name in REFUSED_FIELDS {
+        match req.extra.get(*name) {
+            None | Some(Value::Null) | Some(Value::Bool(false)) => {}
+            Some(_) => return Err(WireError::unsupported_at(DIALECT, *name, format!("`{name}`"))),
+        }
     }
-    if let Some(s) = req.store {
-        extra.insert("store".into(), Value::Bool(s));
+    Ok(())
+}
+
+/// The canonical `extra` (Chat's names for what Chat has: `reasoning_effort`, `verbosity`, and
+/// the shared unmodelled fields) and `only` (everything else: the Responses-only settings and
+/// every unknown field, under their own names).
+fn split_extras(req: &CreateResponse) -> (Extra, Extra) {
+    let (mut extra, mut only) = (Extra::new(), Extra::new());
+    for (k, v) in &req.extra {
+        if SHARED_WITH_CHAT.contains(&k.as_str()) {
+            extra.insert(k.clone(), v.clone());
+        } else {
+            only.insert(k.clone(), v.clone());
+        }
     }
     if let Some(v) = req.text.as_ref().and_then(|t| t.verbosity.as_ref()) {
         extra.insert("verbosity".into(), Value::String(v.clone()));
     }
-    if let Some(id) = &req.previous_response_id {
-        extra.insert("previous_response_id".into(), Value::String(id.clone()));
-    }
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            only.insert(k.into(), v);
+        }
+    };
+    put("metadata", req.metadata.clone());
+    put("store", req.store.map(Value::Bool));
+    put("previous_response_id", req.previous_response_id.clone().map(Value::String));
+    put("stream_options", req.stream_options.clone().map(Value::Object));
     if let Some(r) = &req.reasoning {
         if let Some(e) = &r.effort {
             extra.insert("reasoning_effort".into(), Value::String(e.clone()));
@@ -100,9 +140,10 @@ fn move_extras(req: &CreateResponse, extra: &mut Extra) {
             rest.insert("summary".into(), Value::String(s.clone()));
         }
         if !rest.is_empty() {
-            extra.insert("reasoning".into(), Value::Object(rest));
+            only.insert("reasoning".into(), Value::Object(rest));
         }
     }
+    (extra, only)
 }
 
 fn messages(req: &CreateResponse, dropped: &mut Vec<String>) -> Result<Vec<Message>, WireError> {

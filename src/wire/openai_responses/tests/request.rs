@@ -7,9 +7,13 @@ use super::{chat, create, json};
 use crate::wire::WireError;
 use crate::wire::openai_responses::{DIALECT, to_chat_request, to_create_response};
 
-fn canonical(v: Value) -> Value {
+/// The canonical request and, as one more top-level key `native.only`, what only a Responses
+/// upstream gets.
+fn canonical_and_only(v: Value) -> Value {
     let c = to_chat_request(&create(v)).unwrap_or_else(|e| panic!("conversion failed: {e}"));
-    json(&c.value)
+    let mut out = json(&c.chat);
+    out["native.only"] = Value::Object(c.only);
+    out
 }
 
 fn responses(v: Value) -> Value {
@@ -26,7 +30,7 @@ fn responses_requests_become_canonical_field_by_field() {
                    "temperature": 0.3, "top_p": 0.9, "metadata": {"k": "v"}, "store": false, "user": "u-1",
                    "safety_identifier": "s-1"}),
             json!({"model": "m", "max_completion_tokens": 64, "temperature": 0.3, "top_p": 0.9, "user": "u-1",
-                   "safety_identifier": "s-1", "metadata": {"k": "v"}, "store": false,
+                   "safety_identifier": "s-1", "native.only": {"metadata": {"k": "v"}, "store": false},
                    "messages": [{"role": "developer", "content": "Be terse."},
                                 {"role": "user", "content": "Grüß dich 👋"}]}),
         ),
@@ -75,8 +79,8 @@ fn responses_requests_become_canonical_field_by_field() {
                    "tool_choice": {"type": "function", "function": {"name": "f"}},
                    "response_format": {"type": "json_schema", "json_schema": {"name": "out", "schema": {"type": "object"},
                                        "strict": true}},
-                   "verbosity": "low", "reasoning_effort": "high", "reasoning": {"summary": "auto"},
-                   "previous_response_id": "resp_prev"}),
+                   "verbosity": "low", "reasoning_effort": "high",
+                   "native.only": {"reasoning": {"summary": "auto"}, "previous_response_id": "resp_prev"}}),
         ),
         (
             "allowed_tools choice, json_object",
@@ -88,8 +92,30 @@ fn responses_requests_become_canonical_field_by_field() {
         ),
     ];
     for (name, input, want) in cases {
-        assert_eq!(canonical(input), want, "{name}");
+        let mut got = canonical_and_only(input);
+        if want.get("native.only").is_none() {
+            assert_eq!(got["native.only"], json!({}), "{name}");
+            got.as_object_mut().unwrap().remove("native.only");
+        }
+        assert_eq!(got, want, "{name}");
     }
+}
+
+#[test]
+fn responses_only_and_unknown_fields_reach_native_only_never_canonical_extra() {
+    let c = to_chat_request(&create(json!({"model": "m", "input": "q", "include": ["reasoning.encrypted_content"],
+        "truncation": "auto", "store": true, "max_tool_calls": 3, "some_new_field": {"x": 1},
+        "prompt_cache_key": "pk", "stream_options": {"include_obfuscation": false}, "stream": true})))
+    .unwrap();
+    let only: Vec<&str> = c.only.keys().map(String::as_str).collect();
+    assert_eq!(only, ["include", "max_tool_calls", "some_new_field", "store", "stream_options", "truncation"]);
+    assert_eq!(c.chat.extra.keys().collect::<Vec<_>>(), ["prompt_cache_key"]);
+    assert_eq!(json(&c.chat)["stream_options"], json!({"include_usage": true}));
+    for name in ["background", "conversation", "prompt"] {
+        let e = to_chat_request(&create(json!({"model": "m", "input": "q", name: {"id": "x"}}))).unwrap_err();
+        assert!(matches!(&e, WireError::Unsupported { at, .. } if at == name), "{e:?}");
+    }
+    assert!(to_chat_request(&create(json!({"model": "m", "input": "q", "background": false}))).is_ok());
 }
 
 #[test]
@@ -100,7 +126,7 @@ fn reasoning_input_items_are_dropped_and_named() {
         {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"}]}));
     let c = to_chat_request(&req).unwrap();
     assert_eq!(c.dropped, vec!["input[1]: reasoning item".to_string()]);
-    let m = json(&c.value)["messages"].clone();
+    let m = json(&c.chat)["messages"].clone();
     assert_eq!(
         m[1],
         json!({"role": "assistant", "content": null, "tool_calls": [
@@ -194,8 +220,9 @@ fn what_responses_cannot_express_is_refused() {
     assert!(to_create_response(&chat(base(json!({"logprobs": false, "logit_bias": {}}))), "up", false).is_ok());
 }
 
-/// Responses -> canonical -> Responses keeps the request's meaning: the second canonical
-/// form equals the first, and the settings come back in their Responses places.
+/// Responses -> canonical (+ `native.only`) -> Responses keeps the request's meaning: the second
+/// canonical form equals the first, and the settings come back in their Responses places (a
+/// Responses upstream sees the `only` fields beside the canonical ones).
 #[test]
 fn round_trips_keep_meaning() {
     let originals = vec![
@@ -215,12 +242,16 @@ fn round_trips_keep_meaning() {
             "max_output_tokens": 10, "metadata": {"t": "1"}, "user": "u", "parallel_tool_calls": true}),
     ];
     for original in originals {
-        let first = to_chat_request(&create(original.clone())).unwrap().value;
+        let ingress = to_chat_request(&create(original.clone())).unwrap();
+        let first = ingress.chat.clone();
         let stream = first.is_stream();
-        let back = to_create_response(&first, "m", stream).unwrap();
+        let mut with_only = first.clone();
+        with_only.extra.extend(ingress.only.clone());
+        let back = to_create_response(&with_only, "m", stream).unwrap();
         assert!(back.dropped.is_empty(), "{:?}", back.dropped);
-        let second = to_chat_request(&back.value).unwrap().value;
-        assert_eq!(json(&second), json(&first), "canonical forms differ for {original}");
+        let again = to_chat_request(&back.value).unwrap();
+        assert_eq!(json(&again.chat), json(&first), "canonical forms differ for {original}");
+        assert_eq!(again.only, ingress.only, "`only` fields differ for {original}");
         let back = json(&back.value);
         for key in [
             "tools",
