@@ -65,12 +65,16 @@ pub struct NativeRequest {
     /// them (they are in `body`), others do not; they change the answer, so the cache key
     /// includes them.
     pub only: Map<String, Value>,
+    /// What only a vendor of this dialect can do (OpenAI's hosted tools, say): a vendor of
+    /// another dialect refuses the request as unsupported, so the router tries one that can.
+    /// Each entry names the field and why, for the refusal's message.
+    pub required: Vec<String>,
 }
 
 impl NativeRequest {
     /// A native request of `dialect` around `body`.
     pub fn new(dialect: Dialect, body: Map<String, Value>) -> Self {
-        NativeRequest { dialect, body, headers: Vec::new(), only: Map::new() }
+        NativeRequest { dialect, body, headers: Vec::new(), only: Map::new(), required: Vec::new() }
     }
 
     /// The body a vendor of this dialect is sent: the caller's, with `model` set to the

@@ -236,7 +236,8 @@ async fn prepare(cx: &Ctx, mut body: Map<String, Value>, owner: &str) -> Result<
         tracing::debug!(fields = ?dropped, "responses request: reaches only an OpenAI Responses upstream");
     }
     let mut chat = ingress.chat;
-    chat.native = Some(Arc::new(NativeRequest { dialect: DIALECT, body, headers: Vec::new(), only }));
+    let required = ingress.required;
+    chat.native = Some(Arc::new(NativeRequest { dialect: DIALECT, body, headers: Vec::new(), only, required }));
     let store = original.store.unwrap_or(true);
     let mut echo = ResponseEcho::of(&original);
     echo.store = Some(store);

@@ -55,6 +55,9 @@ pub struct Ingress {
     pub only: Extra,
     /// What was left out of `chat` that no field of `only` records (reasoning input items).
     pub dropped: Vec<String>,
+    /// What only a Responses upstream can serve (hosted tools and choices of them): the
+    /// request's `native.required`.
+    pub required: Vec<String>,
 }
 
 /// A converted value and the names of what had no equivalent and was left out (for a debug
@@ -72,6 +75,9 @@ pub fn to_chat_request(req: &CreateResponse) -> Result<Ingress, WireError> {
     let messages = messages(req, &mut dropped)?;
     let stream = req.stream.unwrap_or(false);
     let (extra, only) = split_extras(req);
+    let mut required = Vec::new();
+    let tools = tools(req.tools.as_deref(), &mut required);
+    let tool_choice = req.tool_choice.as_ref().and_then(|c| tool_choice(c, &mut required).transpose()).transpose()?;
     let chat = ChatRequest {
         model: req.model.clone(),
         messages,
@@ -85,15 +91,15 @@ pub fn to_chat_request(req: &CreateResponse) -> Result<Ingress, WireError> {
         n: None,
         stop: None,
         seed: None,
-        tools: tools(req.tools.as_deref())?,
-        tool_choice: req.tool_choice.as_ref().map(tool_choice).transpose()?,
+        tools,
+        tool_choice,
         parallel_tool_calls: req.parallel_tool_calls,
         response_format: req.text.as_ref().and_then(|t| t.format.as_ref()).map(response_format),
         user: req.user.clone(),
         extra,
         native: None,
     };
-    Ok(Ingress { chat, only, dropped })
+    Ok(Ingress { chat, only, dropped, required })
 }
 
 /// `background`, `conversation` and `prompt` ask for something a translated call cannot do.
@@ -285,12 +291,15 @@ fn from_call_output(o: &FunctionCallOutputItem, at: &str) -> Result<Message, Wir
     Ok(m)
 }
 
-fn tools(tools: Option<&[ToolParam]>) -> Result<Option<Vec<Tool>>, WireError> {
-    let Some(tools) = tools else { return Ok(None) };
+/// Function tools as Chat's; a hosted tool is noted in `required` (only a Responses
+/// upstream runs it).
+fn tools(tools: Option<&[ToolParam]>, required: &mut Vec<String>) -> Option<Vec<Tool>> {
+    let tools = tools?;
     let mut out = Vec::with_capacity(tools.len());
     for (i, t) in tools.iter().enumerate() {
         let ToolParam::Function(f) = t else {
-            return Err(built_in_tool(format!("tools[{i}]"), t.kind()));
+            required.push(built_in_tool(format!("tools[{i}]"), t.kind()));
+            continue;
         };
         out.push(Tool {
             kind: "function".into(),
@@ -303,20 +312,21 @@ fn tools(tools: Option<&[ToolParam]>) -> Result<Option<Vec<Tool>>, WireError> {
             extra: f.extra.clone(),
         });
     }
-    Ok(Some(out))
+    (!out.is_empty()).then_some(out)
 }
 
 /// Responses `tool_choice` -> Chat's: modes as they are, a function by name nested, an
-/// allowed-tools list of functions nested; hosted-tool choices are refused.
-fn tool_choice(v: &Value) -> Result<Value, WireError> {
+/// allowed-tools list of functions nested; a choice of a hosted tool is noted in `required`
+/// (and has no Chat form: None).
+fn tool_choice(v: &Value, required: &mut Vec<String>) -> Result<Option<Value>, WireError> {
     if v.is_string() {
-        return Ok(v.clone());
+        return Ok(Some(v.clone()));
     }
     let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
     let name_of = |t: &Value| t.get("name").and_then(Value::as_str).map(str::to_owned);
     match kind {
         "function" => match name_of(v) {
-            Some(name) => Ok(json!({"type": "function", "function": {"name": name}})),
+            Some(name) => Ok(Some(json!({"type": "function", "function": {"name": name}}))),
             None => Err(WireError::invalid_at("tool_choice", "a function choice needs `name`")),
         },
         "allowed_tools" => {
@@ -327,15 +337,18 @@ fn tool_choice(v: &Value) -> Result<Value, WireError> {
                         names.push(json!({"type": "function", "function": {"name": name}}))
                     }
                     (other, _) => {
-                        let tool = other.unwrap_or("(no type)").to_string();
-                        return Err(built_in_tool("tool_choice.tools", &tool));
+                        required.push(built_in_tool("tool_choice.tools", other.unwrap_or("(no type)")));
+                        return Ok(None);
                     }
                 }
             }
             let mode = v.get("mode").cloned().unwrap_or(json!("auto"));
-            Ok(json!({"type": "allowed_tools", "allowed_tools": {"mode": mode, "tools": names}}))
+            Ok(Some(json!({"type": "allowed_tools", "allowed_tools": {"mode": mode, "tools": names}})))
         }
-        other => Err(built_in_tool("tool_choice", other)),
+        other => {
+            required.push(built_in_tool("tool_choice", other));
+            Ok(None)
+        }
     }
 }
 
@@ -356,7 +369,8 @@ fn response_format(f: &TextFormat) -> ResponseFormat {
     }
 }
 
-/// A built-in (hosted) tool: sidegate runs no web search, file search, code interpreter...
-fn built_in_tool(at: impl Into<String>, tool: &str) -> WireError {
-    WireError::unsupported_at(DIALECT, at, format!("built-in tool `{tool}`; only function tools are served"))
+/// A built-in (hosted) tool: sidegate runs no web search, file search, code interpreter...;
+/// only OpenAI's Responses API does.
+fn built_in_tool(at: impl Into<String>, tool: &str) -> String {
+    format!("{}: the built-in tool `{tool}`", at.into())
 }
