@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use crate::api::{ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest};
 use crate::config::{ProviderKind, ProviderSettings};
+use crate::wire::native::{self, Dialect};
 pub use error::{Action, Blame, Failure, ProviderError};
 
 /// A vendor stream, already translated to canonical chunks. Dropping it aborts the call.
@@ -73,7 +74,37 @@ impl Provider {
         self.complete_one(req, model).await
     }
 
+    /// Whether the adapter sends a caller of `dialect` its own request as it came.
+    fn speaks(&self, dialect: Dialect) -> bool {
+        match self {
+            Provider::Anthropic(_) => dialect == Dialect::AnthropicMessages,
+            Provider::Gemini(_) => dialect == Dialect::Gemini,
+            Provider::OpenAi(_) | Provider::Mock(_) => {
+                matches!(dialect, Dialect::OpenAiChat | Dialect::OpenAiEmbeddings)
+            }
+        }
+    }
+
+    /// A request of another dialect than the adapter's goes as its canonical form: what
+    /// only its own dialect carries is dropped (logged), or refused when it cannot be.
+    fn check_native(&self, req: &ChatRequest) -> Result<(), ProviderError> {
+        match req.native.as_deref() {
+            Some(n) if !self.speaks(n.dialect) => Ok(native::check_foreign(n, self.kind_name())?),
+            _ => Ok(()),
+        }
+    }
+
+    fn kind_name(&self) -> &'static str {
+        match self {
+            Provider::OpenAi(_) => "an OpenAI-style vendor",
+            Provider::Anthropic(_) => "Anthropic",
+            Provider::Gemini(_) => "Gemini",
+            Provider::Mock(_) => "the mock provider",
+        }
+    }
+
     async fn complete_one(&self, req: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
+        self.check_native(req)?;
         match self {
             Provider::OpenAi(p) => p.complete(req, model).await,
             Provider::Anthropic(p) => p.complete(req, model).await,
@@ -91,6 +122,7 @@ impl Provider {
     }
 
     async fn stream_one(&self, req: &ChatRequest, model: &str) -> Result<ChunkStream, ProviderError> {
+        self.check_native(req)?;
         match self {
             Provider::OpenAi(p) => p.stream(req, model).await,
             Provider::Anthropic(p) => p.stream(req, model).await,

@@ -93,6 +93,34 @@ impl NativeRequest {
     }
 }
 
+/// The `only` entry listing what a vendor of another dialect cannot be given at all (a list
+/// of `{"at", "what", "value"}`): such a vendor refuses the request (`Unsupported`, so the
+/// router fails over to one of the caller's dialect). Not a field name of any API.
+pub const UNSUPPORTED: &str = "(unsupported)";
+
+/// Checks a request before a vendor that does not speak `n.dialect` is called with its
+/// canonical form: refused when something is listed under [`UNSUPPORTED`], else each `only`
+/// field it will not get is named in a debug log.
+pub fn check_foreign(n: &NativeRequest, vendor: &str) -> Result<(), crate::wire::WireError> {
+    if let Some(first) = n.only.get(UNSUPPORTED).and_then(Value::as_array).and_then(|l| l.first()) {
+        let at = first.get("at").and_then(Value::as_str).unwrap_or("");
+        let what = first.get("what").and_then(Value::as_str).unwrap_or("a field");
+        return Err(crate::wire::WireError::unsupported(
+            "this vendor",
+            format!("{at}: {what} (only a vendor speaking the caller's `{}` API can serve it)", n.dialect),
+        ));
+    }
+    for field in n.dropped() {
+        tracing::debug!(
+            dialect = n.dialect.as_str(),
+            vendor,
+            field,
+            "field dropped: the vendor does not speak the caller's dialect"
+        );
+    }
+    Ok(())
+}
+
 /// The native request of `dialect`, if `native` is one.
 pub fn of(native: &Option<Arc<NativeRequest>>, dialect: Dialect) -> Option<&NativeRequest> {
     native.as_deref().filter(|n| n.dialect == dialect)

@@ -260,7 +260,10 @@ async fn metrics_count_what_happened() {
     let r = d.http().get("http://sidegate/metrics").send().await.unwrap();
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
     let text = r.text().await.unwrap();
-    assert!(text.contains(r#"sidegate_requests_total{route="m",deployment="m",caller="me",status="200",dialect="chat"} 7"#), "{text}");
+    assert!(
+        text.contains(r#"sidegate_requests_total{route="m",deployment="m",caller="me",status="200",dialect="chat"} 7"#),
+        "{text}"
+    );
     assert!(
         text.contains(r#"sidegate_tokens_total{route="m",deployment="m",caller="me",kind="completion"} 70"#),
         "{text}"
