@@ -12,6 +12,7 @@ mod failover;
 mod gemini;
 mod http;
 mod lifecycle;
+mod messages;
 mod native;
 mod operator;
 mod reload;

@@ -1,11 +1,13 @@
 //! The HTTP/1.1 front: one connection loop and one routing table for every dialect's
-//! endpoints (one file each: [`openai`] for Chat Completions and Embeddings), plus `GET
+//! endpoints (one file each: [`openai`] for Chat Completions and Embeddings, [`messages`]
+//! for Anthropic Messages), plus `GET
 //! /v1/models`, `/metrics`, `/healthz`, `/status`. Every answer carries the request id and,
 //! when routed, the `x-sidegate-*` headers; every failure is an error body of the caller's
 //! dialect with a fitting status.
 
 mod body;
 mod error;
+mod messages;
 mod openai;
 mod request;
 mod response;
@@ -79,6 +81,10 @@ async fn handle(req: Request<Incoming>, cx: &Ctx, cred: &Credential) -> Response
         }
     };
     if let Some(v) = header {
+        if dialect == Dialect::AnthropicMessages {
+            // The Anthropic SDKs name this header's id in their errors.
+            r.headers_mut().insert("request-id", v.clone());
+        }
         r.headers_mut().insert("x-sidegate-request-id", v);
     }
     r
@@ -110,6 +116,8 @@ async fn route(
     match (req.method(), path) {
         (&Method::POST, "/chat/completions") => openai::chat(req, cx, cred, request_id).await,
         (&Method::POST, "/embeddings") => openai::embeddings(req, cx, cred, request_id).await,
+        (&Method::POST, "/messages") => messages::messages(req, cx, cred, request_id).await,
+        (&Method::POST, "/messages/count_tokens") => messages::count_tokens(req, cx, cred, request_id).await,
         (&Method::GET, "/models") => Ok(json_response(StatusCode::OK, &cx.gateway.models(), None)),
         (&Method::GET, p) if p.starts_with("/models/") => {
             let id = &p["/models/".len()..];
@@ -123,7 +131,17 @@ async fn route(
         (&Method::GET, "/metrics") => Ok(metrics_response(cx)),
         (&Method::GET, "/healthz") => Ok(json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}), None)),
         (&Method::GET, "/status") => Ok(json_response(StatusCode::OK, &cx.gateway.status(), None)),
-        (m, "/chat/completions" | "/embeddings" | "/models" | "/healthz" | "/status" | "/metrics") => {
+        (
+            m,
+            "/chat/completions"
+            | "/embeddings"
+            | "/messages"
+            | "/messages/count_tokens"
+            | "/models"
+            | "/healthz"
+            | "/status"
+            | "/metrics",
+        ) => {
             Err(Failed::Front(GatewayError::MethodNotAllowed { method: m.to_string(), path: req.uri().path().into() }))
         }
         (m, _) => {
