@@ -21,6 +21,7 @@ use serde_json::Value;
 
 use crate::api::{ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest};
 use crate::config::{ProviderKind, ProviderSettings, UpstreamApi};
+use crate::wire::native::{self, Dialect};
 pub use error::{Action, Blame, Failure, ProviderError};
 
 /// A vendor stream, already translated to canonical chunks. Dropping it aborts the call.
@@ -80,12 +81,44 @@ impl Provider {
         self.complete_one(req, model, api).await
     }
 
+    /// Whether the adapter sends a caller of `dialect` its own request as it came (an OpenAI
+    /// account through the endpoint `api`).
+    fn speaks(&self, dialect: Dialect, api: UpstreamApi) -> bool {
+        match self {
+            Provider::Anthropic(_) => dialect == Dialect::AnthropicMessages,
+            Provider::Gemini(_) => dialect == Dialect::Gemini,
+            Provider::OpenAi(_) if api == UpstreamApi::Responses => dialect == Dialect::OpenAiResponses,
+            Provider::OpenAi(_) | Provider::Mock(_) => {
+                matches!(dialect, Dialect::OpenAiChat | Dialect::OpenAiEmbeddings)
+            }
+        }
+    }
+
+    /// A request of another dialect than the adapter's goes as its canonical form: what
+    /// only its own dialect carries is dropped (logged), or refused when it cannot be.
+    fn check_native(&self, req: &ChatRequest, api: UpstreamApi) -> Result<(), ProviderError> {
+        match req.native.as_deref() {
+            Some(n) if !self.speaks(n.dialect, api) => Ok(native::check_foreign(n, self.kind_name())?),
+            _ => Ok(()),
+        }
+    }
+
+    fn kind_name(&self) -> &'static str {
+        match self {
+            Provider::OpenAi(_) => "an OpenAI-style vendor",
+            Provider::Anthropic(_) => "Anthropic",
+            Provider::Gemini(_) => "Gemini",
+            Provider::Mock(_) => "the mock provider",
+        }
+    }
+
     async fn complete_one(
         &self,
         req: &ChatRequest,
         model: &str,
         api: UpstreamApi,
     ) -> Result<ChatResponse, ProviderError> {
+        self.check_native(req, api)?;
         match self {
             Provider::OpenAi(p) => p.complete(req, model, api).await,
             Provider::Anthropic(p) => p.complete(req, model).await,
@@ -103,6 +136,7 @@ impl Provider {
     }
 
     async fn stream_one(&self, req: &ChatRequest, model: &str, api: UpstreamApi) -> Result<ChunkStream, ProviderError> {
+        self.check_native(req, api)?;
         match self {
             Provider::OpenAi(p) => p.stream(req, model, api).await,
             Provider::Anthropic(p) => p.stream(req, model).await,

@@ -67,8 +67,22 @@ pub struct NativeRequest {
     pub only: Map<String, Value>,
     /// What only a vendor of this dialect can do (OpenAI's hosted tools, say): a vendor of
     /// another dialect refuses the request as unsupported, so the router tries one that can.
-    /// Each entry names the field and why, for the refusal's message.
-    pub required: Vec<String>,
+    pub required: Vec<Required>,
+}
+
+/// Something in a request only a vendor of its own dialect can serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Required {
+    /// Where in the request (`tools[2]`).
+    pub at: String,
+    /// What it is (`the built-in tool `web_search``), for the refusal's message.
+    pub what: String,
+}
+
+impl Required {
+    pub fn new(at: impl Into<String>, what: impl Into<String>) -> Self {
+        Required { at: at.into(), what: what.into() }
+    }
 }
 
 impl NativeRequest {
@@ -111,6 +125,29 @@ impl serde::Serialize for BodyFor<'_> {
         }
         m.end()
     }
+}
+
+/// Checks a request before a vendor that does not speak `n.dialect` is called with its
+/// canonical form: refused (`Unsupported`, so the router fails over to a vendor of the
+/// caller's dialect) when it has something in `required`, else each `only` field it will not
+/// get is named in a debug log.
+pub fn check_foreign(n: &NativeRequest, vendor: &str) -> Result<(), crate::wire::WireError> {
+    if let Some(first) = n.required.first() {
+        return Err(crate::wire::WireError::unsupported_at(
+            "this vendor",
+            first.at.clone(),
+            format!("{} (only a vendor speaking the caller's `{}` API can serve it)", first.what, n.dialect),
+        ));
+    }
+    for field in n.dropped() {
+        tracing::debug!(
+            dialect = n.dialect.as_str(),
+            vendor,
+            field,
+            "field dropped: the vendor does not speak the caller's dialect"
+        );
+    }
+    Ok(())
 }
 
 /// The native request of `dialect`, if `native` is one.

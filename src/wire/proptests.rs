@@ -259,7 +259,7 @@ fn responses_serve_round_trip(req: &Value) -> Result<(), TestCaseError> {
     let first = resp::to_create_response(&r, "m", false).map_err(|e| fail(&e))?.value;
     let bytes = serde_json::to_vec(&first).map_err(|e| fail(&e))?;
     let parsed: resp::CreateResponse = serde_json::from_slice(&bytes).map_err(|e| fail(&e))?;
-    let back = resp::to_chat_request(&parsed).map_err(|e| fail(&e))?.value;
+    let back = resp::to_chat_request(&parsed).map_err(|e| fail(&e))?.chat;
     let second = resp::to_create_response(&back, "m", false).map_err(|e| fail(&e))?.value;
     let (first, second) =
         (serde_json::to_value(&first).map_err(|e| fail(&e))?, serde_json::to_value(&second).map_err(|e| fail(&e))?);

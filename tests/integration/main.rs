@@ -13,6 +13,7 @@ mod gemini;
 mod gemini_ingress;
 mod http;
 mod lifecycle;
+mod messages;
 mod native;
 mod operator;
 mod reload;

@@ -369,14 +369,56 @@ async fn a_budget_refusal_is_an_openai_error_before_the_stream() {
     assert_eq!(body["error"]["type"], "rate_limit_error");
 }
 
+/// A hosted tool is OpenAI's to run: a chat deployment refuses it (the route fails over),
+/// an OpenAI Responses upstream gets the request as sent and its answer comes back verbatim.
+#[tokio::test]
+async fn hosted_tools_reach_a_responses_upstream_and_only_it() {
+    let extra = r#"
+[providers.oai]
+kind = "openai"
+base_url = "BASE"
+api_key = "sk-fake"
+api = "responses"
+
+[models.gpt-r]
+provider = "oai"
+model = "gpt-5-mini"
+
+[routes.hosted]
+targets = ["haiku", "gpt-r"]
+"#;
+    let vendor = FakeVendor::start().await.unwrap();
+    let d = Daemon::start("", &config(&vendor, &extra.replace("BASE", &vendor.base_url()))).await;
+    let tools = json!([{"type": "web_search"}, {"type": "function", "name": "f", "parameters": {"type": "object", "properties": {}}}]);
+    let sent = json!({"model": "hosted", "input": "q", "tools": tools, "include": ["web_search_call.action.sources"]});
+    let r = post(&d, &sent).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-sidegate-model"], "gpt-r");
+    let log = r.headers()["x-sidegate-attempt-log"].to_str().unwrap().to_string();
+    assert!(log.contains("haiku") && log.contains("unsupported"), "Anthropic refused first: {log}");
+    let body = r.bytes().await.unwrap();
+    let got: Value = serde_json::from_slice(&body).unwrap();
+    assert!(got["id"].as_str().unwrap().starts_with("resp_"), "{got}");
+    let last = vendor.last_request();
+    assert_eq!(last["path"], "/v1/responses");
+    assert_eq!(last["body"]["tools"], tools, "the tools as sent: {last}");
+    assert_eq!(last["body"]["include"], sent["include"]);
+    assert_eq!(last["body"]["model"], "gpt-5-mini");
+    // The stored answer is the vendor's own object, retrievable by its id.
+    let id = got["id"].as_str().unwrap();
+    let stored: Value =
+        d.http().get(format!("http://sidegate/v1/responses/{id}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(stored["id"], got["id"], "{stored}");
+}
+
 #[tokio::test]
 async fn hosted_tools_and_bad_inputs_are_clear_400s_and_input_tokens_counts() {
     let (_vendor, d) = start("").await;
     let r = post(&d, &json!({"model": "gpt", "input": "q", "tools": [{"type": "web_search"}]})).await;
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
-    assert_eq!(v["error"]["param"], "tools");
-    assert!(v["error"]["message"].as_str().unwrap().contains("web_search"), "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("tools[0]") && message.contains("web_search"), "{v}");
     let r = post(&d, &json!({"model": "gpt"})).await;
     assert_eq!(r.status(), 400);
     let r = d

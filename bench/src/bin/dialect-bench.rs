@@ -125,7 +125,7 @@ fn read_ingress(d: D, body: &[u8]) -> ChatRequest {
         D::Gemini => gserve::from_json(body, "route", false).expect("reads"),
         D::Responses => {
             let r: resp::CreateResponse = serde_json::from_slice(body).expect("reads");
-            resp::to_chat_request(&r).expect("converts").value
+            resp::to_chat_request(&r).expect("converts").chat
         }
     };
     if let Some(dialect) = d.native() {

@@ -14,12 +14,12 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
 use super::request::{call_options, percent_decode, query_param, read_body};
-use super::response::{json_bytes, json_response, sse_response};
+use super::response::{count_response, json_bytes, json_response, sse_response};
 use super::{Body, Failed};
 use crate::api::error::GatewayError;
 use crate::callers::Credential;
 use crate::front::Ctx;
-use crate::router::{ChatAnswer, ChatStream, TokenCount};
+use crate::router::{ChatAnswer, ChatStream};
 use crate::wire::WireError;
 use crate::wire::gemini::serve::{self, JsonArray, StreamEncoder, embed};
 use crate::wire::gemini::types::ErrorBody;
@@ -142,12 +142,10 @@ async fn count_tokens(
     model: &str,
 ) -> Result<Response<Body>, Failed> {
     let (parts, bytes) = read_body(req, cx.gateway.current().snapshot.server.max_body_bytes).await?;
-    let (chat, body) = embed::count_request(&bytes, model).map_err(refused)?;
+    let chat = embed::count_request(&bytes, model).map_err(refused)?;
     let opts = call_options(&parts, cred, id, DIALECT);
-    Ok(match cx.gateway.count_tokens(&chat, &body, opts).await.map_err(Failed::Routed)? {
-        TokenCount::Vendor(b) => json_bytes(StatusCode::OK, b, None),
-        TokenCount::Estimate(n) => json_response(StatusCode::OK, &json!({"totalTokens": n}), None),
-    })
+    let count = cx.gateway.count_tokens(&chat, opts).await.map_err(Failed::Routed)?;
+    Ok(count_response(count, |n| json!({"totalTokens": n})))
 }
 
 /// The caller's stream: a Gemini upstream's own events when the first chunk carries them

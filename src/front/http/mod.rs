@@ -1,6 +1,7 @@
 //! The HTTP/1.1 front: one connection loop and one routing table for every dialect's
-//! endpoints (one file each: [`openai`] for Chat Completions and Embeddings, [`gemini`] for
-//! Gemini's `models/{model}:{method}` calls, [`responses`] for OpenAI Responses), plus `GET
+//! endpoints (one file each: [`openai`] for Chat Completions and Embeddings, [`messages`]
+//! for Anthropic Messages, [`responses`] for OpenAI Responses, [`gemini`] for Gemini's
+//! `models/{model}:{method}` calls), plus `GET
 //! /v1/models`, `/metrics`, `/healthz`, `/status`. Every answer carries the request id and,
 //! when routed, the `x-sidegate-*` headers; every failure is an error body of the caller's
 //! dialect with a fitting status.
@@ -8,6 +9,7 @@
 mod body;
 mod error;
 mod gemini;
+mod messages;
 mod openai;
 mod request;
 mod response;
@@ -83,6 +85,10 @@ async fn handle(req: Request<Incoming>, cx: &Ctx, cred: &Credential) -> Response
         }
     };
     if let Some(v) = header {
+        if dialect == Dialect::AnthropicMessages {
+            // The Anthropic SDKs name this header's id in their errors.
+            r.headers_mut().insert("request-id", v.clone());
+        }
         r.headers_mut().insert("x-sidegate-request-id", v);
     }
     r
@@ -117,6 +123,8 @@ async fn route(
     match (req.method(), path) {
         (&Method::POST, "/chat/completions") => openai::chat(req, cx, cred, request_id).await,
         (&Method::POST, "/embeddings") => openai::embeddings(req, cx, cred, request_id).await,
+        (&Method::POST, "/messages") => messages::messages(req, cx, cred, request_id).await,
+        (&Method::POST, "/messages/count_tokens") => messages::count_tokens(req, cx, cred, request_id).await,
         (&Method::POST, "/responses") => responses::create(req, cx, cred, request_id).await,
         (&Method::POST, "/responses/input_tokens") => responses::input_tokens(req, cx, cred, request_id).await,
         (&Method::GET, "/responses") if is_websocket_upgrade(&req) => Ok(responses::websocket_refused()),
@@ -142,7 +150,18 @@ async fn route(
         (&Method::GET, "/metrics") => Ok(metrics_response(cx)),
         (&Method::GET, "/healthz") => Ok(json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}), None)),
         (&Method::GET, "/status") => Ok(json_response(StatusCode::OK, &cx.gateway.status(), None)),
-        (m, "/chat/completions" | "/embeddings" | "/models" | "/healthz" | "/status" | "/metrics" | "/responses") => {
+        (
+            m,
+            "/chat/completions"
+            | "/embeddings"
+            | "/messages"
+            | "/messages/count_tokens"
+            | "/responses"
+            | "/models"
+            | "/healthz"
+            | "/status"
+            | "/metrics",
+        ) => {
             Err(Failed::Front(GatewayError::MethodNotAllowed { method: m.to_string(), path: req.uri().path().into() }))
         }
         (m, _) => {

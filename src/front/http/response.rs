@@ -7,7 +7,7 @@ use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use super::Body;
-use crate::router::Meta;
+use crate::router::{Meta, TokenCount};
 
 /// A JSON body (already encoded) with `status` and, for a routed answer, its meta headers.
 pub fn json_bytes(status: StatusCode, bytes: impl Into<Bytes>, meta: Option<&Meta>) -> Response<Body> {
@@ -31,6 +31,24 @@ pub fn sse_response(events: impl Stream<Item = Bytes> + Send + 'static, meta: &M
     h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     h.insert("cache-control", HeaderValue::from_static("no-cache"));
     meta_headers(&mut r, meta);
+    r
+}
+
+/// A token count's answer: the vendor's body as it came (`x-sidegate-model` names the
+/// deployment that counted) or sidegate's estimate in the dialect's shape (`estimate`);
+/// `x-sidegate-count` says which (`vendor`, `estimate`).
+pub fn count_response(count: TokenCount, estimate: impl FnOnce(u64) -> serde_json::Value) -> Response<Body> {
+    let (mut r, how) = match count {
+        TokenCount::Vendor { body, deployment } => {
+            let mut r = json_bytes(StatusCode::OK, body, None);
+            if let Ok(v) = HeaderValue::from_str(&deployment) {
+                r.headers_mut().insert("x-sidegate-model", v);
+            }
+            (r, "vendor")
+        }
+        TokenCount::Estimate(n) => (json_response(StatusCode::OK, &estimate(n), None), "estimate"),
+    };
+    r.headers_mut().insert("x-sidegate-count", HeaderValue::from_static(how));
     r
 }
 

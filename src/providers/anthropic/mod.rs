@@ -1,6 +1,7 @@
 //! Anthropic Messages API adapter: `POST {base_url}/v1/messages` with `x-api-key` and
 //! `anthropic-version`. The dialect (types and pure conversions) is `wire::anthropic`; this
-//! module is the HTTP call and the classification of Anthropic's error objects. Anthropic
+//! module is the HTTP calls (messages, count_tokens) and the classification of Anthropic's
+//! error objects. Anthropic
 //! has no `n` (the `Provider` wrapper fans out) and no embeddings endpoint.
 
 #[cfg(test)]
@@ -15,7 +16,7 @@ use crate::api::{ChatRequest, ChatResponse, ids};
 use crate::config::HttpSettings;
 use crate::wire::anthropic::call::{self, Options, ReplyCtx};
 use crate::wire::anthropic::types::{ErrorBody, ErrorObject, MessagesResponse};
-use crate::wire::native::{self, Dialect, NativeBytes};
+use crate::wire::native::{self, Dialect, NativeBytes, NativeRequest};
 
 pub const API_VERSION: &str = "2023-06-01";
 
@@ -25,6 +26,8 @@ const DIALECT: Dialect = Dialect::AnthropicMessages;
 pub struct Anthropic {
     http: Http,
     url: String,
+    /// `{base_url}/v1/messages/count_tokens`.
+    count_url: String,
     opts: Options,
 }
 
@@ -32,7 +35,9 @@ impl Anthropic {
     pub fn new(cfg: &HttpSettings) -> Result<Self, String> {
         let http = Http::new(cfg, Auth::Header("x-api-key"), &[("anthropic-version", API_VERSION)])?;
         let opts = Options { default_max_tokens: cfg.default_max_tokens };
-        Ok(Anthropic { http, url: format!("{}/v1/messages", cfg.base_url), opts })
+        let (url, count_url) =
+            (format!("{}/v1/messages", cfg.base_url), format!("{}/v1/messages/count_tokens", cfg.base_url));
+        Ok(Anthropic { http, url, count_url, opts })
     }
 
     pub async fn complete(&self, req: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
@@ -52,6 +57,14 @@ impl Anthropic {
         let state = call::StreamState::new(ctx, ids::unix_now());
         let passthrough = native::of(&req.native, DIALECT).map(|n| n.dialect);
         Ok(http::drive(resp.bytes_stream(), state, self.http.key().cloned(), passthrough))
+    }
+
+    /// `POST /v1/messages/count_tokens` with a Messages caller's own request (only `model`
+    /// set) and headers: Anthropic's answer body, `{"input_tokens": N}`, as it came.
+    pub async fn count_tokens(&self, n: &NativeRequest, model: &str) -> Result<bytes::Bytes, ProviderError> {
+        let body = http::encode(&n.body_for(model, false))?;
+        let resp = self.http.post_with(&self.count_url, body, &n.headers, error_from_http).await?;
+        self.http.read(resp).await
     }
 
     /// The one HTTP call. A caller that spoke Messages itself has its request sent as it

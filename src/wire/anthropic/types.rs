@@ -97,6 +97,15 @@ pub enum Block<'a> {
     },
     /// Encrypted earlier reasoning (read only; never written).
     RedactedThinking {},
+    /// A search result given to the model as context, with its citation source (read only).
+    SearchResult {
+        #[serde(default)]
+        source: Cow<'a, str>,
+        #[serde(default)]
+        title: Cow<'a, str>,
+        #[serde(default)]
+        content: Vec<Block<'a>>,
+    },
 }
 
 impl Block<'_> {
@@ -134,8 +143,27 @@ fn opt_blocks_or_text<'de, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Source<'a> {
-    Base64 { media_type: Cow<'a, str>, data: Cow<'a, str> },
-    Url { url: Cow<'a, str> },
+    Base64 {
+        media_type: Cow<'a, str>,
+        data: Cow<'a, str>,
+    },
+    Url {
+        url: Cow<'a, str>,
+    },
+    /// A plain-text document (read only).
+    Text {
+        #[serde(default)]
+        data: Cow<'a, str>,
+    },
+    /// A document given as content blocks (read only).
+    Content {
+        #[serde(default)]
+        content: Vec<Block<'a>>,
+    },
+    /// A file uploaded with Anthropic's Files API (read only).
+    File {
+        file_id: Cow<'a, str>,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -20,6 +20,7 @@ use crate::api::chat::{
 };
 use crate::api::{ChatRequest, Content, ContentPart, Extra, Message, Role};
 use crate::wire::WireError;
+use crate::wire::native::Required;
 
 /// Request fields with no Chat Completions meaning, named here for docs and logs: they go to
 /// [`Ingress::only`], with every other field this module does not model. A Responses
@@ -57,7 +58,7 @@ pub struct Ingress {
     pub dropped: Vec<String>,
     /// What only a Responses upstream can serve (hosted tools and choices of them): the
     /// request's `native.required`.
-    pub required: Vec<String>,
+    pub required: Vec<Required>,
 }
 
 /// A converted value and the names of what had no equivalent and was left out (for a debug
@@ -293,7 +294,7 @@ fn from_call_output(o: &FunctionCallOutputItem, at: &str) -> Result<Message, Wir
 
 /// Function tools as Chat's; a hosted tool is noted in `required` (only a Responses
 /// upstream runs it).
-fn tools(tools: Option<&[ToolParam]>, required: &mut Vec<String>) -> Option<Vec<Tool>> {
+fn tools(tools: Option<&[ToolParam]>, required: &mut Vec<Required>) -> Option<Vec<Tool>> {
     let tools = tools?;
     let mut out = Vec::with_capacity(tools.len());
     for (i, t) in tools.iter().enumerate() {
@@ -318,7 +319,7 @@ fn tools(tools: Option<&[ToolParam]>, required: &mut Vec<String>) -> Option<Vec<
 /// Responses `tool_choice` -> Chat's: modes as they are, a function by name nested, an
 /// allowed-tools list of functions nested; a choice of a hosted tool is noted in `required`
 /// (and has no Chat form: None).
-fn tool_choice(v: &Value, required: &mut Vec<String>) -> Result<Option<Value>, WireError> {
+fn tool_choice(v: &Value, required: &mut Vec<Required>) -> Result<Option<Value>, WireError> {
     if v.is_string() {
         return Ok(Some(v.clone()));
     }
@@ -371,6 +372,6 @@ fn response_format(f: &TextFormat) -> ResponseFormat {
 
 /// A built-in (hosted) tool: sidegate runs no web search, file search, code interpreter...;
 /// only OpenAI's Responses API does.
-fn built_in_tool(at: impl Into<String>, tool: &str) -> String {
-    format!("{}: the built-in tool `{tool}`", at.into())
+fn built_in_tool(at: impl Into<String>, tool: &str) -> Required {
+    Required::new(at, format!("the built-in tool `{tool}`"))
 }

@@ -9,6 +9,10 @@
 //! | `max-tokens`, `refusal`, `stop-seq` | that stop_reason |
 //! | `cache`            | usage with cache reads and writes |
 //! | `stream-overloaded`| stream: `message_start`, then an `overloaded_error` event |
+//! | `thinking`         | a `thinking` block (streamed as `thinking_delta` + `signature_delta`), then the echo |
+//!
+//! `POST /v1/messages/count_tokens` answers `{"input_tokens": 1000 + <words of the last user
+//! text>}` (1000 so a test can tell the vendor's count from sidegate's estimate).
 //! | faults             | `fail-500`, `fail-529`, `fail-429`, `quota-429`, `fail-401`, `bad-400`, `context-400`, `flaky-N`, `hang`, `slow-first`, `reset`, `malformed`, `truncate`, `stream-error`, `slow-stream` |
 //!
 //! A forced `tool_choice: {type: "tool"}` is always obeyed: the answer is that tool's call
@@ -62,6 +66,10 @@ const TOP_LEVEL: &[&str] = &[
     "metadata",
     "thinking",
     "service_tier",
+    "output_config",
+    "context_management",
+    "container",
+    "mcp_servers",
 ];
 
 fn id_ok(id: &str) -> bool {
@@ -98,7 +106,8 @@ pub fn validate(headers: &Value, body: &Value) -> Result<(), (u16, &'static str,
         if !t["name"].as_str().is_some_and(|n| id_ok(n) && n.len() <= 64) {
             return bad("tools.0.name: String should match pattern '^[a-zA-Z0-9_-]{1,64}$'".into());
         }
-        if t["input_schema"]["type"] != "object" {
+        let server_tool = t["type"].as_str().is_some_and(|k| k != "custom");
+        if !server_tool && t["input_schema"]["type"] != "object" {
             return bad("tools.0.input_schema.type: Input should be 'object'".into());
         }
     }
@@ -159,6 +168,14 @@ pub fn validate(headers: &Value, body: &Value) -> Result<(), (u16, &'static str,
                         return bad("messages: final assistant content cannot end with trailing whitespace".into());
                     }
                 }
+                Some("thinking") if role == "assistant" => {
+                    if b["signature"].as_str().is_none_or(str::is_empty) {
+                        return bad(format!("messages.{i}.content.{j}.thinking.signature: Field required"));
+                    }
+                }
+                Some("redacted_thinking") if role == "assistant" => {}
+                Some("search_result") if role == "user" => {}
+                Some("document") if matches!(b["source"]["type"].as_str(), Some("text" | "content")) => {}
                 Some("image" | "document") => {
                     if !matches!(b["source"]["type"].as_str(), Some("base64" | "url")) {
                         return bad(format!("messages.{i}.content.{j}.source: invalid source"));
@@ -255,7 +272,28 @@ fn answer(model: &str, body: &Value) -> Answer {
         };
         (vec![json!({"type": "text", "text": if text.is_empty() { "(empty)".to_string() } else { text }})], reason)
     };
+    let mut blocks = blocks;
+    if model == "thinking" {
+        blocks
+            .insert(0, json!({"type": "thinking", "thinking": "Let me think about it.", "signature": "c2lnLWZha2U="}));
+    }
     Answer { blocks, stop_reason, stop_sequence, usage }
+}
+
+/// `POST /v1/messages/count_tokens`: the same header and message checks as a call, without
+/// `max_tokens` (which the endpoint does not take).
+pub fn count_tokens(body: &Value, headers: &Value, guard: CallGuard) -> Response<FakeBody> {
+    guard.finish();
+    let mut as_call = body.clone();
+    if body.get("max_tokens").is_some() || body.get("stream").is_some() {
+        return error(400, "invalid_request_error", "max_tokens: Extra inputs are not permitted");
+    }
+    as_call["max_tokens"] = json!(1);
+    if let Err((status, kind, message)) = validate(headers, &as_call) {
+        return error(status, kind, &message);
+    }
+    let words = last_user_text(body).split_whitespace().count() as u64;
+    json_resp(200, &json!({"input_tokens": 1000 + words}))
 }
 
 fn event(kind: &str, data: Value) -> Option<Bytes> {
@@ -341,6 +379,26 @@ pub async fn messages(body: Value, headers: &Value, guard: CallGuard, stats: &Ar
                         return faults::sse(events, interval, guard);
                     }
                 }
+                events.push(event("content_block_stop", json!({"type": "content_block_stop", "index": index})));
+            }
+            Some("thinking") => {
+                events.push(event(
+                    "content_block_start",
+                    json!({"type": "content_block_start", "index": index,
+                    "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
+                ));
+                for w in faults::words(b["thinking"].as_str().unwrap_or("")) {
+                    events.push(event(
+                        "content_block_delta",
+                        json!({"type": "content_block_delta", "index": index,
+                        "delta": {"type": "thinking_delta", "thinking": w}}),
+                    ));
+                }
+                events.push(event(
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "index": index,
+                    "delta": {"type": "signature_delta", "signature": b["signature"]}}),
+                ));
                 events.push(event("content_block_stop", json!({"type": "content_block_stop", "index": index})));
             }
             Some("tool_use") => {

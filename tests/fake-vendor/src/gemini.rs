@@ -8,6 +8,7 @@
 //! |----------------|-----------|
 //! | anything else  | echoes the last user text (function responses as `results: …`) |
 //! | `tool-call`    | with tools: one `functionCall` per declared function (no ids, like the real API) |
+//! | `text-tool-call` | like `tool-call`, after a text part "Let me check." |
 //! | `thinking`     | like `tool-call`, with `thoughtSignature`s that must come back on replayed calls, and thought tokens |
 //! | `max-tokens`, `safety` | that finishReason |
 //! | `blocked`      | `promptFeedback.blockReason: SAFETY`, no candidates |
@@ -276,9 +277,12 @@ fn candidate(model: &str, body: &Value, text: &str) -> (Vec<Value>, &'static str
         .flatten()
         .filter_map(Value::as_str)
         .collect();
-    let wants_call = (matches!(model, "tool-call" | "thinking") && mode != "NONE") || mode == "ANY";
+    let wants_call = (matches!(model, "tool-call" | "thinking" | "text-tool-call") && mode != "NONE") || mode == "ANY";
     if wants_call && !decls.is_empty() && !text.starts_with("results: ") {
         let mut parts = Vec::new();
+        if model == "text-tool-call" {
+            parts.push(json!({"text": "Let me check."}));
+        }
         for d in decls.iter().filter(|d| allowed.is_empty() || d["name"].as_str().is_some_and(|n| allowed.contains(&n)))
         {
             let args = if d.get("parameters").is_some() { json!({"q": text}) } else { json!({}) };

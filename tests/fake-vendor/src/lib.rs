@@ -21,6 +21,7 @@
 //! | `reset`          | connection closed without a response |
 //! | `fail-429-bare`  | 429 `rate_limit_exceeded` without `retry-after` |
 //! | `stall`          | stream: one chunk, then silence with the connection open |
+//! | `tool-call`      | with tools: "Let me check." and one call per tool, `finish_reason: "stop"` (as some compatible servers say) |
 //!
 //! The same server also speaks Anthropic (`POST /v1/messages`, module `anthropic`), Gemini
 //! (`/v1beta/models/{model}:…`, module `gemini`), OpenAI's Responses API (`POST /v1/responses`,
@@ -234,7 +235,7 @@ async fn handle(req: Request<Incoming>, stats: Arc<Stats>) -> Response<FakeBody>
     let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
     let query = req.uri().query().map(str::to_string);
     let mut headers = serde_json::Map::new();
-    for name in ["x-api-key", "anthropic-version", "x-goog-api-key", "api-key"] {
+    for name in ["x-api-key", "anthropic-version", "anthropic-beta", "x-goog-api-key", "api-key"] {
         if let Some(v) = req.headers().get(name).and_then(|v| v.to_str().ok()) {
             headers.insert(name.into(), Value::String(v.to_string()));
         }
@@ -262,6 +263,7 @@ async fn handle(req: Request<Incoming>, stats: Arc<Stats>) -> Response<FakeBody>
                 auth.as_deref().is_some_and(|a| a.len() > "Bearer ".len()) || headers.get("api-key").is_some();
             responses::create(body, has_key, guard, &stats).await
         }
+        "/v1/messages/count_tokens" => anthropic::count_tokens(&body, &headers, guard),
         p if p.starts_with("/v1beta/models/") => {
             gemini::handle(p, query.as_deref(), body, &headers, guard, &stats).await
         }
@@ -365,6 +367,9 @@ async fn chat(body: Value, guard: CallGuard, stats: &Arc<Stats>) -> Response<Fak
         }
         _ => {}
     }
+    if model == "tool-call" && body["tools"].as_array().is_some_and(|t| !t.is_empty()) && !in_tool_loop(&body) {
+        return tool_call_answer(&body, stream, guard);
+    }
     let text = last_user_text(&body);
     let id = "chatcmpl-fake";
     let prompt_tokens = text.split_whitespace().count().max(1) as u64;
@@ -428,4 +433,65 @@ async fn chat(body: Value, guard: CallGuard, stats: &Arc<Stats>) -> Response<Fak
     }
     let end = if stall { faults::StreamEnd::Stall } else { faults::StreamEnd::Close };
     faults::sse_then(events, interval, guard, end)
+}
+
+/// The conversation's last message is a tool result: the model answers it.
+fn in_tool_loop(body: &Value) -> bool {
+    body["messages"].as_array().and_then(|m| m.last()).is_some_and(|m| m["role"] == "tool")
+}
+
+/// "Let me check." and one call per tool (`{"q": <last user text>}`), ending `stop` as some
+/// compatible servers do (sidegate must still report a tool-call turn).
+fn tool_call_answer(body: &Value, stream: bool, guard: CallGuard) -> Response<FakeBody> {
+    let text = last_user_text(body);
+    let calls: Vec<Value> = body["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(k, t)| {
+            json!({"id": format!("call_fake{k:02}"), "type": "function",
+                   "function": {"name": t["function"]["name"], "arguments": json!({"q": text}).to_string()}})
+        })
+        .collect();
+    let usage = json!({"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12});
+    let (id, created, model) = ("chatcmpl-fake", 1_700_000_000u64, body["model"].clone());
+    if !stream {
+        guard.finish();
+        let message = json!({"role": "assistant", "content": "Let me check.", "refusal": null, "tool_calls": calls});
+        return json_resp(
+            200,
+            &json!({"id": id, "object": "chat.completion", "created": created, "model": model,
+                    "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": "stop"}], "usage": usage}),
+        );
+    }
+    let chunk = |delta: Value, finish: Value| {
+        let v = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+                       "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]});
+        Some(Bytes::from(format!("data: {v}\n\n")))
+    };
+    let mut events = vec![
+        chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+        chunk(json!({"content": "Let me "}), Value::Null),
+        chunk(json!({"content": "check."}), Value::Null),
+    ];
+    for (k, c) in calls.iter().enumerate() {
+        let args = c["function"]["arguments"].as_str().unwrap_or("{}");
+        let cut = (0..=args.len() / 2).rev().find(|i| args.is_char_boundary(*i)).unwrap_or(0);
+        events.push(chunk(
+            json!({"tool_calls": [{"index": k, "id": c["id"], "type": "function",
+                                   "function": {"name": c["function"]["name"], "arguments": ""}}]}),
+            Value::Null,
+        ));
+        for part in [&args[..cut], &args[cut..]] {
+            events.push(chunk(json!({"tool_calls": [{"index": k, "function": {"arguments": part}}]}), Value::Null));
+        }
+    }
+    events.push(chunk(json!({}), json!("stop")));
+    if body["stream_options"]["include_usage"] == true {
+        let v = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [], "usage": usage});
+        events.push(Some(Bytes::from(format!("data: {v}\n\n"))));
+    }
+    events.push(Some(Bytes::from_static(b"data: [DONE]\n\n")));
+    faults::sse_then(events, Duration::ZERO, guard, faults::StreamEnd::Close)
 }

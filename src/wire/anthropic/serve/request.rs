@@ -1,16 +1,21 @@
 //! Messages request -> canonical request, for an Anthropic-shaped front. `system` becomes a
 //! leading system message; each user turn's `tool_result` blocks become `tool` messages
 //! (before the turn's other content, as Anthropic orders them); `tool_use` blocks become
-//! `tool_calls`; `top_k` and fields not modelled here stay in `extra`. What the canonical
-//! types cannot carry is either dropped (replayed thinking blocks, `cache_control`) or a
-//! clear error (server tools, document URLs); docs/providers.md lists each.
+//! `tool_calls`; plain-text documents and search results become text. What the canonical
+//! types cannot carry goes to the native request's `only` ([`super::only`]): `top_k`,
+//! `thinking`, `output_config`, `service_tier` and unknown fields, replayed thinking blocks
+//! and `is_error` (an Anthropic vendor gets them in the body; others drop them), and what
+//! another vendor cannot be given at all (server tools, documents by URL or file id), which
+//! makes a vendor of another dialect refuse the request so the router fails over.
+//! `cache_control` changes no answer and is left to the body. docs/providers.md lists each.
 
 use std::borrow::Cow;
 
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
 
-use super::super::DIALECT;
 use super::super::types::{self as wire, Block, MessagesRequest, Source, ToolDef, Turn};
+use super::only::Left;
 use crate::api::chat::{
     Content, ContentPart, FunctionCall, FunctionDef, ImageTag, ImageUrl, Message, Role, Stop, StreamOptions, TextTag,
     Tool, ToolCall,
@@ -18,30 +23,46 @@ use crate::api::chat::{
 use crate::api::{ChatRequest, Extra};
 use crate::wire::WireError;
 
+/// A Messages request read for serving: its canonical form, the fields only a vendor
+/// speaking Messages gets (the native request's `only`), and what only such a vendor can
+/// serve at all (its `required`).
+#[derive(Debug)]
+pub struct Served {
+    pub chat: ChatRequest,
+    pub only: Map<String, Value>,
+    pub required: Vec<crate::wire::native::Required>,
+}
+
 /// A Messages request body, read and converted; a body that is not a Messages request is
 /// the caller's error, naming what serde found (an unknown block type, a missing field).
 pub fn from_json(body: &[u8]) -> Result<ChatRequest, WireError> {
-    let r: MessagesRequest<'_> =
+    let v: Value =
         serde_json::from_slice(body).map_err(|e| WireError::invalid(format!("invalid request body: {e}")))?;
-    to_canonical(r)
+    read(&v).map(|s| s.chat)
 }
 
-/// The canonical request a Messages request asks for.
-pub fn to_canonical(r: MessagesRequest<'_>) -> Result<ChatRequest, WireError> {
+/// The canonical request and the `only` fields of a Messages request body.
+pub fn read(body: &Value) -> Result<Served, WireError> {
+    let r = MessagesRequest::deserialize(body).map_err(|e| WireError::invalid(format!("invalid request body: {e}")))?;
+    to_canonical(r, body)
+}
+
+/// The canonical request a Messages request asks for; `body` is the request as sent (the
+/// `only` fields are copied from it).
+pub fn to_canonical(r: MessagesRequest<'_>, body: &Value) -> Result<Served, WireError> {
+    let mut left = Left::default();
     let mut messages = Vec::with_capacity(r.messages.len() + 1);
     if let Some(system) = r.system {
         messages.push(message(Role::System, Some(system_content(system)?)));
     }
     for (i, turn) in r.messages.into_iter().enumerate() {
-        turn_messages(turn, i, &mut messages)?;
+        turn_messages(turn, i, &mut messages, &mut left)?;
     }
     let (tool_choice, parallel_tool_calls) = tool_choice(r.tool_choice);
-    let mut extra = r.extra;
-    if let Some(k) = r.top_k {
-        extra.insert("top_k".into(), json!(k));
-    }
+    let tools = tools(r.tools, &mut left);
+    let (only, required) = left.into_only(r.extra, r.top_k, body);
     let stream = r.stream.filter(|s| *s);
-    Ok(ChatRequest {
+    let chat = ChatRequest {
         model: r.model.into_owned(),
         messages,
         stream,
@@ -55,14 +76,16 @@ pub fn to_canonical(r: MessagesRequest<'_>) -> Result<ChatRequest, WireError> {
         stop: (!r.stop_sequences.is_empty())
             .then(|| Stop::Many(r.stop_sequences.into_iter().map(Cow::into_owned).collect())),
         seed: None,
-        tools: tools(r.tools)?,
+        tools,
         tool_choice,
         parallel_tool_calls,
         response_format: None,
         user: r.metadata.and_then(|m| m.user_id).map(Cow::into_owned),
-        extra,
+        // Nothing of the caller's reaches another vendor as an unknown field.
+        extra: Extra::new(),
         native: None,
-    })
+    };
+    Ok(Served { chat, only, required })
 }
 
 fn message(role: Role, content: Option<Content>) -> Message {
@@ -99,18 +122,21 @@ fn system_content(s: wire::System<'_>) -> Result<Content, WireError> {
     }
 }
 
-fn turn_messages(turn: Turn<'_>, i: usize, out: &mut Vec<Message>) -> Result<(), WireError> {
+fn turn_messages(turn: Turn<'_>, i: usize, out: &mut Vec<Message>, left: &mut Left) -> Result<(), WireError> {
     match turn.role {
-        wire::Role::Assistant => out.push(assistant(turn.content, i)?),
+        wire::Role::Assistant => out.push(assistant(turn.content, i, left)?),
         wire::Role::User => {
             let mut parts = Vec::new();
             for (j, b) in turn.content.into_iter().enumerate() {
                 let at = format!("messages[{i}].content[{j}]");
                 match b {
                     Block::ToolResult { tool_use_id, content, is_error } => {
-                        out.push(tool_result(tool_use_id, content, is_error, &at)?);
+                        if is_error == Some(true) {
+                            left.errors.push(tool_use_id.to_string());
+                        }
+                        out.push(tool_result(tool_use_id, content, &at, left)?);
                     }
-                    b => parts.extend(user_part(b, &at)?),
+                    b => user_part(b, &at, &mut parts, left)?,
                 }
             }
             if !parts.is_empty() {
@@ -121,24 +147,45 @@ fn turn_messages(turn: Turn<'_>, i: usize, out: &mut Vec<Message>) -> Result<(),
     Ok(())
 }
 
-/// A user block as a canonical part; `None` for blocks that carry nothing for the model.
-fn user_part(b: Block<'_>, at: &str) -> Result<Option<ContentPart>, WireError> {
-    Ok(Some(match b {
-        Block::Text { text } => text_part(text),
+/// A user block as canonical parts (none for blocks that carry nothing any vendor but
+/// Anthropic can read: those are noted in `left`).
+fn user_part(b: Block<'_>, at: &str, parts: &mut Vec<ContentPart>, left: &mut Left) -> Result<(), WireError> {
+    match b {
+        Block::Text { text } => parts.push(text_part(text)),
         Block::Image { source: Source::Base64 { media_type, data } } => {
-            image(format!("data:{media_type};base64,{data}"))
+            parts.push(image(format!("data:{media_type};base64,{data}")))
         }
-        Block::Image { source: Source::Url { url } } => image(url.into_owned()),
-        Block::Document { source: Source::Base64 { media_type, data } } => ContentPart::Other(
+        Block::Image { source: Source::Url { url } } => parts.push(image(url.into_owned())),
+        Block::Document { source: Source::Base64 { media_type, data } } => parts.push(ContentPart::Other(
             json!({"type": "file", "file": {"file_data": format!("data:{media_type};base64,{data}")}}),
-        ),
-        Block::Document { source: Source::Url { .. } } => {
-            return Err(WireError::unsupported(DIALECT, format!("{at}: a document by URL (send it as base64)")));
+        )),
+        Block::Document { source: Source::Text { data } } => parts.push(text_part(data)),
+        Block::Document { source: Source::Content { content } } => {
+            for (k, inner) in content.into_iter().enumerate() {
+                user_part(inner, &format!("{at}.source.content[{k}]"), parts, left)?;
+            }
         }
-        Block::Thinking { .. } | Block::RedactedThinking {} => return Ok(None),
+        Block::Document { source: Source::Url { .. } } => left.unsupported(at, "a document by URL (send it as base64)"),
+        Block::Document { source: Source::File { .. } } => left.unsupported(at, "a document by Files API id"),
+        Block::Image { source: Source::File { .. } } => left.unsupported(at, "an image by Files API id"),
+        Block::Image { source: Source::Text { .. } | Source::Content { .. } } => {
+            return Err(WireError::invalid(format!("{at}.source: an image source is base64, url or file")));
+        }
+        Block::SearchResult { source, title, content } => {
+            let texts: Vec<String> = content
+                .into_iter()
+                .filter_map(|b| match b {
+                    Block::Text { text } => Some(text.into_owned()),
+                    _ => None,
+                })
+                .collect();
+            parts.push(text_part(Cow::Owned(format!("{title}\n{source}\n\n{}", texts.join("\n")))));
+        }
+        Block::Thinking { .. } | Block::RedactedThinking {} => left.thinking.push(at.to_string()),
         Block::ToolUse { .. } => return Err(WireError::invalid(format!("{at}: `tool_use` in a user turn"))),
         Block::ToolResult { .. } => return Err(WireError::invalid(format!("{at}: misplaced `tool_result`"))),
-    }))
+    }
+    Ok(())
 }
 
 fn image(url: String) -> ContentPart {
@@ -148,29 +195,26 @@ fn image(url: String) -> ContentPart {
 fn tool_result(
     id: Cow<'_, str>,
     content: Option<Vec<Block<'_>>>,
-    is_error: Option<bool>,
     at: &str,
+    left: &mut Left,
 ) -> Result<Message, WireError> {
     let mut parts = Vec::new();
     for (k, b) in content.into_iter().flatten().enumerate() {
+        let inner = format!("{at}.content[{k}]");
         match b {
-            Block::Text { .. } | Block::Image { .. } | Block::Document { .. } => {
-                parts.extend(user_part(b, &format!("{at}.content[{k}]"))?)
+            Block::Text { .. } | Block::Image { .. } | Block::Document { .. } | Block::SearchResult { .. } => {
+                user_part(b, &inner, &mut parts, left)?
             }
-            _ => return Err(WireError::invalid(format!("{at}.content[{k}]: not text, an image or a document"))),
+            _ => return Err(WireError::invalid(format!("{inner}: not text, an image, a document or a search result"))),
         }
     }
     let content = if parts.is_empty() { Content::Text(String::new()) } else { content_of(parts) };
     let mut m = message(Role::Tool, Some(content));
     m.tool_call_id = Some(id.into_owned());
-    if is_error == Some(true) {
-        // No canonical field: kept for the Anthropic adapter, which sends it back.
-        m.extra.insert("is_error".into(), Value::Bool(true));
-    }
     Ok(m)
 }
 
-fn assistant(blocks: Vec<Block<'_>>, i: usize) -> Result<Message, WireError> {
+fn assistant(blocks: Vec<Block<'_>>, i: usize, left: &mut Left) -> Result<Message, WireError> {
     let mut parts = Vec::new();
     let mut calls = Vec::new();
     for (j, b) in blocks.into_iter().enumerate() {
@@ -181,14 +225,14 @@ fn assistant(blocks: Vec<Block<'_>>, i: usize) -> Result<Message, WireError> {
                 kind: "function".into(),
                 function: FunctionCall { name: name.into_owned(), arguments: input.to_string() },
             }),
-            // Replayed reasoning has no canonical home yet: dropped.
-            Block::Thinking { .. } | Block::RedactedThinking {} => {}
-            _ => {
-                return Err(WireError::unsupported(
-                    DIALECT,
-                    format!("messages[{i}].content[{j}]: an assistant block other than text or tool_use"),
-                ));
+            // Replayed reasoning has no canonical home yet: an Anthropic vendor gets it.
+            Block::Thinking { .. } | Block::RedactedThinking {} => {
+                left.thinking.push(format!("messages[{i}].content[{j}]"));
             }
+            _ => left.unsupported(
+                &format!("messages[{i}].content[{j}]"),
+                "an assistant block other than text, tool_use or thinking",
+            ),
         }
     }
     let mut m = message(Role::Assistant, (!parts.is_empty()).then(|| content_of(parts)));
@@ -196,16 +240,15 @@ fn assistant(blocks: Vec<Block<'_>>, i: usize) -> Result<Message, WireError> {
     Ok(m)
 }
 
-fn tools(defs: Vec<ToolDef<'_>>) -> Result<Option<Vec<Tool>>, WireError> {
-    if defs.is_empty() {
-        return Ok(None);
-    }
+/// Client tools as canonical function tools; a server tool is Anthropic's alone.
+fn tools(defs: Vec<ToolDef<'_>>, left: &mut Left) -> Option<Vec<Tool>> {
     let mut out = Vec::with_capacity(defs.len());
     for (i, t) in defs.into_iter().enumerate() {
         if let Some(kind) = t.kind.as_deref()
             && kind != "custom"
         {
-            return Err(WireError::unsupported(DIALECT, format!("tools[{i}]: server tool `{kind}`")));
+            left.unsupported(&format!("tools[{i}]"), &format!("server tool `{kind}`"));
+            continue;
         }
         let function = FunctionDef {
             name: t.name.into_owned(),
@@ -215,7 +258,7 @@ fn tools(defs: Vec<ToolDef<'_>>) -> Result<Option<Vec<Tool>>, WireError> {
         };
         out.push(Tool { kind: "function".into(), function: Some(function), extra: Extra::new() });
     }
-    Ok(Some(out))
+    (!out.is_empty()).then_some(out)
 }
 
 /// `tool_choice` and its `disable_parallel_tool_use` -> (`tool_choice`, `parallel_tool_calls`).

@@ -1,5 +1,5 @@
 //! Canonical chunks -> the Messages event sequence, for an Anthropic-shaped front:
-//! `message_start`, then per content block `content_block_start`, `content_block_delta`
+//! `message_start` and a `ping`, then per content block `content_block_start`, `content_block_delta`
 //! (`text_delta` or `input_json_delta`) and `content_block_stop`, then `message_delta`
 //! (stop reason and usage) and `message_stop`. A state machine: text and each tool call
 //! open a block, a change of kind closes it. The canonical stream carries usage only at
@@ -93,6 +93,8 @@ impl StreamEncoder {
         let zero = WireUsage { input_tokens: Some(0), output_tokens: Some(0), ..WireUsage::default() };
         let message = MessagesResponse { id: id.into(), model: model.into(), usage: zero, ..Default::default() };
         out.push(StreamEvent::MessageStart { message: Box::new(message) });
+        // Anthropic sends one right after `message_start`; SDKs expect and skip it.
+        out.push(StreamEvent::Ping);
     }
 
     fn open(&mut self, kind: Open, block: RespBlock, out: &mut Vec<StreamEvent>) {

@@ -15,6 +15,10 @@ fn canonical(v: &Value) -> Result<ChatRequest, WireError> {
     super::request::from_json(&serde_json::to_vec(v).expect("serializes"))
 }
 
+fn served(v: &Value) -> super::Served {
+    super::read(v).unwrap_or_else(|e| panic!("read failed: {e}"))
+}
+
 /// Messages JSON -> canonical -> Messages JSON, as the Anthropic adapter would send it.
 fn round_trip(v: &Value) -> Value {
     let c = canonical(v).unwrap_or_else(|e| panic!("read failed: {e}"));
@@ -30,7 +34,7 @@ fn requests_round_trip_with_their_meaning() {
                    {"role": "user", "content": [{"type": "text", "text": "Grüß dich 👋"}]},
                    {"role": "assistant", "content": [{"type": "text", "text": "Hallo!"}]},
                    {"role": "user", "content": [{"type": "text", "text": "and now?"}]}]}),
-        json!({"model": "claude-3-5-haiku-latest", "max_tokens": 1024, "temperature": 0.2, "top_k": 5,
+        json!({"model": "claude-3-5-haiku-latest", "max_tokens": 1024, "temperature": 0.2,
                "stop_sequences": ["END"], "metadata": {"user_id": "u-42"}, "stream": true,
                "tools": [{"name": "weather", "description": "Get weather",
                           "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}},
@@ -48,7 +52,7 @@ fn requests_round_trip_with_their_meaning() {
                        {"type": "tool_use", "id": "toolu_01B", "name": "now", "input": {}}]},
                    {"role": "user", "content": [
                        {"type": "tool_result", "tool_use_id": "toolu_01A", "content": [{"type": "text", "text": "21C"}]},
-                       {"type": "tool_result", "tool_use_id": "toolu_01B", "is_error": true,
+                       {"type": "tool_result", "tool_use_id": "toolu_01B",
                         "content": [{"type": "text", "text": "clock offline"}]},
                        {"type": "text", "text": "thanks"}]}]}),
         json!({"model": "claude", "max_tokens": 10, "tool_choice": {"type": "tool", "name": "now"},
@@ -62,17 +66,69 @@ fn requests_round_trip_with_their_meaning() {
     }
 }
 
+/// `top_k` and `is_error` have no canonical field: they reach an Anthropic vendor through the
+/// native body (`only`), and never a canonical `extra` another vendor would be sent.
+#[test]
+fn anthropic_only_fields_stay_out_of_the_canonical_request() {
+    let body = json!({"model": "c", "max_tokens": 9, "top_k": 5, "service_tier": "auto",
+        "output_config": {"effort": "low"}, "context_management": {"edits": []},
+        "tools": [{"name": "now", "input_schema": {"type": "object"}, "cache_control": {"type": "ephemeral"}}],
+        "messages": [{"role": "user", "content": "x"},
+            {"role": "assistant", "content": [{"type": "thinking", "thinking": "hm", "signature": "sig"},
+                                               {"type": "redacted_thinking", "data": "enc"},
+                                               {"type": "tool_use", "id": "t1", "name": "now", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "is_error": true, "content": "down"}]}]});
+    let s = served(&body);
+    let v = serde_json::to_value(&s.chat).unwrap();
+    assert!(s.chat.extra.is_empty() && v["messages"][2].get("is_error").is_none(), "{v}");
+    assert_eq!(s.only["top_k"], 5);
+    assert_eq!(s.only["service_tier"], "auto");
+    assert_eq!(s.only["output_config"], json!({"effort": "low"}));
+    assert_eq!(s.only["context_management"], json!({"edits": []}), "unknown fields are kept");
+    assert_eq!(s.only[super::only::IS_ERROR], json!(["t1"]));
+    assert_eq!(
+        s.only[super::only::THINKING],
+        json!([{"type": "thinking", "thinking": "hm", "signature": "sig"}, {"type": "redacted_thinking", "data": "enc"}])
+    );
+    assert!(!s.only.contains_key("tools") && !s.only.contains_key("cache_control"), "cache_control changes no answer");
+    assert_eq!(s.chat.tools.as_ref().map(Vec::len), Some(1));
+}
+
+#[test]
+fn documents_and_search_results_become_text() {
+    let s = served(
+        &json!({"model": "c", "max_tokens": 9, "system": [{"type": "text", "text": "S", "cache_control": {"type": "ephemeral"}}],
+        "messages": [{"role": "user", "content": [
+            {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "plain doc"}},
+            {"type": "document", "source": {"type": "content", "content": [{"type": "text", "text": "block doc"}]}},
+            {"type": "search_result", "source": "https://x/a", "title": "A", "content": [{"type": "text", "text": "found"}]}]}]}),
+    );
+    let v = serde_json::to_value(&s.chat).unwrap();
+    assert_eq!(v["messages"][0], json!({"role": "system", "content": "S"}));
+    assert_eq!(
+        v["messages"][1]["content"],
+        json!([{"type": "text", "text": "plain doc"}, {"type": "text", "text": "block doc"},
+               {"type": "text", "text": "A\nhttps://x/a\n\nfound"}])
+    );
+    assert!(s.only.is_empty(), "{:?}", s.only);
+}
+
 #[test]
 fn shorthand_forms_and_passthrough_fields() {
-    let c = canonical(&json!({"model": "claude", "max_tokens": 5, "thinking": {"type": "enabled", "budget_tokens": 1024},
+    let body = json!({"model": "claude", "max_tokens": 5, "thinking": {"type": "enabled", "budget_tokens": 1024},
         "system": [{"type": "text", "text": "A", "cache_control": {"type": "ephemeral"}}, {"type": "text", "text": "B"}],
         "messages": [{"role": "user", "content": "plain"},
                      {"role": "assistant", "content": [{"type": "thinking", "thinking": "hmm", "signature": "s"},
                                                         {"type": "text", "text": "ok"}]},
-                     {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "x", "content": "as a string"}]}]}))
-    .unwrap();
+                     {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "x", "content": "as a string"}]}]});
+    let c = canonical(&body).unwrap();
+    assert_eq!(
+        served(&body).only["thinking"],
+        json!({"type": "enabled", "budget_tokens": 1024}),
+        "unmodelled fields are kept for Anthropic"
+    );
     let v = serde_json::to_value(&c).unwrap();
-    assert_eq!(v["thinking"], json!({"type": "enabled", "budget_tokens": 1024}), "unmodelled fields pass through");
+    assert!(v.get("thinking").is_none(), "unmodelled fields are not canonical");
     assert_eq!(
         v["messages"][0],
         json!({"role": "system", "content": [{"type": "text", "text": "A"}, {"type": "text", "text": "B"}]})
@@ -88,25 +144,44 @@ fn shorthand_forms_and_passthrough_fields() {
     assert!(s.is_stream() && s.wants_stream_usage(), "a Messages stream needs the final usage");
 }
 
+/// Server tools and documents by URL reach an Anthropic vendor as sent; any other vendor
+/// refuses them (`Unsupported`: the router fails over); an unknown block type is named.
 #[test]
-fn what_the_canonical_types_cannot_carry_is_an_error() {
+fn what_the_canonical_types_cannot_carry_is_refused_by_other_vendors() {
     let base = |extra: Value| {
         let mut r = json!({"model": "c", "max_tokens": 1, "messages": [{"role": "user", "content": "x"}]});
         if let (Some(o), Value::Object(e)) = (r.as_object_mut(), extra) {
             o.extend(e);
         }
-        canonical(&r)
+        r
     };
-    let server_tool = base(json!({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}));
-    assert!(matches!(server_tool, Err(WireError::Unsupported { .. })), "{server_tool:?}");
+    let foreign = |body: &Value| {
+        let s = served(body);
+        let n = crate::wire::native::NativeRequest {
+            only: s.only,
+            required: s.required,
+            ..crate::wire::native::NativeRequest::new(
+                crate::wire::native::Dialect::AnthropicMessages,
+                Default::default(),
+            )
+        };
+        crate::wire::native::check_foreign(&n, "OpenAI")
+    };
+    let tool = json!({"type": "web_search_20250305", "name": "web_search", "max_uses": 3});
+    let server_tool = base(json!({"tools": [tool]}));
+    let s = served(&server_tool);
+    assert_eq!(s.only["tools[0]"], tool, "the cache key sees the tool");
+    assert_eq!(s.required.len(), 1);
+    assert!(s.chat.tools.is_none());
+    let e = foreign(&server_tool);
+    assert!(matches!(&e, Err(WireError::Unsupported { what, .. }) if what.contains("tools[0]")), "{e:?}");
     let doc_url = base(json!({"messages": [{"role": "user", "content": [
         {"type": "document", "source": {"type": "url", "url": "https://x/a.pdf"}}]}]}));
-    assert!(matches!(doc_url, Err(WireError::Unsupported { .. })), "{doc_url:?}");
-    let unknown = base(json!({"messages": [{"role": "user", "content": [{"type": "search_result", "x": 1}]}]}));
-    assert!(
-        matches!(&unknown, Err(WireError::Invalid { message: m, .. }) if m.contains("search_result")),
-        "{unknown:?}"
-    );
+    assert!(matches!(foreign(&doc_url), Err(WireError::Unsupported { .. })));
+    assert!(foreign(&base(json!({"top_k": 3}))).is_ok(), "a refinement is only dropped");
+    let unknown =
+        canonical(&base(json!({"messages": [{"role": "user", "content": [{"type": "bogus_block", "x": 1}]}]})));
+    assert!(matches!(&unknown, Err(WireError::Invalid { message: m, .. }) if m.contains("bogus_block")), "{unknown:?}");
 }
 
 fn answer(v: Value) -> ChatResponse {
@@ -210,6 +285,7 @@ fn golden_event_sequence_for_text_then_two_tool_calls() {
         "usage": {"input_tokens": 0, "output_tokens": 0}}});
     let want = vec![
         start,
+        json!({"type": "ping"}),
         json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
         json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Checking "}}),
         json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "☀️"}}),
@@ -230,8 +306,8 @@ fn golden_event_sequence_for_text_then_two_tool_calls() {
     // A stream with nothing in it still opens and closes properly.
     let empty = encode_all(&[]).unwrap();
     let kinds: Vec<&str> = empty.iter().filter_map(|e| e["type"].as_str()).collect();
-    assert_eq!(kinds, ["message_start", "message_delta", "message_stop"]);
-    assert_eq!(empty[1]["delta"]["stop_reason"], "end_turn");
+    assert_eq!(kinds, ["message_start", "ping", "message_delta", "message_stop"]);
+    assert_eq!(empty[2]["delta"]["stop_reason"], "end_turn");
 
     // Interleaved tool-call arguments cannot be expressed as Messages blocks.
     let mixed = chunks(json!([
@@ -249,7 +325,7 @@ fn golden_event_sequence_for_text_then_two_tool_calls() {
 }
 
 /// An Anthropic stream read by the calling side and written back by the serving side: the
-/// same blocks, deltas and stop reason (pings dropped; usage reported at the end).
+/// same blocks, deltas and stop reason (one ping, after message_start; usage reported at the end).
 #[test]
 fn a_vendor_stream_round_trips_through_canonical_chunks() {
     let ev = |v: Value| format!("event: {}\ndata: {v}\n\n", v["type"].as_str().unwrap_or(""));
@@ -280,7 +356,8 @@ fn a_vendor_stream_round_trips_through_canonical_chunks() {
     }
     let events = encode_all(&canonical).unwrap();
     assert_eq!(events[0]["message"]["id"], "msg_1");
-    assert_eq!(&events[1..events.len() - 2], &original[..]);
+    assert_eq!(events[1], json!({"type": "ping"}), "one ping after message_start, as Anthropic sends it");
+    assert_eq!(&events[2..events.len() - 2], &original[..]);
     assert_eq!(events[events.len() - 2]["delta"]["stop_reason"], "tool_use");
     assert_eq!(events[events.len() - 2]["usage"], json!({"input_tokens": 7, "output_tokens": 9}));
 }

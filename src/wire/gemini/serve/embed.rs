@@ -134,7 +134,7 @@ pub fn batch_embed_answer(list: &Value) -> Result<Value, WireError> {
 
 /// A countTokens body (`contents`, or a whole `generateContentRequest`) as the chat request
 /// whose prompt is counted, and the body itself (for a Gemini deployment, which counts it).
-pub fn count_request(body: &[u8], model: &str) -> Result<(ChatRequest, Map<String, Value>), WireError> {
+pub fn count_request(body: &[u8], model: &str) -> Result<ChatRequest, WireError> {
     let raw: Map<String, Value> = parse(body)?;
     let inner = match (raw.get("generateContentRequest"), raw.get("contents")) {
         (Some(_), Some(_)) => {
@@ -148,6 +148,10 @@ pub fn count_request(body: &[u8], model: &str) -> Result<(ChatRequest, Map<Strin
         return Err(WireError::unsupported_at(FRONT, k.as_str(), format!("`{k}`")));
     }
     let bytes = serde_json::to_vec(&inner).map_err(|e| WireError::invalid(e.to_string()))?;
-    let req = super::from_json(&bytes, model, false)?;
-    Ok((req, raw))
+    let mut req = super::from_json(&bytes, model, false)?;
+    // A Gemini deployment counts with the caller's own countTokens body.
+    if let Some(n) = req.native.as_mut() {
+        std::sync::Arc::make_mut(n).body = raw;
+    }
+    Ok(req)
 }

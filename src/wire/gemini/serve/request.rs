@@ -43,7 +43,13 @@ pub fn from_json(body: &[u8], model: &str, stream: bool) -> Result<ChatRequest, 
         let fields: Vec<&str> = only.keys().map(String::as_str).collect();
         tracing::debug!(?fields, "Gemini-only fields: sent to a Gemini upstream only, dropped for any other");
     }
-    req.native = Some(Arc::new(NativeRequest { dialect: Dialect::Gemini, body: raw, headers: Vec::new(), only, required: Vec::new() }));
+    req.native = Some(Arc::new(NativeRequest {
+        dialect: Dialect::Gemini,
+        body: raw,
+        headers: Vec::new(),
+        only,
+        required: Vec::new(),
+    }));
     Ok(req)
 }
 

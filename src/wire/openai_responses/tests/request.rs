@@ -135,18 +135,31 @@ fn reasoning_input_items_are_dropped_and_named() {
 }
 
 #[test]
-fn what_responses_has_and_canonical_cannot_carry_is_refused_by_name() {
-    let err = |v: Value| to_chat_request(&create(v)).unwrap_err();
-    let e = err(json!({"model": "m", "input": "q", "tools": [{"type": "web_search"}]}));
-    assert!(matches!(&e, WireError::Unsupported { dialect: DIALECT, at, .. } if at == "tools[0]"), "{e:?}");
-    assert!(e.to_string().contains("web_search"));
+fn hosted_tools_are_required_of_a_responses_upstream_and_refused_by_name_elsewhere() {
+    use crate::wire::native::{Dialect, NativeRequest, Required, check_foreign};
+    let c = to_chat_request(&create(json!({"model": "m", "input": "q", "tools": [
+        {"type": "function", "name": "f", "parameters": null, "strict": null},
+        {"type": "file_search", "vector_store_ids": ["vs"]}], "tool_choice": {"type": "web_search_preview"}})))
+    .unwrap();
+    assert_eq!(
+        c.required,
+        vec![
+            Required::new("tools[1]", "the built-in tool `file_search`"),
+            Required::new("tool_choice", "the built-in tool `web_search_preview`")
+        ]
+    );
+    assert_eq!(c.chat.tools.as_ref().map(Vec::len), Some(1), "the function tool is kept");
+    assert!(c.chat.tool_choice.is_none());
+    let n = NativeRequest { required: c.required, ..NativeRequest::new(Dialect::OpenAiResponses, Default::default()) };
+    let e = check_foreign(&n, "Anthropic").unwrap_err();
+    assert!(e.to_string().contains("file_search"), "{e}");
     assert_eq!(e.to_gateway_error().param(), Some("tools"));
     assert_eq!(e.to_gateway_error().status(), 400);
-    let e = err(json!({"model": "m", "input": "q", "tools": [{"type": "function", "name": "f", "parameters": null,
-        "strict": null}, {"type": "file_search", "vector_store_ids": ["vs"]}]}));
-    assert!(e.to_string().contains("tools[1]") && e.to_string().contains("file_search"), "{e}");
-    let e = err(json!({"model": "m", "input": "q", "tool_choice": {"type": "web_search_preview"}}));
-    assert!(e.to_string().contains("web_search_preview"), "{e}");
+}
+
+#[test]
+fn what_responses_has_and_canonical_cannot_carry_is_refused_by_name() {
+    let err = |v: Value| to_chat_request(&create(v)).unwrap_err();
     let e = err(json!({"model": "m", "input": [{"type": "item_reference", "id": "msg_1"}]}));
     assert!(e.to_string().contains("item_reference"), "{e}");
     let e = err(json!({"model": "m", "input": [{"type": "computer_call_output", "call_id": "c", "output": {}}]}));
