@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::{chat, create, json};
 use crate::wire::WireError;
-use crate::wire::openai_responses::{DIALECT, to_chat_request, to_create_response};
+use crate::wire::openai_responses::{to_chat_request, to_create_response};
 
 /// The canonical request and, as one more top-level key `native.only`, what only a Responses
 /// upstream gets.
