@@ -174,7 +174,10 @@ fn what_the_canonical_types_cannot_carry_is_refused_by_other_vendors() {
     assert_eq!(s.required.len(), 1);
     assert!(s.chat.tools.is_none());
     let e = foreign(&server_tool);
-    assert!(matches!(&e, Err(WireError::Unsupported { what, .. }) if what.contains("tools[0]")), "{e:?}");
+    assert!(
+        matches!(&e, Err(WireError::Unsupported { at, what, .. }) if at == "tools[0]" && what.contains("web_search")),
+        "{e:?}"
+    );
     let doc_url = base(json!({"messages": [{"role": "user", "content": [
         {"type": "document", "source": {"type": "url", "url": "https://x/a.pdf"}}]}]}));
     assert!(matches!(foreign(&doc_url), Err(WireError::Unsupported { .. })));
