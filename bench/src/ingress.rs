@@ -4,7 +4,8 @@
 //! Messages, Responses, Gemini generateContent) asks each deployment the same short question
 //! over HTTP on the Unix socket, one request at a time. The baseline of a row is the same
 //! upstream asked directly in its own dialect; "added" is the difference of the p50s.
-//! Rows whose ingress and upstream speak one dialect are passthrough (the body goes as sent).
+//! Rows whose ingress and upstream speak one dialect are passthrough (the body goes as sent;
+//! for Chat Completions, the canonical shape itself, `canonical`).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -212,7 +213,12 @@ pub async fn run(a: &Args, vendor_base: &str) {
         let base = measure(&direct, &format!("{vendor_root}{path}"), &vendor_headers(up), &body, n).await;
         for ing in Ingress::ALL {
             let (path, body) = ing.request(up.model());
-            let kind = if ing == up.same() { "passthrough" } else { "translated" };
+            let kind = match (ing == up.same(), ing) {
+                // Chat Completions is the canonical shape itself: no native body rides along.
+                (true, Ingress::Chat) => "canonical",
+                (true, _) => "passthrough",
+                _ => "translated",
+            };
             let got = measure(&uds, &format!("http://sidegate{path}"), &[], &body, n).await;
             let us = |d: Duration| d.as_secs_f64() * 1e6;
             match (got, base) {
