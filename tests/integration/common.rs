@@ -181,3 +181,28 @@ timeout = "20s"
 "#
     )
 }
+
+/// POSTs `body` as it is (any bytes, `content-type: application/json`) over the socket:
+/// status, headers, body text.
+pub async fn post_bytes(d: &Daemon, path: &str, body: &[u8]) -> (u16, reqwest::header::HeaderMap, String) {
+    let r = d
+        .http()
+        .post(format!("http://sidegate{path}"))
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("request");
+    (r.status().as_u16(), r.headers().clone(), r.text().await.expect("body"))
+}
+
+/// Bodies no JSON endpoint can read, and a word its 400 must say: empty, not JSON, not UTF-8,
+/// JSON that is not an object.
+pub const UNREADABLE_BODIES: [(&[u8], &str); 6] = [
+    (b"", "empty"),
+    (b"   ", "empty"),
+    (b"{\"model\": ", "invalid request body"),
+    (b"\xff\xfe{}", "invalid request body"),
+    (b"[1, 2]", "not an array"),
+    (b"\"hello\"", "not a string"),
+];

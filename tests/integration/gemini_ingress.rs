@@ -8,7 +8,7 @@
 use fake_vendor::FakeVendor;
 use serde_json::{Value, json};
 
-use crate::common::{Daemon, eventually};
+use crate::common::{Daemon, UNREADABLE_BODIES, eventually, post_bytes};
 
 fn config(addr: &str) -> String {
     format!(
@@ -31,6 +31,11 @@ api_key = "sk-ant-fake-secret"
 [models.flash]
 provider = "gem"
 model = "gemini-2.0-flash"
+
+[models.flash-window]
+provider = "gem"
+model = "gemini-2.0-flash"
+context_window = 1048576
 
 [models.gem-tools]
 provider = "gem"
@@ -271,6 +276,30 @@ async fn errors_are_google_rpc_status_with_the_right_codes() {
         details.as_array().unwrap().iter().any(|d| d["@type"] == "type.googleapis.com/google.rpc.ErrorInfo"),
         "{details}"
     );
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_a_gemini_request_is_a_clear_invalid_argument() {
+    let (_vendor, d) = start().await;
+    let methods = ["generateContent", "streamGenerateContent", "countTokens", "embedContent", "batchEmbedContents"];
+    for method in methods {
+        let path = format!("/v1beta/models/flash:{method}");
+        for (body, says) in UNREADABLE_BODIES {
+            let (status, h, raw) = post_bytes(&d, &path, body).await;
+            assert_eq!(status_of(status, &raw), (400, "INVALID_ARGUMENT".into()), "{path} {body:?}: {raw}");
+            assert!(raw.contains(says), "{path} {body:?}: {raw}");
+            assert!(h.contains_key("x-sidegate-request-id"));
+        }
+    }
+    // `maxOutputTokens` past what a number can be, and past what any context window holds.
+    let mut huge = user("x");
+    huge["generationConfig"] = json!({"maxOutputTokens": 1e30});
+    let (status, _, raw) = post(&d, "/v1beta/models/flash:generateContent", &huge).await;
+    assert_eq!(status_of(status, &raw), (400, "INVALID_ARGUMENT".into()), "{raw}");
+    huge["generationConfig"] = json!({"maxOutputTokens": u64::MAX});
+    let (status, _, raw) = post(&d, "/v1beta/models/flash-window:generateContent", &huge).await;
+    assert_eq!(status_of(status, &raw), (400, "INVALID_ARGUMENT".into()), "{raw}");
+    assert!(raw.contains("context window"), "{raw}");
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@
 use fake_vendor::FakeVendor;
 use serde_json::{Value, json};
 
-use crate::common::{Daemon, eventually};
+use crate::common::{Daemon, UNREADABLE_BODIES, eventually, post_bytes};
 
 fn config(addr: &str) -> String {
     format!(
@@ -30,6 +30,11 @@ api_key = "AIza-fake-secret"
 [models.haiku]
 provider = "claude"
 model = "claude-3-5-haiku-latest"
+
+[models.haiku-window]
+provider = "claude"
+model = "claude-3-5-haiku-latest"
+context_window = 200000
 
 [models.claude-think]
 provider = "claude"
@@ -330,6 +335,36 @@ async fn errors_are_anthropic_shaped_with_their_status_and_type() {
     let a = messages(&d, &ask("oai-500", "x")).await;
     assert!(a.status >= 500, "{}", a.text);
     assert!(matches!(a.json()["error"]["type"].as_str(), Some("api_error" | "overloaded_error")), "{}", a.text);
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_a_messages_request_is_a_clear_anthropic_400() {
+    let (_vendor, d) = start().await;
+    for path in ["/v1/messages", "/v1/messages/count_tokens"] {
+        for (body, says) in UNREADABLE_BODIES {
+            let (status, h, raw) = post_bytes(&d, path, body).await;
+            let v: Value = serde_json::from_str(&raw).unwrap_or_else(|_| panic!("{path}: not JSON: {raw}"));
+            assert_eq!((status, v["type"].as_str()), (400, Some("error")), "{path} {body:?}: {raw}");
+            assert_eq!(v["error"]["type"], "invalid_request_error", "{raw}");
+            assert!(v["error"]["message"].as_str().unwrap().contains(says), "{path} {body:?}: {raw}");
+            assert!(h.contains_key("x-sidegate-request-id") && h.contains_key("request-id"));
+        }
+    }
+    // `max_tokens` past what a number can be, and past what any context window holds.
+    let (status, _, raw) = post_bytes(
+        &d,
+        "/v1/messages",
+        br#"{"model": "haiku", "max_tokens": 1e30,
+        "messages": [{"role": "user", "content": "x"}]}"#,
+    )
+    .await;
+    assert_eq!(status, 400, "{raw}");
+    assert!(raw.contains("invalid_request_error") && raw.contains("1e+30"), "{raw}");
+    let mut huge = ask("haiku-window", "x");
+    huge["max_tokens"] = json!(u64::MAX);
+    let a = messages(&d, &huge).await;
+    assert_eq!((a.status, a.json()["error"]["type"].as_str()), (400, Some("invalid_request_error")), "{}", a.text);
+    assert!(a.json()["error"]["message"].as_str().unwrap().contains("context window"), "{}", a.text);
 }
 
 #[tokio::test]
