@@ -8,82 +8,35 @@
 use fake_vendor::FakeVendor;
 use serde_json::{Value, json};
 
-use crate::common::{Daemon, UNREADABLE_BODIES, eventually, post_bytes};
+use crate::common::{Daemon, FakeToml, UNREADABLE_BODIES, eventually, post_bytes, with_fake_vendor};
 
 fn config(addr: &str) -> String {
-    format!(
-        r#"
-[providers.gem]
-kind = "gemini"
-base_url = "http://{addr}"
-api_key = "AIza-fake-secret"
-
-[providers.oai]
-kind = "openai-compatible"
-base_url = "http://{addr}/v1"
-api_key = "sk-fake-secret"
-
-[providers.claude]
-kind = "anthropic"
-base_url = "http://{addr}"
-api_key = "sk-ant-fake-secret"
-
-[models.flash]
-provider = "gem"
-model = "gemini-2.0-flash"
-
-[models.flash-window]
-provider = "gem"
-model = "gemini-2.0-flash"
-context_window = 1048576
-
-[models.gem-tools]
-provider = "gem"
-model = "tool-call"
-
-[models.gem-500]
-provider = "gem"
-model = "fail-500"
-
-[models.gem-429]
-provider = "gem"
-model = "fail-429"
-
-[models.gem-embed]
-provider = "gem"
-model = "gemini-embedding-001"
-capabilities = ["embeddings"]
-
-[models.gpt]
-provider = "oai"
-model = "echo-model"
-
-[models.oai-embed]
-provider = "oai"
-model = "text-embedding-3-small"
-
-[models.haiku]
-provider = "claude"
-model = "claude-3-5-haiku-latest"
-
-[models.claude-tools]
-provider = "claude"
-model = "tool-call"
-
-[routes.failover]
-targets = ["gem-500", "gpt"]
-
-[routes.cached]
-targets = ["gpt"]
-cache = {{ ttl = "10m", tiers = ["memory"] }}
-"#
-    )
+    FakeToml::new(addr)
+        .gemini("gem")
+        .openai_compatible("oai")
+        .anthropic("claude")
+        .models(
+            "gem",
+            &[
+                ("flash", "gemini-2.0-flash"),
+                ("gem-tools", "tool-call"),
+                ("gem-500", "fail-500"),
+                ("gem-429", "fail-429"),
+            ],
+        )
+        .raw("[models.flash-window]\nprovider = \"gem\"\nmodel = \"gemini-2.0-flash\"\ncontext_window = 1048576")
+        .raw(
+            "[models.gem-embed]\nprovider = \"gem\"\nmodel = \"gemini-embedding-001\"\ncapabilities = [\"embeddings\"]",
+        )
+        .models("oai", &[("gpt", "echo-model"), ("oai-embed", "text-embedding-3-small")])
+        .models("claude", &[("haiku", "claude-3-5-haiku-latest"), ("claude-tools", "tool-call")])
+        .route("failover", &["gem-500", "gpt"])
+        .cached_route("cached", &["gpt"])
+        .build()
 }
 
 async fn start() -> (FakeVendor, Daemon) {
-    let vendor = FakeVendor::start().await.unwrap();
-    let d = Daemon::start("", &config(&vendor.addr.to_string())).await;
-    (vendor, d)
+    with_fake_vendor(config).await
 }
 
 /// POST over the socket: status, headers, body text.

@@ -7,89 +7,29 @@
 use fake_vendor::FakeVendor;
 use serde_json::{Value, json};
 
-use crate::common::{Daemon, UNREADABLE_BODIES, eventually, post_bytes};
+use crate::common::{Daemon, FakeToml, UNREADABLE_BODIES, eventually, post_bytes, with_fake_vendor};
 
 fn config(addr: &str) -> String {
-    format!(
-        r#"
-[providers.claude]
-kind = "anthropic"
-base_url = "http://{addr}"
-api_key = "sk-ant-fake-secret"
-
-[providers.oai]
-kind = "openai-compatible"
-base_url = "http://{addr}/v1"
-api_key = "sk-oai-fake-secret"
-
-[providers.gem]
-kind = "gemini"
-base_url = "http://{addr}"
-api_key = "AIza-fake-secret"
-
-[models.haiku]
-provider = "claude"
-model = "claude-3-5-haiku-latest"
-
-[models.haiku-window]
-provider = "claude"
-model = "claude-3-5-haiku-latest"
-context_window = 200000
-
-[models.claude-think]
-provider = "claude"
-model = "thinking"
-
-[models.claude-tools]
-provider = "claude"
-model = "tool-call"
-
-[models.oai-echo]
-provider = "oai"
-model = "echo-model"
-
-[models.oai-tools]
-provider = "oai"
-model = "tool-call"
-
-[models.oai-500]
-provider = "oai"
-model = "fail-500"
-
-[models.oai-broken]
-provider = "oai"
-model = "stream-error"
-
-[models.oai-text-only]
-provider = "oai"
-model = "echo-model#text"
-capabilities = ["tools"]
-
-[models.gem-echo]
-provider = "gem"
-model = "gemini-2.0-flash"
-
-[models.gem-tools]
-provider = "gem"
-model = "text-tool-call"
-
-[routes.failover]
-targets = ["oai-500", "haiku"]
-
-[routes.openai-first]
-targets = ["oai-echo", "haiku"]
-
-[routes.cached]
-targets = ["oai-echo"]
-cache = {{ ttl = "10m", tiers = ["memory"] }}
-"#
-    )
+    FakeToml::new(addr)
+        .anthropic("claude")
+        .openai_compatible("oai")
+        .gemini("gem")
+        .models("claude", &[("haiku", "claude-3-5-haiku-latest"), ("claude-think", "thinking"), ("claude-tools", "tool-call")])
+        .raw("[models.haiku-window]\nprovider = \"claude\"\nmodel = \"claude-3-5-haiku-latest\"\ncontext_window = 200000")
+        .models(
+            "oai",
+            &[("oai-echo", "echo-model"), ("oai-tools", "tool-call"), ("oai-500", "fail-500"), ("oai-broken", "stream-error")],
+        )
+        .raw("[models.oai-text-only]\nprovider = \"oai\"\nmodel = \"echo-model#text\"\ncapabilities = [\"tools\"]")
+        .models("gem", &[("gem-echo", "gemini-2.0-flash"), ("gem-tools", "text-tool-call")])
+        .route("failover", &["oai-500", "haiku"])
+        .route("openai-first", &["oai-echo", "haiku"])
+        .cached_route("cached", &["oai-echo"])
+        .build()
 }
 
 async fn start() -> (FakeVendor, Daemon) {
-    let vendor = FakeVendor::start().await.unwrap();
-    let d = Daemon::start("", &config(&vendor.addr.to_string())).await;
-    (vendor, d)
+    with_fake_vendor(config).await
 }
 
 struct Answer {
