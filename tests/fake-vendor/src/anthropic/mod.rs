@@ -30,7 +30,7 @@ mod validate;
 
 use validate::validate;
 
-use crate::faults::{self, ErrKind, Pre};
+use crate::faults::{self, ErrKind};
 use crate::{CallGuard, FakeBody, Stats, json_resp};
 
 fn error(status: u16, kind: &str, message: &str) -> Response<FakeBody> {
@@ -151,14 +151,10 @@ fn event(kind: &str, data: Value) -> Option<Bytes> {
 
 pub async fn messages(body: Value, headers: &Value, guard: CallGuard, stats: &Arc<Stats>) -> Response<FakeBody> {
     let model = body["model"].as_str().unwrap_or("").to_string();
-    match faults::pre(&model, stats).await {
-        Pre::Fail(e) => {
-            guard.finish();
-            return render(e);
-        }
-        Pre::Reset => return faults::reset(guard),
-        Pre::Answer => {}
-    }
+    let guard = match faults::before_answer(&model, stats, guard, render).await {
+        Ok(guard) => guard,
+        Err(r) => return r,
+    };
     if let Err((status, kind, message)) = validate(headers, &body) {
         guard.finish();
         return error(status, kind, &message);

@@ -28,7 +28,7 @@ mod validate;
 
 use validate::{unknown, validate};
 
-use crate::faults::{self, ErrKind, Pre};
+use crate::faults::{self, ErrKind};
 use crate::{CallGuard, FakeBody, Stats, json_resp};
 
 pub(crate) const SIGNATURE: &str = "c2lnLWZha2UtdGhvdWdodA==";
@@ -180,14 +180,10 @@ pub async fn handle(
             json!([]),
         );
     }
-    match faults::pre(&model, stats).await {
-        Pre::Fail(e) => {
-            guard.finish();
-            return render(e);
-        }
-        Pre::Reset => return faults::reset(guard),
-        Pre::Answer => {}
-    }
+    let guard = match faults::before_answer(&model, stats, guard, render).await {
+        Ok(guard) => guard,
+        Err(r) => return r,
+    };
     match method {
         "generateContent" => generate(&model, body, guard, false),
         "streamGenerateContent" if query.is_some_and(|q| q.split('&').any(|kv| kv == "alt=sse")) => {
