@@ -8,7 +8,7 @@
 use fake_vendor::FakeVendor;
 use serde_json::{Value, json};
 
-use crate::common::{Daemon, FakeToml, UNREADABLE_BODIES, eventually, post_bytes, with_fake_vendor};
+use crate::common::{Daemon, FakeToml, GEMINI_KEY, UNREADABLE_BODIES, eventually, post_bytes, with_fake_vendor};
 
 fn config(addr: &str) -> String {
     FakeToml::new(addr)
@@ -103,6 +103,20 @@ async fn a_gemini_upstream_gets_the_body_as_sent_and_answers_verbatim() {
     assert_eq!(v["candidates"][0]["safetyRatings"], json!([]));
     assert_eq!((v["responseId"].as_str(), v["modelVersion"].as_str()), (Some("fake-resp-1"), Some("gemini-2.0-flash")));
     assert_eq!(v["candidates"][0]["content"]["parts"][0]["text"], "bonjour Gemini");
+    // The caller's key (header or `?key=`) is not the vendor's: sidegate sends its own.
+    let r = d
+        .http()
+        .post("http://sidegate/v1beta/models/flash:generateContent?key=caller-query-key")
+        .header("x-goog-api-key", "caller-header-key")
+        .header("authorization", "Bearer caller-token")
+        .json(&user("whose key"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let last = vendor.last_request();
+    assert_eq!(last["headers"]["x-goog-api-key"], GEMINI_KEY);
+    assert!(last["query"].is_null() && last["authorization"].is_null(), "{last}");
     // google-genai with api_version v1
     let v1 = ok(&d, "/v1/models/flash:generateContent", &user("via v1")).await;
     assert_eq!(v1["candidates"][0]["content"]["parts"][0]["text"], "via v1");

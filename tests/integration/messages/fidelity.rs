@@ -4,6 +4,8 @@
 
 use serde_json::{Value, json};
 
+use crate::common::ANTHROPIC_KEY;
+
 use super::{ask, assert_well_named, events, messages, names, post, start, text_of, with_tools};
 
 #[tokio::test]
@@ -32,7 +34,14 @@ async fn an_anthropic_upstream_gets_every_field_and_header_as_sent() {
                 {"type": "tool_result", "tool_use_id": "toolu_01", "is_error": true,
                  "content": [{"type": "text", "text": "station offline"}]}]}]
     });
-    let beta = [("anthropic-version", "2023-06-01"), ("anthropic-beta", "context-management-2025-06-27")];
+    let beta = [
+        ("anthropic-version", "2023-06-01"),
+        ("anthropic-beta", "context-management-2025-06-27"),
+        // The caller's own credentials never reach the vendor.
+        ("x-api-key", "sk-caller-own-key"),
+        ("authorization", "Bearer sk-caller-own-token"),
+        ("x-goog-api-key", "caller-goog-key"),
+    ];
     let a = post(&d, "/v1/messages", &body, &beta).await;
     assert_eq!(a.status, 200, "{}", a.text);
     assert_eq!(a.header("x-sidegate-provider"), "claude");
@@ -42,6 +51,8 @@ async fn an_anthropic_upstream_gets_every_field_and_header_as_sent() {
     assert_eq!(last["body"], want, "only `model` is rewritten");
     assert_eq!(last["headers"]["anthropic-version"], "2023-06-01");
     assert_eq!(last["headers"]["anthropic-beta"], "context-management-2025-06-27");
+    assert_eq!(last["headers"]["x-api-key"], ANTHROPIC_KEY, "sidegate's key, not the caller's");
+    assert!(last["authorization"].is_null() && last["headers"].get("x-goog-api-key").is_none(), "{last}");
     // The vendor's answer, as it sent it (its own model id, its id, its key order).
     let v = a.json();
     assert_eq!(v["id"], "msg_fake01");
