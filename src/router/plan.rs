@@ -87,7 +87,8 @@ impl Needs {
             return Some(Exclusion::NoEmbeddings);
         }
         if let Some(window) = m.context_window {
-            let need = self.prompt_tokens + self.max_output.unwrap_or(0);
+            // (saturating: a caller's `max_tokens` may be any u64)
+            let need = self.prompt_tokens.saturating_add(self.max_output.unwrap_or(0));
             if need > window {
                 return Some(Exclusion::ContextWindow { window, need });
             }
@@ -102,7 +103,7 @@ impl Needs {
     }
 
     fn tokens(&self) -> f64 {
-        (self.prompt_tokens + self.max_output.unwrap_or(0)) as f64
+        self.prompt_tokens.saturating_add(self.max_output.unwrap_or(0)) as f64
     }
 }
 

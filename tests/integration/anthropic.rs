@@ -5,62 +5,33 @@
 use fake_vendor::FakeVendor;
 use serde_json::{Value, json};
 
-use crate::common::Daemon;
+use crate::common::{ANTHROPIC_KEY, Daemon, FakeToml, chat_sse, with_fake_vendor};
 
 fn config(addr: &str) -> String {
-    format!(
-        r#"
-[providers.claude]
-kind = "anthropic"
-base_url = "http://{addr}"
-api_key = "sk-ant-fake-secret"
-
-[providers.mock]
-kind = "mock"
-
-[models.haiku]
-provider = "claude"
-model = "claude-3-5-haiku-latest"
-
-[models.overloaded]
-provider = "claude"
-model = "fail-529"
-
-[models.stream-overloaded]
-provider = "claude"
-model = "stream-overloaded"
-
-[models.echo]
-provider = "mock"
-model = "echo"
-
-[routes.resilient]
-targets = ["overloaded", "echo"]
-
-[routes.resilient-stream]
-targets = ["stream-overloaded", "echo"]
-
-[routes.claude-first]
-targets = ["haiku", "echo"]
-"#
-    )
+    FakeToml::new(addr)
+        .anthropic("claude")
+        .raw("[providers.mock]\nkind = \"mock\"")
+        .models(
+            "claude",
+            &[
+                ("haiku", "claude-3-5-haiku-latest"),
+                ("overloaded", "fail-529"),
+                ("stream-overloaded", "stream-overloaded"),
+            ],
+        )
+        .models("mock", &[("echo", "echo")])
+        .route("resilient", &["overloaded", "echo"])
+        .route("resilient-stream", &["stream-overloaded", "echo"])
+        .route("claude-first", &["haiku", "echo"])
+        .build()
 }
 
 async fn start() -> (FakeVendor, Daemon) {
-    let vendor = FakeVendor::start().await.unwrap();
-    let d = Daemon::start("", &config(&vendor.addr.to_string())).await;
-    (vendor, d)
+    with_fake_vendor(config).await
 }
 
 async fn post(d: &Daemon, path: &str, body: &Value) -> reqwest::Response {
     d.http().post(format!("http://sidegate{path}")).json(body).send().await.unwrap()
-}
-
-/// Data events of an SSE body (without `[DONE]`), and whether it ended with `[DONE]`.
-fn sse(raw: &str) -> (Vec<Value>, bool) {
-    let datas: Vec<&str> = raw.split("\n\n").filter_map(|e| e.strip_prefix("data: ")).collect();
-    let done = datas.last() == Some(&"[DONE]");
-    (datas.into_iter().filter(|d| *d != "[DONE]").map(|d| serde_json::from_str(d).unwrap()).collect(), done)
 }
 
 #[tokio::test]
@@ -84,7 +55,7 @@ async fn text_system_and_usage() {
     );
     let last = vendor.last_request();
     assert_eq!(last["path"], "/v1/messages");
-    assert_eq!(last["headers"]["x-api-key"], "sk-ant-fake-secret");
+    assert_eq!(last["headers"]["x-api-key"], ANTHROPIC_KEY);
     assert_eq!(last["headers"]["anthropic-version"], "2023-06-01");
     assert_eq!(last["authorization"], Value::Null, "the key travels only in x-api-key");
     assert_eq!(last["body"]["system"], "Be terse.");
@@ -105,7 +76,7 @@ async fn stream_with_usage_and_cache_tokens() {
     .text()
     .await
     .unwrap();
-    let (events, done) = sse(&raw);
+    let (events, done) = chat_sse(&raw);
     assert!(done, "{raw}");
     let text: String = events.iter().filter_map(|e| e["choices"][0]["delta"]["content"].as_str()).collect();
     assert_eq!(text, "one two three");
@@ -155,7 +126,7 @@ async fn tool_round_trip_unary_then_stream() {
     .text()
     .await
     .unwrap();
-    let (events, done) = sse(&raw);
+    let (events, done) = chat_sse(&raw);
     assert!(done, "{raw}");
     let text: String = events.iter().filter_map(|e| e["choices"][0]["delta"]["content"].as_str()).collect();
     assert_eq!(text, "results: 12:00; 21C");
@@ -174,7 +145,7 @@ async fn tool_round_trip_unary_then_stream() {
     .text()
     .await
     .unwrap();
-    let (events, _) = sse(&raw);
+    let (events, _) = chat_sse(&raw);
     let mut args = [String::new(), String::new()];
     for e in &events {
         for t in e["choices"][0]["delta"]["tool_calls"].as_array().into_iter().flatten() {
@@ -225,7 +196,7 @@ async fn n_fans_out_into_choices() {
     .text()
     .await
     .unwrap();
-    let (events, done) = sse(&raw);
+    let (events, done) = chat_sse(&raw);
     assert!(done);
     for i in 0..2 {
         let text: String = events
@@ -257,7 +228,7 @@ async fn overloaded_fails_over_unary_and_before_the_first_streamed_byte() {
     .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-sidegate-provider"], "mock");
-    let (events, done) = sse(&r.text().await.unwrap());
+    let (events, done) = chat_sse(&r.text().await.unwrap());
     assert!(done);
     assert_eq!(events.iter().filter_map(|e| e["choices"][0]["delta"]["content"].as_str()).collect::<String>(), "hi");
 }
@@ -274,7 +245,7 @@ async fn mid_stream_error_event_ends_without_done() {
     .text()
     .await
     .unwrap();
-    let (events, done) = sse(&raw);
+    let (events, done) = chat_sse(&raw);
     assert!(!done, "{raw}");
     assert!(events.last().unwrap().get("error").is_some(), "{raw}");
     assert!(events.iter().all(|e| e["choices"][0]["finish_reason"].is_null()), "never a fake finish: {raw}");
@@ -297,7 +268,7 @@ async fn vendor_errors_are_classified() {
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
     assert!(v["error"]["message"].as_str().unwrap().contains("temperature"), "{v}");
-    assert!(!d.log().contains("sk-ant-fake-secret"), "the key never reaches the log");
+    assert!(!d.log().contains(ANTHROPIC_KEY), "the key never reaches the log");
 }
 
 #[tokio::test]

@@ -181,3 +181,114 @@ timeout = "20s"
 "#
     )
 }
+
+/// POSTs `body` as it is (any bytes, `content-type: application/json`) over the socket:
+/// status, headers, body text.
+pub async fn post_bytes(d: &Daemon, path: &str, body: &[u8]) -> (u16, reqwest::header::HeaderMap, String) {
+    let r = d
+        .http()
+        .post(format!("http://sidegate{path}"))
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("request");
+    (r.status().as_u16(), r.headers().clone(), r.text().await.expect("body"))
+}
+
+/// Bodies no JSON endpoint can read, and a word its 400 must say: empty, not JSON, not UTF-8,
+/// JSON that is not an object.
+pub const UNREADABLE_BODIES: [(&[u8], &str); 6] = [
+    (b"", "empty"),
+    (b"   ", "empty"),
+    (b"{\"model\": ", "invalid request body"),
+    (b"\xff\xfe{}", "invalid request body"),
+    (b"[1, 2]", "not an array"),
+    (b"\"hello\"", "not a string"),
+];
+
+/// The key each fake-vendor provider of [`FakeToml`] is configured with (the vendor-side
+/// header tests and the key-hygiene tests look for them).
+pub const ANTHROPIC_KEY: &str = "sk-ant-fake-secret";
+pub const GEMINI_KEY: &str = "AIza-fake-secret";
+pub const OPENAI_KEY: &str = "sk-fake-secret";
+
+/// Config text for the fake vendor at one address (tests/fake-vendor serves every vendor
+/// kind there), a table at a time: providers, models on them, routes, and raw TOML for
+/// anything else.
+pub struct FakeToml {
+    addr: String,
+    text: String,
+}
+
+impl FakeToml {
+    pub fn new(addr: impl std::fmt::Display) -> Self {
+        FakeToml { addr: addr.to_string(), text: String::new() }
+    }
+
+    /// `[providers.<name>]` of `kind` at the fake's address plus `path`, with `key`.
+    pub fn provider(mut self, name: &str, kind: &str, path: &str, key: &str) -> Self {
+        let addr = &self.addr;
+        self.text.push_str(&format!(
+            "\n[providers.{name}]\nkind = \"{kind}\"\nbase_url = \"http://{addr}{path}\"\napi_key = \"{key}\"\n"
+        ));
+        self
+    }
+
+    pub fn anthropic(self, name: &str) -> Self {
+        self.provider(name, "anthropic", "", ANTHROPIC_KEY)
+    }
+
+    pub fn gemini(self, name: &str) -> Self {
+        self.provider(name, "gemini", "", GEMINI_KEY)
+    }
+
+    pub fn openai_compatible(self, name: &str) -> Self {
+        self.provider(name, "openai-compatible", "/v1", OPENAI_KEY)
+    }
+
+    /// `[models.<name>]` on `provider` for each `(name, vendor model)`.
+    pub fn models(mut self, provider: &str, models: &[(&str, &str)]) -> Self {
+        for (name, model) in models {
+            self.text.push_str(&format!("\n[models.{name}]\nprovider = \"{provider}\"\nmodel = \"{model}\"\n"));
+        }
+        self
+    }
+
+    pub fn route(mut self, name: &str, targets: &[&str]) -> Self {
+        self.text.push_str(&format!("\n[routes.{name}]\ntargets = {targets:?}\n"));
+        self
+    }
+
+    /// A route with a memory cache (10 minutes).
+    pub fn cached_route(self, name: &str, targets: &[&str]) -> Self {
+        self.route(name, targets).raw("cache = { ttl = \"10m\", tiers = [\"memory\"] }")
+    }
+
+    /// TOML as it is (a provider or model with settings of its own).
+    pub fn raw(mut self, toml: &str) -> Self {
+        self.text.push_str(toml);
+        self.text.push('\n');
+        self
+    }
+
+    pub fn build(self) -> String {
+        self.text
+    }
+}
+
+/// A fake vendor and a daemon whose config `config` writes for the fake's address.
+pub async fn with_fake_vendor(config: impl FnOnce(&str) -> String) -> (fake_vendor::FakeVendor, Daemon) {
+    let vendor = fake_vendor::FakeVendor::start().await.expect("fake vendor");
+    let d = Daemon::start("", &config(&vendor.addr.to_string())).await;
+    (vendor, d)
+}
+
+/// The chunks of a Chat Completions SSE body (without `[DONE]`), and whether it ended with
+/// `[DONE]`.
+pub fn chat_sse(raw: &str) -> (Vec<serde_json::Value>, bool) {
+    let datas: Vec<&str> = raw.split("\n\n").filter_map(|e| e.strip_prefix("data: ")).collect();
+    let done = datas.last() == Some(&"[DONE]");
+    let chunks = datas.into_iter().filter(|d| *d != "[DONE]").map(|d| serde_json::from_str(d).expect("chunk JSON"));
+    (chunks.collect(), done)
+}

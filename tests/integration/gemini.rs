@@ -6,58 +6,26 @@
 use fake_vendor::FakeVendor;
 use serde_json::{Value, json};
 
-use crate::common::Daemon;
+use crate::common::{Daemon, FakeToml, GEMINI_KEY, chat_sse, with_fake_vendor};
 
 fn config(addr: &str) -> String {
-    format!(
-        r#"
-[providers.gem]
-kind = "gemini"
-base_url = "http://{addr}"
-api_key = "AIza-fake-secret"
-
-[providers.azure]
-kind = "azure"
-base_url = "http://{addr}"
-api_key = "azure-fake-secret"
-api_version = "2024-10-21"
-
-[providers.mistral]
-kind = "openai-compatible"
-preset = "mistral"
-base_url = "http://{addr}/v1"
-api_key = "mistral-fake-secret"
-
-[providers.mock]
-kind = "mock"
-
-[models.flash]
-provider = "gem"
-model = "gemini-2.0-flash"
-
-[models.gem-embed]
-provider = "gem"
-model = "gemini-embedding-001"
-capabilities = ["embeddings"]
-
-[models.gem-429]
-provider = "gem"
-model = "fail-429"
-
-[models.echo]
-provider = "mock"
-model = "echo"
-
-[routes.throttled]
-targets = ["gem-429", "echo"]
-"#
-    )
+    FakeToml::new(addr)
+        .gemini("gem")
+        .provider("azure", "azure", "", "azure-fake-secret")
+        .raw("api_version = \"2024-10-21\"")
+        .provider("mistral", "openai-compatible", "/v1", "mistral-fake-secret")
+        .raw("preset = \"mistral\"\n[providers.mock]\nkind = \"mock\"")
+        .models("gem", &[("flash", "gemini-2.0-flash"), ("gem-429", "fail-429")])
+        .raw(
+            "[models.gem-embed]\nprovider = \"gem\"\nmodel = \"gemini-embedding-001\"\ncapabilities = [\"embeddings\"]",
+        )
+        .models("mock", &[("echo", "echo")])
+        .route("throttled", &["gem-429", "echo"])
+        .build()
 }
 
 async fn start() -> (FakeVendor, Daemon) {
-    let vendor = FakeVendor::start().await.unwrap();
-    let d = Daemon::start("", &config(&vendor.addr.to_string())).await;
-    (vendor, d)
+    with_fake_vendor(config).await
 }
 
 async fn post(d: &Daemon, path: &str, body: &Value) -> reqwest::Response {
@@ -70,12 +38,6 @@ async fn chat(d: &Daemon, body: &Value) -> Value {
     let v: Value = r.json().await.unwrap();
     assert_eq!(status, 200, "{v}");
     v
-}
-
-fn sse(raw: &str) -> (Vec<Value>, bool) {
-    let datas: Vec<&str> = raw.split("\n\n").filter_map(|e| e.strip_prefix("data: ")).collect();
-    let done = datas.last() == Some(&"[DONE]");
-    (datas.into_iter().filter(|d| *d != "[DONE]").map(|d| serde_json::from_str(d).unwrap()).collect(), done)
 }
 
 #[tokio::test]
@@ -91,7 +53,7 @@ async fn text_system_config_and_stream() {
     assert_eq!(v["choices"][0]["finish_reason"], "stop");
     let last = vendor.last_request();
     assert_eq!(last["path"], "/v1beta/models/gemini-2.0-flash:generateContent");
-    assert_eq!(last["headers"]["x-goog-api-key"], "AIza-fake-secret");
+    assert_eq!(last["headers"]["x-goog-api-key"], GEMINI_KEY);
     assert_eq!(last["authorization"], Value::Null);
     assert_eq!(last["body"]["systemInstruction"], json!({"parts": [{"text": "Be terse."}]}));
     assert_eq!(last["body"]["generationConfig"], json!({"temperature": 1.5, "maxOutputTokens": 64}));
@@ -106,7 +68,7 @@ async fn text_system_config_and_stream() {
     .text()
     .await
     .unwrap();
-    let (events, done) = sse(&raw);
+    let (events, done) = chat_sse(&raw);
     assert!(done, "{raw}");
     assert_eq!(vendor.last_request()["query"], "alt=sse");
     let text: String = events.iter().filter_map(|e| e["choices"][0]["delta"]["content"].as_str()).collect();
@@ -130,7 +92,7 @@ async fn tool_round_trip_with_thought_signatures() {
         let mut messages = vec![json!({"role": "user", "content": "weather?"})];
         let first = json!({"model": "gem/thinking", "tools": tools(), "stream": stream, "messages": messages});
         let (calls, finish) = if stream {
-            let (events, done) = sse(&post(&d, "/v1/chat/completions", &first).await.text().await.unwrap());
+            let (events, done) = chat_sse(&post(&d, "/v1/chat/completions", &first).await.text().await.unwrap());
             assert!(done);
             let calls: Vec<Value> = events
                 .iter()
@@ -208,7 +170,7 @@ async fn errors_blocked_prompts_and_failover() {
     .text()
     .await
     .unwrap();
-    let (events, done) = sse(&raw);
+    let (events, done) = chat_sse(&raw);
     assert!(!done && events.last().unwrap().get("error").is_some(), "{raw}");
     let r = post(
         &d,
@@ -218,7 +180,7 @@ async fn errors_blocked_prompts_and_failover() {
     )
     .await;
     assert_eq!(r.status(), 400);
-    assert!(!d.log().contains("AIza-fake-secret"));
+    assert!(!d.log().contains(GEMINI_KEY));
 }
 
 #[tokio::test]
@@ -256,7 +218,7 @@ async fn azure_deployments_and_the_mistral_preset() {
     .text()
     .await
     .unwrap();
-    assert!(sse(&raw).1, "{raw}");
+    assert!(chat_sse(&raw).1, "{raw}");
 
     let v = chat(
         &d,

@@ -8,77 +8,35 @@
 use fake_vendor::FakeVendor;
 use serde_json::{Value, json};
 
-use crate::common::{Daemon, eventually};
+use crate::common::{Daemon, FakeToml, GEMINI_KEY, UNREADABLE_BODIES, eventually, post_bytes, with_fake_vendor};
 
 fn config(addr: &str) -> String {
-    format!(
-        r#"
-[providers.gem]
-kind = "gemini"
-base_url = "http://{addr}"
-api_key = "AIza-fake-secret"
-
-[providers.oai]
-kind = "openai-compatible"
-base_url = "http://{addr}/v1"
-api_key = "sk-fake-secret"
-
-[providers.claude]
-kind = "anthropic"
-base_url = "http://{addr}"
-api_key = "sk-ant-fake-secret"
-
-[models.flash]
-provider = "gem"
-model = "gemini-2.0-flash"
-
-[models.gem-tools]
-provider = "gem"
-model = "tool-call"
-
-[models.gem-500]
-provider = "gem"
-model = "fail-500"
-
-[models.gem-429]
-provider = "gem"
-model = "fail-429"
-
-[models.gem-embed]
-provider = "gem"
-model = "gemini-embedding-001"
-capabilities = ["embeddings"]
-
-[models.gpt]
-provider = "oai"
-model = "echo-model"
-
-[models.oai-embed]
-provider = "oai"
-model = "text-embedding-3-small"
-
-[models.haiku]
-provider = "claude"
-model = "claude-3-5-haiku-latest"
-
-[models.claude-tools]
-provider = "claude"
-model = "tool-call"
-
-[routes.failover]
-targets = ["gem-500", "gpt"]
-
-[routes.cached]
-targets = ["gpt"]
-cache = {{ ttl = "10m", tiers = ["memory"] }}
-"#
-    )
+    FakeToml::new(addr)
+        .gemini("gem")
+        .openai_compatible("oai")
+        .anthropic("claude")
+        .models(
+            "gem",
+            &[
+                ("flash", "gemini-2.0-flash"),
+                ("gem-tools", "tool-call"),
+                ("gem-500", "fail-500"),
+                ("gem-429", "fail-429"),
+            ],
+        )
+        .raw("[models.flash-window]\nprovider = \"gem\"\nmodel = \"gemini-2.0-flash\"\ncontext_window = 1048576")
+        .raw(
+            "[models.gem-embed]\nprovider = \"gem\"\nmodel = \"gemini-embedding-001\"\ncapabilities = [\"embeddings\"]",
+        )
+        .models("oai", &[("gpt", "echo-model"), ("oai-embed", "text-embedding-3-small")])
+        .models("claude", &[("haiku", "claude-3-5-haiku-latest"), ("claude-tools", "tool-call")])
+        .route("failover", &["gem-500", "gpt"])
+        .cached_route("cached", &["gpt"])
+        .build()
 }
 
 async fn start() -> (FakeVendor, Daemon) {
-    let vendor = FakeVendor::start().await.unwrap();
-    let d = Daemon::start("", &config(&vendor.addr.to_string())).await;
-    (vendor, d)
+    with_fake_vendor(config).await
 }
 
 /// POST over the socket: status, headers, body text.
@@ -145,6 +103,20 @@ async fn a_gemini_upstream_gets_the_body_as_sent_and_answers_verbatim() {
     assert_eq!(v["candidates"][0]["safetyRatings"], json!([]));
     assert_eq!((v["responseId"].as_str(), v["modelVersion"].as_str()), (Some("fake-resp-1"), Some("gemini-2.0-flash")));
     assert_eq!(v["candidates"][0]["content"]["parts"][0]["text"], "bonjour Gemini");
+    // The caller's key (header or `?key=`) is not the vendor's: sidegate sends its own.
+    let r = d
+        .http()
+        .post("http://sidegate/v1beta/models/flash:generateContent?key=caller-query-key")
+        .header("x-goog-api-key", "caller-header-key")
+        .header("authorization", "Bearer caller-token")
+        .json(&user("whose key"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let last = vendor.last_request();
+    assert_eq!(last["headers"]["x-goog-api-key"], GEMINI_KEY);
+    assert!(last["query"].is_null() && last["authorization"].is_null(), "{last}");
     // google-genai with api_version v1
     let v1 = ok(&d, "/v1/models/flash:generateContent", &user("via v1")).await;
     assert_eq!(v1["candidates"][0]["content"]["parts"][0]["text"], "via v1");
@@ -271,6 +243,30 @@ async fn errors_are_google_rpc_status_with_the_right_codes() {
         details.as_array().unwrap().iter().any(|d| d["@type"] == "type.googleapis.com/google.rpc.ErrorInfo"),
         "{details}"
     );
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_a_gemini_request_is_a_clear_invalid_argument() {
+    let (_vendor, d) = start().await;
+    let methods = ["generateContent", "streamGenerateContent", "countTokens", "embedContent", "batchEmbedContents"];
+    for method in methods {
+        let path = format!("/v1beta/models/flash:{method}");
+        for (body, says) in UNREADABLE_BODIES {
+            let (status, h, raw) = post_bytes(&d, &path, body).await;
+            assert_eq!(status_of(status, &raw), (400, "INVALID_ARGUMENT".into()), "{path} {body:?}: {raw}");
+            assert!(raw.contains(says), "{path} {body:?}: {raw}");
+            assert!(h.contains_key("x-sidegate-request-id"));
+        }
+    }
+    // `maxOutputTokens` past what a number can be, and past what any context window holds.
+    let mut huge = user("x");
+    huge["generationConfig"] = json!({"maxOutputTokens": 1e30});
+    let (status, _, raw) = post(&d, "/v1beta/models/flash:generateContent", &huge).await;
+    assert_eq!(status_of(status, &raw), (400, "INVALID_ARGUMENT".into()), "{raw}");
+    huge["generationConfig"] = json!({"maxOutputTokens": u64::MAX});
+    let (status, _, raw) = post(&d, "/v1beta/models/flash-window:generateContent", &huge).await;
+    assert_eq!(status_of(status, &raw), (400, "INVALID_ARGUMENT".into()), "{raw}");
+    assert!(raw.contains("context window"), "{raw}");
 }
 
 #[tokio::test]

@@ -9,73 +9,35 @@ use std::process::Command;
 use fake_vendor::FakeVendor;
 use serde_json::{Value, json};
 
-use crate::common::{Daemon, bin};
+use crate::common::{Daemon, FakeToml, bin, chat_sse, with_fake_vendor};
 
 fn config(addr: &str) -> String {
-    format!(
-        r#"
-[providers.oai]
-kind = "openai"
-base_url = "http://{addr}/v1"
-api_key = "sk-fake-responses-key"
-api = "responses"
-
-[providers.chatty]
-kind = "openai"
-base_url = "http://{addr}/v1"
-api_key = "sk-fake-chat-key"
-
-[models.gpt]
-provider = "oai"
-model = "gpt-5"
-
-[models.r500]
-provider = "oai"
-model = "fail-500"
-
-[models.r429]
-provider = "oai"
-model = "fail-429"
-
-[models.r-empty]
-provider = "oai"
-model = "empty"
-
-[models.r-failed]
-provider = "oai"
-model = "stream-failed"
-
-[models.chat-echo]
-provider = "chatty"
-model = "echo"
-
-[models.override]
-provider = "chatty"
-model = "gpt-5#override"
-api = "responses"
-
-[routes.failover]
-targets = ["r500", "gpt"]
-
-[routes.throttled]
-targets = ["r429", "chat-echo"]
-
-[routes.empty]
-targets = ["r-empty", "chat-echo"]
-
-[routes.failed-first]
-targets = ["r-failed", "gpt"]
-
-[routes.short]
-targets = ["gpt", "chat-echo"]
-"#
-    )
+    FakeToml::new(addr)
+        .provider("oai", "openai", "/v1", "sk-fake-responses-key")
+        .raw("api = \"responses\"")
+        .provider("chatty", "openai", "/v1", "sk-fake-chat-key")
+        .models(
+            "oai",
+            &[
+                ("gpt", "gpt-5"),
+                ("r500", "fail-500"),
+                ("r429", "fail-429"),
+                ("r-empty", "empty"),
+                ("r-failed", "stream-failed"),
+            ],
+        )
+        .models("chatty", &[("chat-echo", "echo")])
+        .raw("[models.override]\nprovider = \"chatty\"\nmodel = \"gpt-5#override\"\napi = \"responses\"")
+        .route("failover", &["r500", "gpt"])
+        .route("throttled", &["r429", "chat-echo"])
+        .route("empty", &["r-empty", "chat-echo"])
+        .route("failed-first", &["r-failed", "gpt"])
+        .route("short", &["gpt", "chat-echo"])
+        .build()
 }
 
 async fn start() -> (FakeVendor, Daemon) {
-    let vendor = FakeVendor::start().await.unwrap();
-    let d = Daemon::start("", &config(&vendor.addr.to_string())).await;
-    (vendor, d)
+    with_fake_vendor(config).await
 }
 
 async fn post(d: &Daemon, body: &Value) -> reqwest::Response {
@@ -88,13 +50,6 @@ async fn chat(d: &Daemon, body: &Value) -> (reqwest::header::HeaderMap, Value) {
     let v: Value = r.json().await.unwrap();
     assert_eq!(status, 200, "{v}");
     (headers, v)
-}
-
-/// The chunks of a chat SSE body and whether it ended with `[DONE]`.
-fn sse(raw: &str) -> (Vec<Value>, bool) {
-    let datas: Vec<&str> = raw.split("\n\n").filter_map(|e| e.strip_prefix("data: ")).collect();
-    let done = datas.last() == Some(&"[DONE]");
-    (datas.into_iter().filter(|d| *d != "[DONE]").map(|d| serde_json::from_str(d).unwrap()).collect(), done)
 }
 
 fn user(text: &str) -> Value {
@@ -138,7 +93,7 @@ async fn whole_answer_and_stream_through_responses() {
     .text()
     .await
     .unwrap();
-    let (events, done) = sse(&raw);
+    let (events, done) = chat_sse(&raw);
     assert!(done, "{raw}");
     assert_eq!(vendor.last_request()["body"]["stream"], true);
     assert_eq!(events[0]["choices"][0]["delta"]["role"], "assistant");
@@ -175,7 +130,7 @@ async fn first_turn(d: &Daemon, stream: bool) -> (Vec<Value>, String, String) {
         let calls = m["message"]["tool_calls"].as_array().cloned().unwrap_or_default();
         return (calls, text, m["finish_reason"].as_str().unwrap().to_string());
     }
-    let (events, done) = sse(&post(d, &body).await.text().await.unwrap());
+    let (events, done) = chat_sse(&post(d, &body).await.text().await.unwrap());
     assert!(done);
     let text: String = events.iter().filter_map(|e| e["choices"][0]["delta"]["content"].as_str()).collect();
     let mut calls: Vec<Value> = Vec::new();
@@ -278,7 +233,7 @@ async fn empty_answers_failed_streams_and_inexpressible_requests_fail_over() {
     let r = post(&d, &json!({"model": "failed-first", "stream": true, "messages": [user("again please")]})).await;
     assert_eq!(r.headers()["x-sidegate-model"], "gpt");
     assert!(attempt_log(r.headers()).starts_with("r-failed;stream_broken;"), "{:?}", r.headers());
-    let (events, done) = sse(&r.text().await.unwrap());
+    let (events, done) = chat_sse(&r.text().await.unwrap());
     assert!(done);
     let text: String = events.iter().filter_map(|e| e["choices"][0]["delta"]["content"].as_str()).collect();
     assert_eq!(text, "again please");

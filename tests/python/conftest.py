@@ -42,6 +42,28 @@ def fake_vendor():
     p.wait()
 
 
+def vendor_providers(fake_vendor: str, *names: str) -> str:
+    """`[providers.<name>]` tables for the fake vendor at `fake_vendor`, one for each of `names`:
+    `mock` (the mock provider), `fake` (openai-compatible), `oai` (openai), `claude`
+    (anthropic), `gem` (gemini) and `azure`, each with a fake key where its kind takes one."""
+    addr = fake_vendor.removeprefix("http://")
+    tables = {
+        "mock": 'kind = "mock"',
+        "fake": f'kind = "openai-compatible"\nbase_url = "{fake_vendor}/v1"',
+        "oai": f'kind = "openai"\nbase_url = "{fake_vendor}/v1"\napi_key = "sk-fake"',
+        "claude": f'kind = "anthropic"\nbase_url = "http://{addr}"\napi_key = "sk-ant-fake"',
+        "gem": f'kind = "gemini"\nbase_url = "http://{addr}"\napi_key = "AIza-fake"',
+        "azure": f'kind = "azure"\nbase_url = "http://{addr}"\napi_key = "azure-fake"',
+    }
+    return "".join(f"\n[providers.{n}]\n{tables[n]}\n" for n in names)
+
+
+@pytest.fixture(scope="session")
+def fake_providers(fake_vendor):
+    """`fake_providers(*names)`: `vendor_providers` for the session's fake vendor."""
+    return lambda *names: vendor_providers(fake_vendor, *names)
+
+
 def start_sidegate(d: Path, providers: str, server: str = ""):
     """Starts the daemon in directory `d` with a config of a `[server]` section (socket, state
     dir, loopback HTTP port, plus `server` lines) and `providers` (the rest of the TOML).
@@ -87,14 +109,8 @@ def daemon(tmp_path_factory, fake_vendor):
     d = tmp_path_factory.mktemp("sidegate")
     p, log, addr = start_sidegate(
         d,
-        f"""
-[providers.mock]
-kind = "mock"
-
-[providers.fake]
-kind = "openai-compatible"
-base_url = "{fake_vendor}/v1"
-
+        vendor_providers(fake_vendor, "mock", "fake")
+        + """
 [models.echo]
 provider = "mock"
 model = "echo"

@@ -20,37 +20,10 @@ MAX_BODY = 65536
 
 
 @pytest.fixture(scope="module")
-def gw(sidegate_factory, fake_vendor):
-    addr = fake_vendor.removeprefix("http://")
+def gw(sidegate_factory, fake_providers):
     return sidegate_factory(
-        f"""
-[providers.mock]
-kind = "mock"
-
-[providers.fake]
-kind = "openai-compatible"
-base_url = "{fake_vendor}/v1"
-
-[providers.oai]
-kind = "openai"
-base_url = "{fake_vendor}/v1"
-api_key = "sk-fake"
-
-[providers.claude]
-kind = "anthropic"
-base_url = "http://{addr}"
-api_key = "sk-ant-fake"
-
-[providers.gem]
-kind = "gemini"
-base_url = "http://{addr}"
-api_key = "AIza-fake"
-
-[providers.azure]
-kind = "azure"
-base_url = "http://{addr}"
-api_key = "azure-fake"
-
+        fake_providers("mock", "fake", "oai", "claude", "gem", "azure")
+        + f"""
 [models.echo]
 provider = "mock"
 model = "echo"

@@ -4,58 +4,17 @@ the fake-vendor binary's Anthropic- and Gemini-shaped fakes, which check request
 as the real APIs."""
 
 import json
-import os
-import socket
-import subprocess
-import time
-from pathlib import Path
 
 import openai
 import pydantic
 import pytest
 
-# Same lookup as conftest.py (not imported: clients/python/tests has a conftest module too).
-ROOT = Path(__file__).resolve().parents[2]
-SIDEGATE_BIN = os.environ.get("SIDEGATE_BIN", str(ROOT / "target" / "debug" / "sidegate"))
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
-def gw(tmp_path_factory, fake_vendor):
-    d = tmp_path_factory.mktemp("vendors")
-    sock, port = d / "sg.sock", _free_port()
-    addr = fake_vendor.removeprefix("http://")
-    cfg = d / "sidegate.toml"
-    cfg.write_text(
-        f"""
-[server]
-socket = "{sock}"
-state_dir = "{d / 'state'}"
-http = "127.0.0.1:{port}"
-
-[providers.claude]
-kind = "anthropic"
-base_url = "http://{addr}"
-api_key = "sk-ant-fake"
-
-[providers.gem]
-kind = "gemini"
-base_url = "http://{addr}"
-api_key = "AIza-fake"
-
-[providers.azure]
-kind = "azure"
-base_url = "http://{addr}"
-api_key = "azure-fake"
-
-[providers.mock]
-kind = "mock"
-
+def gw(sidegate_factory, fake_providers):
+    addr = sidegate_factory(
+        fake_providers("claude", "gem", "azure", "mock")
+        + """
 [models.echo]
 provider = "mock"
 model = "echo"
@@ -68,21 +27,7 @@ model = "fail-529"
 targets = ["claude-down", "echo"]
 """
     )
-    log = open(d / "daemon.log", "w")
-    p = subprocess.Popen([SIDEGATE_BIN, "serve", "--config", str(cfg)], stderr=log)
-    deadline = time.monotonic() + 30
-    while True:
-        assert p.poll() is None, (d / "daemon.log").read_text()
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            assert time.monotonic() < deadline, "sidegate did not start"
-            time.sleep(0.05)
-    yield openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0)
-    p.terminate()
-    p.wait(timeout=30)
-    log.close()
+    return openai.OpenAI(base_url=f"{addr['http']}/v1", api_key="unused", max_retries=0)
 
 
 VENDORS = ["claude", "gem"]

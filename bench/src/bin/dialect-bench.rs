@@ -13,7 +13,6 @@
 //! `cargo run --release -p sidegate-bench --bin dialect-bench [-- --iters N]`
 
 use std::hint::black_box;
-use std::time::Instant;
 
 use serde_json::{Map, Value, json};
 use sidegate::api::{ChatChunk, ChatRequest, ChatResponse};
@@ -25,6 +24,7 @@ use sidegate::wire::native::{Dialect, NativeRequest};
 use sidegate::wire::openai_responses as resp;
 use sidegate::wire::sse::{SseEvent, reencode};
 use sidegate::wire::{Flow, StreamDecoder};
+use sidegate_bench::{iters_arg, time};
 
 #[derive(Clone, Copy, PartialEq)]
 enum D {
@@ -295,32 +295,8 @@ fn ingress_stream(d: D) -> Box<dyn FnMut(&ChatChunk) -> usize> {
     }
 }
 
-/// Median ns per call of `f` over 5 rounds of `iters` calls.
-fn time(iters: u32, mut f: impl FnMut()) -> f64 {
-    for _ in 0..iters / 10 {
-        f();
-    }
-    let mut rounds: Vec<f64> = (0..5)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            t.elapsed().as_nanos() as f64 / f64::from(iters)
-        })
-        .collect();
-    rounds.sort_by(f64::total_cmp);
-    rounds[2]
-}
-
 fn main() {
-    let mut iters = 5_000u32;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if a == "--iters" {
-            iters = args.next().and_then(|v| v.parse().ok()).unwrap_or(iters);
-        }
-    }
+    let iters = iters_arg(5_000);
     let req = conversation();
     let a = answer();
     println!("conversion cost per ingress x upstream, median of 5 rounds x {iters} calls (7 messages, 2 tools)");

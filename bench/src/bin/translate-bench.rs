@@ -9,7 +9,6 @@
 //! `cargo run --release -p sidegate-bench --bin translate-bench [-- --iters N]`
 
 use std::hint::black_box;
-use std::time::Instant;
 
 use serde_json::json;
 use sidegate::api::{ChatRequest, ChatResponse};
@@ -19,6 +18,7 @@ use sidegate::wire::StreamDecoder;
 use sidegate::wire::anthropic::{call as anth, serve as aserve, types as awire};
 use sidegate::wire::gemini::{call as gem, serve as gserve, types as gwire};
 use sidegate::wire::sse::SseEvent;
+use sidegate_bench::{iters_arg, time};
 
 fn request() -> ChatRequest {
     let para = "The quick brown fox jumps over the lazy dog, and then considers the weather in Paris. ".repeat(4);
@@ -70,32 +70,8 @@ fn openai_response() -> Vec<u8> {
     .unwrap_or_default()
 }
 
-/// Median ns per call of `f` over 5 rounds of `iters` calls.
-fn time(iters: u32, mut f: impl FnMut()) -> f64 {
-    for _ in 0..iters / 10 {
-        f();
-    }
-    let mut rounds: Vec<f64> = (0..5)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            t.elapsed().as_nanos() as f64 / f64::from(iters)
-        })
-        .collect();
-    rounds.sort_by(f64::total_cmp);
-    rounds[2]
-}
-
 fn main() {
-    let mut iters = 20_000u32;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if a == "--iters" {
-            iters = args.next().and_then(|v| v.parse().ok()).unwrap_or(iters);
-        }
-    }
+    let iters = iters_arg(20_000);
     let req = request();
     let body_len = serde_json::to_vec(&req).map_or(0, |b| b.len());
 

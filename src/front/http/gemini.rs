@@ -13,7 +13,7 @@ use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
-use super::request::{call_options, percent_decode, query_param, read_body};
+use super::request::{JsonRequest, percent_decode, query_param, read_json};
 use super::response::{count_response, json_bytes, json_response, sse_response};
 use super::{Body, Failed};
 use crate::api::error::GatewayError;
@@ -95,9 +95,8 @@ async fn generate(
     model: &str,
     framing: Option<Framing>,
 ) -> Result<Response<Body>, Failed> {
-    let (parts, bytes) = read_body(req, cx.gateway.current().snapshot.server.max_body_bytes).await?;
-    let chat = serve::from_json(&bytes, model, framing.is_some()).map_err(refused)?;
-    let opts = call_options(&parts, cred, id, DIALECT);
+    let JsonRequest { body, opts, .. } = read_json(req, cx, cred, id, DIALECT).await?;
+    let chat = serve::from_object(body, model, framing.is_some()).map_err(refused)?;
     match cx.gateway.chat(chat, opts).await.map_err(Failed::Routed)? {
         ChatAnswer::Full(resp, meta) => match NativeBytes::of(&resp.native, DIALECT) {
             Some(b) => Ok(json_bytes(StatusCode::OK, b.clone(), Some(&meta))),
@@ -125,10 +124,14 @@ async fn embeddings(
     model: &str,
     batch: bool,
 ) -> Result<Response<Body>, Failed> {
-    let (parts, bytes) = read_body(req, cx.gateway.current().snapshot.server.max_body_bytes).await?;
-    let read = if batch { embed::batch_embed_request } else { embed::embed_request };
-    let body = read(&bytes, model).map_err(refused)?;
-    let opts = call_options(&parts, cred, id, DIALECT);
+    let (body, opts) = if batch {
+        let JsonRequest { body, opts, .. } = read_json(req, cx, cred, id, DIALECT).await?;
+        (embed::batch_embed_request(body, model), opts)
+    } else {
+        let JsonRequest { body, opts, .. } = read_json(req, cx, cred, id, DIALECT).await?;
+        (embed::embed_request(body, model), opts)
+    };
+    let body = body.map_err(refused)?;
     let (list, meta) = cx.gateway.embeddings(body, opts).await.map_err(Failed::Routed)?;
     let write = if batch { embed::batch_embed_answer } else { embed::embed_answer };
     Ok(json_response(StatusCode::OK, &write(&list).map_err(unconvertible)?, Some(&meta)))
@@ -141,9 +144,8 @@ async fn count_tokens(
     id: String,
     model: &str,
 ) -> Result<Response<Body>, Failed> {
-    let (parts, bytes) = read_body(req, cx.gateway.current().snapshot.server.max_body_bytes).await?;
-    let chat = embed::count_request(&bytes, model).map_err(refused)?;
-    let opts = call_options(&parts, cred, id, DIALECT);
+    let JsonRequest { body, opts, .. } = read_json(req, cx, cred, id, DIALECT).await?;
+    let chat = embed::count_request(body, model).map_err(refused)?;
     let count = cx.gateway.count_tokens(&chat, opts).await.map_err(Failed::Routed)?;
     Ok(count_response(count, |n| json!({"totalTokens": n})))
 }
@@ -276,6 +278,8 @@ mod tests {
             Some("gem/gemini-2.0-flash|countTokens")
         );
         assert_eq!(t("/v1beta/models/gem/x:streamGenerateContent").as_deref(), Some("gem/x|streamGenerateContent"));
+        assert_eq!(t("/v1beta/models/tuned+v2:generateContent").as_deref(), Some("tuned+v2|generateContent"));
+        assert_eq!(t("/v1beta/models/%ff:generateContent").as_deref(), Some("\u{fffd}|generateContent"));
         assert_eq!(t("/v1beta/models/x:predict").as_deref(), Some("x|predict"), "a Gemini 404 later");
         assert_eq!(t("/v1/models/ft:gpt-4o:org:id"), None, "OpenAI's model lookup");
         assert_eq!(t("/v1beta/tunedModels/x:generateContent"), None);

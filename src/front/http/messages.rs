@@ -17,7 +17,7 @@ use hyper::http::request::Parts;
 use hyper::{Request, Response, StatusCode};
 use serde_json::{Value, json};
 
-use super::request::{call_options, read_body};
+use super::request::{JsonRequest, read_json};
 use super::response::{count_response, json_bytes, json_response, sse_response};
 use super::{Body, Failed};
 use crate::api::ChatRequest;
@@ -38,11 +38,9 @@ pub async fn messages(
     cred: &Credential,
     id: String,
 ) -> Result<Response<Body>, Failed> {
-    let (parts, bytes) = read_body(req, cx.gateway.current().snapshot.server.max_body_bytes).await?;
-    let body = parse(&bytes)?;
+    let JsonRequest::<Value> { parts, body, opts } = read_json(req, cx, cred, id, DIALECT).await?;
     let served = serve::read(&body).map_err(|e| Failed::Front(e.to_gateway_error()))?;
     let chat = canonical(&parts, body, served)?;
-    let opts = call_options(&parts, cred, id, DIALECT);
     match cx.gateway.chat(chat, opts).await.map_err(Failed::Routed)? {
         ChatAnswer::Full(resp, meta) => {
             if let Some(b) = NativeBytes::of(&resp.native, DIALECT) {
@@ -67,8 +65,7 @@ pub async fn count_tokens(
     cred: &Credential,
     id: String,
 ) -> Result<Response<Body>, Failed> {
-    let (parts, bytes) = read_body(req, cx.gateway.current().snapshot.server.max_body_bytes).await?;
-    let body = parse(&bytes)?;
+    let JsonRequest::<Value> { parts, body, opts } = read_json(req, cx, cred, id, DIALECT).await?;
     // A count has no `max_tokens`; the conversion needs one (it changes no count).
     let mut reading = body.clone();
     if let Some(o) = reading.as_object_mut() {
@@ -76,24 +73,15 @@ pub async fn count_tokens(
     }
     let served = serve::read(&reading).map_err(|e| Failed::Front(e.to_gateway_error()))?;
     let chat = canonical(&parts, body, served)?;
-    let opts = call_options(&parts, cred, id, DIALECT);
     let count = cx.gateway.count_tokens(&chat, opts).await.map_err(Failed::Routed)?;
     Ok(count_response(count, |n| json!({"input_tokens": n})))
 }
 
-fn parse(bytes: &[u8]) -> Result<Value, Failed> {
-    let v: Value =
-        serde_json::from_slice(bytes).map_err(|e| GatewayError::invalid(format!("invalid request body: {e}"), None))?;
-    if !v.is_object() {
-        return Err(GatewayError::invalid("the request body must be a JSON object", None).into());
-    }
-    Ok(v)
-}
-
 /// The canonical request `served` read from `body`, carrying the caller's request as it came.
-fn canonical(parts: &Parts, body: Value, served: serve::Served) -> Result<ChatRequest, Failed> {
+fn canonical(parts: &Parts, body: Value, served: serve::Served) -> Result<ChatRequest, GatewayError> {
+    // (`read_json` read one object; serde read the rest of `body` as a Messages request)
     let Value::Object(map) = body else {
-        return Err(GatewayError::invalid("the request body must be a JSON object", None).into());
+        return Err(GatewayError::invalid("the request body must be a JSON object", None));
     };
     let mut native = NativeRequest::new(DIALECT, map);
     native.headers = forwarded_headers(parts);

@@ -5,10 +5,9 @@
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
-use super::request::{call_options, read_body};
+use super::request::{JsonRequest, read_json};
 use super::response::{json_response, sse_response};
 use super::{Body, Failed, sse};
-use crate::api::error::from_json_error;
 use crate::api::{ChatRequest, EmbeddingsRequest};
 use crate::callers::Credential;
 use crate::front::Ctx;
@@ -16,9 +15,7 @@ use crate::router::ChatAnswer;
 use crate::wire::native::Dialect;
 
 pub async fn chat(req: Request<Incoming>, cx: &Ctx, cred: &Credential, id: String) -> Result<Response<Body>, Failed> {
-    let (parts, bytes) = read_body(req, cx.gateway.current().snapshot.server.max_body_bytes).await?;
-    let chat: ChatRequest = serde_json::from_slice(&bytes).map_err(|e| from_json_error(&e))?;
-    let opts = call_options(&parts, cred, id, Dialect::OpenAiChat);
+    let JsonRequest::<ChatRequest> { body: chat, opts, .. } = read_json(req, cx, cred, id, Dialect::OpenAiChat).await?;
     match cx.gateway.chat(chat, opts).await.map_err(Failed::Routed)? {
         ChatAnswer::Full(resp, meta) => Ok(json_response(StatusCode::OK, &resp, Some(&meta))),
         ChatAnswer::Stream(stream) => {
@@ -34,9 +31,8 @@ pub async fn embeddings(
     cred: &Credential,
     id: String,
 ) -> Result<Response<Body>, Failed> {
-    let (parts, bytes) = read_body(req, cx.gateway.current().snapshot.server.max_body_bytes).await?;
-    let body: EmbeddingsRequest = serde_json::from_slice(&bytes).map_err(|e| from_json_error(&e))?;
-    let opts = call_options(&parts, cred, id, Dialect::OpenAiEmbeddings);
+    let JsonRequest::<EmbeddingsRequest> { body, opts, .. } =
+        read_json(req, cx, cred, id, Dialect::OpenAiEmbeddings).await?;
     let (value, meta) = cx.gateway.embeddings(body, opts).await.map_err(Failed::Routed)?;
     Ok(json_response(StatusCode::OK, &value, Some(&meta)))
 }

@@ -1,6 +1,6 @@
 //! What every HTTP endpoint reads from a request the same way: the body (capped at
-//! `max_body_bytes`) and the per-call options (`x-sidegate-*` headers, `cache-control`, the
-//! caller's key).
+//! `max_body_bytes`; for a JSON endpoint, parsed as one JSON object: [`read_json`]) and the
+//! per-call options (`x-sidegate-*` headers, `cache-control`, the caller's key).
 
 use std::time::Duration;
 
@@ -11,10 +11,52 @@ use hyper::body::Incoming;
 use hyper::header::CONTENT_LENGTH;
 use hyper::http::request::Parts;
 
-use crate::api::error::GatewayError;
+use serde::de::{DeserializeOwned, IgnoredAny};
+
+use crate::api::error::{GatewayError, from_json_error};
 use crate::callers::Credential;
+use crate::front::Ctx;
 use crate::router::CallOptions;
 use crate::wire::native::Dialect;
+
+/// A JSON endpoint's request, read: its head, its body and its call options.
+pub struct JsonRequest<T> {
+    pub parts: Parts,
+    pub body: T,
+    pub opts: CallOptions,
+}
+
+/// The prologue of every JSON endpoint: the body read (capped, 413 past the limit) and
+/// parsed as one JSON object into `T`, and the call options of a `dialect` request. An empty
+/// body, one that is not JSON or JSON that is not an object is a 400 that says which.
+pub async fn read_json<T: DeserializeOwned>(
+    req: Request<Incoming>,
+    cx: &Ctx,
+    cred: &Credential,
+    request_id: String,
+    dialect: Dialect,
+) -> Result<JsonRequest<T>, GatewayError> {
+    let (parts, bytes) = read_body(req, cx.gateway.current().snapshot.server.max_body_bytes).await?;
+    let body = json_object(&bytes)?;
+    let opts = call_options(&parts, cred, request_id, dialect);
+    Ok(JsonRequest { parts, body, opts })
+}
+
+/// `bytes` as one JSON object read into `T` (serde's message names what is wrong in one).
+pub fn json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, GatewayError> {
+    let kind = match bytes.trim_ascii_start().first() {
+        None => return Err(GatewayError::invalid("the request body is empty: send a JSON object", None)),
+        Some(b'{') => return serde_json::from_slice(bytes).map_err(|e| from_json_error(&e)),
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        Some(_) => "a number",
+    };
+    // Not an object: say what it is when it is JSON, else what is wrong with it.
+    serde_json::from_slice::<IgnoredAny>(bytes).map_err(|e| from_json_error(&e))?;
+    Err(GatewayError::invalid(format!("the request body must be a JSON object, not {kind}"), None))
+}
 
 /// Reads the whole request body, refusing more than the configured limit with 413.
 pub async fn read_body(req: Request<Incoming>, max: usize) -> Result<(Parts, Bytes), GatewayError> {
@@ -52,11 +94,13 @@ fn presented_key(parts: &Parts) -> Option<String> {
 pub fn query_param(query: &str, name: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == name).then(|| percent_decode(v))
+        // (`+` is a space in a query, not in a path; `%2B` is a plus in both)
+        (k == name).then(|| percent_decode(&v.replace('+', " ")))
     })
 }
 
-/// `%XX` escapes (and `+`, in a query) decoded; an invalid escape is kept as it is.
+/// `%XX` escapes decoded (a path segment's, or a query value's once `+` is a space); an
+/// invalid escape is kept as it is, and bytes that are not UTF-8 become U+FFFD.
 pub fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -72,7 +116,6 @@ pub fn percent_decode(s: &str) -> String {
                 }
                 _ => out.push(b'%'),
             },
-            b'+' => out.push(b' '),
             c => out.push(c),
         }
         i += 1;
@@ -113,11 +156,48 @@ pub fn call_options(parts: &Parts, cred: &Credential, request_id: String, dialec
 mod tests {
     use super::*;
 
+    fn refusal(bytes: &[u8]) -> String {
+        match json_object::<serde_json::Map<String, serde_json::Value>>(bytes) {
+            Ok(m) => panic!("accepted: {m:?}"),
+            Err(e) => {
+                assert_eq!(e.status(), 400, "{e}");
+                e.to_string()
+            }
+        }
+    }
+
+    #[test]
+    fn a_body_that_is_not_one_json_object_is_refused_saying_why() {
+        assert!(refusal(b"").contains("empty"));
+        assert!(refusal(b"  \n").contains("empty"));
+        assert!(refusal(b"[1, 2]").contains("not an array"));
+        assert!(refusal(b"\"hi\"").contains("not a string"));
+        assert!(refusal(b"42").contains("not a number"));
+        assert!(refusal(b"null").contains("not null"));
+        assert!(refusal(b"not json").contains("invalid request body"));
+        assert!(refusal(b"{\"a\": ").contains("invalid request body"));
+        assert!(refusal(b"\xff\xfe{}").contains("invalid request body"));
+        let ok = json_object::<serde_json::Map<String, serde_json::Value>>(b" {\"a\": 1}");
+        assert_eq!(ok.ok().and_then(|m| m.get("a").cloned()), Some(serde_json::json!(1)));
+    }
+
     #[test]
     fn query_params_are_found_and_decoded() {
         assert_eq!(query_param("alt=sse&key=a%2Fb+c", "key").as_deref(), Some("a/b c"));
         assert_eq!(query_param("alt=sse", "key"), None);
         assert_eq!(query_param("key", "key").as_deref(), Some(""));
         assert_eq!(query_param("key=%zz%4", "key").as_deref(), Some("%zz%4"));
+        assert_eq!(query_param("key=a%2Bb+c", "key").as_deref(), Some("a+b c"));
+    }
+
+    #[test]
+    fn percent_decoding_keeps_a_plus_and_never_panics() {
+        assert_eq!(percent_decode("a+b%2Fc"), "a+b/c");
+        assert_eq!(percent_decode("%"), "%");
+        assert_eq!(percent_decode("%4"), "%4");
+        assert_eq!(percent_decode("x%41"), "xA");
+        assert_eq!(percent_decode("%ff%fe"), "\u{fffd}\u{fffd}");
+        assert_eq!(percent_decode("%e2%82"), "\u{fffd}");
+        assert_eq!(percent_decode("é%"), "é%");
     }
 }

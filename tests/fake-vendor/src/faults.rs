@@ -74,6 +74,24 @@ pub async fn pre(model: &str, stats: &Arc<Stats>) -> Pre {
 }
 
 /// A connection closed without a response.
+/// [`pre`] for a vendor that answers a failure with `render`: the call's guard back when the
+/// model answers, else the response to send (the failure, or a cut connection).
+pub async fn before_answer(
+    model: &str,
+    stats: &Arc<Stats>,
+    guard: CallGuard,
+    render: fn(ErrKind) -> Response<FakeBody>,
+) -> Result<CallGuard, Response<FakeBody>> {
+    match pre(model, stats).await {
+        Pre::Fail(e) => {
+            guard.finish();
+            Err(render(e))
+        }
+        Pre::Reset => Err(reset(guard)),
+        Pre::Answer => Ok(guard),
+    }
+}
+
 pub fn reset(guard: CallGuard) -> Response<FakeBody> {
     drop(guard);
     let (tx, rx) = mpsc::channel(1);

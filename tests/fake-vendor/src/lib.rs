@@ -23,7 +23,7 @@
 //! | `stall`          | stream: one chunk, then silence with the connection open |
 //! | `tool-call`      | with tools: "Let me check." and one call per tool, `finish_reason: "stop"` (as some compatible servers say) |
 //!
-//! The same server also speaks Anthropic (`POST /v1/messages`, module `anthropic`), Gemini
+//! (Those answers are module `chat`.) The same server also speaks Anthropic (`POST /v1/messages`, module `anthropic`), Gemini
 //! (`/v1beta/models/{model}:…`, module `gemini`), OpenAI's Responses API (`POST /v1/responses`,
 //! module `responses`) and Azure OpenAI deployment URLs
 //! (`/openai/deployments/{deployment}/…`, the deployment picks the behaviour), each with the
@@ -37,6 +37,7 @@
 //! request's path, query, body, `authorization` header and vendor auth headers (`headers`).
 
 mod anthropic;
+mod chat;
 mod faults;
 mod gemini;
 mod responses;
@@ -48,7 +49,6 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -256,7 +256,7 @@ async fn handle(req: Request<Incoming>, stats: Arc<Stats>) -> Response<FakeBody>
     }
     let guard = CallGuard { stats: stats.clone(), finished: false };
     match path.as_str() {
-        "/v1/chat/completions" | "/openai/v1/chat/completions" => chat(body, guard, &stats).await,
+        "/v1/chat/completions" | "/openai/v1/chat/completions" => chat::chat(body, guard, &stats).await,
         "/v1/messages" => anthropic::messages(body, &headers, guard, &stats).await,
         "/v1/responses" | "/openai/v1/responses" | "/openai/responses" => {
             let has_key =
@@ -272,7 +272,7 @@ async fn handle(req: Request<Incoming>, stats: Arc<Stats>) -> Response<FakeBody>
             let mut body = body;
             let dep = p["/openai/deployments/".len()..].trim_end_matches("/chat/completions");
             body["model"] = Value::String(dep.to_string());
-            chat(body, guard, &stats).await
+            chat::chat(body, guard, &stats).await
         }
         p if p == "/v1/embeddings" || (p.starts_with("/openai/") && p.ends_with("/embeddings")) => {
             let n = body["input"].as_array().map_or(1, Vec::len);
@@ -289,209 +289,4 @@ async fn handle(req: Request<Incoming>, stats: Arc<Stats>) -> Response<FakeBody>
             error_resp(404, "invalid_request_error", "unknown_url", &format!("Unknown request URL: {path}"))
         }
     }
-}
-
-fn last_user_text(body: &Value) -> String {
-    let msgs = body["messages"].as_array().cloned().unwrap_or_default();
-    let Some(m) = msgs.iter().rev().find(|m| m["role"] == "user") else {
-        return String::new();
-    };
-    match &m["content"] {
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => parts.iter().filter_map(|p| p["text"].as_str()).collect(),
-        _ => String::new(),
-    }
-}
-
-async fn chat(body: Value, guard: CallGuard, stats: &Arc<Stats>) -> Response<FakeBody> {
-    // `fail-500#b` behaves like `fail-500`: the suffix makes a distinct deployment in sidegate.
-    let model = body["model"].as_str().unwrap_or("").split('#').next().unwrap_or("").to_string();
-    let stream = body["stream"].as_bool().unwrap_or(false);
-    let fail = |status: u16| {
-        error_resp(status, "server_error", "server_error", &format!("The server had an error (fake {status})"))
-    };
-    if stats.down.load(Ordering::SeqCst) {
-        return fail(503);
-    }
-    match model.as_str() {
-        "fail-500" => return fail(500),
-        "fail-502" => return fail(502),
-        "fail-503" => return fail(503),
-        "fail-529" => return error_resp(529, "overloaded_error", "overloaded", "Overloaded"),
-        "fail-429" => {
-            let mut r = error_resp(429, "requests", "rate_limit_exceeded", "Rate limit reached for requests");
-            r.headers_mut().insert("retry-after", "1".parse().expect("static header"));
-            return r;
-        }
-        "fail-429-bare" => {
-            return error_resp(429, "requests", "rate_limit_exceeded", "Rate limit reached for requests");
-        }
-        "quota-429" => {
-            return error_resp(429, "insufficient_quota", "insufficient_quota", "You exceeded your current quota");
-        }
-        "fail-401" => {
-            return error_resp(401, "invalid_request_error", "invalid_api_key", "Incorrect API key provided");
-        }
-        "bad-400" => {
-            return error_resp(400, "invalid_request_error", "invalid_value", "Invalid value for 'temperature'");
-        }
-        "context-400" => {
-            return error_resp(
-                400,
-                "invalid_request_error",
-                "context_length_exceeded",
-                "This model's maximum context length is 8192 tokens",
-            );
-        }
-        "hang" => {
-            std::future::pending::<()>().await;
-        }
-        "slow-first" => tokio::time::sleep(Duration::from_secs(3)).await,
-        "reset" => {
-            drop(guard);
-            let (tx, rx) = mpsc::channel(1);
-            let _ = tx.try_send(None);
-            return Response::new(FakeBody::Chan(rx));
-        }
-        m if m.starts_with("flaky-") => {
-            let n: u64 = m["flaky-".len()..].parse().unwrap_or(1);
-            let seen = {
-                let mut map = stats.flaky.lock().unwrap_or_else(|p| p.into_inner());
-                let c = map.entry(m.to_string()).or_insert(0);
-                *c += 1;
-                *c
-            };
-            if seen <= n {
-                return fail(500);
-            }
-        }
-        _ => {}
-    }
-    if model == "tool-call" && body["tools"].as_array().is_some_and(|t| !t.is_empty()) && !in_tool_loop(&body) {
-        return tool_call_answer(&body, stream, guard);
-    }
-    let text = last_user_text(&body);
-    let id = "chatcmpl-fake";
-    let prompt_tokens = text.split_whitespace().count().max(1) as u64;
-    let words: Vec<String> = text.split_inclusive(char::is_whitespace).map(str::to_string).collect();
-    let usage = json!({"prompt_tokens": prompt_tokens, "completion_tokens": words.len(), "total_tokens": prompt_tokens + words.len() as u64});
-    if !stream {
-        if model == "malformed" {
-            guard.finish();
-            let mut r = Response::new(FakeBody::Full(Some(Bytes::from_static(b"{\"id\": \"x\", \"choices\": [tru"))));
-            r.headers_mut().insert("content-type", "application/json".parse().expect("static header"));
-            return r;
-        }
-        guard.finish();
-        return json_resp(
-            200,
-            &json!({
-                "id": id, "object": "chat.completion", "created": 1_700_000_000u64, "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": null}, "logprobs": null, "finish_reason": "stop"}],
-                "usage": usage, "system_fingerprint": "fp_fake"
-            }),
-        );
-    }
-    let include_usage = body["stream_options"]["include_usage"].as_bool().unwrap_or(false);
-    let chunk = |delta: Value, finish: Value| {
-        let v = json!({"id": id, "object": "chat.completion.chunk", "created": 1_700_000_000u64, "model": model,
-                       "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]});
-        Bytes::from(format!("data: {v}\n\n"))
-    };
-    let mut events: Vec<Option<Bytes>> = vec![Some(chunk(json!({"role": "assistant", "content": ""}), Value::Null))];
-    let mut interval = Duration::ZERO;
-    match model.as_str() {
-        "slow-stream" => {
-            interval = Duration::from_millis(50);
-            events.extend((0..200).map(|i| Some(chunk(json!({"content": format!("tick{i} ")}), Value::Null))));
-        }
-        "truncate" => {
-            events.push(Some(chunk(json!({"content": "partial "}), Value::Null)));
-            events.push(None);
-        }
-        "stall" => events.push(Some(chunk(json!({"content": "partial "}), Value::Null))),
-        "stream-error" => {
-            events.push(Some(chunk(json!({"content": "partial "}), Value::Null)));
-            events.push(Some(Bytes::from_static(b"data: {\"error\":{\"message\":\"The server had an error while processing your request\",\"type\":\"server_error\"}}\n\n")));
-        }
-        "malformed" => {
-            events.clear();
-            events.push(Some(Bytes::from_static(b"data: {\"id\": \"x\", \"choices\": [tru\n\n")));
-        }
-        _ => {}
-    }
-    let normal = !matches!(model.as_str(), "truncate" | "stream-error" | "malformed" | "stall");
-    let stall = model == "stall";
-    if normal {
-        events.extend(words.iter().map(|w| Some(chunk(json!({"content": w}), Value::Null))));
-        events.push(Some(chunk(json!({}), json!("stop"))));
-        if include_usage {
-            let v = json!({"id": id, "object": "chat.completion.chunk", "created": 1_700_000_000u64, "model": model, "choices": [], "usage": usage});
-            events.push(Some(Bytes::from(format!("data: {v}\n\n"))));
-        }
-        events.push(Some(Bytes::from_static(b"data: [DONE]\n\n")));
-    }
-    let end = if stall { faults::StreamEnd::Stall } else { faults::StreamEnd::Close };
-    faults::sse_then(events, interval, guard, end)
-}
-
-/// The conversation's last message is a tool result: the model answers it.
-fn in_tool_loop(body: &Value) -> bool {
-    body["messages"].as_array().and_then(|m| m.last()).is_some_and(|m| m["role"] == "tool")
-}
-
-/// "Let me check." and one call per tool (`{"q": <last user text>}`), ending `stop` as some
-/// compatible servers do (sidegate must still report a tool-call turn).
-fn tool_call_answer(body: &Value, stream: bool, guard: CallGuard) -> Response<FakeBody> {
-    let text = last_user_text(body);
-    let calls: Vec<Value> = body["tools"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-        .map(|(k, t)| {
-            json!({"id": format!("call_fake{k:02}"), "type": "function",
-                   "function": {"name": t["function"]["name"], "arguments": json!({"q": text}).to_string()}})
-        })
-        .collect();
-    let usage = json!({"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12});
-    let (id, created, model) = ("chatcmpl-fake", 1_700_000_000u64, body["model"].clone());
-    if !stream {
-        guard.finish();
-        let message = json!({"role": "assistant", "content": "Let me check.", "refusal": null, "tool_calls": calls});
-        return json_resp(
-            200,
-            &json!({"id": id, "object": "chat.completion", "created": created, "model": model,
-                    "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": "stop"}], "usage": usage}),
-        );
-    }
-    let chunk = |delta: Value, finish: Value| {
-        let v = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-                       "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]});
-        Some(Bytes::from(format!("data: {v}\n\n")))
-    };
-    let mut events = vec![
-        chunk(json!({"role": "assistant", "content": ""}), Value::Null),
-        chunk(json!({"content": "Let me "}), Value::Null),
-        chunk(json!({"content": "check."}), Value::Null),
-    ];
-    for (k, c) in calls.iter().enumerate() {
-        let args = c["function"]["arguments"].as_str().unwrap_or("{}");
-        let cut = (0..=args.len() / 2).rev().find(|i| args.is_char_boundary(*i)).unwrap_or(0);
-        events.push(chunk(
-            json!({"tool_calls": [{"index": k, "id": c["id"], "type": "function",
-                                   "function": {"name": c["function"]["name"], "arguments": ""}}]}),
-            Value::Null,
-        ));
-        for part in [&args[..cut], &args[cut..]] {
-            events.push(chunk(json!({"tool_calls": [{"index": k, "function": {"arguments": part}}]}), Value::Null));
-        }
-    }
-    events.push(chunk(json!({}), json!("stop")));
-    if body["stream_options"]["include_usage"] == true {
-        let v = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [], "usage": usage});
-        events.push(Some(Bytes::from(format!("data: {v}\n\n"))));
-    }
-    events.push(Some(Bytes::from_static(b"data: [DONE]\n\n")));
-    faults::sse_then(events, Duration::ZERO, guard, faults::StreamEnd::Close)
 }

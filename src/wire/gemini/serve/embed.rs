@@ -36,19 +36,13 @@ pub struct BatchEmbedContentsRequest {
     pub requests: Vec<EmbedContentRequest>,
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, WireError> {
-    serde_json::from_slice(body).map_err(|e| WireError::invalid(format!("invalid request body: {e}")))
-}
-
-/// An embedContent body as the canonical request for `model` (the URL's).
-pub fn embed_request(body: &[u8], model: &str) -> Result<EmbeddingsRequest, WireError> {
-    let r: EmbedContentRequest = parse(body)?;
+/// An embedContent request as the canonical request for `model` (the URL's).
+pub fn embed_request(r: EmbedContentRequest, model: &str) -> Result<EmbeddingsRequest, WireError> {
     to_embeddings(vec![r], model, "")
 }
 
-/// A batchEmbedContents body as one canonical request for `model`, inputs in order.
-pub fn batch_embed_request(body: &[u8], model: &str) -> Result<EmbeddingsRequest, WireError> {
-    let r: BatchEmbedContentsRequest = parse(body)?;
+/// A batchEmbedContents request as one canonical request for `model`, inputs in order.
+pub fn batch_embed_request(r: BatchEmbedContentsRequest, model: &str) -> Result<EmbeddingsRequest, WireError> {
     if r.requests.is_empty() {
         return Err(WireError::invalid_at("requests", "at least one request is needed"));
     }
@@ -134,21 +128,22 @@ pub fn batch_embed_answer(list: &Value) -> Result<Value, WireError> {
 
 /// A countTokens body (`contents`, or a whole `generateContentRequest`) as the chat request
 /// whose prompt is counted, and the body itself (for a Gemini deployment, which counts it).
-pub fn count_request(body: &[u8], model: &str) -> Result<ChatRequest, WireError> {
-    let raw: Map<String, Value> = parse(body)?;
+pub fn count_request(raw: Map<String, Value>, model: &str) -> Result<ChatRequest, WireError> {
     let inner = match (raw.get("generateContentRequest"), raw.get("contents")) {
         (Some(_), Some(_)) => {
             return Err(WireError::invalid("set `contents` or `generateContentRequest`, not both"));
         }
-        (Some(Value::Object(g)), None) => Value::Object(g.clone()),
+        (Some(Value::Object(g)), None) => g.clone(),
         (Some(_), None) => return Err(WireError::invalid_at("generateContentRequest", "must be an object")),
-        (None, contents) => json!({"contents": contents.cloned().unwrap_or(Value::Array(Vec::new()))}),
+        (None, contents) => {
+            let contents = contents.cloned().unwrap_or(Value::Array(Vec::new()));
+            Map::from_iter([("contents".to_string(), contents)])
+        }
     };
     if let Some((k, _)) = raw.iter().find(|(k, _)| !matches!(k.as_str(), "contents" | "generateContentRequest")) {
         return Err(WireError::unsupported_at(FRONT, k.as_str(), format!("`{k}`")));
     }
-    let bytes = serde_json::to_vec(&inner).map_err(|e| WireError::invalid(e.to_string()))?;
-    let mut req = super::from_json(&bytes, model, false)?;
+    let mut req = super::from_object(inner, model, false)?;
     // A Gemini deployment counts with the caller's own countTokens body.
     if let Some(n) = req.native.as_mut() {
         std::sync::Arc::make_mut(n).body = raw;

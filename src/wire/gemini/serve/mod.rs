@@ -16,7 +16,7 @@ mod tests;
 pub mod types;
 
 pub use error::{error_body, gateway_status, status_name};
-pub use request::{from_json, to_canonical};
+pub use request::{from_json, from_object, to_canonical};
 pub use response::{finish_reason, from_canonical};
 pub use stream::{JsonArray, StreamEncoder, encode};
 

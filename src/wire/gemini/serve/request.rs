@@ -14,6 +14,7 @@
 
 use std::sync::Arc;
 
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::FRONT;
@@ -34,9 +35,13 @@ pub const SCHEMA_NAME: &str = "response";
 /// is taken out: the URL names the vendor's model). A body that is not a generateContent
 /// request is the caller's error, naming what serde found.
 pub fn from_json(body: &[u8], model: &str, stream: bool) -> Result<ChatRequest, WireError> {
-    let invalid = |e: serde_json::Error| WireError::invalid(format!("invalid request body: {e}"));
-    let mut raw: Map<String, Value> = serde_json::from_slice(body).map_err(invalid)?;
-    let r: GenerateContentRequest = serde_json::from_value(Value::Object(raw.clone())).map_err(invalid)?;
+    let raw: Map<String, Value> = serde_json::from_slice(body).map_err(invalid_body)?;
+    from_object(raw, model, stream)
+}
+
+/// [`from_json`] for a body already read as a JSON object.
+pub fn from_object(mut raw: Map<String, Value>, model: &str, stream: bool) -> Result<ChatRequest, WireError> {
+    let r = GenerateContentRequest::deserialize(&raw).map_err(invalid_body)?;
     let (mut req, only) = convert(r, model, stream)?;
     raw.remove("model");
     if !only.is_empty() {
@@ -51,6 +56,10 @@ pub fn from_json(body: &[u8], model: &str, stream: bool) -> Result<ChatRequest, 
         required: Vec::new(),
     }));
     Ok(req)
+}
+
+fn invalid_body(e: serde_json::Error) -> WireError {
+    WireError::invalid(format!("invalid request body: {e}"))
 }
 
 /// The canonical request a generateContent request asks for (without its Gemini-only fields:

@@ -91,6 +91,6 @@ pub fn usage(u: &Usage) -> UsageMetadata {
         thoughts_token_count: thoughts,
         cached_content_token_count: u.cached_tokens(),
         tool_use_prompt_token_count: 0,
-        total_token_count: u.total_tokens.max(u.prompt_tokens + u.completion_tokens),
+        total_token_count: u.total_tokens.max(u.prompt_tokens.saturating_add(u.completion_tokens)),
     }
 }
