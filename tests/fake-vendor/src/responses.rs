@@ -143,7 +143,7 @@ fn answer(model: &str, body: &Value) -> Answer {
     let reasoning = if model == "reasoning" { 7 } else { 0 };
     let output_tokens = faults::words(&text).len().max(1) as u64 + reasoning;
     let cached = if model == "cache" { 2048 } else { 0 };
-    let usage = json!({"input_tokens": input_tokens + cached, "input_tokens_details": {"cached_tokens": cached},
+    let usage = json!({"input_tokens": input_tokens + cached, "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": 0},
         "output_tokens": output_tokens, "output_tokens_details": {"reasoning_tokens": reasoning},
         "total_tokens": input_tokens + cached + output_tokens});
     Answer { output, incomplete: model == "max-tokens", usage }
@@ -154,7 +154,7 @@ fn response_object(id: &str, body: &Value, model: &str, status: &str, output: Va
     let or = |k: &str, d: Value| body.get(k).filter(|v| !v.is_null()).cloned().unwrap_or(d);
     let incomplete = (status == "incomplete").then(|| json!({"reason": "max_output_tokens"}));
     let completed_at = (status == "completed").then_some(CREATED + 1);
-    json!({
+    let mut r = json!({
         "id": id, "object": "response", "created_at": CREATED, "status": status,
         "background": false, "completed_at": completed_at, "error": null, "incomplete_details": incomplete,
         "instructions": or("instructions", Value::Null), "max_output_tokens": or("max_output_tokens", Value::Null),
@@ -166,8 +166,25 @@ fn response_object(id: &str, body: &Value, model: &str, status: &str, output: Va
         "text": or("text", json!({"format": {"type": "text"}, "verbosity": "medium"})),
         "tool_choice": or("tool_choice", json!("auto")), "tools": or("tools", json!([])),
         "top_logprobs": 0, "top_p": or("top_p", json!(1.0)), "truncation": "disabled",
-        "usage": usage, "user": or("user", Value::Null), "metadata": or("metadata", json!({})),
-    })
+        "usage": usage, "metadata": or("metadata", json!({})),
+    });
+    // `user` is a string when given and absent otherwise, as `usage` is before the end (the
+    // schema has no null for either)
+    if let Some(user) = body.get("user").filter(|u| u.is_string()) {
+        r["user"] = user.clone();
+    }
+    if r["usage"].is_null()
+        && let Some(o) = r.as_object_mut()
+    {
+        o.remove("usage");
+    }
+    // function tools come back with `strict` (the Responses API's default is true)
+    for t in r["tools"].as_array_mut().into_iter().flatten() {
+        if t["type"] == "function" && t.get("strict").is_none_or(Value::is_null) {
+            t["strict"] = json!(true);
+        }
+    }
+    r
 }
 
 pub async fn create(body: Value, has_key: bool, guard: CallGuard, stats: &Arc<Stats>) -> Response<FakeBody> {
