@@ -3,9 +3,10 @@
 // Anthropic and Gemini fakes (translated) and the fake's OpenAI Responses API (`api =
 // "responses"`: a passthrough, whose ids the fake mints as `resp_fake01_<n>`).
 // responses.create, responses.stream, a function-call round trip, previous_response_id
-// across vendors, retrieve/delete; and two callers, told apart by their keys over loopback
-// TCP (on the socket the peer's uid is the caller, and one test process has one uid), where
-// the second gets a 404 for the first's stored response.
+// across vendors, retrieve/delete, a failure after the stream started (sidegate's
+// `response.failed`; a passthrough's closing `error` event); and two callers, told apart by
+// their keys over loopback TCP (on the socket the peer's uid is the caller, and one test
+// process has one uid), where the second gets a 404 for the first's stored response.
 
 import { describe, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -224,6 +225,37 @@ keys = ["${BOB}"]
       );
       assert.equal((await tcp(ALICE).responses.retrieve(r.id)).id, r.id);
     }
+  });
+
+  test("a failure after the stream started ends it: response.failed from sidegate", async () => {
+    const types = [];
+    for await (const e of await client.responses.create({ model: "fake/stream-error", input: "a b c", stream: true })) {
+      types.push(e.type);
+    }
+    assert.ok(types.includes("response.output_text.delta"), `${types}`);
+    assert.equal(types.at(-1), "response.failed", `${types}`);
+    // the Node helper's final response is the last snapshot it saw: the failed one
+    const stream = client.responses.stream({ model: "fake/stream-error", input: "a b c" });
+    for await (const _ of stream);
+    const final = await stream.finalResponse();
+    assert.equal(final.status, "failed");
+    assert.equal(final.error.code, "server_error");
+  });
+
+  test("a passthrough stream that breaks ends with an error event; the helper rejects finalResponse()", async () => {
+    const events = [];
+    for await (const e of await client.responses.create({ model: "oai/stream-error", input: "a b c", stream: true })) {
+      events.push(e);
+    }
+    assert.ok(events[0].response.id.startsWith(VENDOR_ID), "the vendor's events");
+    assert.ok(events.some((e) => e.type === "response.output_text.delta"), "it had started");
+    const last = events.at(-1);
+    assert.equal(last.type, "error", JSON.stringify(last));
+    assert.equal(last.code, "server_error");
+    assert.equal(last.sequence_number, events.at(-2).sequence_number + 1, "numbered after the vendor's last");
+    const stream = client.responses.stream({ model: "oai/stream-error", input: "a b c" });
+    for await (const _ of stream);
+    await assert.rejects(stream.finalResponse(), (e) => /server had an error/.test(e.message));
   });
 
   test("errors are the SDK's own classes", async () => {
