@@ -219,7 +219,7 @@ async fn status(c: &Client, raw: bool) -> Result<(), ClientError> {
     }
     let s: Status = serde_json::from_value(r.body)
         .map_err(|e| ClientError::Protocol(format!("the daemon's status is not what this CLI reads: {e}")))?;
-    let rss = s.rss_bytes.map_or("?".to_string(), |b| format!("{:.1} MB", b as f64 / 1e6));
+    let rss = s.rss_bytes.map_or("?".to_string(), human_bytes);
     println!("sidegate {} pid {} up {}s, rss {rss}", s.version, s.pid, s.uptime_s);
     println!("config   {} (version {})", s.config.source, s.config.version);
     let q = s.requests;
@@ -233,6 +233,16 @@ async fn status(c: &Client, raw: bool) -> Result<(), ClientError> {
     }
     println!("models:   {}", s.models.join(", "));
     println!("routes:   {}", s.routes.join(", "));
+    let r = &s.responses;
+    let at = r.path.as_deref().map(|p| format!(" at {p}")).unwrap_or_else(|| " (lost at restart)".into());
+    println!(
+        "responses {}{at}: {} stored, {} (bounds {} entries, {})",
+        r.backing,
+        r.entries,
+        human_bytes(r.bytes),
+        r.max_entries,
+        human_bytes(r.max_bytes)
+    );
     if !s.deployments.is_empty() {
         println!("deployments (since start):");
         println!(
@@ -258,6 +268,15 @@ async fn status(c: &Client, raw: bool) -> Result<(), ClientError> {
         }
     }
     Ok(())
+}
+
+/// `812 B`, `4.2 kB`, `268.4 MB`.
+fn human_bytes(b: u64) -> String {
+    match b {
+        0..1_000 => format!("{b} B"),
+        1_000..1_000_000 => format!("{:.1} kB", b as f64 / 1e3),
+        _ => format!("{:.1} MB", b as f64 / 1e6),
+    }
 }
 
 fn usage(config: Option<PathBuf>, since: &str, by: &str, json: bool, csv: bool) -> ExitCode {

@@ -1,8 +1,10 @@
 //! The store on disk: one SQLite table (WAL) under the state directory, written in batches by
 //! a thread of its own; reads run on the blocking pool. After each batch the writer removes
-//! what expired and, oldest first, what is over the entry and byte bounds.
+//! what expired and, oldest first, what is over the entry and byte bounds, and notes what the
+//! table then holds ([`Held`], for `status`).
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,6 +28,33 @@ pub enum Op {
 pub struct Disk {
     tx: SyncSender<Op>,
     reader: Arc<Mutex<Connection>>,
+    held: Arc<Held>,
+}
+
+/// What the table held after the writer's last batch (or at open).
+#[derive(Default)]
+pub struct Held {
+    entries: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Held {
+    fn set(&self, (entries, bytes): (u64, u64)) {
+        self.entries.store(entries, Ordering::Relaxed);
+        self.bytes.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Entries and their bytes.
+    pub fn get(&self) -> (u64, u64) {
+        (self.entries.load(Ordering::Relaxed), self.bytes.load(Ordering::Relaxed))
+    }
+}
+
+/// Rows and their bytes.
+fn count(conn: &Connection) -> rusqlite::Result<(u64, u64)> {
+    conn.query_row("SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM responses", [], |r| {
+        Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+    })
 }
 
 const SCHEMA: &str = "
@@ -61,13 +90,21 @@ impl Disk {
         let err = |e: rusqlite::Error| format!("responses store {}: {e}", path.display());
         let writer = open_rw(path).map_err(err)?;
         let reader = open_rw(path).map_err(err)?;
+        let held = Arc::new(Held::default());
+        held.set(count(&reader).map_err(err)?);
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
         let bounds = (max_entries, max_bytes);
+        let noted = held.clone();
         std::thread::Builder::new()
             .name("sidegate-responses".into())
-            .spawn(move || write_loop(writer, rx, bounds, memory))
+            .spawn(move || write_loop(writer, rx, bounds, memory, &noted))
             .map_err(|e| format!("cannot start the responses store writer: {e}"))?;
-        Ok(Disk { tx, reader: Arc::new(Mutex::new(reader)) })
+        Ok(Disk { tx, reader: Arc::new(Mutex::new(reader)), held })
+    }
+
+    /// Entries and bytes committed (as of the writer's last batch).
+    pub fn held(&self) -> (u64, u64) {
+        self.held.get()
     }
 
     pub fn queue(&self, op: Op) {
@@ -129,7 +166,7 @@ fn read_one(c: &Connection, id: &str, owner: &str, now: u64) -> rusqlite::Result
     }))
 }
 
-fn write_loop(mut conn: Connection, rx: Receiver<Op>, bounds: (u64, u64), memory: Arc<Mutex<Memory>>) {
+fn write_loop(mut conn: Connection, rx: Receiver<Op>, bounds: (u64, u64), memory: Arc<Mutex<Memory>>, held: &Held) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < BATCH {
@@ -141,10 +178,15 @@ fn write_loop(mut conn: Connection, rx: Receiver<Op>, bounds: (u64, u64), memory
         if let Err(e) = apply(&mut conn, &batch) {
             tracing::error!(error = %e, ops = batch.len(), "responses store write failed");
         }
-        if let Err(e) = prune(&conn, bounds) {
+        let now_held = prune(&conn, bounds).and_then(|()| count(&conn));
+        if let Err(e) = &now_held {
             tracing::warn!(error = %e, "responses store pruning failed");
         }
+        // Under the memory lock: a report sees a write either pending or committed, not both.
         let mut m = memory.lock().unwrap_or_else(|p| p.into_inner());
+        if let Ok(n) = now_held {
+            held.set(n);
+        }
         for op in &batch {
             match op {
                 Op::Put(seq, s) => m.committed(&s.id, *seq),
@@ -194,16 +236,15 @@ fn apply(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
 /// Expired rows go; then the oldest until the table is within both bounds.
 fn prune(conn: &Connection, (max_entries, max_bytes): (u64, u64)) -> rusqlite::Result<()> {
     conn.execute("DELETE FROM responses WHERE expires <= ?1", params![crate::api::ids::unix_now() as i64])?;
-    let (count, bytes): (i64, i64) =
-        conn.query_row("SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM responses", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let over_count = (count as u64).saturating_sub(max_entries);
+    let (rows, bytes) = count(conn)?;
+    let over_count = rows.saturating_sub(max_entries);
     if over_count > 0 {
         conn.execute(
             "DELETE FROM responses WHERE id IN (SELECT id FROM responses ORDER BY created, rowid LIMIT ?1)",
             params![over_count as i64],
         )?;
     }
-    if bytes as u64 > max_bytes {
+    if bytes > max_bytes {
         // Oldest first until the total fits (a running sum over the rows in age order).
         conn.execute(
             "DELETE FROM responses WHERE id IN (SELECT id FROM (SELECT id, SUM(bytes) OVER (ORDER BY created DESC, rowid DESC) AS kept \

@@ -93,7 +93,8 @@ impl Memory {
         }
     }
 
-    /// The disk committed the write `seq` of `id`: drop it here unless a later one came.
+    /// The disk committed the write `seq` of `id` (a put or a deletion): drop it here unless
+    /// a later one came.
     pub fn committed(&mut self, id: &str, seq: u64) {
         if self.slots.get(id).is_some_and(|(s, _)| *s == seq)
             && let Some((_, Slot::Live { size, .. })) = self.slots.remove(id)
@@ -102,8 +103,15 @@ impl Memory {
         }
     }
 
+    /// Slots held: entries and tombstones.
     pub fn len(&self) -> usize {
         self.slots.len()
+    }
+
+    /// Live entries and their bytes (tombstones are neither).
+    pub fn live(&self) -> (u64, u64) {
+        let n = self.slots.values().filter(|(_, slot)| matches!(slot, Slot::Live { .. })).count();
+        (n as u64, self.bytes)
     }
 
     fn evict(&mut self, now: u64) {

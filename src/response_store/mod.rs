@@ -60,6 +60,12 @@ pub struct StoreReport {
     pub backing: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// Responses held now: on disk, what the writer last committed plus what is queued.
+    #[serde(default)]
+    pub entries: u64,
+    /// Their size (the JSON texts).
+    #[serde(default)]
+    pub bytes: u64,
     pub max_entries: u64,
     pub max_bytes: u64,
 }
@@ -79,6 +85,8 @@ impl ResponseStore {
         let (limits, report_of) = (memory::Limits::of(settings), |backing: &str, path: Option<String>| StoreReport {
             backing: backing.into(),
             path,
+            entries: 0,
+            bytes: 0,
             max_entries: settings.max_entries,
             max_bytes: settings.max_bytes,
         });
@@ -103,8 +111,13 @@ impl ResponseStore {
         Self::open(&ResponsesSettings::default())
     }
 
+    /// The store's backing and bounds, and what it holds now.
     pub fn report(&self) -> StoreReport {
-        self.report.clone()
+        let mem = self.mem();
+        let (pending, pending_bytes) = mem.live();
+        let (committed, committed_bytes) = self.disk.as_ref().map_or((0, 0), disk::Disk::held);
+        drop(mem);
+        StoreReport { entries: committed + pending, bytes: committed_bytes + pending_bytes, ..self.report.clone() }
     }
 
     fn mem(&self) -> std::sync::MutexGuard<'_, memory::Memory> {

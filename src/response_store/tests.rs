@@ -90,3 +90,28 @@ async fn bounds_evict_the_oldest_first() {
         assert!(store.get("resp_2", "o", t + 1).await.is_some() && store.get("resp_3", "o", t + 1).await.is_some());
     }
 }
+
+#[tokio::test]
+async fn the_report_counts_what_is_held_in_memory_and_on_disk_across_a_restart() {
+    let t = now();
+    let size = entry("resp_0", "o", t, "x").size() as u64;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.sqlite3");
+    for path in [None, Some(path.clone())] {
+        let store = ResponseStore::open(&settings(path, 3, 1 << 20));
+        assert_eq!((store.report().entries, store.report().bytes), (0, 0));
+        for i in 0..5u64 {
+            store.put(entry(&format!("resp_{i}"), "o", t + i, "x"));
+        }
+        store.flush();
+        let r = store.report();
+        assert_eq!((r.entries, r.bytes), (3, 3 * size), "bounded to 3: {r:?}");
+        assert!(store.delete("resp_4", "o", t + 1).await);
+        store.flush();
+        let r = store.report();
+        assert_eq!((r.entries, r.bytes, r.max_entries), (2, 2 * size, 3), "{r:?}");
+    }
+    let reopened = ResponseStore::open(&settings(Some(path), 3, 1 << 20));
+    let r = reopened.report();
+    assert_eq!((r.backing.as_str(), r.entries, r.bytes), ("disk", 2, 2 * size), "counted at open: {r:?}");
+}

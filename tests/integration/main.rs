@@ -18,6 +18,7 @@ mod native;
 mod operator;
 mod reload;
 mod responses;
+mod responses_passthrough;
 mod responses_upstream;
 mod secrets;
 mod vectors;

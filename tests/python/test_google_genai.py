@@ -1,6 +1,7 @@
 """The official google-genai SDK against sidegate's Gemini API, unchanged but for its base
 URL: generate_content, generate_content_stream, embed_content, count_tokens and a function
-call, against each vendor kind behind sidegate (Gemini, OpenAI-compatible, Anthropic fakes),
+call, against each vendor kind behind sidegate (Gemini, OpenAI-compatible, Anthropic fakes and
+the fake's OpenAI Responses API, `api = "responses"`),
 over TCP and over the Unix socket (an httpx client with a `uds` transport, passed as
 `HttpOptions(httpx_client=...)`)."""
 
@@ -19,8 +20,8 @@ except ImportError:  # pragma: no cover
     import httpx
 
 # generate-capable deployments per vendor kind, and the tool-calling ones
-TEXT = ["flash", "gpt", "haiku"]
-TOOLS = ["gem-tools", "claude-tools"]
+TEXT = ["flash", "gpt", "haiku", "gpt-r"]
+TOOLS = ["gem-tools", "gpt-tools", "claude-tools", "gpt-r-tools"]
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +78,28 @@ model = "claude-3-5-haiku-latest"
 [models.claude-tools]
 provider = "claude"
 model = "tool-call"
+
+[providers.oair]
+kind = "openai"
+base_url = "{addr}/v1"
+api_key = "sk-fake"
+api = "responses"
+
+[models.gpt-r]
+provider = "oair"
+model = "gpt-5-mini"
+
+[models.gpt-r-tools]
+provider = "oair"
+model = "tool-call"
+
+[models.gpt-tools]
+provider = "oai"
+model = "tool-call"
+
+[models.oair-embed]
+provider = "oair"
+model = "text-embedding-3-small"
 """
     )
     log = open(d / "daemon.log", "w")
@@ -156,7 +179,7 @@ def test_a_function_call(client, model):
     assert [c.name for c in streamed] == ["weather"]
 
 
-@pytest.mark.parametrize("model", ["flash", "gpt", "haiku"])
+@pytest.mark.parametrize("model", TEXT)
 def test_a_function_result_round_trip(client, model):
     history = [
         types.Content(role="user", parts=[types.Part.from_text(text="Paris?")]),
@@ -170,14 +193,23 @@ def test_a_function_result_round_trip(client, model):
         assert "sunny" in r.text
 
 
-@pytest.mark.parametrize("model", ["gem-embed", "oai-embed"])
+@pytest.mark.parametrize(
+    "model",
+    [
+        pytest.param("gem-embed", id="gemini"),
+        pytest.param("oai-embed", id="openai-chat"),
+        # embeddings go to /v1/embeddings whatever `api` says (it is about chat)
+        pytest.param("oair-embed", id="openai-responses"),
+        pytest.param("haiku", id="anthropic", marks=pytest.mark.skip(reason="Anthropic has no embeddings API")),
+    ],
+)
 def test_embed_content(client, model):
     r = client.models.embed_content(model=model, contents=["first text", "second"])
     assert len(r.embeddings) == 2
     assert all(len(e.values) >= 3 for e in r.embeddings)
 
 
-@pytest.mark.parametrize("model,exact", [("flash", True), ("gpt", False)])
+@pytest.mark.parametrize("model,exact", [("flash", True), ("gpt", False), ("gpt-r", False)])
 def test_count_tokens(client, model, exact):
     r = client.models.count_tokens(model=model, contents="four words right here")
     # a Gemini deployment counts (the fake: words); others get sidegate's estimate

@@ -14,6 +14,7 @@ mod openai;
 mod request;
 mod response;
 mod responses;
+mod responses_passthrough;
 mod responses_sse;
 mod sse;
 

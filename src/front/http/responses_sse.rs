@@ -2,12 +2,14 @@
 //! `[DONE]`). The events come from [`EventStream`], which is made when the first chunk arrives
 //! (its model and time); a failure after the stream started is `response.failed`. When the
 //! first chunk carries a Responses upstream's own events (passthrough), the whole stream is
-//! those bytes. A finished response is stored if the caller asked for it.
+//! those bytes ([`super::responses_passthrough`]). A finished response is stored if the caller
+//! asked for it: sidegate's own under the id it minted, a passthrough one under the vendor's.
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
 use super::responses::Keep;
+use super::responses_passthrough::Passthrough;
 use crate::api::ChatChunk;
 use crate::api::error::GatewayError;
 use crate::api::ids::unix_now;
@@ -21,8 +23,8 @@ struct State {
     echo: Option<ResponseEcho>,
     events: Option<EventStream>,
     keep: Option<Keep>,
-    /// The upstream speaks Responses itself: relay its bytes.
-    native: bool,
+    /// The upstream speaks Responses itself: its bytes are relayed.
+    native: Option<Passthrough>,
     done: bool,
 }
 
@@ -32,7 +34,7 @@ pub fn encode(
     echo: ResponseEcho,
     keep: Option<Keep>,
 ) -> impl Stream<Item = Bytes> + Send {
-    let st = State { stream, response_id, echo: Some(echo), events: None, keep, native: false, done: false };
+    let st = State { stream, response_id, echo: Some(echo), events: None, keep, native: None, done: false };
     futures_util::stream::unfold(st, |mut st| async move {
         loop {
             if st.done {
@@ -53,11 +55,14 @@ pub fn encode(
 
 impl State {
     fn on_chunk(&mut self, chunk: ChatChunk) -> Vec<u8> {
-        if self.events.is_none() && !self.native && NativeBytes::of(&chunk.native, Dialect::OpenAiResponses).is_some() {
-            self.native = true;
+        let vendor_events = NativeBytes::of(&chunk.native, Dialect::OpenAiResponses);
+        if self.events.is_none() && self.native.is_none() && vendor_events.is_some() {
+            self.native = Some(Passthrough::default());
         }
-        if self.native {
-            return NativeBytes::of(&chunk.native, Dialect::OpenAiResponses).map(|b| b.to_vec()).unwrap_or_default();
+        if let Some(relay) = &mut self.native {
+            let Some(bytes) = vendor_events else { return Vec::new() };
+            relay.observe(bytes, &mut self.keep);
+            return bytes.to_vec();
         }
         if chunk.is_native_only() {
             return Vec::new();
@@ -82,15 +87,18 @@ impl State {
     /// The end of the canonical stream, or its failure.
     fn end(&mut self, failure: Option<&GatewayError>) -> Vec<u8> {
         self.done = true;
-        if self.native {
-            return Vec::new();
+        if let Some(relay) = &mut self.native {
+            return relay.end(failure);
         }
         let empty = ChatChunk::native_only();
         let events = self.events_for(&empty);
         let mut out = Vec::new();
         match failure {
             Some(e) => events.fail(e, &mut out),
-            None => events.finish(&mut out),
+            None => {
+                events.finish(&mut out);
+                stamp_completion(&mut out, unix_now());
+            }
         }
         if failure.is_none()
             && let Some(keep) = self.keep.take()
@@ -102,15 +110,19 @@ impl State {
     }
 }
 
-/// The response a `response.completed` / `response.incomplete` event carries, with its
-/// completion time.
+/// `completed_at` on the `response.completed` event's response, as a whole answer has it.
+fn stamp_completion(events: &mut [StreamEvent], now: u64) {
+    for ev in events {
+        if let EventBody::Completed { response } = &mut ev.body {
+            response.completed_at = Some(now);
+        }
+    }
+}
+
+/// The response a `response.completed` / `response.incomplete` event carries.
 fn final_response(ev: &StreamEvent) -> Option<serde_json::Value> {
     let (EventBody::Completed { response } | EventBody::Incomplete { response }) = &ev.body else { return None };
-    let mut v = serde_json::to_value(response).ok()?;
-    if matches!(ev.body, EventBody::Completed { .. }) {
-        v["completed_at"] = unix_now().into();
-    }
-    Some(v)
+    serde_json::to_value(response).ok()
 }
 
 fn frames(events: &[StreamEvent]) -> Vec<u8> {

@@ -2,7 +2,8 @@
 //! `/openai/responses?api-version=…`), checked as the real API checks a request (unknown
 //! top-level fields, `input` item shapes, flat function tools, `tool_choice`, ranges such as
 //! `max_output_tokens >= 16`), answered with OpenAI's `Response` object, and streamed as the
-//! real event sequence with `sequence_number`s. Behaviour by model name:
+//! real event sequence with `sequence_number`s. Each response has an id of its own
+//! (`resp_fake01_<n>`, the same in every event of its stream). Behaviour by model name:
 //!
 //! | model            | behaviour |
 //! |------------------|-----------|
@@ -32,6 +33,12 @@ use crate::{CallGuard, FakeBody, Stats, error_resp, json_resp};
 mod validate;
 
 const ID: &str = "fake01";
+/// Numbers the responses: each gets an id of its own, as OpenAI mints them.
+static RESPONSES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_response_id() -> String {
+    format!("resp_{ID}_{}", RESPONSES.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
 const CREATED: u64 = 1_700_000_000;
 
 fn render(e: ErrKind) -> Response<FakeBody> {
@@ -136,19 +143,19 @@ fn answer(model: &str, body: &Value) -> Answer {
     let reasoning = if model == "reasoning" { 7 } else { 0 };
     let output_tokens = faults::words(&text).len().max(1) as u64 + reasoning;
     let cached = if model == "cache" { 2048 } else { 0 };
-    let usage = json!({"input_tokens": input_tokens + cached, "input_tokens_details": {"cached_tokens": cached},
+    let usage = json!({"input_tokens": input_tokens + cached, "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": 0},
         "output_tokens": output_tokens, "output_tokens_details": {"reasoning_tokens": reasoning},
         "total_tokens": input_tokens + cached + output_tokens});
     Answer { output, incomplete: model == "max-tokens", usage }
 }
 
-/// The `Response` object: the request's settings echoed, `output` and `usage` as given.
-fn response_object(body: &Value, model: &str, status: &str, output: Value, usage: Value) -> Value {
+/// The `Response` object `id`: the request's settings echoed, `output` and `usage` as given.
+fn response_object(id: &str, body: &Value, model: &str, status: &str, output: Value, usage: Value) -> Value {
     let or = |k: &str, d: Value| body.get(k).filter(|v| !v.is_null()).cloned().unwrap_or(d);
     let incomplete = (status == "incomplete").then(|| json!({"reason": "max_output_tokens"}));
     let completed_at = (status == "completed").then_some(CREATED + 1);
-    json!({
-        "id": format!("resp_{ID}"), "object": "response", "created_at": CREATED, "status": status,
+    let mut r = json!({
+        "id": id, "object": "response", "created_at": CREATED, "status": status,
         "background": false, "completed_at": completed_at, "error": null, "incomplete_details": incomplete,
         "instructions": or("instructions", Value::Null), "max_output_tokens": or("max_output_tokens", Value::Null),
         "max_tool_calls": null, "model": model, "output": output,
@@ -159,8 +166,25 @@ fn response_object(body: &Value, model: &str, status: &str, output: Value, usage
         "text": or("text", json!({"format": {"type": "text"}, "verbosity": "medium"})),
         "tool_choice": or("tool_choice", json!("auto")), "tools": or("tools", json!([])),
         "top_logprobs": 0, "top_p": or("top_p", json!(1.0)), "truncation": "disabled",
-        "usage": usage, "user": or("user", Value::Null), "metadata": or("metadata", json!({})),
-    })
+        "usage": usage, "metadata": or("metadata", json!({})),
+    });
+    // `user` is a string when given and absent otherwise, as `usage` is before the end (the
+    // schema has no null for either)
+    if let Some(user) = body.get("user").filter(|u| u.is_string()) {
+        r["user"] = user.clone();
+    }
+    if r["usage"].is_null()
+        && let Some(o) = r.as_object_mut()
+    {
+        o.remove("usage");
+    }
+    // function tools come back with `strict` (the Responses API's default is true)
+    for t in r["tools"].as_array_mut().into_iter().flatten() {
+        if t["type"] == "function" && t.get("strict").is_none_or(Value::is_null) {
+            t["strict"] = json!(true);
+        }
+    }
+    r
 }
 
 pub async fn create(body: Value, has_key: bool, guard: CallGuard, stats: &Arc<Stats>) -> Response<FakeBody> {
@@ -189,7 +213,7 @@ pub async fn create(body: Value, has_key: bool, guard: CallGuard, stats: &Arc<St
         if model == "malformed" {
             return crate::raw_json(b"{\"id\": \"resp_x\", \"output\": [tru");
         }
-        return json_resp(200, &response_object(&body, &model, status, json!(a.output), a.usage));
+        return json_resp(200, &response_object(&next_response_id(), &body, &model, status, json!(a.output), a.usage));
     }
     stream(&body, &model, a, guard)
 }
@@ -225,7 +249,8 @@ fn after_first_delta(model: &str, ev: &mut Events) -> Option<faults::StreamEnd> 
 
 fn stream(body: &Value, model: &str, a: Answer, guard: CallGuard) -> Response<FakeBody> {
     let mut ev = Events { frames: Vec::new(), seq: 0 };
-    let snapshot = |status: &str, output: Value, usage: Value| response_object(body, model, status, output, usage);
+    let id = next_response_id();
+    let snapshot = |status: &str, output: Value, usage: Value| response_object(&id, body, model, status, output, usage);
     ev.push("response.created", json!({"response": snapshot("in_progress", json!([]), Value::Null)}));
     ev.push("response.in_progress", json!({"response": snapshot("in_progress", json!([]), Value::Null)}));
     let mut interval = Duration::ZERO;
