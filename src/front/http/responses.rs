@@ -15,7 +15,7 @@ use hyper::http::request::Parts;
 use hyper::{Request, Response, StatusCode};
 use serde_json::{Map, Value, json};
 
-use super::request::{call_options, read_body};
+use super::request::{JsonRequest, call_options, read_json};
 use super::response::{json_bytes, json_response, sse_response};
 use super::{Body, Failed, responses_sse};
 use crate::api::error::{GatewayError, Refusal, from_json_error};
@@ -66,9 +66,7 @@ struct Prepared {
 
 /// `POST /v1/responses`.
 pub async fn create(req: Request<Incoming>, cx: &Ctx, cred: &Credential, id: String) -> Result<Response<Body>, Failed> {
-    let (parts, bytes) = read_body(req, cx.gateway.current().snapshot.server.max_body_bytes).await?;
-    let body = object_body(&bytes)?;
-    let opts = call_options(&parts, cred, id, DIALECT);
+    let JsonRequest::<Map<String, Value>> { body, opts, .. } = read_json(req, cx, cred, id, DIALECT).await?;
     let owner = owner(cx, &opts)?;
     let p = prepare(cx, body, &owner).await?;
     let response_id = format!("resp_{}{}", crate::api::ids::nonce(), crate::api::ids::nonce());
@@ -115,9 +113,7 @@ pub async fn input_tokens(
     cred: &Credential,
     id: String,
 ) -> Result<Response<Body>, Failed> {
-    let (parts, bytes) = read_body(req, cx.gateway.current().snapshot.server.max_body_bytes).await?;
-    let body = object_body(&bytes)?;
-    let opts = call_options(&parts, cred, id, DIALECT);
+    let JsonRequest::<Map<String, Value>> { body, opts, .. } = read_json(req, cx, cred, id, DIALECT).await?;
     let owner = owner(cx, &opts)?;
     let p = prepare(cx, body, &owner).await?;
     let n = (p.chat.prompt_chars() as u64).div_ceil(4) + 4 * p.chat.messages.len() as u64;
@@ -171,13 +167,6 @@ fn not_found(id: &str) -> Response<Body> {
     let body = json!({"error": {"message": format!("Response with id '{id}' not found."),
         "type": "invalid_request_error", "param": null, "code": null}});
     json_bytes(StatusCode::NOT_FOUND, serde_json::to_vec(&body).unwrap_or_default(), None)
-}
-
-fn object_body(bytes: &[u8]) -> Result<Map<String, Value>, GatewayError> {
-    match serde_json::from_slice::<Value>(bytes).map_err(|e| from_json_error(&e))? {
-        Value::Object(m) => Ok(m),
-        _ => Err(GatewayError::invalid("the request body must be a JSON object", None)),
-    }
 }
 
 /// The caller's owner key for the store (the router checks the same identity again).

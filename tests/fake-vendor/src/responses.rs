@@ -27,7 +27,7 @@ use bytes::Bytes;
 use hyper::Response;
 use serde_json::{Value, json};
 
-use crate::faults::{self, ErrKind, Pre};
+use crate::faults::{self, ErrKind};
 use crate::{CallGuard, FakeBody, Stats, error_resp, json_resp};
 
 mod validate;
@@ -193,14 +193,10 @@ pub async fn create(body: Value, has_key: bool, guard: CallGuard, stats: &Arc<St
         return error_resp(401, "invalid_request_error", "missing_api_key", "You didn't provide an API key.");
     }
     let model = body["model"].as_str().unwrap_or("").split('#').next().unwrap_or("").to_string();
-    match faults::pre(&model, stats).await {
-        Pre::Fail(e) => {
-            guard.finish();
-            return render(e);
-        }
-        Pre::Reset => return faults::reset(guard),
-        Pre::Answer => {}
-    }
+    let guard = match faults::before_answer(&model, stats, guard, render).await {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
     if let Err(e) = validate::request(&body) {
         guard.finish();
         let err = json!({"message": e.message, "type": "invalid_request_error", "param": e.param, "code": e.code});
