@@ -184,7 +184,7 @@ impl Usage {
         Usage {
             prompt_tokens,
             completion_tokens,
-            total_tokens: prompt_tokens + completion_tokens,
+            total_tokens: prompt_tokens.saturating_add(completion_tokens),
             prompt_tokens_details: None,
             completion_tokens_details: None,
         }
@@ -195,15 +195,15 @@ impl Usage {
         self.prompt_tokens_details.map_or(0, |d| d.cached_tokens)
     }
 
-    /// Field-wise sum (merging the answers of a fanned-out `n > 1` request).
+    /// Field-wise sum, saturating (vendor counts are not trusted to be sane) (merging the answers of a fanned-out `n > 1` request).
     pub fn add(&self, o: &Usage) -> Usage {
         let opt = |a: Option<u64>, b: Option<u64>| {
-            if a.is_none() && b.is_none() { None } else { Some(a.unwrap_or(0) + b.unwrap_or(0)) }
+            if a.is_none() && b.is_none() { None } else { Some(a.unwrap_or(0).saturating_add(b.unwrap_or(0))) }
         };
         let prompt = (self.prompt_tokens_details.is_some() || o.prompt_tokens_details.is_some()).then(|| {
             let (a, b) = (self.prompt_tokens_details.unwrap_or_default(), o.prompt_tokens_details.unwrap_or_default());
             PromptTokensDetails {
-                cached_tokens: a.cached_tokens + b.cached_tokens,
+                cached_tokens: a.cached_tokens.saturating_add(b.cached_tokens),
                 audio_tokens: opt(a.audio_tokens, b.audio_tokens),
                 cache_creation_tokens: opt(a.cache_creation_tokens, b.cache_creation_tokens),
             }
@@ -215,16 +215,16 @@ impl Usage {
                     o.completion_tokens_details.unwrap_or_default(),
                 );
                 CompletionTokensDetails {
-                    reasoning_tokens: a.reasoning_tokens + b.reasoning_tokens,
+                    reasoning_tokens: a.reasoning_tokens.saturating_add(b.reasoning_tokens),
                     audio_tokens: opt(a.audio_tokens, b.audio_tokens),
                     accepted_prediction_tokens: opt(a.accepted_prediction_tokens, b.accepted_prediction_tokens),
                     rejected_prediction_tokens: opt(a.rejected_prediction_tokens, b.rejected_prediction_tokens),
                 }
             });
         Usage {
-            prompt_tokens: self.prompt_tokens + o.prompt_tokens,
-            completion_tokens: self.completion_tokens + o.completion_tokens,
-            total_tokens: self.total_tokens + o.total_tokens,
+            prompt_tokens: self.prompt_tokens.saturating_add(o.prompt_tokens),
+            completion_tokens: self.completion_tokens.saturating_add(o.completion_tokens),
+            total_tokens: self.total_tokens.saturating_add(o.total_tokens),
             prompt_tokens_details: prompt,
             completion_tokens_details: completion,
         }

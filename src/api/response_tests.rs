@@ -1,5 +1,5 @@
-//! The wire shape of the canonical answers: the keys OpenAI's published schema requires are
-//! always written, and vendors that leave them out still parse.
+//! The canonical answers: their wire shape (the keys OpenAI's published schema requires are
+//! always written, and vendors that leave them out still parse) and usage arithmetic.
 
 #![allow(clippy::unwrap_used)]
 
@@ -38,4 +38,13 @@ fn chunks_keep_their_compact_shape() {
         json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
                "choices": [{"index": 0, "delta": {"content": "x"}, "finish_reason": null}]})
     );
+}
+
+#[test]
+fn usage_sums_saturate_on_absurd_vendor_counts() {
+    use super::response::Usage;
+    let huge = Usage::new(u64::MAX, 5);
+    assert_eq!(huge.total_tokens, u64::MAX);
+    let sum = huge.add(&Usage::new(7, u64::MAX));
+    assert_eq!((sum.prompt_tokens, sum.completion_tokens, sum.total_tokens), (u64::MAX, u64::MAX, u64::MAX));
 }
