@@ -31,6 +31,7 @@ fn config(addr: &str) -> String {
         .models("oai", &[("gpt", "echo-model"), ("oai-embed", "text-embedding-3-small")])
         .models("claude", &[("haiku", "claude-3-5-haiku-latest"), ("claude-tools", "tool-call")])
         .route("failover", &["gem-500", "gpt"])
+        .route("search", &["gpt", "flash"])
         .cached_route("cached", &["gpt"])
         .build()
 }
@@ -362,4 +363,20 @@ budget = { usd = 0.01, per = "day" }
     assert!(raw.contains("BUDGET_EXCEEDED"), "{raw}");
     let log = d.log();
     assert!(!log.contains("sk-rich-0123456789abcdef") && !log.contains("sk-poor-0123456789abcdef"), "{log}");
+}
+
+/// A built-in tool is Gemini's to run: the OpenAI deployment refuses the request and the
+/// route fails over to Gemini, which gets the tool as sent.
+#[tokio::test]
+async fn built_in_tools_reach_a_gemini_upstream_and_only_it() {
+    let (vendor, d) = start().await;
+    let body = json!({"contents": [{"role": "user", "parts": [{"text": "news?"}]}], "tools": [{"googleSearch": {}}]});
+    let (status, h, raw) = post(&d, "/v1beta/models/search:generateContent", &body).await;
+    assert_eq!(status, 200, "{raw}");
+    assert_eq!(h["x-sidegate-model"], "flash");
+    let log = h["x-sidegate-attempt-log"].to_str().unwrap();
+    assert!(log.contains("gpt") && log.contains("unsupported"), "{log}");
+    let last = vendor.last_request();
+    assert!(last["path"].as_str().unwrap().ends_with(":generateContent"), "{last}");
+    assert_eq!(last["body"]["tools"], body["tools"], "{last}");
 }

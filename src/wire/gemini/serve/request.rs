@@ -24,7 +24,7 @@ use super::types::{FunctionCallingConfig, GenerateContentRequest, GenerationConf
 use crate::api::chat::{self, FunctionDef, ResponseFormat, Stop, StreamOptions};
 use crate::api::{ChatRequest, Extra};
 use crate::wire::WireError;
-use crate::wire::native::{Dialect, NativeRequest};
+use crate::wire::native::{Dialect, NativeRequest, Required};
 
 /// The `json_schema.name` a `responseSchema` gets (OpenAI requires one; Gemini has none).
 pub const SCHEMA_NAME: &str = "response";
@@ -42,19 +42,14 @@ pub fn from_json(body: &[u8], model: &str, stream: bool) -> Result<ChatRequest, 
 /// [`from_json`] for a body already read as a JSON object.
 pub fn from_object(mut raw: Map<String, Value>, model: &str, stream: bool) -> Result<ChatRequest, WireError> {
     let r = GenerateContentRequest::deserialize(&raw).map_err(invalid_body)?;
-    let (mut req, only) = convert(r, model, stream)?;
+    let (mut req, only, required) = convert(r, model, stream)?;
     raw.remove("model");
     if !only.is_empty() {
         let fields: Vec<&str> = only.keys().map(String::as_str).collect();
         tracing::debug!(?fields, "Gemini-only fields: sent to a Gemini upstream only, dropped for any other");
     }
-    req.native = Some(Arc::new(NativeRequest {
-        dialect: Dialect::Gemini,
-        body: raw,
-        headers: Vec::new(),
-        only,
-        required: Vec::new(),
-    }));
+    req.native =
+        Some(Arc::new(NativeRequest { dialect: Dialect::Gemini, body: raw, headers: Vec::new(), only, required }));
     Ok(req)
 }
 
@@ -65,17 +60,19 @@ fn invalid_body(e: serde_json::Error) -> WireError {
 /// The canonical request a generateContent request asks for (without its Gemini-only fields:
 /// [`from_json`] keeps those in the native request).
 pub fn to_canonical(r: GenerateContentRequest, model: &str, stream: bool) -> Result<ChatRequest, WireError> {
-    convert(r, model, stream).map(|(req, _)| req)
+    convert(r, model, stream).map(|(req, _, _)| req)
 }
 
-/// The canonical request, and the fields only a Gemini upstream can be given (by their path
-/// in the body: `safetySettings`, `generationConfig.topK`, …).
+/// The canonical request, the fields only a Gemini upstream can be given (by their path in
+/// the body: `safetySettings`, `generationConfig.topK`, …), and what only a Gemini upstream
+/// can serve at all (built-in tools).
 fn convert(
     r: GenerateContentRequest,
     model: &str,
     stream: bool,
-) -> Result<(ChatRequest, Map<String, Value>), WireError> {
+) -> Result<(ChatRequest, Map<String, Value>, Vec<Required>), WireError> {
     let mut only = Map::new();
+    let mut required = Vec::new();
     for (k, v) in r.other {
         if !v.is_null() {
             only.insert(k, v);
@@ -106,7 +103,7 @@ fn convert(
         n: None,
         stop: None,
         seed: None,
-        tools: tools(r.tools)?,
+        tools: tools(r.tools, &mut only, &mut required)?,
         tool_choice: tool_choice(r.tool_config)?,
         parallel_tool_calls: None,
         response_format: None,
@@ -117,7 +114,7 @@ fn convert(
     if let Some(g) = r.generation_config {
         generation_config(g, &mut req, &mut only)?;
     }
-    Ok((req, only))
+    Ok((req, only, required))
 }
 
 /// Fields collected in `other` (unknown, or known and not carried) are refused by name.
@@ -132,12 +129,20 @@ fn join(at: &str, k: &str) -> String {
     if at.is_empty() { k.to_string() } else { format!("{at}.{k}") }
 }
 
-fn tools(list: Vec<Tool>) -> Result<Option<Vec<chat::Tool>>, WireError> {
+/// Function declarations as canonical tools; a built-in tool (`googleSearch`,
+/// `codeExecution`, …) is Gemini's to run: noted in `required` (its value in `only`, under
+/// its path, for the cache key), so only a Gemini upstream is called with it.
+fn tools(
+    list: Vec<Tool>,
+    only: &mut Map<String, Value>,
+    required: &mut Vec<Required>,
+) -> Result<Option<Vec<chat::Tool>>, WireError> {
     let mut out = Vec::new();
     for (i, t) in list.into_iter().enumerate() {
         let at = format!("tools[{i}]");
-        if let Some((k, _)) = t.other.iter().find(|(_, v)| !v.is_null()) {
-            return Err(WireError::unsupported_at(FRONT, at, format!("built-in tool `{k}`")));
+        for (k, v) in t.other.iter().filter(|(_, v)| !v.is_null()) {
+            required.push(Required::new(format!("{at}.{k}"), format!("the built-in tool `{k}`")));
+            only.insert(format!("{at}.{k}"), v.clone());
         }
         for (j, d) in t.function_declarations.into_iter().enumerate() {
             let at = format!("{at}.functionDeclarations[{j}]");

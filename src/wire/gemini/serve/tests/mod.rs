@@ -192,9 +192,15 @@ fn what_the_canonical_types_cannot_carry_is_an_error() {
         assert!(e.to_string().contains(what), "{extra}: {e}");
         e
     };
+    // A built-in tool is Gemini's to run: only a Gemini upstream is called with it.
     for tool in ["googleSearch", "codeExecution", "urlContext", "googleSearchRetrieval"] {
-        let e = refused(json!({"tools": [{tool: {}}]}), &format!("built-in tool `{tool}`"));
-        assert!(matches!(e, WireError::Unsupported { .. }) && e.param() == Some("tools"));
+        let r = base(json!({"tools": [{tool: {}}]})).expect("read");
+        let n = r.native.as_deref().expect("native");
+        let at = format!("tools[0].{tool}");
+        assert_eq!(n.required, [crate::wire::native::Required::new(&at, format!("the built-in tool `{tool}`"))]);
+        assert_eq!(n.only[&at], json!({}), "the cache key sees the tool");
+        let e = crate::wire::native::check_foreign(n, "Anthropic").expect_err("refused elsewhere");
+        assert!(matches!(&e, WireError::Unsupported { .. }) && e.param() == Some("tools"), "{e}");
     }
     refused(json!({"generationConfig": {"responseLogprobs": true}}), "generationConfig.responseLogprobs");
     refused(json!({"generationConfig": {"responseModalities": ["IMAGE"]}}), "responseModalities");
