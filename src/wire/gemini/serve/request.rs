@@ -42,7 +42,7 @@ pub fn from_json(body: &[u8], model: &str, stream: bool) -> Result<ChatRequest, 
 /// [`from_json`] for a body already read as a JSON object.
 pub fn from_object(mut raw: Map<String, Value>, model: &str, stream: bool) -> Result<ChatRequest, WireError> {
     let r = GenerateContentRequest::deserialize(&raw).map_err(invalid_body)?;
-    let (mut req, only, required) = convert(r, model, stream)?;
+    let Read { mut req, only, required } = convert(r, model, stream)?;
     raw.remove("model");
     if !only.is_empty() {
         let fields: Vec<&str> = only.keys().map(String::as_str).collect();
@@ -60,17 +60,19 @@ fn invalid_body(e: serde_json::Error) -> WireError {
 /// The canonical request a generateContent request asks for (without its Gemini-only fields:
 /// [`from_json`] keeps those in the native request).
 pub fn to_canonical(r: GenerateContentRequest, model: &str, stream: bool) -> Result<ChatRequest, WireError> {
-    convert(r, model, stream).map(|(req, _, _)| req)
+    convert(r, model, stream).map(|r| r.req)
 }
 
-/// The canonical request, the fields only a Gemini upstream can be given (by their path in
-/// the body: `safetySettings`, `generationConfig.topK`, …), and what only a Gemini upstream
-/// can serve at all (built-in tools).
-fn convert(
-    r: GenerateContentRequest,
-    model: &str,
-    stream: bool,
-) -> Result<(ChatRequest, Map<String, Value>, Vec<Required>), WireError> {
+/// A generateContent request read: the canonical request, the fields only a Gemini upstream
+/// can be given (by their path in the body: `safetySettings`, `generationConfig.topK`, …),
+/// and what only a Gemini upstream can serve at all (built-in tools).
+struct Read {
+    req: ChatRequest,
+    only: Map<String, Value>,
+    required: Vec<Required>,
+}
+
+fn convert(r: GenerateContentRequest, model: &str, stream: bool) -> Result<Read, WireError> {
     let mut only = Map::new();
     let mut required = Vec::new();
     for (k, v) in r.other {
@@ -114,7 +116,7 @@ fn convert(
     if let Some(g) = r.generation_config {
         generation_config(g, &mut req, &mut only)?;
     }
-    Ok((req, only, required))
+    Ok(Read { req, only, required })
 }
 
 /// Fields collected in `other` (unknown, or known and not carried) are refused by name.
