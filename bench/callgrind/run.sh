@@ -72,7 +72,7 @@ per_request() { # $1 binary, $2 config, $3 load -> median instructions per reque
   printf '%s\n' "${xs[@]}" | sort -n | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'
 }
 bins=(); [ -n "$before" ] && bins+=("$before"); bins+=("target/release/sidegate")
-printf '%-30s' "instructions per request"; for b in "${bins[@]}"; do printf ' %16s' "$(basename "$b")"; done; echo
+printf '%-30s' "instructions per request"; [ -n "$before" ] && printf ' %16s' "before"; printf ' %16s\n' "this tree"
 for row in "native, mock provider:mock:load_native" "HTTP/unix, mock provider:mock:load_http" \
            "HTTP/unix, fake OpenAI vendor:vendor:load_http"; do
   IFS=: read -r label cfg load <<< "$row"
