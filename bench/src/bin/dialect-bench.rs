@@ -63,15 +63,6 @@ impl D {
             D::Responses => "gpt-5-mini",
         }
     }
-
-    fn native(self) -> Option<Dialect> {
-        match self {
-            D::Chat => None,
-            D::Messages => Some(Dialect::AnthropicMessages),
-            D::Gemini => Some(Dialect::Gemini),
-            D::Responses => Some(Dialect::OpenAiResponses),
-        }
-    }
 }
 
 fn conversation() -> ChatRequest {
@@ -117,22 +108,29 @@ fn ingress_body(d: D, req: &ChatRequest) -> Vec<u8> {
     v.expect("encodes")
 }
 
-/// What the front does with the caller's body: canonical form, with the native request kept.
+/// What the front does with the caller's body: parsed once, read into canonical form, the
+/// caller's request kept beside it (as `front/http/{messages,gemini,responses}.rs` do).
 fn read_ingress(d: D, body: &[u8]) -> ChatRequest {
-    let mut req = match d {
+    let native = |dialect, map| Some(std::sync::Arc::new(NativeRequest::new(dialect, map)));
+    match d {
         D::Chat => serde_json::from_slice(body).expect("reads"),
-        D::Messages => aserve::from_json(body).expect("reads"),
-        D::Gemini => gserve::from_json(body, "route", false).expect("reads"),
-        D::Responses => {
-            let r: resp::CreateResponse = serde_json::from_slice(body).expect("reads");
-            resp::to_chat_request(&r).expect("converts").chat
+        D::Messages => {
+            let v: Value = serde_json::from_slice(body).expect("reads");
+            let mut req = aserve::read(&v).expect("converts").chat;
+            let Value::Object(map) = v else { unreachable!("an object") };
+            req.native = native(Dialect::AnthropicMessages, map);
+            req
         }
-    };
-    if let Some(dialect) = d.native() {
-        let map: Map<String, Value> = serde_json::from_slice(body).expect("object");
-        req.native = Some(std::sync::Arc::new(NativeRequest::new(dialect, map)));
+        // (sets the native request itself)
+        D::Gemini => gserve::from_object(serde_json::from_slice(body).expect("reads"), "route", false).expect("reads"),
+        D::Responses => {
+            let map: Map<String, Value> = serde_json::from_slice(body).expect("reads");
+            let r: resp::CreateResponse = serde_json::from_value(Value::Object(map.clone())).expect("reads");
+            let mut req = resp::to_chat_request(&r).expect("converts").chat;
+            req.native = native(Dialect::OpenAiResponses, map);
+            req
+        }
     }
-    req
 }
 
 /// The vendor body for `req` from upstream `u` (passthrough when the dialects match).
