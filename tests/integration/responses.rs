@@ -248,7 +248,13 @@ async fn previous_response_id_continues_across_vendors_and_the_store_answers_get
     assert_eq!(got["output"], first["output"]);
     let r = d.http().delete(format!("http://sidegate/v1/responses/{id}")).send().await.unwrap();
     assert_eq!(r.status(), 200);
+    let rid = r.headers()["x-sidegate-request-id"].to_str().unwrap().to_string();
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"id": id, "object": "response", "deleted": true}));
+    // the store answered it, and it has its log line like every answer
+    eventually("the DELETE log line", || {
+        d.log().lines().any(|l| l.contains(&rid) && l.contains("DELETE") && l.contains("status=200"))
+    })
+    .await;
     let r = d.http().get(format!("http://sidegate/v1/responses/{id}")).send().await.unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["type"], "invalid_request_error");

@@ -132,11 +132,7 @@ async fn route(
         (m @ (&Method::GET | &Method::DELETE), p) if p.starts_with("/responses/") && !p[11..].contains('/') => {
             let (id, delete) = (p["/responses/".len()..].to_string(), m == Method::DELETE);
             let (parts, _) = req.into_parts();
-            if delete {
-                responses::delete(&parts, cx, cred, &id, request_id).await
-            } else {
-                responses::get(&parts, cx, cred, &id, request_id).await
-            }
+            responses::by_id(&parts, cx, cred, &id, request_id, delete).await
         }
         (&Method::GET, "/models") => Ok(json_response(StatusCode::OK, &cx.gateway.models(), None)),
         (&Method::GET, p) if p.starts_with("/models/") => {

@@ -120,37 +120,34 @@ pub async fn input_tokens(
     Ok(json_response(StatusCode::OK, &json!({"object": "response.input_tokens", "input_tokens": n}), None))
 }
 
-/// `GET /v1/responses/{id}`: the caller's own stored response (another's is not found).
-pub async fn get(
+/// `GET` (`delete: false`) or `DELETE /v1/responses/{id}`: the caller's own stored response
+/// (another's is not found). The store answers, not the router, so this is the request's log
+/// line.
+pub async fn by_id(
     parts: &Parts,
     cx: &Ctx,
     cred: &Credential,
     id: &str,
     request_id: String,
+    delete: bool,
 ) -> Result<Response<Body>, Failed> {
     let opts = call_options(parts, cred, request_id, DIALECT);
     let owner = owner(cx, &opts)?;
-    match cx.gateway.responses.get(id, &owner, unix_now()).await {
-        Some(s) => Ok(json_response(StatusCode::OK, &s.response, None)),
-        None => Ok(not_found(id)),
-    }
-}
-
-/// `DELETE /v1/responses/{id}`.
-pub async fn delete(
-    parts: &Parts,
-    cx: &Ctx,
-    cred: &Credential,
-    id: &str,
-    request_id: String,
-) -> Result<Response<Body>, Failed> {
-    let opts = call_options(parts, cred, request_id, DIALECT);
-    let owner = owner(cx, &opts)?;
-    if cx.gateway.responses.delete(id, &owner, unix_now()).await {
-        Ok(json_response(StatusCode::OK, &json!({"id": id, "object": "response", "deleted": true}), None))
+    let now = unix_now();
+    let r = if delete {
+        match cx.gateway.responses.delete(id, &owner, now).await {
+            true => json_response(StatusCode::OK, &json!({"id": id, "object": "response", "deleted": true}), None),
+            false => not_found(id),
+        }
     } else {
-        Ok(not_found(id))
-    }
+        match cx.gateway.responses.get(id, &owner, now).await {
+            Some(s) => json_response(StatusCode::OK, &s.response, None),
+            None => not_found(id),
+        }
+    };
+    tracing::info!(target: "sidegate::request", request_id = %opts.request_id, method = %parts.method,
+        path = %parts.uri.path(), status = r.status().as_u16(), dialect = DIALECT.as_str(), caller = %owner, "request");
+    Ok(r)
 }
 
 /// A WebSocket upgrade of `/v1/responses`: refused with 426, the one refusal Codex-style
