@@ -3,14 +3,17 @@
 //! Editors and config tools replace files by rename, Kubernetes swaps a `..data` symlink, and
 //! some tools delete then recreate: a watch on the file itself goes deaf after the first of
 //! these. So the *directories* are watched (the file's, and its symlink target's), every
-//! event there means "maybe changed", and the daemon debounces, re-reads and compares a
-//! content digest before reloading anything. A periodic check covers file systems whose
-//! events never arrive (NFS, some overlays).
+//! event there that can change what a file holds means "maybe changed", and the daemon
+//! debounces, re-reads and compares a content digest before reloading anything. Events that
+//! change nothing (an open, a read, a close after reading, an access-time update) are
+//! ignored: the daemon's own re-read makes them, and reacting to them would re-read forever.
+//! A periodic check covers file systems whose events never arrive (NFS, some overlays).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use notify::{RecursiveMode, Watcher};
+use notify::event::{AccessKind, AccessMode, MetadataKind, ModifyKind};
+use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 /// Keeps the OS watches alive; dropping it stops them.
@@ -27,6 +30,9 @@ pub fn watch(files: &[PathBuf], tx: mpsc::Sender<()>) -> ConfigWatch {
     let handler = move |res: notify::Result<notify::Event>| {
         // Other files in the same directory (a socket, logs, editor swap files) are not ours.
         if let Ok(ev) = res {
+            if !may_change_content(&ev.kind) {
+                return;
+            }
             let ours = ev.paths.is_empty()
                 || ev
                     .paths
@@ -52,6 +58,19 @@ pub fn watch(files: &[PathBuf], tx: mpsc::Sender<()>) -> ConfigWatch {
         }
     }
     ConfigWatch { _watcher: Some(watcher), dirs: watched }
+}
+
+/// Whether an event can change what a file holds (or which file a name is): creation,
+/// removal, renames, writes, a close after writing, and metadata other than access times
+/// (a `chmod` can make a key file readable). Opens, reads, closes after reading and
+/// access-time updates cannot.
+fn may_change_content(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)) => false,
+        EventKind::Any | EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) | EventKind::Other => true,
+    }
 }
 
 /// File names whose events matter: each watched file, and what its symlink points at.
@@ -91,4 +110,36 @@ fn dirs_to_watch(files: &[PathBuf]) -> BTreeSet<PathBuf> {
 fn parent_of(p: &Path) -> Option<PathBuf> {
     let parent = p.parent()?;
     Some(if parent.as_os_str().is_empty() { PathBuf::from(".") } else { parent.to_path_buf() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{CreateKind, DataChange, RemoveKind, RenameMode};
+
+    #[test]
+    fn only_events_that_can_change_a_file_count() {
+        let yes = [
+            EventKind::Create(CreateKind::File),
+            EventKind::Remove(RemoveKind::File),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            EventKind::Modify(ModifyKind::Data(DataChange::Content)),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::Permissions)),
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            EventKind::Any,
+        ];
+        for k in yes {
+            assert!(may_change_content(&k), "{k:?}");
+        }
+        // what the daemon's own read of the file makes
+        let no = [
+            EventKind::Access(AccessKind::Open(AccessMode::Any)),
+            EventKind::Access(AccessKind::Read),
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)),
+        ];
+        for k in no {
+            assert!(!may_change_content(&k), "{k:?}");
+        }
+    }
 }

@@ -139,6 +139,23 @@ async fn bad_files_never_replace_the_running_config_and_show_in_status() {
     .await;
 }
 
+/// The daemon's own re-read of the file (open, read, close) is not a change: one edit is one
+/// re-read, not a loop (it used to be ~19 a second, each an ERROR line while the file was
+/// broken). A count after a pause, not a timing: a slow machine only makes a loop show less.
+#[tokio::test]
+async fn one_edit_is_one_re_read_not_a_loop() {
+    let d = Daemon::start("", "").await;
+    write_atomic(&d.config, &version(&d.socket, "from-a", false));
+    wait_for_reply(&d, "from-a").await;
+    write_atomic(&d.config, &version(&d.socket, "BROKEN", true));
+    let rejected = |d: &Daemon| d.log().lines().filter(|l| l.contains("config rejected")).count();
+    eventually("the broken file rejected", || rejected(&d) >= 1).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let n = rejected(&d);
+    assert!(n <= 2, "{n} rejections of one edit: the watcher re-reads its own reads\n{}", d.log());
+    assert_eq!(answer(&d).await.0, "from-a");
+}
+
 async fn eventually_async<F, Fut>(mut f: F)
 where
     F: FnMut() -> Fut,
