@@ -11,6 +11,7 @@ pub mod http;
 pub mod mock;
 pub mod openai;
 pub mod openai_responses;
+pub mod output;
 pub mod presets;
 
 use std::pin::Pin;
@@ -68,17 +69,19 @@ impl Provider {
     }
 
     /// A whole (non-streaming) completion from `model` (the vendor's model id), through the
-    /// deployment's OpenAI endpoint `api` (only OpenAI-shaped kinds read it).
+    /// deployment's OpenAI endpoint `api` (only OpenAI-shaped kinds read it). An answer with
+    /// nothing in it is a vendor failure ([`output::whole`]).
     pub async fn complete(
         &self,
         req: &ChatRequest,
         model: &str,
         api: UpstreamApi,
     ) -> Result<ChatResponse, ProviderError> {
-        if let Some((n, one)) = self.fan_out(req, api)? {
-            return fanout::complete(n, || self.complete_one(&one, model, api)).await;
-        }
-        self.complete_one(req, model, api).await
+        let whole = match self.fan_out(req, api)? {
+            Some((n, one)) => fanout::complete(n, || self.complete_one(&one, model, api)).await?,
+            None => self.complete_one(req, model, api).await?,
+        };
+        output::whole(whole)
     }
 
     /// Whether the adapter sends a caller of `dialect` its own request as it came (an OpenAI
@@ -127,12 +130,14 @@ impl Provider {
         }
     }
 
-    /// Starts a stream; resolves once the vendor accepted the call (headers received).
+    /// Starts a stream; resolves once the vendor accepted the call (headers received). Its
+    /// chunks are held back until the first output ([`output::stream`]).
     pub async fn stream(&self, req: &ChatRequest, model: &str, api: UpstreamApi) -> Result<ChunkStream, ProviderError> {
-        if let Some((n, one)) = self.fan_out(req, api)? {
-            return fanout::stream(n, || self.stream_one(&one, model, api)).await;
-        }
-        self.stream_one(req, model, api).await
+        let s = match self.fan_out(req, api)? {
+            Some((n, one)) => fanout::stream(n, || self.stream_one(&one, model, api)).await?,
+            None => self.stream_one(req, model, api).await?,
+        };
+        Ok(output::stream(s))
     }
 
     async fn stream_one(&self, req: &ChatRequest, model: &str, api: UpstreamApi) -> Result<ChunkStream, ProviderError> {

@@ -87,6 +87,8 @@ async fn every_vendor_failure_fails_over_to_the_healthy_target() {
         ("hang", "timeout"),
         ("slow-first", "timeout"),
         ("malformed", "upstream_invalid_response"),
+        // a 200 with nothing in it (no choices; a stream of only the role chunk)
+        ("empty", "upstream_invalid_response"),
     ];
     let faults: Vec<&str> = cases.iter().map(|c| c.0).collect();
     let d = Daemon::start("", &fault_config(&vendor.base_url(), &faults)).await;
@@ -106,6 +108,32 @@ async fn every_vendor_failure_fails_over_to_the_healthy_target() {
             };
             assert_eq!(answer, "failover please", "{fault} stream={stream}");
         }
+    }
+}
+
+/// An empty 200 is a vendor failure: never served as an answer, never cached.
+#[tokio::test]
+async fn an_empty_answer_is_never_served_or_cached() {
+    let vendor = FakeVendor::start().await.unwrap();
+    let config = format!(
+        "[providers.fake]\nkind = \"openai-compatible\"\nbase_url = \"{}\"\n\n[models.empty]\nprovider = \"fake\"\nmodel = \"empty\"\n\n[routes.only-empty]\ntargets = [\"empty\"]\ncache = {{ ttl = \"10m\", tiers = [\"memory\"] }}\n",
+        vendor.base_url()
+    );
+    let d = Daemon::start("", &config).await;
+    for stream in [false, true, false] {
+        let r = d
+            .http()
+            .post("http://sidegate/v1/chat/completions")
+            .json(&body("only-empty", stream))
+            .send()
+            .await
+            .unwrap();
+        let cache = r.headers().get("x-sidegate-cache").map(|v| v.to_str().unwrap().to_string());
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        assert_eq!(status, 502, "stream={stream}: {text}");
+        assert!(text.contains("upstream_invalid_response"), "{text}");
+        assert_ne!(cache.as_deref(), Some("hit"), "an empty answer was cached");
     }
 }
 

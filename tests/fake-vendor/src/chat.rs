@@ -105,6 +105,11 @@ pub async fn chat(body: Value, guard: CallGuard, stats: &Arc<Stats>) -> Response
             return r;
         }
         guard.finish();
+        if model == "empty" {
+            let v = json!({"id": id, "object": "chat.completion", "created": 1_700_000_000u64, "model": model,
+                "choices": [], "usage": usage});
+            return json_resp(200, &v);
+        }
         return json_resp(
             200,
             &json!({
@@ -145,7 +150,9 @@ pub async fn chat(body: Value, guard: CallGuard, stats: &Arc<Stats>) -> Response
     let normal = !matches!(model.as_str(), "truncate" | "stream-error" | "malformed" | "stall");
     let stall = model == "stall";
     if normal {
-        events.extend(words.iter().map(|w| Some(chunk(json!({"content": w}), Value::Null))));
+        if model != "empty" {
+            events.extend(words.iter().map(|w| Some(chunk(json!({"content": w}), Value::Null))));
+        }
         events.push(Some(chunk(json!({}), json!("stop"))));
         if include_usage {
             let v = json!({"id": id, "object": "chat.completion.chunk", "created": 1_700_000_000u64, "model": model, "choices": [], "usage": usage});
