@@ -33,7 +33,8 @@ fn cut(finish: Option<&str>) -> bool {
     matches!(finish, Some("length" | "content_filter"))
 }
 
-fn has_output(c: &ChatChunk) -> bool {
+/// Whether a chunk carries output (text, a refusal, a tool call, or a cut finish).
+pub fn has_output(c: &ChatChunk) -> bool {
     c.choices.iter().any(|ch| {
         let d = &ch.delta;
         d.content.as_deref().is_some_and(|t| !t.is_empty())

@@ -113,7 +113,7 @@ pub struct StreamReader {
 
 impl StreamReader {
     fn release(&mut self, mut fresh: Vec<ChatChunk>, flow: Flow, out: &mut Vec<ChatChunk>) -> Result<(), WireError> {
-        self.output_seen = self.output_seen || fresh.iter().any(has_output);
+        self.output_seen = self.output_seen || fresh.iter().any(super::output::has_output);
         if !self.output_seen && flow == Flow::More {
             self.held.append(&mut fresh);
             return Ok(());
@@ -128,15 +128,6 @@ impl StreamReader {
         out.append(&mut fresh);
         Ok(())
     }
-}
-
-fn has_output(c: &ChatChunk) -> bool {
-    c.choices.iter().any(|ch| {
-        let d = &ch.delta;
-        d.content.as_deref().is_some_and(|t| !t.is_empty())
-            || d.refusal.as_deref().is_some_and(|t| !t.is_empty())
-            || d.tool_calls.as_ref().is_some_and(|t| !t.is_empty())
-    })
 }
 
 impl StreamDecoder for StreamReader {
