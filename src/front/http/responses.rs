@@ -13,10 +13,11 @@ use std::sync::Arc;
 use hyper::body::Incoming;
 use hyper::http::request::Parts;
 use hyper::{Request, Response, StatusCode};
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::request::{JsonRequest, call_options, read_json};
-use super::response::{json_bytes, json_response, sse_response};
+use super::response::{count_response, json_bytes, json_response, sse_response};
 use super::{Body, Failed, responses_sse};
 use crate::api::error::{GatewayError, Refusal, from_json_error};
 use crate::api::ids::unix_now;
@@ -105,8 +106,8 @@ fn whole(mut resp: ChatResponse, response_id: &str, echo: ResponseEcho) -> Resul
     serde_json::to_value(&out).map_err(|e| GatewayError::internal(format!("response encoding: {e}")))
 }
 
-/// `POST /v1/responses/input_tokens`: the input's token count as sidegate estimates it for
-/// limits and budgets (the same estimate, after `previous_response_id` is expanded).
+/// `POST /v1/responses/input_tokens`: the input's token count through the router's one token
+/// count (the caller and route checked, a log line), after `previous_response_id` is expanded.
 pub async fn input_tokens(
     req: Request<Incoming>,
     cx: &Ctx,
@@ -116,8 +117,8 @@ pub async fn input_tokens(
     let JsonRequest::<Map<String, Value>> { body, opts, .. } = read_json(req, cx, cred, id, DIALECT).await?;
     let owner = owner(cx, &opts)?;
     let p = prepare(cx, body, &owner).await?;
-    let n = (p.chat.prompt_chars() as u64).div_ceil(4) + 4 * p.chat.messages.len() as u64;
-    Ok(json_response(StatusCode::OK, &json!({"object": "response.input_tokens", "input_tokens": n}), None))
+    let count = cx.gateway.count_tokens(&p.chat, opts).await.map_err(Failed::Routed)?;
+    Ok(count_response(count, |n| json!({"object": "response.input_tokens", "input_tokens": n})))
 }
 
 /// `GET` (`delete: false`) or `DELETE /v1/responses/{id}`: the caller's own stored response
@@ -184,31 +185,35 @@ fn input_items(body: &Map<String, Value>) -> Vec<Value> {
     }
 }
 
-/// Expands `previous_response_id`, converts, and sets the native request.
-async fn prepare(cx: &Ctx, mut body: Map<String, Value>, owner: &str) -> Result<Prepared, GatewayError> {
-    let original: CreateResponse =
-        serde_json::from_value(Value::Object(body.clone())).map_err(|e| from_json_error(&e))?;
-    let own = input_items(&body);
-    let mut input = Vec::new();
-    if let Some(prev) = &original.previous_response_id {
-        let found = cx.gateway.responses.get(prev, owner, unix_now()).await;
-        let Some(stored) = found else {
-            return Err(GatewayError::Invalid {
-                message: format!("Previous response with id '{prev}' not found."),
-                param: Some("previous_response_id".into()),
-                code: Some("previous_response_not_found"),
-            });
-        };
-        input = stored.conversation();
-        input.extend(own.iter().cloned());
-        body.insert("input".into(), Value::Array(input.clone()));
-        body.remove("previous_response_id");
-    } else {
-        input.clone_from(&own);
-    }
-    let expanded: CreateResponse =
-        serde_json::from_value(Value::Object(body.clone())).map_err(|e| from_json_error(&e))?;
-    let ingress = to_chat_request(&expanded).map_err(|e| e.to_gateway_error())?;
+/// Expands `previous_response_id`, converts, and sets the native request. The body is read
+/// into the Responses types once, borrowed (no copy of it); a second time only when the
+/// stored conversation was put in front of its input.
+async fn prepare(cx: &Ctx, body: Map<String, Value>, owner: &str) -> Result<Prepared, GatewayError> {
+    let mut body = Value::Object(body);
+    let original = CreateResponse::deserialize(&body).map_err(|e| from_json_error(&e))?;
+    let own = body.as_object().map(input_items).unwrap_or_default();
+    let expanded_owned;
+    let (expanded, input) = match &original.previous_response_id {
+        None => (&original, own),
+        Some(prev) => {
+            let Some(stored) = cx.gateway.responses.get(prev, owner, unix_now()).await else {
+                return Err(GatewayError::Invalid {
+                    message: format!("Previous response with id '{prev}' not found."),
+                    param: Some("previous_response_id".into()),
+                    code: Some("previous_response_not_found"),
+                });
+            };
+            let mut input = stored.conversation();
+            input.extend(own);
+            if let Some(o) = body.as_object_mut() {
+                o.insert("input".into(), Value::Array(input.clone()));
+                o.remove("previous_response_id");
+            }
+            expanded_owned = CreateResponse::deserialize(&body).map_err(|e| from_json_error(&e))?;
+            (&expanded_owned, input)
+        }
+    };
+    let ingress = to_chat_request(expanded).map_err(|e| e.to_gateway_error())?;
     if ingress.chat.messages.is_empty() {
         return Err(GatewayError::invalid("`input` must contain at least one item", Some("input")));
     }
@@ -223,6 +228,9 @@ async fn prepare(cx: &Ctx, mut body: Map<String, Value>, owner: &str) -> Result<
     }
     let mut chat = ingress.chat;
     let required = ingress.required;
+    let Value::Object(body) = body else {
+        return Err(GatewayError::internal("a Responses body stopped being an object"));
+    };
     chat.native = Some(Arc::new(NativeRequest { dialect: DIALECT, body, headers: Vec::new(), only, required }));
     let store = original.store.unwrap_or(true);
     let mut echo = ResponseEcho::of(&original);
