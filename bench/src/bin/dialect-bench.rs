@@ -14,7 +14,7 @@
 
 use std::hint::black_box;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use sidegate::api::{ChatChunk, ChatRequest, ChatResponse};
 use sidegate::providers::openai::OpenAi;
 use sidegate::providers::{openai_responses as presp, presets};
@@ -124,9 +124,10 @@ fn read_ingress(d: D, body: &[u8]) -> ChatRequest {
         // (sets the native request itself)
         D::Gemini => gserve::from_object(serde_json::from_slice(body).expect("reads"), "route", false).expect("reads"),
         D::Responses => {
-            let map: Map<String, Value> = serde_json::from_slice(body).expect("reads");
-            let r: resp::CreateResponse = serde_json::from_value(Value::Object(map.clone())).expect("reads");
+            let v: Value = serde_json::from_slice(body).expect("reads");
+            let r = <resp::CreateResponse as serde::Deserialize>::deserialize(&v).expect("reads");
             let mut req = resp::to_chat_request(&r).expect("converts").chat;
+            let Value::Object(map) = v else { unreachable!("an object") };
             req.native = native(Dialect::OpenAiResponses, map);
             req
         }
