@@ -75,7 +75,10 @@ pub fn stream(s: ChunkStream) -> ChunkStream {
                 }
                 None => {
                     st.done = true;
-                    let e = ProviderError::new(Failure::BadResponse, "vendor stream ended without any output");
+                    let e = ProviderError::new(
+                        Failure::BadResponse,
+                        "vendor stream ended with no text or function call (nor a refusal)",
+                    );
                     return Some((Err(e), st));
                 }
             }

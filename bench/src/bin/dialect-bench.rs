@@ -236,7 +236,7 @@ fn vendor_stream(u: D) -> (Box<dyn StreamDecoder>, SseEvent) {
             (Box::new(d), delta)
         }
         D::Responses => {
-            let mut d = presp::StreamReader::default();
+            let mut d = resp::ChunkReader::default();
             let a = answer();
             let mut enc = resp::EventStream::new(&a.id, 0, "m", resp::ResponseEcho::default());
             let mut evs = Vec::new();

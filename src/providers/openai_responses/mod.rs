@@ -11,13 +11,12 @@ mod tests;
 
 use super::http::{self, Http};
 use super::{ChunkStream, Failure, ProviderError};
-use crate::api::{ChatChunk, ChatRequest, ChatResponse};
+use crate::api::{ChatRequest, ChatResponse};
+use crate::wire::WireError;
 use crate::wire::native::{self, Dialect, NativeBytes};
 use crate::wire::openai_responses::{
     self as dialect, ChunkReader, Converted, CreateResponse, DIALECT, Response, Status,
 };
-use crate::wire::sse::SseEvent;
-use crate::wire::{Flow, StreamDecoder, WireError};
 
 /// The smallest `max_output_tokens` the Responses API accepts.
 pub const MIN_OUTPUT_TOKENS: u64 = 16;
@@ -73,12 +72,13 @@ pub async fn complete(http: &Http, url: &str, req: &ChatRequest, model: &str) ->
     Ok(out)
 }
 
-/// A stream: `POST url` with `stream: true`, events read by [`StreamReader`] (and relayed
+/// A stream: `POST url` with `stream: true`, events read by [`ChunkReader`] (held back until the first output by
+/// `providers::output`, like every vendor's stream, and relayed
 /// verbatim to a Responses caller).
 pub async fn stream(http: &Http, url: &str, req: &ChatRequest, model: &str) -> Result<ChunkStream, ProviderError> {
     let resp = http.post(url, body(req, model, true)?, super::openai::error_from_http).await?;
     let passthrough = native::of(&req.native, Dialect::OpenAiResponses).map(|n| n.dialect);
-    Ok(http::drive(resp.bytes_stream(), StreamReader::default(), http.key().cloned(), passthrough))
+    Ok(http::drive(resp.bytes_stream(), ChunkReader::default(), http.key().cloned(), passthrough))
 }
 
 /// The canonical answer for a vendor `Response`; a completed one with nothing in it fails.
@@ -98,47 +98,4 @@ pub fn answer(resp: &Response) -> Result<ChatResponse, ProviderError> {
         ));
     }
     Ok(out)
-}
-
-/// [`ChunkReader`], holding its chunks back until the first text, refusal or tool call: a
-/// stream that fails or completes before any output has sent the caller nothing, so the
-/// router can still fail over. One that completes with no output (and not for a length or
-/// content-filter stop) is a bad response.
-#[derive(Debug, Default)]
-pub struct StreamReader {
-    inner: ChunkReader,
-    held: Vec<ChatChunk>,
-    output_seen: bool,
-}
-
-impl StreamReader {
-    fn release(&mut self, mut fresh: Vec<ChatChunk>, flow: Flow, out: &mut Vec<ChatChunk>) -> Result<(), WireError> {
-        self.output_seen = self.output_seen || fresh.iter().any(super::output::has_output);
-        if !self.output_seen && flow == Flow::More {
-            self.held.append(&mut fresh);
-            return Ok(());
-        }
-        if !self.output_seen {
-            let finish = fresh.iter().flat_map(|c| &c.choices).find_map(|c| c.finish_reason.as_deref());
-            if matches!(finish, None | Some("stop" | "tool_calls")) {
-                return Err(WireError::Malformed("vendor stream completed with no text or function call".into()));
-            }
-        }
-        out.append(&mut self.held);
-        out.append(&mut fresh);
-        Ok(())
-    }
-}
-
-impl StreamDecoder for StreamReader {
-    fn on_event(&mut self, ev: SseEvent, out: &mut Vec<ChatChunk>) -> Result<Flow, WireError> {
-        let mut fresh = Vec::new();
-        let flow = self.inner.on_event(ev, &mut fresh)?;
-        self.release(fresh, flow, out)?;
-        Ok(flow)
-    }
-
-    fn on_end(&mut self, out: &mut Vec<ChatChunk>) -> Result<(), WireError> {
-        self.inner.on_end(out)
-    }
 }

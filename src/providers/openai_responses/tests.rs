@@ -4,10 +4,12 @@
 
 use serde_json::{Value, json};
 
-use super::{StreamReader, answer, wire_request};
+use futures_util::StreamExt;
+
+use super::{answer, wire_request};
 use crate::api::{ChatChunk, ChatRequest};
 use crate::providers::{Failure, ProviderError};
-use crate::wire::openai_responses::Response;
+use crate::wire::openai_responses::{ChunkReader, Response};
 use crate::wire::test_support::{decode, named_event as ev};
 
 fn req(v: Value) -> ChatRequest {
@@ -114,14 +116,25 @@ fn completed(output: Value) -> String {
     ev("response.completed", json!({"type": "response.completed", "sequence_number": 9, "response": r}))
 }
 
-fn run(sse: &str) -> (Vec<ChatChunk>, Option<ProviderError>) {
-    let (chunks, err) = decode(StreamReader::default(), sse, sse.len() / 2);
-    (chunks, err.map(ProviderError::from))
+/// The adapter's stream: the dialect's reader, then the hold-back every vendor stream gets.
+async fn run(sse: &str) -> (Vec<ChatChunk>, Option<ProviderError>) {
+    let (chunks, err) = decode(ChunkReader::default(), sse, sse.len() / 2);
+    let items: Vec<Result<ChatChunk, ProviderError>> =
+        chunks.into_iter().map(Ok).chain(err.map(|e| Err(ProviderError::from(e)))).collect();
+    let mut s = crate::providers::output::stream(Box::pin(futures_util::stream::iter(items)));
+    let mut out = Vec::new();
+    while let Some(item) = s.next().await {
+        match item {
+            Ok(c) => out.push(c),
+            Err(e) => return (out, Some(e)),
+        }
+    }
+    (out, None)
 }
 
-#[test]
-fn stream_holds_chunks_until_output_then_releases_them() {
-    let (chunks, err) = run(&head());
+#[tokio::test]
+async fn stream_holds_chunks_until_output_then_releases_them() {
+    let (chunks, err) = run(&head()).await;
     assert!(chunks.is_empty() && err.is_some(), "a cut before any output sends nothing");
     assert_eq!(err.unwrap().failure, Failure::StreamBroken);
 
@@ -131,7 +144,7 @@ fn stream_holds_chunks_until_output_then_releases_them() {
         "item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": "Hi"}),
     );
     let sse = head() + &text + &completed(json!([]));
-    let (chunks, err) = run(&sse);
+    let (chunks, err) = run(&sse).await;
     assert!(err.is_none(), "{err:?}");
     let v: Vec<Value> = chunks.iter().map(|c| serde_json::to_value(c).unwrap()).collect();
     assert_eq!(v[0]["choices"][0]["delta"]["role"], "assistant");
@@ -140,9 +153,9 @@ fn stream_holds_chunks_until_output_then_releases_them() {
     assert_eq!(v[3]["usage"]["total_tokens"], 5);
 }
 
-#[test]
-fn stream_that_completes_empty_or_fails_first_is_a_failure() {
-    let (chunks, err) = run(&(head() + &completed(json!([]))));
+#[tokio::test]
+async fn stream_that_completes_empty_or_fails_first_is_a_failure() {
+    let (chunks, err) = run(&(head() + &completed(json!([])))).await;
     assert!(chunks.is_empty());
     let e = err.expect("empty stream fails");
     assert_eq!(e.failure, Failure::BadResponse);
@@ -154,18 +167,18 @@ fn stream_that_completes_empty_or_fails_first_is_a_failure() {
         "response": {"id": "resp_s", "status": "failed", "model": "gpt-5", "output": [],
                      "error": {"code": "rate_limit_exceeded", "message": "slow down"}}}),
     );
-    let (chunks, err) = run(&(head() + &failed));
+    let (chunks, err) = run(&(head() + &failed)).await;
     assert!(chunks.is_empty());
     let e = err.unwrap();
     assert_eq!((e.failure, e.code.as_deref()), (Failure::StreamBroken, Some("rate_limit_exceeded")));
 
     let bad = ev("response.output_text.delta", json!({"type": "response.output_text.delta", "sequence_number": 2}));
-    let (_, err) = run(&(head() + &bad));
+    let (_, err) = run(&(head() + &bad)).await;
     assert_eq!(err.unwrap().failure, Failure::BadResponse);
 }
 
-#[test]
-fn streamed_function_call_is_a_tool_call_with_finish_tool_calls() {
+#[tokio::test]
+async fn streamed_function_call_is_a_tool_call_with_finish_tool_calls() {
     let item = json!({"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "weather", "arguments": "",
         "status": "in_progress"});
     let sse = head()
@@ -180,7 +193,7 @@ fn streamed_function_call_is_a_tool_call_with_finish_tool_calls() {
             "sequence_number": 3, "item_id": "fc_1", "output_index": 0, "delta": "{\"q\":1}"}),
         )
         + &completed(json!([]));
-    let (chunks, err) = run(&sse);
+    let (chunks, err) = run(&sse).await;
     assert!(err.is_none(), "{err:?}");
     let v: Vec<Value> = chunks.iter().map(|c| serde_json::to_value(c).unwrap()).collect();
     assert_eq!(v[1]["choices"][0]["delta"]["tool_calls"][0]["id"], "call_1");
