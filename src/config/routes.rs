@@ -27,6 +27,8 @@ pub struct RouteFile {
     pub stream_idle_timeout: Option<String>,
     /// Start the next candidate if the first has produced nothing by then.
     pub hedge_after: Option<String>,
+    /// Before a stream is committed, it must produce this many tokens within this time.
+    pub min_stream_rate: Option<StreamRateFile>,
     /// Response cache for this route; off when absent.
     pub cache: Option<RouteCacheFile>,
 }
@@ -56,6 +58,23 @@ pub struct RouteSettings {
     pub cache: Option<RouteCache>,
 }
 
+/// `min_stream_rate = { tokens = N, within = "2s" }` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamRateFile {
+    pub tokens: u64,
+    pub within: String,
+}
+
+/// The least a stream must deliver before it is committed to the caller: `tokens` (estimated
+/// from the text, about 4 characters each) within `within` of its first output. A slower one
+/// is abandoned for the next candidate while the caller has seen nothing yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamRate {
+    pub tokens: u64,
+    pub within: Duration,
+}
+
 /// Time budgets of one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {
@@ -69,6 +88,8 @@ pub struct Timing {
     pub stream_idle_timeout: Duration,
     /// Start the next candidate when the current one produced nothing by then.
     pub hedge_after: Option<Duration>,
+    /// Off when None: a stream is committed at its first output.
+    pub min_stream_rate: Option<StreamRate>,
 }
 
 impl Default for Timing {
@@ -79,6 +100,7 @@ impl Default for Timing {
             first_token_timeout: Duration::from_secs(30),
             stream_idle_timeout: Duration::from_secs(60),
             hedge_after: None,
+            min_stream_rate: None,
         }
     }
 }
@@ -205,5 +227,29 @@ fn resolve_timing(cx: &mut ResolveCx<'_>, name: &str, r: &RouteFile) -> Timing {
     if hedge_after.is_some_and(|h| h >= timeout) {
         cx.err(&["routes", name, "hedge_after"], "must be shorter than the route's `timeout`");
     }
-    Timing { timeout, attempt_timeout, first_token_timeout, stream_idle_timeout, hedge_after }
+    let min_stream_rate = r.min_stream_rate.as_ref().and_then(|m| resolve_stream_rate(cx, name, m, timeout));
+    Timing { timeout, attempt_timeout, first_token_timeout, stream_idle_timeout, hedge_after, min_stream_rate }
+}
+
+fn resolve_stream_rate(
+    cx: &mut ResolveCx<'_>,
+    name: &str,
+    m: &StreamRateFile,
+    timeout: Duration,
+) -> Option<StreamRate> {
+    let path = ["routes", name, "min_stream_rate"];
+    let within = cx.duration(&[&path[..], &["within"]].concat(), &Some(m.within.clone()), Duration::ZERO);
+    if m.tokens == 0 {
+        cx.err(&[&path[..], &["tokens"]].concat(), "must be at least 1 (omit `min_stream_rate` to turn it off)");
+        return None;
+    }
+    let parsed = humantime::parse_duration(&m.within).is_ok();
+    if parsed && (within.is_zero() || within >= timeout) {
+        cx.err(&[&path[..], &["within"]].concat(), "must be more than zero and shorter than the route's `timeout`");
+        return None;
+    }
+    if !parsed {
+        return None;
+    }
+    Some(StreamRate { tokens: m.tokens, within })
 }

@@ -201,3 +201,22 @@ fn upstream_api_per_provider_and_model() {
     );
     assert!(e[0].contains("providers.x.api: unknown api `assistants` (known: chat, responses)"), "{e:?}");
 }
+
+#[test]
+fn min_stream_rate_resolves_and_bad_values_are_one_error_each() {
+    let head = "[providers.m]\nkind = \"mock\"\n\n[models.b]\nprovider = \"m\"\nmodel = \"x\"\n\n[routes.r]\ntargets = [\"b\"]\n";
+    let ok = format!("{head}min_stream_rate = {{ tokens = 20, within = \"2s\" }}\n");
+    let s = parse(&ok, Path::new("t.toml"), &env()).unwrap();
+    let rate = s.routes["r"].timing.min_stream_rate.unwrap();
+    assert_eq!((rate.tokens, rate.within), (20, std::time::Duration::from_secs(2)));
+    for (bad, says) in [
+        ("{ tokens = 0, within = \"2s\" }", "routes.r.min_stream_rate.tokens: must be at least 1"),
+        ("{ tokens = 5, within = \"soon\" }", "routes.r.min_stream_rate.within: `soon` is not a duration"),
+        ("{ tokens = 5, within = \"10m\" }", "shorter than the route's `timeout`"),
+        ("{ tokens = 5 }", "missing field `within`"),
+    ] {
+        let e = errors(&format!("{head}min_stream_rate = {bad}\n"));
+        assert_eq!(e.len(), 1, "{bad}: {e:#?}");
+        assert!(e[0].contains(says), "{bad}: {}", e[0]);
+    }
+}

@@ -328,7 +328,10 @@ async fn one_call(
                 Err(_) => Err(no_first()),
                 Ok(None) => Err(ProviderError::new(Failure::BadResponse, "vendor stream ended without a chunk")),
                 Ok(Some(Err(e))) => Err(e),
-                Ok(Some(Ok(first))) => Ok(Answer::Stream(Committed { first, rest })),
+                Ok(Some(Ok(first))) => match plan.timing.min_stream_rate {
+                    None => Ok(Answer::Stream(Committed { first, rest })),
+                    Some(rate) => super::stream_rate::prove(first, rest, rate, deadline).await.map(Answer::Stream),
+                },
             }
         }
     }

@@ -23,6 +23,7 @@ mod plan;
 mod produce;
 pub mod request;
 mod stream;
+mod stream_rate;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

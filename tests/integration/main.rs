@@ -7,6 +7,7 @@ mod anthropic;
 mod cache;
 mod callers;
 mod cli;
+mod commit_point;
 mod common;
 mod failover;
 mod gemini;

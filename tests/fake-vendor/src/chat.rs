@@ -141,13 +141,17 @@ pub async fn chat(body: Value, guard: CallGuard, stats: &Arc<Stats>) -> Response
             events.push(Some(chunk(json!({"content": "partial "}), Value::Null)));
             events.push(Some(Bytes::from_static(b"data: {\"error\":{\"message\":\"The server had an error while processing your request\",\"type\":\"server_error\"}}\n\n")));
         }
+        // The role chunk (an envelope, no content), then the error: not yet committed.
+        "envelope-error" => events.push(Some(Bytes::from_static(
+            b"data: {\"error\":{\"message\":\"You exceeded your current quota\",\"type\":\"insufficient_quota\"}}\n\n",
+        ))),
         "malformed" => {
             events.clear();
             events.push(Some(Bytes::from_static(b"data: {\"id\": \"x\", \"choices\": [tru\n\n")));
         }
         _ => {}
     }
-    let normal = !matches!(model.as_str(), "truncate" | "stream-error" | "malformed" | "stall");
+    let normal = !matches!(model.as_str(), "truncate" | "stream-error" | "envelope-error" | "malformed" | "stall");
     let stall = model == "stall";
     if normal {
         if model != "empty" {
