@@ -7,7 +7,12 @@
 //! the answer: `model` (the deployments stand
 //! for it), `stream` and `stream_options` (streams and whole answers share entries), and
 //! fields that only label or bill a request (`user`, `metadata`, `store`,
-//! `safety_identifier`, `prompt_cache_key`). Every typed field of the request is named below
+//! `safety_identifier`, `prompt_cache_key`), the caller's dialect's envelope (Responses
+//! `previous_response_id`, already expanded into the messages, and `stream_options`; Gemini
+//! `labels`), and prompt-cache breakpoints (`cache_control` on messages, content parts and
+//! tools, and at the top level): they change what a vendor bills, not what it answers.
+//! Tools, `tool_choice`, the response format and reasoning settings are in.
+//! Every typed field of the request is named below
 //! (exhaustive destructuring), so a field added to `ChatRequest` is a compile error here until
 //! someone decides whether it belongs in the key.
 
@@ -24,7 +29,15 @@ use crate::config::{ModelSettings, ProviderKind};
 pub const KEY_VERSION: &str = "sidegate-cache-v1";
 
 /// Pass-through fields that label or bill a request without changing its answer.
-const NOT_IN_KEY: [&str; 5] = ["user", "metadata", "store", "safety_identifier", "prompt_cache_key"];
+const NOT_IN_KEY: [&str; 7] =
+    ["user", "metadata", "store", "safety_identifier", "prompt_cache_key", "prompt_cache_retention", CACHE_MARK];
+
+/// A dialect's own fields (`native.only`) that carry or label a request without changing its
+/// answer, beside [`NOT_IN_KEY`].
+const ENVELOPE: [&str; 3] = ["previous_response_id", "stream_options", "labels"];
+
+/// A prompt-cache breakpoint (Anthropic's, and sidegate's extension field of that name).
+const CACHE_MARK: &str = "cache_control";
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CacheKey(pub [u8; 32]);
@@ -88,6 +101,7 @@ fn chat_fields(req: &ChatRequest) -> Value {
     } = req;
     let mut fields = serde_json::Map::new();
     put(&mut fields, "messages", messages);
+    strip_cache_marks(fields.get_mut("messages"), true);
     put(&mut fields, "max_tokens", max_tokens);
     put(&mut fields, "max_completion_tokens", max_completion_tokens);
     put(&mut fields, "temperature", temperature);
@@ -96,6 +110,7 @@ fn chat_fields(req: &ChatRequest) -> Value {
     put(&mut fields, "stop", stop);
     put(&mut fields, "seed", seed);
     put(&mut fields, "tools", tools);
+    strip_cache_marks(fields.get_mut("tools"), false);
     put(&mut fields, "tool_choice", tool_choice);
     put(&mut fields, "parallel_tool_calls", parallel_tool_calls);
     put(&mut fields, "response_format", response_format);
@@ -103,10 +118,40 @@ fn chat_fields(req: &ChatRequest) -> Value {
     // What only a same-dialect vendor gets (Anthropic's `thinking`, say) changes its answer;
     // a request without such fields keys as its canonical form alone, so the same question
     // asked in two dialects shares an entry.
-    if let Some(n) = native.as_deref().filter(|n| !n.only.is_empty()) {
-        fields.insert(format!("native.{}", n.dialect.as_str()), Value::Object(n.only.clone()));
+    if let Some(n) = native.as_deref() {
+        let only: serde_json::Map<String, Value> = n
+            .only
+            .iter()
+            .filter(|(k, _)| !NOT_IN_KEY.contains(&k.as_str()) && !ENVELOPE.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if !only.is_empty() {
+            fields.insert(format!("native.{}", n.dialect.as_str()), Value::Object(only));
+        }
     }
     Value::Object(fields)
+}
+
+/// Removes prompt-cache breakpoints from each item of a serialized `messages` or `tools` list
+/// (and, for messages, from each content part; for tools, from the `function` object), and
+/// nowhere deeper: a tool's parameter schema may have a property of that name.
+fn strip_cache_marks(list: Option<&mut Value>, parts: bool) {
+    let Some(Value::Array(items)) = list else { return };
+    for item in items.iter_mut().filter_map(Value::as_object_mut) {
+        item.remove(CACHE_MARK);
+        let inner = if parts { item.get_mut("content") } else { item.get_mut("function") };
+        match inner {
+            Some(Value::Array(ps)) => {
+                for p in ps.iter_mut().filter_map(Value::as_object_mut) {
+                    p.remove(CACHE_MARK);
+                }
+            }
+            Some(Value::Object(f)) => {
+                f.remove(CACHE_MARK);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The key of an embeddings request.
@@ -311,6 +356,60 @@ mod tests {
         let mut thinking = chat_req(A);
         thinking.native = Some(Arc::new(native));
         assert_ne!(chat(&t, &plain), chat(&t, &thinking));
+    }
+
+    /// Item by item: what changes an answer is in the key, what only bills, labels or carries
+    /// a request is out. Pinned as canonical text, so a change to either list shows here.
+    #[test]
+    fn golden_key_of_a_full_request() {
+        use crate::wire::native::{Dialect, NativeRequest};
+        let full = r#"{"model": "fast", "user": "u1", "metadata": {"run": "7"}, "prompt_cache_key": "k",
+            "reasoning_effort": "high", "tool_choice": "required", "response_format": {"type": "json_object"},
+            "messages": [
+                {"role": "system", "content": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral", "ttl": "1h"}}]},
+                {"role": "user", "content": "hi", "cache_control": {"type": "ephemeral"}}],
+            "tools": [{"type": "function", "cache_control": {"type": "ephemeral"},
+                "function": {"name": "f", "cache_control": {"type": "ephemeral"},
+                    "parameters": {"type": "object", "properties": {"cache_control": {"type": "string"}}}}}]}"#;
+        let mut req = chat_req(full);
+        let mut native = NativeRequest::new(Dialect::OpenAiResponses, serde_json::Map::new());
+        for (k, v) in [
+            ("previous_response_id", serde_json::json!("resp_1")),
+            ("store", serde_json::json!(true)),
+            ("metadata", serde_json::json!({"a": "b"})),
+            ("include", serde_json::json!(["reasoning.encrypted_content"])),
+        ] {
+            native.only.insert(k.into(), v);
+        }
+        req.native = Some(Arc::new(native));
+        let mut canon = Vec::new();
+        write_canonical(&chat_fields(&req), &mut canon);
+        assert_eq!(
+            String::from_utf8(canon).unwrap(),
+            concat!(
+                r#"{"extra.reasoning_effort":"high","messages":[{"content":[{"text":"Be brief.","type":"text"}],"role":"system"},"#,
+                r#"{"content":"hi","role":"user"}],"native.responses":{"include":["reasoning.encrypted_content"]},"#,
+                r#""response_format":{"type":"json_object"},"tool_choice":"required","#,
+                r#""tools":[{"function":{"name":"f","parameters":{"properties":{"cache_control":{"type":"string"}},"type":"object"}},"type":"function"}]}"#
+            ),
+            "a parameter named cache_control stays: only breakpoints are removed"
+        );
+        let t = [target("https://api.openai.com/v1", "gpt-4o-mini")];
+        let base = chat(&t, &req);
+        let unmarked = full.replace(r#", "cache_control": {"type": "ephemeral", "ttl": "1h"}"#, "");
+        let mut same = chat_req(&unmarked);
+        same.native = req.native.clone();
+        assert_eq!(base, chat(&t, &same), "breakpoints do not change the answer");
+        for (from, to) in [
+            (r#""reasoning_effort": "high""#, r#""reasoning_effort": "low""#),
+            (r#""tool_choice": "required""#, r#""tool_choice": "auto""#),
+            (r#"{"type": "json_object"}"#, r#"{"type": "text"}"#),
+            (r#""name": "f""#, r#""name": "g""#),
+        ] {
+            let mut other = chat_req(&full.replace(from, to));
+            other.native = req.native.clone();
+            assert_ne!(base, chat(&t, &other), "{from} -> {to} changes the answer");
+        }
     }
 
     #[test]
