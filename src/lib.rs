@@ -20,6 +20,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod front;
+pub mod prompts;
 pub mod protocol;
 pub mod providers;
 pub mod response_store;

@@ -6,6 +6,11 @@
 //! upstream asked directly in its own dialect; "added" is the difference of the p50s.
 //! Rows whose ingress and upstream speak one dialect are passthrough (the body goes as sent;
 //! for Chat Completions, the canonical shape itself, `canonical`).
+//! A second table streams each passthrough pair and times the first content byte (the first
+//! read holding the answer's text): sidegate holds the vendor's envelope events (Anthropic
+//! `message_start` and `ping`, Responses `response.created` and `response.in_progress`, the
+//! role chunk) until that content, so "added" there is what holding them costs on top of the
+//! rest of the path.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -73,6 +78,16 @@ impl Ingress {
             Ingress::Responses => "responses",
             Ingress::Gemini => "gemini",
         }
+    }
+
+    /// Path and body of the streamed question in this dialect, asking `model`.
+    fn stream_request(self, model: &str) -> (String, Value) {
+        let (path, mut body) = self.request(model);
+        if self == Ingress::Gemini {
+            return (format!("/v1beta/models/{model}:streamGenerateContent?alt=sse"), body);
+        }
+        body["stream"] = json!(true);
+        (path, body)
     }
 
     /// Path and body of the question in this dialect, asking `model`.
@@ -170,6 +185,42 @@ async fn measure(
     Some((lat[lat.len() / 2], lat[(lat.len() * 99 / 100).min(lat.len() - 1)]))
 }
 
+/// p50 and p99 time to the first content byte of `n` sequential streamed POSTs: the first
+/// read after which the body holds a word of the answer (the fakes echo the question).
+async fn measure_first_content(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &Value,
+    n: usize,
+) -> Option<(Duration, Duration)> {
+    let bytes = serde_json::to_vec(body).ok()?;
+    let mut lat = Vec::with_capacity(n);
+    for i in 0..n + n / 10 {
+        let mut rb = client.post(url).header("content-type", "application/json").body(bytes.clone());
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        let t = Instant::now();
+        let mut r = rb.send().await.ok()?;
+        if !r.status().is_success() {
+            return None;
+        }
+        let (mut seen, mut first) = (Vec::new(), None);
+        while let Some(chunk) = r.chunk().await.ok()? {
+            seen.extend_from_slice(&chunk);
+            if first.is_none() && seen.windows(9).any(|w| w == b"benchmark") {
+                first = Some(t.elapsed());
+            }
+        }
+        if i >= n / 10 {
+            lat.push(first?);
+        }
+    }
+    lat.sort();
+    Some((lat[lat.len() / 2], lat[(lat.len() * 99 / 100).min(lat.len() - 1)]))
+}
+
 /// Headers a direct call of `up` needs (the fake checks the vendor's auth header).
 fn vendor_headers(up: Upstream) -> Vec<(&'static str, &'static str)> {
     match up {
@@ -236,6 +287,42 @@ pub async fn run(a: &Args, vendor_base: &str) {
                     println!("{:<10} {:<17} {:>11}   (failed: is the endpoint served?)", ing.label(), up.label(), kind)
                 }
             }
+        }
+    }
+    println!();
+    stream_table(&direct, &uds, &vendor_root, n).await;
+}
+
+/// Each passthrough pair streamed: time to the first content byte, direct and through sidegate.
+async fn stream_table(direct: &reqwest::Client, uds: &reqwest::Client, vendor_root: &str, n: usize) {
+    println!("streamed, same dialect in and out, c=1, {n} requests each: time to the first content byte");
+    println!(
+        "{:<10} {:<17} {:>8} {:>8} {:>12} {:>12}",
+        "ingress", "upstream", "p50 µs", "p99 µs", "direct p50", "added p50"
+    );
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    for up in Upstream::ALL {
+        let ing = up.same();
+        let (path, body) = ing.stream_request(match up {
+            Upstream::Chat => "echo",
+            Upstream::Messages => "claude-sonnet-4-5",
+            Upstream::Gemini => "gemini-2.5-flash",
+            Upstream::Responses => "gpt-5-mini",
+        });
+        let base = measure_first_content(direct, &format!("{vendor_root}{path}"), &vendor_headers(up), &body, n).await;
+        let (path, body) = ing.stream_request(up.model());
+        let got = measure_first_content(uds, &format!("http://sidegate{path}"), &[], &body, n).await;
+        match (got, base) {
+            (Some((p50, p99)), Some((b50, _))) => println!(
+                "{:<10} {:<17} {:>8.0} {:>8.0} {:>12.0} {:>+12.0}",
+                ing.label(),
+                up.label(),
+                us(p50),
+                us(p99),
+                us(b50),
+                us(p50) - us(b50)
+            ),
+            _ => println!("{:<10} {:<17}   (failed: is the endpoint served?)", ing.label(), up.label()),
         }
     }
     println!();

@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 pub use breaker::BreakerSettings;
 pub use cache::{CacheSettings, CacheTiers, RouteCache};
 pub use context::{ConfigError, ConfigErrors, ConfigWarning, Env, OsEnv, Secrets};
+pub(crate) use context::{Locator, syntax_error};
 pub use ledger::LedgerSettings;
 pub use models::{Limits, ModelSettings};
 pub use providers::{HttpSettings, MockSettings, Preset, ProviderKind, ProviderSettings, UpstreamApi};

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::{ConfigError, ConfigErrors, ConfigWarning};
-pub(super) use locate::Locator;
+pub use locate::Locator;
 
 /// Environment access, so tests pass an in-memory one.
 pub trait Env {
@@ -145,7 +145,7 @@ impl<'a> ResolveCx<'a> {
 }
 
 /// The error of a text toml cannot parse at all, located at the failing span.
-pub(super) fn syntax_error(text: &str, file: &Path, e: &toml::de::Error) -> ConfigError {
+pub fn syntax_error(text: &str, file: &Path, e: &toml::de::Error) -> ConfigError {
     let loc = Locator::new(text);
     let offset = e.span().map_or(0, |s| s.start);
     let (line, col) = loc.line_col(offset);
