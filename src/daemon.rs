@@ -265,7 +265,9 @@ async fn start_tcp(addr: SocketAddr, cx: &Ctx, tasks: &TaskTracker) -> Result<Bo
 /// Files whose change may change the config: the config itself and the key files it reads.
 fn watch_list(origin: &ConfigOrigin, gateway: &Gateway) -> Vec<PathBuf> {
     let mut files = vec![origin.path.clone()];
-    files.extend(gateway.current().snapshot.secret_files.iter().cloned());
+    let live = gateway.current();
+    files.extend(live.snapshot.secret_files.iter().cloned());
+    files.extend(live.snapshot.prompts.dir.iter().cloned());
     files
 }
 

@@ -8,7 +8,11 @@ use super::Extra;
 /// A chat completion request as a caller sends it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChatRequest {
+    /// May be absent when a prompt file names the target (`validate` refuses it empty).
+    #[serde(default)]
     pub model: String,
+    /// May be absent when a prompt file gives them (`validate` refuses them empty).
+    #[serde(default)]
     pub messages: Vec<Message>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<bool>,
@@ -46,6 +50,10 @@ pub struct ChatRequest {
     /// a vendor of that dialect is sent it (passthrough). Never on the wire.
     #[serde(skip)]
     pub native: Option<std::sync::Arc<crate::wire::native::NativeRequest>>,
+    /// The prompt file the leading messages were rendered from, with each vendor family's
+    /// own phrasing of them. Never on the wire.
+    #[serde(skip)]
+    pub prompt: Option<std::sync::Arc<crate::prompts::PromptUse>>,
 }
 
 impl ChatRequest {

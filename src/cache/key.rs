@@ -98,6 +98,7 @@ fn chat_fields(req: &ChatRequest) -> Value {
         user: _,
         extra,
         native,
+        prompt,
     } = req;
     let mut fields = serde_json::Map::new();
     put(&mut fields, "messages", messages);
@@ -118,6 +119,11 @@ fn chat_fields(req: &ChatRequest) -> Value {
     // What only a same-dialect vendor gets (Anthropic's `thinking`, say) changes its answer;
     // a request without such fields keys as its canonical form alone, so the same question
     // asked in two dialects shares an entry.
+    // The rendered messages are in `messages`; a prompt with per-family phrasing answers
+    // differently on each family, so its version is in the key too.
+    if let Some(p) = prompt.as_deref().filter(|p| !p.overrides.is_empty()) {
+        fields.insert("prompt".into(), Value::String(format!("{}#{}", p.id, p.hash)));
+    }
     if let Some(n) = native.as_deref() {
         let only: serde_json::Map<String, Value> = n
             .only

@@ -2,7 +2,7 @@
 //!
 //! One module per section of the file, each holding its serde type (strict: unknown keys are
 //! errors), its resolved settings and its resolve function: `server`, `providers`, `models`,
-//! `routes`, `cache`, `shared`, `breaker`, `callers`, `ledger`, `responses`; `secrets` reads the keys they
+//! `routes`, `cache`, `shared`, `breaker`, `callers`, `ledger`, `responses`, `prompts`; `secrets` reads the keys they
 //! name. `context` is the leaf they all share (the error and warning collector with
 //! file:line:col and key, the `Env` trait); `snapshot` is the whole file and runs the sections
 //! in order; `defaults` is the no-file config; `watch` notices changes.
@@ -14,6 +14,7 @@ mod context;
 mod defaults;
 mod ledger;
 mod models;
+mod prompts;
 mod providers;
 mod responses;
 mod routes;

@@ -15,6 +15,7 @@ use super::callers::{CallerFile, Callers, Routable, resolve_callers};
 use super::context::{ConfigErrors, ConfigWarning, Env, ResolveCx, Secrets};
 use super::ledger::{LedgerFile, LedgerSettings, resolve_ledger};
 use super::models::{ModelFile, ModelSettings, resolve_models};
+use super::prompts::{PromptsFile, resolve_prompts};
 use super::providers::{ProviderFile, ProviderSettings, resolve_providers};
 use super::responses::{ResponsesFile, ResponsesSettings, resolve_responses};
 use super::routes::{RouteFile, RouteRefs, RouteSettings, resolve_routes};
@@ -52,6 +53,9 @@ pub struct FileConfig {
     /// The store of OpenAI Responses answers.
     #[serde(default)]
     pub responses: ResponsesFile,
+    /// The prompt files.
+    #[serde(default)]
+    pub prompts: PromptsFile,
 }
 
 #[derive(Debug)]
@@ -69,6 +73,8 @@ pub struct Snapshot {
     pub ledger: LedgerSettings,
     /// The Responses store (`[responses]`).
     pub responses: ResponsesSettings,
+    /// The prompt files of `[prompts] dir` (empty without one).
+    pub prompts: Arc<crate::prompts::Library>,
     /// Where it came from: a file path, or the built-in default.
     pub source: ConfigSource,
     /// Hash of the file's bytes (hex, 16 digits), "builtin" for the default.
@@ -134,6 +140,7 @@ pub(super) fn resolve(raw: &FileConfig, input: Input<'_>) -> Result<Snapshot, Co
     let callers = resolve_callers(&mut cx, raw.server.unknown_callers.as_deref(), &raw.callers, &routable);
     let ledger = resolve_ledger(&mut cx, &raw.ledger, server.state_dir.as_deref());
     let responses = resolve_responses(&mut cx, &raw.responses, server.state_dir.as_deref());
+    let prompts = resolve_prompts(&mut cx, &raw.prompts);
     let found = cx.finish();
     if !found.errors.is_empty() {
         return Err(ConfigErrors(found.errors));
@@ -150,7 +157,8 @@ pub(super) fn resolve(raw: &FileConfig, input: Input<'_>) -> Result<Snapshot, Co
         ledger,
         responses,
         source: input.source,
-        digest: format!("{}-{:016x}", input.version, found.secrets_hash),
+        digest: format!("{}-{:016x}-{}", input.version, found.secrets_hash, prompts.digest),
+        prompts,
         version: input.version,
         secret_files: found.secret_files,
         warnings: found.warnings,

@@ -22,22 +22,29 @@ pub struct ConfigWatch {
     pub dirs: Vec<PathBuf>,
 }
 
-/// Watches the directories holding `files` (and their symlink targets); every event sends a
+/// Watches the directories holding `files` (and their symlink targets), and each directory in
+/// `files` itself (the prompts directory: any `*.toml` in it counts); every event sends a
 /// wake-up on `tx` (a full channel already holds one, which is all the daemon needs).
 pub fn watch(files: &[PathBuf], tx: mpsc::Sender<()>) -> ConfigWatch {
-    let dirs = dirs_to_watch(files);
-    let names = interesting_names(files);
+    let (whole_dirs, files): (Vec<PathBuf>, Vec<PathBuf>) = files.iter().cloned().partition(|p| p.is_dir());
+    let mut dirs = dirs_to_watch(&files);
+    dirs.extend(whole_dirs.iter().cloned());
+    let names = interesting_names(&files);
     let handler = move |res: notify::Result<notify::Event>| {
         // Other files in the same directory (a socket, logs, editor swap files) are not ours.
         if let Ok(ev) = res {
             if !may_change_content(&ev.kind) {
                 return;
             }
+            let in_dir = |p: &Path| {
+                p.extension().is_some_and(|x| x == "toml")
+                    && p.parent().is_some_and(|d| whole_dirs.iter().any(|w| w == d))
+            };
             let ours = ev.paths.is_empty()
-                || ev
-                    .paths
-                    .iter()
-                    .any(|p| p.file_name().is_some_and(|n| names.contains(n) || n.to_string_lossy().starts_with("..")));
+                || ev.paths.iter().any(|p| {
+                    in_dir(p)
+                        || p.file_name().is_some_and(|n| names.contains(n) || n.to_string_lossy().starts_with(".."))
+                });
             if ours {
                 let _ = tx.try_send(());
             }

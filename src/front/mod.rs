@@ -7,6 +7,7 @@ pub mod cache_directive;
 pub mod http;
 pub mod ipc;
 pub mod listener;
+pub mod prompt_option;
 pub mod unix;
 
 use std::sync::Arc;

@@ -81,6 +81,16 @@ pub struct PromptUse {
 }
 
 impl PromptUse {
+    /// `req` with its prompt messages in `family`'s own phrasing, when the prompt has one.
+    pub fn phrased_for(req: &ChatRequest, family: Option<Family>) -> Option<ChatRequest> {
+        let used = req.prompt.as_deref()?;
+        let own = used.messages_for(family)?;
+        let mut r = req.clone();
+        let prefix = used.prefix.min(r.messages.len());
+        r.messages.splice(0..prefix, own.iter().cloned());
+        Some(r)
+    }
+
     /// The prompt's messages as phrased for `family`, when it has its own.
     pub fn messages_for(&self, family: Option<Family>) -> Option<&[Message]> {
         let f = family?;

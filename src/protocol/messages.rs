@@ -42,6 +42,9 @@ pub struct RequestOptions {
     pub label: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regions: Option<Vec<String>>,
+    /// A prompt file to render first: `{"id": "greet@2", "variables": {...}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<serde_json::Value>,
 }
 
 /// An ERROR frame body: `{"status", "error", "retry_after"?, "meta"?}`; `error` is OpenAI's

@@ -32,6 +32,7 @@ use super::plan::Plan;
 use crate::api::error::{AttemptRecord, GatewayError};
 use crate::api::{ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest};
 use crate::config::ModelSettings;
+use crate::prompts::{Family, PromptUse};
 use crate::providers::{Action, Blame, ChunkStream, Failure, Provider, ProviderError};
 
 /// Calls of one deployment within one request, at most.
@@ -304,8 +305,14 @@ async fn one_call(
     deadline: Instant,
 ) -> Result<Answer, ProviderError> {
     let (model, api) = (cand.vendor_model.as_str(), cand.api);
+    // A prompt with its own phrasing for this deployment's vendor family gets it here.
+    let phrased = match job {
+        Job::Complete(r) | Job::Stream(r) => PromptUse::phrased_for(r, Family::of(cand.provider.kind)),
+        Job::Embed(_) => None,
+    };
     match job {
         Job::Complete(req) => {
+            let req = phrased.as_ref().unwrap_or(req);
             let budget = (Instant::now() + plan.timing.attempt_timeout).min(deadline);
             timeout_at(budget, provider.complete(req, model, api))
                 .await
@@ -320,6 +327,7 @@ async fn one_call(
                 .map(Answer::Embed)
         }
         Job::Stream(req) => {
+            let req = phrased.as_ref().unwrap_or(req);
             // One budget for connect + headers + first chunk.
             let first_by = (Instant::now() + plan.timing.first_token_timeout).min(deadline);
             let no_first = || ProviderError::timeout("no first token", plan.timing.first_token_timeout);

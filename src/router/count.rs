@@ -38,6 +38,21 @@ impl Gateway {
         let id = std::mem::take(&mut opts.request_id);
         let mut t = Tracked::start(&self.stats, id, opts.label.take(), false, opts.dialect);
         let live = self.current();
+        // A prompt the request names is counted as it would be sent.
+        let rendered;
+        let req = match opts.prompt.take() {
+            None => req,
+            Some(r) => {
+                let mut with = req.clone();
+                let done = r.and_then(|r| super::prompt_step::render(&live.snapshot.prompts, &r, &mut with));
+                if let Err(m) = done {
+                    return Err(t.fail(GatewayError::invalid(m, Some("prompt"))));
+                }
+                t.prompt = with.prompt.as_ref().map(|p| p.id.clone());
+                rendered = with;
+                &rendered
+            }
+        };
         let name = opts.route.as_deref().unwrap_or(&req.model);
         if let Err(e) = self.accounting.authorize(&live.snapshot, &opts.credential, name, &mut t) {
             return Err(t.fail(e));

@@ -21,6 +21,7 @@ pub mod health;
 pub mod meta;
 mod plan;
 mod produce;
+mod prompt_step;
 pub mod request;
 mod stream;
 mod stream_rate;
@@ -67,6 +68,10 @@ pub struct CallOptions {
     pub request_id: String,
     /// The API the request came in as (the log line, the ledger, metrics).
     pub dialect: crate::wire::native::Dialect,
+    /// A prompt file to render in front of the request's messages (`prompt` in the body,
+    /// `x-sidegate-prompt`, native `prompt`).
+    /// (Read by the front; a malformed one is the message of the caller's 400.)
+    pub prompt: Option<Result<crate::prompts::PromptRef, String>>,
 }
 
 /// A chat answer: whole, or a committed stream.
@@ -232,9 +237,17 @@ impl Gateway {
     }
 
     /// A chat request through the pipeline: admit, produce (cache or attempt loop), deliver.
-    pub async fn chat(&self, req: ChatRequest, mut opts: CallOptions) -> Result<ChatAnswer, GatewayError> {
+    pub async fn chat(&self, mut req: ChatRequest, mut opts: CallOptions) -> Result<ChatAnswer, GatewayError> {
+        let valid = match opts.prompt.take() {
+            None => req.validate(),
+            Some(Err(message)) => Err((message, "prompt")),
+            Some(Ok(r)) => match prompt_step::render(&self.current().snapshot.prompts, &r, &mut req) {
+                Ok(()) => req.validate(),
+                Err(message) => Err((message, "prompt")),
+            },
+        };
         let needs = plan::Needs::chat(&req, opts.regions.take());
-        let (t, produced) = self.produce(Job::chat(&req), req.validate(), needs, &req.model, &mut opts).await?;
+        let (t, produced) = self.produce(Job::chat(&req), valid, needs, &req.model, &mut opts).await?;
         let caller_deadline = opts.timeout.map(|d| Instant::now() + d.saturating_sub(t.started.elapsed()));
         deliver::chat(t, produced, &req, caller_deadline)
     }
@@ -246,7 +259,13 @@ impl Gateway {
         mut opts: CallOptions,
     ) -> Result<(Value, Meta), GatewayError> {
         let needs = plan::Needs::embeddings(&req, opts.regions.take());
-        let (t, produced) = self.produce(Job::Embed(&req), req.validate(), needs, &req.model, &mut opts).await?;
+        let valid = match opts.prompt.take() {
+            None => req.validate(),
+            Some(_) => {
+                Err(("a prompt file renders chat messages; an embeddings request cannot name one".into(), "prompt"))
+            }
+        };
+        let (t, produced) = self.produce(Job::Embed(&req), valid, needs, &req.model, &mut opts).await?;
         deliver::embeddings(t, produced)
     }
 
@@ -264,6 +283,9 @@ impl Gateway {
         let stream = matches!(job, Job::Stream(_));
         let mut t =
             Tracked::start(&self.stats, std::mem::take(&mut opts.request_id), opts.label.take(), stream, opts.dialect);
+        if let Job::Complete(r) | Job::Stream(r) = &job {
+            t.prompt = r.prompt.as_ref().map(|p| p.id.clone());
+        }
         valid.map_err(|(m, p)| t.fail(GatewayError::invalid(m, Some(p))))?;
         let live = self.current();
         let name = opts.route.as_deref().unwrap_or(model);

@@ -68,6 +68,8 @@ pub struct Tracked {
     pub stream: bool,
     /// The API the request came in as.
     pub dialect: Dialect,
+    /// The prompt file version the request was rendered from (`name@version`).
+    pub prompt: Option<String>,
     pub started: std::time::Instant,
     /// Who asked, what it reserved, and where the request's usage is recorded.
     pub account: Account,
@@ -95,6 +97,7 @@ impl Tracked {
             label,
             stream,
             dialect,
+            prompt: None,
             started: std::time::Instant::now(),
             account: Account::default(),
             finished: false,
@@ -156,6 +159,7 @@ impl Tracked {
             outcome = %end.label(),
             stream = self.stream,
             dialect = self.dialect.as_str(),
+            prompt = self.prompt.as_deref().unwrap_or(""),
             attempts = self.attempts,
             cache = self.cache.as_str(),
             latency_ms = round_ms(self.started.elapsed()),

@@ -32,6 +32,7 @@ pub mod canonical;
 mod error;
 pub mod gemini;
 pub mod native;
+pub mod native_prompt;
 pub mod openai_chat;
 pub mod openai_responses;
 #[cfg(test)]

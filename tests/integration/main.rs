@@ -17,6 +17,7 @@ mod lifecycle;
 mod messages;
 mod native;
 mod operator;
+mod prompts;
 mod reload;
 mod responses;
 mod responses_passthrough;

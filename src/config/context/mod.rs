@@ -94,6 +94,16 @@ impl<'a> ResolveCx<'a> {
         self.errors.push(e);
     }
 
+    /// Records errors found in another file (a prompt file), located there.
+    pub fn extend_errors(&mut self, errors: impl IntoIterator<Item = ConfigError>) {
+        self.errors.extend(errors);
+    }
+
+    /// The config file's path (relative paths in it are relative to its directory).
+    pub fn file(&self) -> &Path {
+        self.file
+    }
+
     /// Records a warning at the key `path`.
     pub fn warn(&mut self, path: &[&str], message: impl Into<String>) {
         let w = self.located(path, message.into());

@@ -17,7 +17,7 @@ use hyper::http::request::Parts;
 use hyper::{Request, Response, StatusCode};
 use serde_json::{Value, json};
 
-use super::request::{JsonRequest, read_json};
+use super::request::{JsonRequest, read_json, with_body_prompt};
 use super::response::{count_response, json_bytes, json_response, sse_response};
 use super::{Body, Failed};
 use crate::api::ChatRequest;
@@ -38,7 +38,8 @@ pub async fn messages(
     cred: &Credential,
     id: String,
 ) -> Result<Response<Body>, Failed> {
-    let JsonRequest::<Value> { parts, body, opts } = read_json(req, cx, cred, id, DIALECT).await?;
+    let JsonRequest::<Value> { parts, mut body, mut opts } = read_json(req, cx, cred, id, DIALECT).await?;
+    with_body_prompt(&mut opts, &parts, body.as_object_mut().and_then(|o| o.remove("prompt")));
     let served = serve::read(&body).map_err(|e| Failed::Front(e.to_gateway_error()))?;
     let chat = canonical(&parts, body, served)?;
     match cx.gateway.chat(chat, opts).await.map_err(Failed::Routed)? {
@@ -65,7 +66,8 @@ pub async fn count_tokens(
     cred: &Credential,
     id: String,
 ) -> Result<Response<Body>, Failed> {
-    let JsonRequest::<Value> { parts, body, opts } = read_json(req, cx, cred, id, DIALECT).await?;
+    let JsonRequest::<Value> { parts, mut body, mut opts } = read_json(req, cx, cred, id, DIALECT).await?;
+    with_body_prompt(&mut opts, &parts, body.as_object_mut().and_then(|o| o.remove("prompt")));
     // A count has no `max_tokens`; the conversion needs one (it changes no count).
     let mut reading = body.clone();
     if let Some(o) = reading.as_object_mut() {

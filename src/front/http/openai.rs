@@ -5,7 +5,7 @@
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
-use super::request::{JsonRequest, read_json};
+use super::request::{JsonRequest, read_json, with_body_prompt};
 use super::response::{json_response, sse_response};
 use super::{Body, Failed, sse};
 use crate::api::{ChatRequest, EmbeddingsRequest};
@@ -15,7 +15,9 @@ use crate::router::ChatAnswer;
 use crate::wire::native::Dialect;
 
 pub async fn chat(req: Request<Incoming>, cx: &Ctx, cred: &Credential, id: String) -> Result<Response<Body>, Failed> {
-    let JsonRequest::<ChatRequest> { body: chat, opts, .. } = read_json(req, cx, cred, id, Dialect::OpenAiChat).await?;
+    let JsonRequest::<ChatRequest> { parts, body: mut chat, mut opts } =
+        read_json(req, cx, cred, id, Dialect::OpenAiChat).await?;
+    with_body_prompt(&mut opts, &parts, chat.extra.remove("prompt"));
     match cx.gateway.chat(chat, opts).await.map_err(Failed::Routed)? {
         ChatAnswer::Full(resp, meta) => Ok(json_response(StatusCode::OK, &resp, Some(&meta))),
         ChatAnswer::Stream(stream) => {
@@ -31,8 +33,10 @@ pub async fn embeddings(
     cred: &Credential,
     id: String,
 ) -> Result<Response<Body>, Failed> {
-    let JsonRequest::<EmbeddingsRequest> { body, opts, .. } =
+    let JsonRequest::<EmbeddingsRequest> { parts, mut body, mut opts } =
         read_json(req, cx, cred, id, Dialect::OpenAiEmbeddings).await?;
+    // Named so the router refuses it: it is never silently passed on or dropped.
+    with_body_prompt(&mut opts, &parts, body.extra.remove("prompt"));
     let (value, meta) = cx.gateway.embeddings(body, opts).await.map_err(Failed::Routed)?;
     Ok(json_response(StatusCode::OK, &value, Some(&meta)))
 }

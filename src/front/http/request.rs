@@ -149,6 +149,24 @@ pub fn call_options(parts: &Parts, cred: &Credential, request_id: String, dialec
         },
         request_id,
         dialect,
+        // The body's `prompt` joins it in each endpoint (`with_body_prompt`).
+        prompt: crate::front::prompt_option::read(
+            None,
+            header(parts, "x-sidegate-prompt"),
+            header(parts, "x-sidegate-prompt-variables"),
+        ),
+    }
+}
+
+/// `opts` with the prompt the body names (its `prompt` field, taken out of it) joined with
+/// the one the headers name.
+pub fn with_body_prompt(opts: &mut CallOptions, parts: &Parts, body_prompt: Option<serde_json::Value>) {
+    if body_prompt.is_some() {
+        opts.prompt = crate::front::prompt_option::read(
+            body_prompt,
+            header(parts, "x-sidegate-prompt"),
+            header(parts, "x-sidegate-prompt-variables"),
+        );
     }
 }
 

@@ -16,7 +16,7 @@ use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::request::{JsonRequest, call_options, read_json};
+use super::request::{JsonRequest, call_options, read_json, with_body_prompt};
 use super::response::{count_response, json_bytes, json_response, sse_response};
 use super::{Body, Failed, responses_sse};
 use crate::api::error::{GatewayError, Refusal, from_json_error};
@@ -67,7 +67,8 @@ struct Prepared {
 
 /// `POST /v1/responses`.
 pub async fn create(req: Request<Incoming>, cx: &Ctx, cred: &Credential, id: String) -> Result<Response<Body>, Failed> {
-    let JsonRequest::<Map<String, Value>> { body, opts, .. } = read_json(req, cx, cred, id, DIALECT).await?;
+    let JsonRequest::<Map<String, Value>> { parts, mut body, mut opts } = read_json(req, cx, cred, id, DIALECT).await?;
+    with_body_prompt(&mut opts, &parts, body.remove("prompt"));
     let owner = owner(cx, &opts)?;
     let p = prepare(cx, body, &owner).await?;
     let response_id = format!("resp_{}{}", crate::api::ids::nonce(), crate::api::ids::nonce());
@@ -114,7 +115,8 @@ pub async fn input_tokens(
     cred: &Credential,
     id: String,
 ) -> Result<Response<Body>, Failed> {
-    let JsonRequest::<Map<String, Value>> { body, opts, .. } = read_json(req, cx, cred, id, DIALECT).await?;
+    let JsonRequest::<Map<String, Value>> { parts, mut body, mut opts } = read_json(req, cx, cred, id, DIALECT).await?;
+    with_body_prompt(&mut opts, &parts, body.remove("prompt"));
     let owner = owner(cx, &opts)?;
     let p = prepare(cx, body, &owner).await?;
     let count = cx.gateway.count_tokens(&p.chat, opts).await.map_err(Failed::Routed)?;

@@ -86,6 +86,7 @@ fn call_options(
         regions: o.regions,
         cache,
         dialect,
+        prompt: crate::front::prompt_option::read(o.prompt, None, None),
     })
 }
 
@@ -99,10 +100,18 @@ async fn dispatch(
     let raw = req.body.as_ref().map_or("{}", |b| b.get());
     match req.op.as_str() {
         "chat" => {
-            let chat: ChatRequest = serde_json::from_str(raw).map_err(|e| (from_json_error(&e), None))?;
+            let mut chat: ChatRequest = serde_json::from_str(raw).map_err(|e| (from_json_error(&e), None))?;
             let request_id = crate::router::meta::request_id();
-            let opts = call_options(req.options, credential, request_id.clone(), Dialect::OpenAiChat)
+            let mut opts = call_options(req.options, credential, request_id.clone(), Dialect::OpenAiChat)
                 .map_err(|e| (e, None))?;
+            if let Some(p) = chat.extra.remove("prompt") {
+                opts.prompt = match opts.prompt {
+                    Some(_) => {
+                        Some(Err("the prompt is named twice, in `options.prompt` and in the body: give one".into()))
+                    }
+                    None => crate::front::prompt_option::read(Some(p), None, None),
+                };
+            }
             match gw.chat(chat, opts).await.map_err(routed(&request_id))? {
                 ChatAnswer::Full(resp, meta) => respond(id, tx, &*resp, Some(&meta)).await,
                 ChatAnswer::Stream(stream) => relay(id, tx, stream).await,

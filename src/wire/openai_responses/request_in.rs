@@ -99,6 +99,7 @@ pub fn to_chat_request(req: &CreateResponse) -> Result<Ingress, WireError> {
         user: req.user.clone(),
         extra,
         native: None,
+        prompt: None,
     };
     Ok(Ingress { chat, only, dropped, required })
 }

@@ -84,6 +84,7 @@ pub fn to_canonical(r: MessagesRequest<'_>, body: &Value) -> Result<Served, Wire
         // Nothing of the caller's reaches another vendor as an unknown field.
         extra: Extra::new(),
         native: None,
+        prompt: None,
     };
     Ok(Served { chat, only, required })
 }

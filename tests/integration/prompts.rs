@@ -1,0 +1,202 @@
+//! Prompt files through the real daemon: a chat request, a native request, a Messages request
+//! passed through to Anthropic and a Responses request name a prompt and the vendor gets its
+//! rendered messages first (with the Anthropic family's own phrasing there); bad references
+//! and variables are 400s with their log line; a changed file is served at once, a broken
+//! one never replaces the good library.
+
+use serde_json::{Value, json};
+
+use crate::common::{Daemon, FakeToml, eventually};
+
+const GREET: &str = r#"name = "greet"
+version = "2"
+model = "oai-echo"
+
+[variables.who]
+type = "string"
+
+[variables.tone]
+type = "string"
+default = "tersely"
+
+[[messages]]
+role = "system"
+content = "You greet people {{ tone }}."
+
+[[messages]]
+role = "user"
+content = "Greet {{ who }}."
+
+[overrides.anthropic]
+[[overrides.anthropic.messages]]
+role = "user"
+content = "<task>Greet {{ who }} {{ tone }}.</task>"
+"#;
+
+struct Setup {
+    vendor: fake_vendor::FakeVendor,
+    d: Daemon,
+    prompts: tempfile::TempDir,
+}
+
+async fn start() -> Setup {
+    let prompts = tempfile::tempdir().unwrap();
+    std::fs::write(prompts.path().join("greet.toml"), GREET).unwrap();
+    std::fs::write(
+        prompts.path().join("greet@1.toml"),
+        GREET.replace("version = \"2\"", "version = \"1\"").replace("Greet {{ who }}.", "Hello {{ who }}."),
+    )
+    .unwrap();
+    let vendor = fake_vendor::FakeVendor::start().await.unwrap();
+    let config = FakeToml::new(vendor.addr)
+        .anthropic("claude")
+        .openai_compatible("oai")
+        .provider("oai-r", "openai", "/v1", "sk-fake-responses-key")
+        .raw("api = \"responses\"")
+        .models("claude", &[("haiku", "echo")])
+        .models("oai", &[("oai-echo", "echo")])
+        .models("oai-r", &[("gpt", "gpt-5")])
+        .raw(&format!("[prompts]\ndir = \"{}\"", prompts.path().display()))
+        .build();
+    let d = Daemon::start("", &config).await;
+    Setup { vendor, d, prompts }
+}
+
+async fn post(
+    d: &Daemon,
+    path: &str,
+    body: &Value,
+    headers: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut r = d.http().post(format!("http://sidegate{path}")).header("anthropic-version", "2023-06-01").json(body);
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    let resp = r.send().await.unwrap();
+    let (status, h) = (resp.status().as_u16(), resp.headers().clone());
+    (status, h, resp.json().await.unwrap_or(Value::Null))
+}
+
+fn texts(body: &Value, key: &str) -> Vec<String> {
+    body[key]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| m["content"].as_str().map_or_else(|| m["content"].to_string(), str::to_string))
+        .collect()
+}
+
+#[tokio::test]
+async fn each_ingress_renders_the_prompt_before_the_callers_messages() {
+    let s = start().await;
+    // Chat: no model and no messages of its own; the prompt names the target.
+    let (st, h, a) =
+        post(&s.d, "/v1/chat/completions", &json!({"prompt": {"id": "greet", "variables": {"who": "Ada"}}}), &[]).await;
+    assert_eq!(st, 200, "{a}");
+    assert_eq!(h["x-sidegate-model"], "oai-echo");
+    let sent = s.vendor.last_request()["body"].clone();
+    assert_eq!(texts(&sent, "messages"), ["You greet people tersely.", "Greet Ada."]);
+    assert!(sent.get("prompt").is_none(), "the extension field never reaches the vendor: {sent}");
+    // An older version, by header, with the caller's message after the prompt's.
+    let body = json!({"model": "oai-echo", "messages": [{"role": "user", "content": "be quick"}]});
+    let (st, _, a) = post(
+        &s.d,
+        "/v1/chat/completions",
+        &body,
+        &[("x-sidegate-prompt", "greet@1"), ("x-sidegate-prompt-variables", r#"{"who": "Bo", "tone": "warmly"}"#)],
+    )
+    .await;
+    assert_eq!(st, 200, "{a}");
+    assert_eq!(
+        texts(&s.vendor.last_request()["body"], "messages"),
+        ["You greet people warmly.", "Hello Bo.", "be quick"]
+    );
+    // Messages, passed through to Anthropic: the Anthropic phrasing, as Anthropic blocks.
+    let body = json!({"model": "haiku", "max_tokens": 32, "prompt": {"id": "greet@2", "variables": {"who": "Cy"}},
+        "messages": [{"role": "user", "content": "thanks"}]});
+    let (st, _, a) = post(&s.d, "/v1/messages", &body, &[]).await;
+    assert_eq!(st, 200, "{a}");
+    let sent = s.vendor.last_request()["body"].clone();
+    assert!(sent.get("system").is_none(), "the family's messages replace all of the prompt's: {sent}");
+    let turn = &sent["messages"][0]["content"];
+    assert_eq!(
+        turn,
+        &json!([{"type": "text", "text": "<task>Greet Cy tersely.</task>"}, {"type": "text", "text": "thanks"}]),
+        "{sent}"
+    );
+    assert!(sent.get("prompt").is_none(), "{sent}");
+    // Responses, passed through to a Responses upstream.
+    let body = json!({"model": "gpt", "input": "and you?", "prompt": {"id": "greet", "variables": {"who": "Di"}}});
+    let (st, _, a) = post(&s.d, "/v1/responses", &body, &[]).await;
+    assert_eq!(st, 200, "{a}");
+    let sent = s.vendor.last_request()["body"].clone();
+    assert_eq!(sent["instructions"], "You greet people tersely.", "{sent}");
+    assert_eq!(texts(&sent, "input"), ["Greet Di.", "and you?"]);
+    // Chat to Anthropic (translated): the family phrasing there too.
+    let body = json!({"model": "haiku", "prompt": {"id": "greet", "variables": {"who": "Ed"}}});
+    let (st, _, a) = post(&s.d, "/v1/chat/completions", &body, &[]).await;
+    assert_eq!(st, 200, "{a}");
+    let sent = s.vendor.last_request()["body"].clone();
+    assert_eq!(sent["messages"][0]["content"][0]["text"], "<task>Greet Ed tersely.</task>", "{sent}");
+    // The log line names the prompt version.
+    assert!(s.d.log().contains("prompt=\"greet@1\"") || s.d.log().contains("prompt=greet@1"), "{}", s.d.log());
+}
+
+#[tokio::test]
+async fn the_native_protocol_names_a_prompt_in_its_options() {
+    let s = start().await;
+    let c = s.d.native().await;
+    let opts = json!({"prompt": {"id": "greet", "variables": {"who": "Fay"}}});
+    let a = c.call("chat", &json!({"model": "oai-echo"}), &opts).await.unwrap();
+    assert!(a.body["choices"][0]["message"]["content"].is_string(), "{:?}", a.body);
+    assert_eq!(texts(&s.vendor.last_request()["body"], "messages"), ["You greet people tersely.", "Greet Fay."]);
+}
+
+#[tokio::test]
+async fn bad_references_and_variables_are_400s_with_their_log_line() {
+    let s = start().await;
+    for (body, says) in [
+        (json!({"prompt": {"id": "nope"}}), "unknown prompt `nope`"),
+        (json!({"prompt": {"id": "greet@7", "variables": {"who": "A"}}}), "its versions: 1, 2"),
+        (json!({"prompt": {"id": "greet"}}), "variable `who` (string) is required"),
+        (json!({"prompt": {"id": "greet", "variables": {"who": 3}}}), "must be a string"),
+        (json!({"prompt": {"id": "greet", "variables": {"who": "A", "x": 1}}}), "`x` is not one of its variables"),
+        (json!({"prompt": 42}), "`prompt` must be"),
+    ] {
+        let (st, h, a) = post(&s.d, "/v1/chat/completions", &body, &[]).await;
+        assert_eq!(st, 400, "{body}: {a}");
+        let msg = a["error"]["message"].as_str().unwrap_or("");
+        assert!(msg.contains(says), "{body}: {msg}");
+        assert_eq!(a["error"]["param"], "prompt", "{a}");
+        let id = h["x-sidegate-request-id"].to_str().unwrap().to_string();
+        eventually("the log line of the refused request", || s.d.log().contains(&id)).await;
+    }
+    let (st, _, a) =
+        post(&s.d, "/v1/embeddings", &json!({"model": "oai-echo", "input": "x", "prompt": "greet"}), &[]).await;
+    assert_eq!(st, 400, "{a}");
+}
+
+#[tokio::test]
+async fn a_changed_prompt_is_served_and_a_broken_one_never_replaces_the_library() {
+    let s = start().await;
+    let ask = json!({"prompt": {"id": "greet", "variables": {"who": "Gus"}}});
+    let path = s.prompts.path().join("greet.toml");
+    std::fs::write(&path, GREET.replace("Greet {{ who }}.", "Salute {{ who }}.")).unwrap();
+    let mut seen = String::new();
+    for _ in 0..100 {
+        let (st, _, _) = post(&s.d, "/v1/chat/completions", &ask, &[]).await;
+        assert_eq!(st, 200);
+        seen = texts(&s.vendor.last_request()["body"], "messages").join("|");
+        if seen.contains("Salute") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(seen.contains("Salute Gus."), "{seen}");
+    // Broken: a template that does not parse. The daemon keeps the good one and says why.
+    std::fs::write(&path, GREET.replace("Greet {{ who }}.", "Greet {{ who ")).unwrap();
+    eventually("the reload error naming the file", || s.d.log().contains("greet.toml:")).await;
+    let (st, _, a) = post(&s.d, "/v1/chat/completions", &ask, &[]).await;
+    assert_eq!(st, 200, "{a}");
+    assert!(texts(&s.vendor.last_request()["body"], "messages").join("|").contains("Salute Gus."));
+}
