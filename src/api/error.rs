@@ -296,9 +296,12 @@ mod tests {
 
     #[test]
     fn missing_field_becomes_param() {
-        let err = serde_json::from_str::<crate::api::ChatRequest>("{\"model\":\"m\"}").err();
+        // (`model` and `messages` may be absent, a prompt file can give them: `role` may not)
+        let err =
+            serde_json::from_str::<crate::api::ChatRequest>("{\"model\":\"m\",\"messages\":[{\"content\":\"x\"}]}")
+                .err();
         let e = err.map(|e| from_json_error(&e));
-        assert_eq!(e.as_ref().and_then(GatewayError::param), Some("messages"));
+        assert_eq!(e.as_ref().and_then(GatewayError::param), Some("role"));
     }
 
     #[test]

@@ -157,7 +157,10 @@ pub(super) fn resolve(raw: &FileConfig, input: Input<'_>) -> Result<Snapshot, Co
         ledger,
         responses,
         source: input.source,
-        digest: format!("{}-{:016x}-{}", input.version, found.secrets_hash, prompts.digest),
+        digest: match prompts.digest.as_str() {
+            "" => format!("{}-{:016x}", input.version, found.secrets_hash),
+            p => format!("{}-{:016x}-{p}", input.version, found.secrets_hash),
+        },
         prompts,
         version: input.version,
         secret_files: found.secret_files,
