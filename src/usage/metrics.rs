@@ -87,6 +87,8 @@ pub struct Handles {
     pub cache: Counter,
     /// `sidegate_attempts_total{deployment, outcome="ok"}` of the answering deployment.
     pub attempt_ok: Counter,
+    /// The same request's per-minute counts for the `/ui` dashboard.
+    pub series: std::sync::Arc<super::history::Series>,
 }
 
 type HandleKey = (String, String, String, u16, &'static str, &'static str);
@@ -114,6 +116,8 @@ pub struct Metrics {
     pub cache_tier_hits: Family<Tier, Counter>,
     /// Tier hit totals at the last scrape, so the counters advance by the difference.
     last_tier_hits: Mutex<std::collections::HashMap<&'static str, u64>>,
+    /// The last hour per minute, one series per handle set (`/ui/data`).
+    pub history: super::history::History,
 }
 
 impl Default for Metrics {
@@ -143,6 +147,7 @@ impl Metrics {
             cache_bytes: Family::default(),
             cache_tier_hits: Family::default(),
             last_tier_hits: Mutex::default(),
+            history: super::history::History::default(),
         };
         {
             let mut r = m.registry.lock().unwrap_or_else(|p| p.into_inner());
@@ -227,6 +232,13 @@ impl Metrics {
             cost: self.cost.get_or_create_owned(&Cost { route: r.clone(), deployment: d.clone(), caller: c.clone() }),
             cache: self.cache.get_or_create_owned(&CacheResult { route: r.clone(), result: cache }),
             attempt_ok: self.attempts.get_or_create_owned(&Attempt { deployment: d.clone(), outcome: "ok".into() }),
+            series: self.history.series(super::history::Labels {
+                route: r.clone(),
+                deployment: d.clone(),
+                caller: c.clone(),
+                status,
+                cache,
+            }),
         });
         bucket.push(((r, d, c, status, cache, dialect), hs.clone()));
         hs
