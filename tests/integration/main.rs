@@ -8,6 +8,7 @@ mod cache;
 mod callers;
 mod cli;
 mod common;
+mod dashboard;
 mod failover;
 mod gemini;
 mod gemini_ingress;
