@@ -21,7 +21,7 @@
     return e;
   }
   const sum = (a) => a.reduce((x, y) => x + (y || 0), 0);
-  const usd = (x) => (x >= 1 ? x.toFixed(2) : x >= 0.01 ? x.toFixed(4) : x.toFixed(6));
+  const usd = (x) => (x === 0 ? "0" : x >= 1 ? x.toFixed(2) : x >= 0.01 ? x.toFixed(4) : x.toFixed(6));
   const ms = (x) => (x == null ? "-" : x.toFixed(1) + " ms");
   const hhmm = (unix) => new Date(unix * 1000).toTimeString().slice(0, 5);
   const when = (unix) => (unix ? new Date(unix * 1000).toLocaleString() : "-");
@@ -80,13 +80,17 @@
     const s = svgEl("svg", { class: "spark", width: W, height: H, viewBox: `0 0 ${W} ${H}` });
     let run = [];
     const flush = () => {
-      if (run.length === 1) run.push(run[0].replace(/^([\d.]+)/, (m) => String(Number(m) + 1)));
-      if (run.length) s.append(svgEl("polyline", { points: run.join(" "), fill: "none", stroke: color, "stroke-width": 1.4 }));
+      if (run.length === 1) {
+        const [cx, cy] = run[0].split(",");
+        s.append(svgEl("circle", { cx, cy, r: 2, fill: color }));
+      } else if (run.length) {
+        s.append(svgEl("polyline", { points: run.join(" "), fill: "none", stroke: color, "stroke-width": 1.4 }));
+      }
       run = [];
     };
     values.forEach((v, i) => {
       if (v == null) return flush();
-      run.push(`${((i * W) / Math.max(1, values.length - 1)).toFixed(1)},${(H - 2 - (v * (H - 4)) / max).toFixed(1)}`);
+      run.push(`${(2 + (i * (W - 4)) / Math.max(1, values.length - 1)).toFixed(1)},${(H - 2 - (v * (H - 4)) / max).toFixed(1)}`);
     });
     flush();
     const last = [...values].reverse().find((v) => v != null);
@@ -107,8 +111,8 @@
     const hourCost = sum(Object.values(h.callers).map((t) => sum(t.cost_usd)));
     const c = st.cache;
     const items = [
-      ["requests", st.requests.total, "since start"],
-      ["failed", st.requests.failed, "since start"],
+      ["requests", st.requests.total, "requests since start"],
+      ["failed", st.requests.failed, "failed since start"],
       ["in-flight", st.requests.in_flight, "in flight"],
       ["hour-requests", hourRequests, "requests, last hour"],
       ["hour-cost", "$" + usd(hourCost), "cost, last hour"],
