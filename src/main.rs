@@ -115,13 +115,7 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             };
             snapshot.log_warnings();
-            match runtime().block_on(sidegate::daemon::run(snapshot, origin)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("sidegate: {e}");
-                    ExitCode::from(1)
-                }
-            }
+            exit_code(runtime().block_on(sidegate::daemon::run(snapshot, origin)))
         }
         Cmd::Check { config, strict } => check(config, strict),
         Cmd::Status { socket, json } => client_cmd(socket, |c| Box::pin(status(c, json))),
@@ -140,18 +134,7 @@ fn generate(what: Generated, dir: &std::path::Path) -> ExitCode {
         Generated::Completions => sidegate::generate::completions(&mut Args::command(), dir),
         Generated::Man => sidegate::generate::man_pages(Args::command(), dir),
     };
-    match written {
-        Ok(files) => {
-            for f in files {
-                println!("{}", f.display());
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("sidegate: {e}");
-            ExitCode::from(1)
-        }
-    }
+    exit_code(written.map(|files| files.iter().for_each(|f| println!("{}", f.display()))))
 }
 
 /// `sidegate dashboard`: the /ui page on `listen`, proxied to the daemon's socket.
@@ -160,7 +143,12 @@ fn dashboard(socket: Option<PathBuf>, listen: std::net::SocketAddr) -> ExitCode 
         eprintln!("sidegate: no socket path: pass --socket, or set SIDEGATE_SOCKET or XDG_RUNTIME_DIR");
         return ExitCode::from(2);
     };
-    match runtime().block_on(sidegate::dashboard::proxy::serve(listen, path)) {
+    exit_code(runtime().block_on(sidegate::dashboard::proxy::serve(listen, path)))
+}
+
+/// 0, or 1 with the error printed.
+fn exit_code(result: Result<(), impl std::fmt::Display>) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sidegate: {e}");
