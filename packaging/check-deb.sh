@@ -27,7 +27,8 @@ rm -rf target/assets
 "$bin" generate completions target/assets/completions >/dev/null
 
 echo "-- cargo deb ($profile build)"
-out=$(cargo deb --no-build "${deb_profile[@]}" --output target/debian/ 2>&1) || { echo "$out" >&2; exit 1; }
+# (stripped: lintian refuses unstripped binaries; a backtrace still names functions)
+out=$(cargo deb --no-build --strip "${deb_profile[@]}" --output target/debian/ 2>&1) || { echo "$out" >&2; exit 1; }
 deb=$(echo "$out" | grep -E '\.deb$' | tail -n 1)
 [ -f "$deb" ] || fail "no .deb in cargo-deb's output: $out"
 echo "$deb: $(stat -c %s "$deb") bytes"
