@@ -170,6 +170,11 @@ describe("the /ui dashboard in Chromium", { skip: skipReason(), timeout: 180000 
     assert.equal(await total("chart-route-requests", "fast"), "4");
     assert.equal(await total("chart-route-requests", "failover"), "2");
     assert.equal(await total("chart-model-requests", "fake-echo"), "6");
+    // cost: alice's one miss (3 hits cost nothing), bob's two answers; the same sums by route
+    const cost = async (chart, series) => Number(await total(chart, series));
+    assert.ok((await cost("chart-caller-cost", "alice")) > 0);
+    assert.equal(await cost("chart-caller-cost", "bob"), await cost("chart-route-cost", "failover"));
+    assert.equal(await cost("chart-caller-cost", "alice"), await cost("chart-route-cost", "fast"));
     assert.equal(await total("chart-cache", "hit"), "3");
     assert.equal(await total("chart-cache", "miss"), "1");
     // the drawn line carries the same total, and its last point is above the baseline

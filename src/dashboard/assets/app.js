@@ -175,6 +175,7 @@
     chart($("chart-caller-requests"), pick(h.callers, "requests"), f, false);
     chart($("chart-caller-cost"), pick(h.callers, "cost_usd"), f, true);
     chart($("chart-route-requests"), pick(h.routes, "requests"), f, false);
+    chart($("chart-route-cost"), pick(h.routes, "cost_usd"), f, true);
     chart($("chart-model-requests"), pick(h.models, "requests"), f, false);
     chart($("chart-model-cost"), pick(h.models, "cost_usd"), f, true);
     chart($("chart-cache"), h.cache, f, false);
