@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use serde_json::{Value, json};
 
 use sidegate::client::{Client, ClientError};
@@ -81,6 +81,28 @@ enum Cmd {
         no_stream: bool,
         prompt: String,
     },
+    /// Serve the daemon's /ui dashboard on a loopback port, read through its socket (for
+    /// hosts without the TCP listener).
+    Dashboard {
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Where to listen: a loopback address only.
+        #[arg(long, default_value = "127.0.0.1:8041")]
+        listen: std::net::SocketAddr,
+    },
+    /// Write shell completions or man pages into DIR (for packaging).
+    #[command(hide = true)]
+    Generate {
+        #[arg(value_enum)]
+        what: Generated,
+        dir: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Generated {
+    Completions,
+    Man,
 }
 
 fn main() -> ExitCode {
@@ -93,13 +115,7 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             };
             snapshot.log_warnings();
-            match runtime().block_on(sidegate::daemon::run(snapshot, origin)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("sidegate: {e}");
-                    ExitCode::from(1)
-                }
-            }
+            exit_code(runtime().block_on(sidegate::daemon::run(snapshot, origin)))
         }
         Cmd::Check { config, strict } => check(config, strict),
         Cmd::Status { socket, json } => client_cmd(socket, |c| Box::pin(status(c, json))),
@@ -107,6 +123,36 @@ fn main() -> ExitCode {
         Cmd::Reload { socket } => client_cmd(socket, |c| Box::pin(reload(c))),
         Cmd::Chat { socket, model, no_stream, prompt } => {
             client_cmd(socket, move |c| Box::pin(chat(c, model, prompt, no_stream)))
+        }
+        Cmd::Dashboard { socket, listen } => dashboard(socket, listen),
+        Cmd::Generate { what, dir } => generate(what, &dir),
+    }
+}
+
+fn generate(what: Generated, dir: &std::path::Path) -> ExitCode {
+    let written = match what {
+        Generated::Completions => sidegate::generate::completions(&mut Args::command(), dir),
+        Generated::Man => sidegate::generate::man_pages(Args::command(), dir),
+    };
+    exit_code(written.map(|files| files.iter().for_each(|f| println!("{}", f.display()))))
+}
+
+/// `sidegate dashboard`: the /ui page on `listen`, proxied to the daemon's socket.
+fn dashboard(socket: Option<PathBuf>, listen: std::net::SocketAddr) -> ExitCode {
+    let Some(path) = socket.or_else(|| socket_from_config(&OsEnv)) else {
+        eprintln!("sidegate: no socket path: pass --socket, or set SIDEGATE_SOCKET or XDG_RUNTIME_DIR");
+        return ExitCode::from(2);
+    };
+    exit_code(runtime().block_on(sidegate::dashboard::proxy::serve(listen, path)))
+}
+
+/// 0, or 1 with the error printed.
+fn exit_code(result: Result<(), impl std::fmt::Display>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sidegate: {e}");
+            ExitCode::from(1)
         }
     }
 }

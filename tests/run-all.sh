@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test suite: Rust (unit + integration), Python (the shim, and the official openai
-# SDK against the daemon), Node (the shim). Works on a fresh machine with cargo, python3 and
+# SDK against the daemon), Node (the shim), and the /ui dashboard in a real browser. Works on a fresh machine with cargo, python3 and
 # npm: it creates .venv/ and installs the Node dev dependencies itself. Exits non-zero on any
 # failure.
 set -euo pipefail
@@ -38,5 +38,8 @@ fi
 
 echo "== node"
 (cd clients/node && npm ci --no-audit --no-fund --loglevel=error && npm test)
+
+echo "== browser (the /ui dashboard in headless Chromium: apt-get install chromium)"
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error && npm test)
 
 echo "== all test suites passed"

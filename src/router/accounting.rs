@@ -218,12 +218,13 @@ fn count(m: &Metrics, req: &Tracked, status: u16, cost: Option<f64>) {
     let route = label(&req.route);
     let deployment = label(&req.deployment);
     let h = m.handles(&route, &deployment, caller_label, status, req.cache.as_str(), req.dialect.as_str());
+    let elapsed = req.started.elapsed();
     h.requests.inc();
     if !route.is_empty() {
         h.cache.inc();
     }
     if !deployment.is_empty() {
-        h.duration.observe(req.started.elapsed().as_secs_f64());
+        h.duration.observe(elapsed.as_secs_f64());
         if let Some(t) = acct.ttft {
             h.ttft.observe(t.as_secs_f64());
         }
@@ -248,6 +249,8 @@ fn count(m: &Metrics, req: &Tracked, status: u16, cost: Option<f64>) {
     if let Some(c) = cost.filter(|c| *c > 0.0) {
         h.cost.inc_by(c);
     }
+    let latency = (!deployment.is_empty()).then_some(elapsed);
+    h.series.record(crate::usage::history::Sample { latency, ttft: acct.ttft, cost_usd: cost });
 }
 
 /// The request's ledger row; the request ends here, so its strings move into the row.

@@ -209,6 +209,7 @@ impl Gateway {
         for t in self.cache.report().tiers() {
             m.set_cache_tier(t.tier, t.entries, t.bytes, t.hits);
         }
+        m.set_budgets(&self.current().snapshot.callers, self.accounting.ledger.as_ref());
         m.encode()
     }
 

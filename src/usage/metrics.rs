@@ -61,6 +61,11 @@ pub struct Deployment {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Caller {
+    pub caller: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Tier {
     pub tier: &'static str,
 }
@@ -87,6 +92,8 @@ pub struct Handles {
     pub cache: Counter,
     /// `sidegate_attempts_total{deployment, outcome="ok"}` of the answering deployment.
     pub attempt_ok: Counter,
+    /// The same request's per-minute counts for the `/ui` dashboard.
+    pub series: std::sync::Arc<super::history::Series>,
 }
 
 type HandleKey = (String, String, String, u16, &'static str, &'static str);
@@ -112,8 +119,12 @@ pub struct Metrics {
     pub cache_entries: Family<Tier, Gauge>,
     pub cache_bytes: Family<Tier, Gauge>,
     pub cache_tier_hits: Family<Tier, Counter>,
+    pub budget_usd: Family<Caller, Gauge<f64, AtomicU64>>,
+    pub budget_spent_usd: Family<Caller, Gauge<f64, AtomicU64>>,
     /// Tier hit totals at the last scrape, so the counters advance by the difference.
     last_tier_hits: Mutex<std::collections::HashMap<&'static str, u64>>,
+    /// The last hour per minute, one series per handle set (`/ui/data`).
+    pub history: super::history::History,
 }
 
 impl Default for Metrics {
@@ -142,7 +153,10 @@ impl Metrics {
             cache_entries: Family::default(),
             cache_bytes: Family::default(),
             cache_tier_hits: Family::default(),
+            budget_usd: Family::default(),
+            budget_spent_usd: Family::default(),
             last_tier_hits: Mutex::default(),
+            history: super::history::History::default(),
         };
         {
             let mut r = m.registry.lock().unwrap_or_else(|p| p.into_inner());
@@ -177,6 +191,12 @@ impl Metrics {
             r.register("sidegate_cache_entries", "Entries held by each cache tier", m.cache_entries.clone());
             r.register("sidegate_cache_bytes", "Bytes held by each cache tier", m.cache_bytes.clone());
             r.register("sidegate_cache_tier_hits", "Hits served by each cache tier", m.cache_tier_hits.clone());
+            r.register("sidegate_caller_budget_usd", "A caller's budget for its period, USD", m.budget_usd.clone());
+            r.register(
+                "sidegate_caller_budget_spent_usd",
+                "What a caller with a budget spent in the current period (from the usage ledger), USD",
+                m.budget_spent_usd.clone(),
+            );
         }
         m
     }
@@ -227,6 +247,13 @@ impl Metrics {
             cost: self.cost.get_or_create_owned(&Cost { route: r.clone(), deployment: d.clone(), caller: c.clone() }),
             cache: self.cache.get_or_create_owned(&CacheResult { route: r.clone(), result: cache }),
             attempt_ok: self.attempts.get_or_create_owned(&Attempt { deployment: d.clone(), outcome: "ok".into() }),
+            series: self.history.series(super::history::Labels {
+                route: r.clone(),
+                deployment: d.clone(),
+                caller: c.clone(),
+                status,
+                cache,
+            }),
         });
         bucket.push(((r, d, c, status, cache, dialect), hs.clone()));
         hs
@@ -245,6 +272,20 @@ impl Metrics {
             let mut last = self.last_tier_hits.lock().unwrap_or_else(|p| p.into_inner());
             let before = last.insert(tier, h).unwrap_or(0);
             self.cache_tier_hits.get_or_create(&t).inc_by(h.saturating_sub(before));
+        }
+    }
+
+    /// Mirrors each budgeted caller's budget and what it spent this period (the ledger's sum:
+    /// rows still queued for the ledger's writer are not in it yet) at scrape time.
+    pub fn set_budgets(&self, callers: &crate::config::callers::Callers, ledger: Option<&super::Ledger>) {
+        let now = crate::api::ids::unix_now();
+        for c in callers.by_name.values() {
+            let Some((usd, period)) = c.budget else { continue };
+            let label = Caller { caller: c.name.clone() };
+            self.budget_usd.get_or_create(&label).set(usd);
+            let start = crate::callers::limits::period_start(period, now);
+            let spent = ledger.map_or(0.0, |l| l.spent_since(&c.name, start));
+            self.budget_spent_usd.get_or_create(&label).set(spent);
         }
     }
 

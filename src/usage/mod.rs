@@ -1,7 +1,8 @@
 //! What every request used and cost: the ledger (SQLite rows), metrics (Prometheus), and the
-//! settling of the caller's budget. Fed once per request when it ends, off the hot path where
+//! settling of the caller's budget, and the last hour per minute for the dashboard (history). Fed once per request when it ends, off the hot path where
 //! it can be (the ledger writes on its own thread).
 
+pub mod history;
 pub mod ledger;
 pub mod metrics;
 pub mod report;

@@ -9,6 +9,7 @@ mod callers;
 mod cli;
 mod commit_point;
 mod common;
+mod dashboard;
 mod failover;
 mod gemini;
 mod gemini_ingress;

@@ -2,7 +2,7 @@
 //! endpoints (one file each: [`openai`] for Chat Completions and Embeddings, [`messages`]
 //! for Anthropic Messages, [`responses`] for OpenAI Responses, [`gemini`] for Gemini's
 //! `models/{model}:{method}` calls), plus `GET
-//! /v1/models`, `/metrics`, `/healthz`, `/status`. Every answer carries the request id and,
+//! /v1/models`, `/metrics`, `/healthz`, `/status`, and the dashboard under `/ui` ([`ui`]). Every answer carries the request id and,
 //! when routed, the `x-sidegate-*` headers; every failure is an error body of the caller's
 //! dialect with a fitting status.
 
@@ -17,6 +17,7 @@ mod responses;
 mod responses_passthrough;
 mod responses_sse;
 mod sse;
+mod ui;
 
 use std::convert::Infallible;
 
@@ -147,6 +148,10 @@ async fn route(
         (&Method::GET, "/metrics") => Ok(metrics_response(cx)),
         (&Method::GET, "/healthz") => Ok(json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}), None)),
         (&Method::GET, "/status") => Ok(json_response(StatusCode::OK, &cx.gateway.status(), None)),
+        (&Method::GET, p) if p == "/ui" || p.starts_with("/ui/") => {
+            let p = p.to_string();
+            Ok(ui::serve(&req.into_parts().0, &p, cx, cred)?)
+        }
         (
             m,
             "/chat/completions"
@@ -157,7 +162,9 @@ async fn route(
             | "/models"
             | "/healthz"
             | "/status"
-            | "/metrics",
+            | "/metrics"
+            | "/ui"
+            | "/ui/data",
         ) => {
             Err(Failed::Front(GatewayError::MethodNotAllowed { method: m.to_string(), path: req.uri().path().into() }))
         }
