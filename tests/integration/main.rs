@@ -9,6 +9,7 @@ mod callers;
 mod cli;
 mod common;
 mod failover;
+mod front_abuse;
 mod gemini;
 mod gemini_ingress;
 mod http;

@@ -32,6 +32,9 @@ impl BodyHold {
 
     /// Keeps the bytes held while `r`'s body streams (a whole body is written at once).
     pub fn keep_for(self, r: &mut hyper::Response<Body>) {
+        if !matches!(r.body(), Body::Stream(_)) {
+            return;
+        }
         if let Body::Stream(s) = std::mem::replace(r.body_mut(), Body::Full(None)) {
             let hold = self;
             *r.body_mut() = Body::Stream(Box::pin(s.map(move |b| {
@@ -82,13 +85,31 @@ pub async fn read_body(req: Request<Incoming>, cx: &Ctx) -> Result<(Parts, Bytes
         if buf.len + data.len() > max {
             return Err(GatewayError::TooLarge { limit: max });
         }
-        cx.budget.grow(&mut held, data.len()).map_err(|e| e.to_error())?;
+        if let Err(spent) = cx.budget.grow(&mut held, data.len()) {
+            // Nothing of it is kept; the rest is read and dropped so the client, still
+            // writing, gets to read its answer instead of a broken pipe.
+            let left = max - buf.len - data.len();
+            drop((buf, held, data));
+            drain(&mut body, left, gap).await;
+            return Err(spent.to_error());
+        }
         buf.push(data);
     }
     if let Some(hold) = parts.extensions.get::<BodyHold>() {
         hold.keep(held);
     }
     Ok((parts, buf.finish()))
+}
+
+/// Reads and drops what is left of a refused body: at most `left` bytes, until a gap of `gap`.
+async fn drain(body: &mut Incoming, mut left: usize, gap: std::time::Duration) {
+    while let Ok(Some(Ok(f))) = tokio::time::timeout(gap, body.frame()).await {
+        let n = f.data_ref().map_or(0, Bytes::len);
+        if n > left {
+            return;
+        }
+        left -= n;
+    }
 }
 
 /// A body as its pieces arrive: one piece is kept as it is, more are copied into one buffer
