@@ -158,6 +158,7 @@ impl Daemon {
             hard_stop: CancellationToken::new(),
             max_connections,
             budget: crate::front::budget::MemoryBudget::new(server.front.max_inflight_body_bytes),
+            pressure: Arc::default(),
         };
         // Socket activation: systemd owns the socket; otherwise we bind (and later unlink) it.
         let adopted = systemd::adopted_listener().map_err(DaemonError::Activation)?;

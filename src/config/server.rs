@@ -23,7 +23,7 @@ pub struct FrontLimits {
     pub header_timeout: Duration,
     /// Silence on a connection with nothing in flight (default 60 s).
     pub idle_timeout: Duration,
-    /// Request-body and frame bytes held at once, process-wide (default 256 MiB).
+    /// Request-body and frame bytes held at once, process-wide (default 128 MiB).
     pub max_inflight_body_bytes: usize,
 }
 
@@ -34,7 +34,7 @@ impl Default for FrontLimits {
             first_byte_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
-            max_inflight_body_bytes: 256 << 20,
+            max_inflight_body_bytes: 128 << 20,
         }
     }
 }
@@ -205,4 +205,63 @@ pub fn default_state_dir(env: &dyn Env) -> Option<PathBuf> {
         return Some(Path::new(&x).join("sidegate"));
     }
     env.var("HOME").map(|h| Path::new(&h).join(".local").join("state").join("sidegate"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    struct NoEnv;
+
+    impl Env for NoEnv {
+        fn var(&self, name: &str) -> Option<String> {
+            (name == "XDG_RUNTIME_DIR").then(|| "/run/user/1000".to_string())
+        }
+        fn uid(&self) -> u32 {
+            1000
+        }
+    }
+
+    fn server(extra: &str) -> Result<FrontLimits, Vec<String>> {
+        let text = format!("[server]\n{extra}\n[providers.mock]\nkind = \"mock\"\n");
+        match super::super::parse(&text, Path::new("t.toml"), &NoEnv) {
+            Ok(s) => Ok(s.server.front),
+            Err(e) => Err(e.0.iter().map(|e| e.to_string()).collect()),
+        }
+    }
+
+    #[test]
+    fn front_limits_default_and_parse() {
+        assert_eq!(server(""), Ok(FrontLimits::default()));
+        let got = server(
+            "max_connections = 10\nfirst_byte_timeout = \"2s\"\nheader_timeout = \"3s\"\nidle_timeout = \"4m\"\n\
+             max_inflight_body_bytes = \"1GiB\"",
+        );
+        let want = FrontLimits {
+            max_connections: 10,
+            first_byte_timeout: Duration::from_secs(2),
+            header_timeout: Duration::from_secs(3),
+            idle_timeout: Duration::from_secs(240),
+            max_inflight_body_bytes: 1 << 30,
+        };
+        assert_eq!(got, Ok(want));
+    }
+
+    #[test]
+    fn front_limits_that_cannot_work_are_refused() {
+        let refused = |extra: &str, says: &str| {
+            let errs = server(extra).expect_err(extra);
+            assert!(errs.iter().any(|e| e.contains(says)), "{extra}: {errs:?}");
+        };
+        refused("max_connections = 0", "server.max_connections");
+        refused("header_timeout = \"0s\"", "server.header_timeout: must be longer than 0s");
+        refused("idle_timeout = \"soon\"", "server.idle_timeout");
+        refused("first_byte_timeout = \"0ms\"", "server.first_byte_timeout");
+        // a budget smaller than one largest body could never serve it
+        refused("max_inflight_body_bytes = \"1MiB\"", "less than one largest body or frame");
+        refused("max_inflight_body_bytes = \"lots\"", "is not a size");
+        assert!(server("max_body_bytes = 1024\nmax_frame_bytes = 1024\nmax_inflight_body_bytes = 2048").is_ok());
+    }
 }

@@ -16,6 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::pressure::Pressure;
 use super::unix::{self, UdsListener};
 use super::{Ctx, http, ipc};
 use crate::callers::{Credential, Peer};
@@ -72,6 +73,9 @@ async fn accept_loop<S, A, F>(
     F: FnMut(S, OwnedSemaphorePermit, Ctx),
 {
     let slots = Arc::new(Semaphore::new(cx.max_connections.max(1)));
+    let mut cx = cx.clone();
+    cx.pressure = Arc::new(Pressure::default());
+    let cx = &cx;
     let (mut failures, mut full) = (RateLimited::default(), RateLimited::default());
     let mut backoff = ACCEPT_BACKOFF_FIRST;
     loop {
@@ -86,11 +90,14 @@ async fn accept_loop<S, A, F>(
                         "connection limit reached; new connections wait until one closes"
                     );
                 }
-                tokio::select! {
+                cx.pressure.set(true);
+                let slot = tokio::select! {
                     p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
                     _ = cx.shutdown.cancelled() => break,
                     _ = stop.cancelled() => break,
-                }
+                };
+                cx.pressure.set(false);
+                slot
             }
         };
         let conn = tokio::select! {
@@ -140,10 +147,12 @@ impl RateLimited {
     }
 }
 
-/// Reads the first byte (within `first_byte_timeout`; shutdown ends the wait at once) and
+/// Reads the first byte (within `first_byte_timeout`; shutdown ends the wait at once, a full
+/// listener after [`super::pressure::SHED_AFTER`]) and
 /// hands the connection to the front it names.
 async fn sniff_and_serve(mut stream: unix::UdsStream, cx: Ctx) {
     let limits = cx.gateway.current().snapshot.server.front;
+    let connected = Instant::now();
     let mut first = [0u8; 1];
     tokio::select! {
         r = tokio::time::timeout(limits.first_byte_timeout, stream.read_exact(&mut first)) => match r {
@@ -155,6 +164,10 @@ async fn sniff_and_serve(mut stream: unix::UdsStream, cx: Ctx) {
             }
         },
         _ = cx.shutdown.cancelled() => return,
+        _ = cx.pressure.shed(connected) => {
+            tracing::debug!("connection closed: nothing sent while the listener is full");
+            return;
+        }
     }
     let cred = peer_credential(&stream);
     if first[0] == PREFACE[0] {

@@ -8,6 +8,7 @@ pub mod cache_directive;
 pub mod http;
 pub mod ipc;
 pub mod listener;
+pub mod pressure;
 pub mod unix;
 
 use std::sync::Arc;
@@ -35,4 +36,7 @@ pub struct Ctx {
     /// Bytes of request bodies and frames in flight (`server.max_inflight_body_bytes`); read
     /// at start.
     pub budget: budget::MemoryBudget,
+    /// The connection's listener is full: unused connections give their slots back
+    /// ([`pressure`]). Each accept loop sets its own.
+    pub pressure: Arc<pressure::Pressure>,
 }

@@ -61,6 +61,34 @@ async fn an_idle_flood_past_the_limit_is_held_off_and_a_normal_request_is_served
 }
 
 #[tokio::test]
+async fn a_full_listener_sheds_unused_connections_long_before_their_timeouts() {
+    // timeouts far past the bound: only shedding can make room
+    let long = "first_byte_timeout = \"600s\"\nheader_timeout = \"600s\"\nidle_timeout = \"600s\"";
+    let d = Daemon::start(&format!("max_connections = 24\n{long}"), MOCK).await;
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        // kept alive after one request
+        let mut s = UnixStream::connect(&d.socket).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 1024];
+        assert!(s.read(&mut buf).await.unwrap() > 0);
+        held.push(s);
+        held.push(native_greeted(&d).await);
+        held.push(UnixStream::connect(&d.socket).await.unwrap());
+    }
+    for _ in 0..16 {
+        if let Ok(s) = UnixStream::connect(&d.socket).await {
+            held.push(s);
+        }
+    }
+    chat_ok(&d, "a slot was made").await;
+    // each kind of unused connection gave its slot back
+    for s in held.iter_mut().take(3) {
+        let _ = read_to_close(s).await;
+    }
+}
+
+#[tokio::test]
 async fn slowloris_heads_are_closed_after_the_header_timeout() {
     let d = Daemon::start("header_timeout = \"1s\"\nidle_timeout = \"60s\"", MOCK).await;
     let mut slow = Vec::new();

@@ -48,7 +48,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let limits = cx.gateway.current().snapshot.server.front;
-    let (io, timer) = timer::watch(io, limits, cx.shutdown.clone());
+    let (io, timer) = timer::watch(io, limits, cx.shutdown.clone(), cx.pressure.clone());
     let cx2 = cx.clone();
     let svc = service_fn(move |req| {
         let (cx, cred) = (cx2.clone(), cred.clone());

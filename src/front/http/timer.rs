@@ -6,6 +6,8 @@
 //! - before any byte of a head: `first_byte_timeout` on a new connection, `idle_timeout` on a
 //!   kept-alive one;
 //! - from its first byte: `header_timeout` for the whole head;
+//! - before that first byte, while the listener is full: after
+//!   [`crate::front::pressure::SHED_AFTER`] (the slot goes to a connection that waits for one);
 //! - once the daemon is shutting down: now (an idle or half-read connection closes at once;
 //!   a request already read is not waiting on this timer and finishes).
 
@@ -22,6 +24,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::FrontLimits;
+use crate::front::pressure::Pressure;
 
 /// Bytes read on one connection so far, shared by its stream and its timer.
 #[derive(Default)]
@@ -34,9 +37,15 @@ impl ReadCount {
 }
 
 /// `io` with its reads counted, and the timer that reads the count.
-pub fn watch<S>(io: S, limits: FrontLimits, shutdown: CancellationToken) -> (Counted<S>, HeadTimer) {
+pub fn watch<S>(
+    io: S,
+    limits: FrontLimits,
+    shutdown: CancellationToken,
+    pressure: Arc<Pressure>,
+) -> (Counted<S>, HeadTimer) {
     let count = Arc::new(ReadCount::default());
-    let timer = HeadTimer { count: count.clone(), limits, first: Arc::new(AtomicBool::new(true)), shutdown };
+    let first = Arc::new(AtomicBool::new(true));
+    let timer = HeadTimer { count: count.clone(), limits, first, shutdown, pressure };
     (Counted { inner: io, count }, timer)
 }
 
@@ -87,6 +96,7 @@ pub struct HeadTimer {
     /// No head has been waited for yet: the first wait is the connection's first byte.
     first: Arc<AtomicBool>,
     shutdown: CancellationToken,
+    pressure: Arc<Pressure>,
 }
 
 impl Timer for HeadTimer {
@@ -108,7 +118,9 @@ impl Timer for HeadTimer {
 
 impl HeadTimer {
     fn head_wait(&self, before_first: Duration) -> Pin<Box<dyn Sleep>> {
+        let (pressure, since) = (self.pressure.clone(), tokio::time::Instant::now());
         Box::pin(HeadWait {
+            shed: Box::pin(async move { pressure.shed(since).await }),
             count: self.count.clone(),
             read_at_start: self.count.get(),
             started: false,
@@ -128,6 +140,8 @@ struct HeadWait {
     header_timeout: Duration,
     sleep: Pin<Box<tokio::time::Sleep>>,
     shutdown: CancellationToken,
+    /// Before the first byte: resolves when the listener is full ([`Pressure::shed`]).
+    shed: Pin<Box<dyn Future<Output = ()> + Send + Sync>>,
 }
 
 impl Future for HeadWait {
@@ -144,6 +158,9 @@ impl Future for HeadWait {
         if !this.started && this.count.get() != this.read_at_start {
             this.started = true;
             this.sleep.as_mut().reset(tokio::time::Instant::now() + this.header_timeout);
+        }
+        if !this.started && this.shed.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(());
         }
         this.sleep.as_mut().poll(cx)
     }

@@ -79,6 +79,10 @@ pub async fn serve_connection(stream: UdsStream, cx: Ctx, cred: crate::callers::
                     break None;
                 }
             },
+            _ = cx.pressure.shed(quiet.since), if conn.in_flight.is_empty() => {
+                tracing::debug!("closing an unused native connection: the listener is full");
+                break None;
+            }
             _ = cx.shutdown.cancelled(), if !draining => { draining = true; }
             _ = cx.hard_stop.cancelled() => {
                 // Grace period over: tell each caller why its request ends here.
