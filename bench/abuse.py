@@ -120,20 +120,20 @@ def status_kb(pid: int, field: str) -> int:
 
 async def flood_table(socket_path: str, pid: int, sizes: list[int], slow: bool, requests: int) -> None:
     kind = "slowloris" if slow else "idle"
-    print(f"\n{kind} connections | connected | daemon fds | p50 ms | p99 ms | failed of {requests}")
-    print("---|---|---|---|---|---")
+    print(f"\n{kind} connections | connected | daemon fds | daemon RSS MB | p50 ms | p99 ms | failed of {requests}")
+    print("---|---|---|---|---|---|---")
     for n in sizes:
         first = b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n" if slow else b""
         conns = await open_many(socket_path, n, first)
         stop = asyncio.Event()
         trickle = asyncio.create_task(trickle_loop(conns, stop)) if slow else None
         await asyncio.sleep(0.5)
-        fds = daemon_fds(pid)
+        fds, rss = daemon_fds(pid), status_kb(pid, "VmRSS") / 1024
         p50, p99, failed = await normal_requests(socket_path, requests)
         stop.set()
         if trickle:
             await trickle
-        print(f"{n} | {len(conns)} | {fds} | {p50:.2f} | {p99:.2f} | {failed}")
+        print(f"{n} | {len(conns)} | {fds} | {rss:.0f} | {p50:.2f} | {p99:.2f} | {failed}")
         close_all(conns)
         await asyncio.sleep(1.0)
 
@@ -169,44 +169,56 @@ async def big_bodies(socket_path: str, pid: int, count: int, size: int) -> None:
     )
 
 
-async def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--sidegate", default="target/release/sidegate")
-    ap.add_argument("--sizes", default="0,1000,2000,4000,8000")
-    ap.add_argument("--requests", type=int, default=50)
-    ap.add_argument("--soft-nofile", type=int, default=1024)
-    ap.add_argument("--extra", default="", help="extra [server] lines for the daemon's config")
-    args = ap.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the client needs the descriptors
-    sizes = [int(s) for s in args.sizes.split(",")]
+async def with_daemon(args, hard: int, scenario) -> None:
+    """Runs `scenario(socket_path, pid)` against a fresh daemon, then prints its log lines
+    about limits."""
     with tempfile.TemporaryDirectory() as tmp:
         socket_path = os.path.join(tmp, "sg.sock")
         config = os.path.join(tmp, "sidegate.toml")
         with open(config, "w") as f:
             f.write(CONFIG.format(socket=socket_path, state=os.path.join(tmp, "state"), extra=args.extra))
-        log = open(os.path.join(tmp, "daemon.log"), "w")
+        log_path = os.path.join(tmp, "daemon.log")
         cmd = ["prlimit", f"--nofile={args.soft_nofile}:{hard}", args.sidegate, "serve", "--config", config]
-        daemon = subprocess.Popen(cmd, stderr=log, stdout=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "warn,sidegate=info"})
-        try:
-            for _ in range(200):
-                if os.path.exists(socket_path):
-                    break
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(0.2)
-            print(f"sidegate {args.sidegate}, pid {daemon.pid}; daemon started with a soft NOFILE of {args.soft_nofile}, hard {hard}")
-            await flood_table(socket_path, daemon.pid, sizes, slow=False, requests=args.requests)
-            await flood_table(socket_path, daemon.pid, sizes, slow=True, requests=args.requests)
-            await big_bodies(socket_path, daemon.pid, 32, 16 << 20)
-        finally:
-            daemon.terminate()
-            daemon.wait(timeout=60)
-            log.close()
-            with open(os.path.join(tmp, "daemon.log")) as f:
-                lines = [l for l in f if "limit" in l or "accept failed" in l]
-            print("\ndaemon log lines about limits:")
-            for line in lines[:8]:
-                print("  " + line.rstrip()[:240])
+        env = {**os.environ, "RUST_LOG": "warn,sidegate=info"}
+        with open(log_path, "w") as log:
+            daemon = subprocess.Popen(cmd, stderr=log, stdout=subprocess.DEVNULL, env=env)
+            try:
+                for _ in range(200):
+                    if os.path.exists(socket_path):
+                        break
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(0.2)
+                await scenario(socket_path, daemon.pid)
+            finally:
+                daemon.terminate()
+                daemon.wait(timeout=60)
+        with open(log_path) as f:
+            lines = [l for l in f if "limit" in l or "accept failed" in l]
+        for line in lines[:3]:
+            print("  log: " + line.rstrip()[:200])
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sidegate", default="target/release/sidegate")
+    ap.add_argument("--sizes", default="0,2000,4000,8000,16000")
+    ap.add_argument("--requests", type=int, default=50)
+    ap.add_argument("--soft-nofile", type=int, default=1024)
+    ap.add_argument("--only", default="idle,slowloris,bodies", help="comma-separated scenarios")
+    ap.add_argument("--extra", default="", help="extra [server] lines for the daemon's config")
+    args = ap.parse_args()
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the client needs the descriptors
+    sizes = [int(s) for s in args.sizes.split(",")]
+    only = set(args.only.split(","))
+    print(f"sidegate {args.sidegate}; each scenario on a fresh daemon started with a soft NOFILE of "
+          f"{args.soft_nofile}, hard {hard}")
+    if "idle" in only:
+        await with_daemon(args, hard, lambda p, pid: flood_table(p, pid, sizes, False, args.requests))
+    if "slowloris" in only:
+        await with_daemon(args, hard, lambda p, pid: flood_table(p, pid, sizes, True, args.requests))
+    if "bodies" in only:
+        await with_daemon(args, hard, lambda p, pid: big_bodies(p, pid, 32, 16 << 20))
 
 
 if __name__ == "__main__":

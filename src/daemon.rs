@@ -237,8 +237,9 @@ impl Daemon {
 /// within it: each listener may hold that many connections, and vendor calls, the cache and
 /// the ledger need descriptors too. Past the limit, accept would fail with EMFILE instead.
 fn connection_limit(server: &ServerSettings) -> usize {
-    /// Descriptors kept for everything but client connections.
-    const RESERVED: u64 = 256;
+    /// Descriptors kept for everything but client connections: a quarter of the limit, at
+    /// most this many.
+    const RESERVED_MAX: u64 = 256;
     let (limit, err) = crate::sys::raise_nofile();
     let show = |v: Option<u64>| v.map_or_else(|| "unlimited".to_string(), |n| n.to_string());
     match err {
@@ -251,7 +252,8 @@ fn connection_limit(server: &ServerSettings) -> usize {
     let configured = server.front.max_connections;
     let Some(soft) = limit.now else { return configured };
     let listeners = if server.http.is_some() { 2 } else { 1 };
-    let room = usize::try_from(soft.saturating_sub(RESERVED) / listeners).unwrap_or(usize::MAX).max(1);
+    let reserved = (soft / 4).min(RESERVED_MAX);
+    let room = usize::try_from(soft.saturating_sub(reserved) / listeners).unwrap_or(usize::MAX).max(1);
     if configured > room {
         tracing::warn!(
             max_connections = configured,

@@ -87,7 +87,7 @@ async fn accept_loop<S, A, F>(
                         listener = name,
                         max_connections = cx.max_connections,
                         suppressed,
-                        "connection limit reached; new connections wait until one closes"
+                        "connection limit reached; new connections wait for a slot, unused ones are shed"
                     );
                 }
                 cx.pressure.set(true);

@@ -1,6 +1,7 @@
 //! Load shedding at the connection limit. While a listener has no free slot, a connection that
-//! holds one without using it (waiting for its first byte, idle between HTTP requests, a
-//! native connection with nothing in flight) is closed once it has waited [`SHED_AFTER`],
+//! holds one without using it (waiting for its first byte, idle between HTTP requests or still
+//! sending a request head, a native connection with nothing in flight that has sent nothing
+//! for a while) is closed once it has waited [`SHED_AFTER`],
 //! instead of its full `first_byte_timeout` or `idle_timeout`: an idle flood then delays new
 //! connections by a fraction of a second, not by the whole timeout. (Envoy's overload manager
 //! cuts its idle timeouts the same way.) A request in flight is never shed.

@@ -6,8 +6,9 @@
 //! - before any byte of a head: `first_byte_timeout` on a new connection, `idle_timeout` on a
 //!   kept-alive one;
 //! - from its first byte: `header_timeout` for the whole head;
-//! - before that first byte, while the listener is full: after
-//!   [`crate::front::pressure::SHED_AFTER`] (the slot goes to a connection that waits for one);
+//! - while the listener is full: [`crate::front::pressure::SHED_AFTER`] for the whole wait,
+//!   the head included (on a local socket a head takes microseconds; one still incomplete
+//!   after that is a slowloris, and its slot goes to a connection that waits for one);
 //! - once the daemon is shutting down: now (an idle or half-read connection closes at once;
 //!   a request already read is not waiting on this timer and finishes).
 
@@ -140,7 +141,7 @@ struct HeadWait {
     header_timeout: Duration,
     sleep: Pin<Box<tokio::time::Sleep>>,
     shutdown: CancellationToken,
-    /// Before the first byte: resolves when the listener is full ([`Pressure::shed`]).
+    /// Resolves when the listener is full ([`Pressure::shed`]).
     shed: Pin<Box<dyn Future<Output = ()> + Send + Sync>>,
 }
 
@@ -159,7 +160,7 @@ impl Future for HeadWait {
             this.started = true;
             this.sleep.as_mut().reset(tokio::time::Instant::now() + this.header_timeout);
         }
-        if !this.started && this.shed.as_mut().poll(cx).is_ready() {
+        if this.shed.as_mut().poll(cx).is_ready() {
             return Poll::Ready(());
         }
         this.sleep.as_mut().poll(cx)
