@@ -58,8 +58,8 @@ impl Inbound {
         let Err(why) = self.budget.grow(&mut self.held, want) else { return Ok(()) };
         // A few head bytes are left unaccounted: they cannot hold much.
         let Some((len, kind, id)) = self.head() else { return Ok(()) };
-        if len > self.max_frame {
-            return Ok(()); // decode refuses it as too large
+        if len > self.max_frame || len < HEADER_LEN - 4 || kind > Kind::Pong as u32 {
+            return Ok(()); // not a frame: decode refuses it as a protocol error
         }
         self.skip = (4 + len).saturating_sub(self.buf.len());
         let dropped = (4 + len).min(self.buf.len());
