@@ -89,6 +89,37 @@ async fn a_full_listener_sheds_unused_connections_long_before_their_timeouts() {
 }
 
 #[tokio::test]
+async fn the_tcp_listener_has_the_same_limits_and_timeouts() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let server = format!(
+        "http = \"127.0.0.1:{port}\"\nmax_connections = 8\nfirst_byte_timeout = \"1s\"\nheader_timeout = \"1s\""
+    );
+    let _d = Daemon::start(&server, MOCK).await;
+    eventually("tcp listener", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()).await;
+    let mut silent = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-a: ").await.unwrap();
+    let mut flood = Vec::new();
+    for _ in 0..32 {
+        if let Ok(s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            flood.push(s);
+        }
+    }
+    let get = reqwest::Client::new().get(format!("http://127.0.0.1:{port}/healthz")).send();
+    let r = tokio::time::timeout(BOUND, get).await.expect("not served").unwrap();
+    assert_eq!(r.status(), 200);
+    for s in [&mut silent, &mut slow] {
+        let closed = async {
+            let mut buf = [0u8; 1024];
+            while let Ok(n @ 1..) = s.read(&mut buf).await {
+                let _ = n;
+            }
+        };
+        tokio::time::timeout(BOUND, closed).await.expect("a tcp connection was never closed");
+    }
+}
+
+#[tokio::test]
 async fn slowloris_heads_are_closed_after_the_header_timeout() {
     let d = Daemon::start("header_timeout = \"1s\"\nidle_timeout = \"60s\"", MOCK).await;
     let mut slow = Vec::new();
