@@ -81,10 +81,18 @@ impl Client {
         });
         let pending: Pending = Arc::default();
         let routes = pending.clone();
+        // (weak: the writer, and so the socket, still ends when the Client is dropped)
+        let pong_tx = tx.downgrade();
         tokio::spawn(async move {
             loop {
                 loop {
                     match decode(&mut buf, usize::MAX >> 1) {
+                        Ok(Some(f)) if f.kind == Kind::Ping => {
+                            // (the daemon pings a connection that has been idle a while)
+                            if let Some(tx) = pong_tx.upgrade() {
+                                let _ = tx.try_send(encode(Kind::Pong, f.id, &f.body));
+                            }
+                        }
                         Ok(Some(f)) => {
                             let map = routes.lock().unwrap_or_else(|p| p.into_inner());
                             if let Some(s) = map.get(&f.id) {

@@ -143,6 +143,7 @@ impl Daemon {
         origin: ConfigOrigin,
     ) -> Result<(Self, mpsc::Receiver<ReloadRequest>), DaemonError> {
         let server = snapshot.server.clone();
+        let max_connections = connection_limit(&server);
         let ledger = open_ledger(&snapshot);
         let live = Live::build(snapshot, None).map_err(|e| DaemonError::Build(e.to_string()))?;
         let responses = crate::response_store::ResponseStore::open(&live.snapshot.responses);
@@ -155,6 +156,9 @@ impl Daemon {
             shutdown: CancellationToken::new(),
             tasks: tasks.clone(),
             hard_stop: CancellationToken::new(),
+            max_connections,
+            budget: crate::front::budget::MemoryBudget::new(server.front.max_inflight_body_bytes),
+            pressure: Arc::default(),
         };
         // Socket activation: systemd owns the socket; otherwise we bind (and later unlink) it.
         let adopted = systemd::adopted_listener().map_err(DaemonError::Activation)?;
@@ -227,6 +231,39 @@ impl Daemon {
         let g = self.gateway.clone();
         let _ = tokio::task::spawn_blocking(move || g.responses.flush()).await;
     }
+}
+
+/// Raises the soft open-file limit to the hard one (logged), and keeps `max_connections`
+/// within it: each listener may hold that many connections, and vendor calls, the cache and
+/// the ledger need descriptors too. Past the limit, accept would fail with EMFILE instead.
+fn connection_limit(server: &ServerSettings) -> usize {
+    /// Descriptors kept for everything but client connections: a quarter of the limit, at
+    /// most this many.
+    const RESERVED_MAX: u64 = 256;
+    let (limit, err) = crate::sys::raise_nofile();
+    let show = |v: Option<u64>| v.map_or_else(|| "unlimited".to_string(), |n| n.to_string());
+    match err {
+        None => {
+            tracing::info!(was = %show(limit.was), now = %show(limit.now), hard = %show(limit.hard), "open-file limit")
+        }
+        Some(e) => tracing::warn!(was = %show(limit.was), hard = %show(limit.hard), error = %e,
+            "cannot raise the open-file limit"),
+    }
+    let configured = server.front.max_connections;
+    let Some(soft) = limit.now else { return configured };
+    let listeners = if server.http.is_some() { 2 } else { 1 };
+    let reserved = (soft / 4).min(RESERVED_MAX);
+    let room = usize::try_from(soft.saturating_sub(reserved) / listeners).unwrap_or(usize::MAX).max(1);
+    if configured > room {
+        tracing::warn!(
+            max_connections = configured,
+            using = room,
+            open_file_limit = soft,
+            "server.max_connections is more than the open-file limit allows; using less"
+        );
+        return room;
+    }
+    configured
 }
 
 fn open_ledger(snapshot: &Snapshot) -> Option<crate::usage::Ledger> {

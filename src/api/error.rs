@@ -98,6 +98,12 @@ pub enum GatewayError {
     /// A native-protocol violation (the connection closes after the ERROR frame).
     #[error("{message}")]
     Protocol { code: &'static str, message: String },
+    /// The front's memory budget for bodies and frames in flight is spent: retry shortly.
+    #[error("{message}")]
+    Overloaded { message: String, retry_after: Duration },
+    /// The client stopped sending its request body (a gap longer than `header_timeout`).
+    #[error("{message}")]
+    ClientTimedOut { message: String },
     /// The daemon is draining: retry on the restarted one.
     #[error("{message}")]
     ShuttingDown { message: &'static str },
@@ -123,11 +129,15 @@ impl GatewayError {
             E::CallerRefused { .. } => 403,
             E::UnknownModel { .. } | E::NoSuchEndpoint { .. } => 404,
             E::MethodNotAllowed { .. } => 405,
+            E::ClientTimedOut { .. } => 408,
             E::TooLarge { .. } => 413,
             E::CallerLimited { .. } | E::TargetsBusy { .. } => 429,
             E::Internal(_) => 500,
             E::StreamBroken { .. } => 502,
-            E::TargetsCoolingDown { .. } | E::ProviderUnavailable { .. } | E::ShuttingDown { .. } => 503,
+            E::TargetsCoolingDown { .. }
+            | E::ProviderUnavailable { .. }
+            | E::ShuttingDown { .. }
+            | E::Overloaded { .. } => 503,
             E::TimedOut { .. } => 504,
             E::Upstream { status, .. } => *status,
         }
@@ -141,7 +151,7 @@ impl GatewayError {
             E::CallerLimited { .. } | E::TargetsBusy { .. } => "rate_limit_error",
             E::TimedOut { .. } => "timeout_error",
             E::StreamBroken { .. } | E::TargetsCoolingDown { .. } => "upstream_error",
-            E::ProviderUnavailable { .. } | E::ShuttingDown { .. } => "server_error",
+            E::ProviderUnavailable { .. } | E::ShuttingDown { .. } | E::Overloaded { .. } => "server_error",
             E::Internal(_) => "internal_error",
             E::Upstream { status, .. } => type_of_status(*status),
             E::Invalid { .. }
@@ -150,6 +160,7 @@ impl GatewayError {
             | E::NoSuchEndpoint { .. }
             | E::MethodNotAllowed { .. }
             | E::NoEligibleTarget { .. }
+            | E::ClientTimedOut { .. }
             | E::Protocol { .. } => "invalid_request_error",
         }
     }
@@ -177,6 +188,8 @@ impl GatewayError {
             E::TimedOut { timeout: Timeout::StreamIdle, .. } => "stream_idle_timeout",
             E::StreamBroken { .. } => "stream_broken",
             E::ShuttingDown { .. } => "shutting_down",
+            E::Overloaded { .. } => "overloaded",
+            E::ClientTimedOut { .. } => "request_timeout",
             E::Internal(_) => "internal_error",
         };
         Some(Cow::Borrowed(c))
@@ -197,7 +210,8 @@ impl GatewayError {
         match self {
             GatewayError::CallerLimited { retry_after, .. }
             | GatewayError::TargetsBusy { retry_after, .. }
-            | GatewayError::TargetsCoolingDown { retry_after, .. } => Some(*retry_after),
+            | GatewayError::TargetsCoolingDown { retry_after, .. }
+            | GatewayError::Overloaded { retry_after, .. } => Some(*retry_after),
             GatewayError::Upstream { retry_after, .. } => *retry_after,
             _ => None,
         }

@@ -136,7 +136,7 @@ pub(super) fn resolve_route_cache(
 
 /// A byte size: a number, or a string like "64MiB", "1GB", "512 KiB" (KB/MB/GB are powers of
 /// 1000, KiB/MiB/GiB of 1024).
-fn size(cx: &mut ResolveCx<'_>, path: &[&str], raw: &Option<SizeFile>, default: u64) -> u64 {
+pub(super) fn size(cx: &mut ResolveCx<'_>, path: &[&str], raw: &Option<SizeFile>, default: u64) -> u64 {
     match raw {
         None => default,
         Some(SizeFile::Bytes(n)) => *n,

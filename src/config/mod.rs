@@ -35,7 +35,7 @@ pub use models::{Limits, ModelSettings};
 pub use providers::{HttpSettings, MockSettings, Preset, ProviderKind, ProviderSettings, UpstreamApi};
 pub use responses::ResponsesSettings;
 pub use routes::{RouteSettings, Strategy, StreamRate, Timing};
-pub use server::{ServerSettings, default_socket};
+pub use server::{FrontLimits, ServerSettings, default_socket};
 pub use shared::{RedisSettings, SharedSettings};
 pub use snapshot::{ConfigSource, Snapshot};
 

@@ -19,6 +19,10 @@ pub const HEADER_LEN: usize = 24;
 /// The envelope length without body: kind + id + body length.
 const ENVELOPE_FIXED: usize = 20;
 
+/// The most a partial frame's buffer is grown ahead of the bytes that arrived: a length field
+/// is a claim, so memory follows the bytes, not the claim.
+const GROW_AHEAD: usize = 64 * 1024;
+
 /// Hard ceiling handed to bincode; the configured `max_frame` is checked before this.
 const HARD_LIMIT: usize = 1 << 30;
 
@@ -103,7 +107,7 @@ pub fn decode(buf: &mut BytesMut, max: usize) -> Decoded {
         }
     }
     if buf.len() < 4 + len {
-        buf.reserve(4 + len - buf.len());
+        buf.reserve((4 + len - buf.len()).min(GROW_AHEAD));
         return Ok(None);
     }
     buf.advance(4);
@@ -158,5 +162,16 @@ mod tests {
         raw.extend_from_slice(&[0u8; 10]);
         let mut buf = BytesMut::from(&raw[..]);
         assert!(matches!(decode(&mut buf, 1 << 20), Err(FrameError::Malformed(_))));
+    }
+
+    #[test]
+    fn a_claimed_length_grows_the_buffer_only_as_far_as_the_bytes() {
+        let max = 16 << 20;
+        let mut head = Vec::new();
+        head.extend_from_slice(&((max - 4) as u32).to_le_bytes());
+        head.extend_from_slice(&2u32.to_le_bytes());
+        let mut buf = BytesMut::from(&head[..]);
+        assert_eq!(decode(&mut buf, max), Ok(None));
+        assert!(buf.capacity() <= head.len() + GROW_AHEAD, "reserved {} bytes", buf.capacity());
     }
 }

@@ -11,6 +11,7 @@ mod commit_point;
 mod common;
 mod dashboard;
 mod failover;
+mod front_abuse;
 mod gemini;
 mod gemini_ingress;
 mod http;

@@ -9,6 +9,7 @@
 mod body;
 mod error;
 mod gemini;
+mod inbound;
 mod messages;
 mod openai;
 mod request;
@@ -17,6 +18,7 @@ mod responses;
 mod responses_passthrough;
 mod responses_sse;
 mod sse;
+mod timer;
 mod ui;
 
 use std::convert::Infallible;
@@ -38,19 +40,26 @@ use crate::callers::Credential;
 use crate::wire::native::Dialect;
 use response::json_response;
 
-/// Serves one HTTP/1.1 connection until the client closes it or shutdown drains it.
+/// Serves one HTTP/1.1 connection until the client closes it, it waits too long for a request
+/// head ([`timer`]) or shutdown drains it.
 /// `cred` is the connection's credential: the peer's, on the Unix socket (a request header
 /// cannot change it), or `Anonymous` on TCP (where each request may carry a bearer key).
 pub async fn serve_connection<S>(io: S, cx: Ctx, cred: Credential)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let limits = cx.gateway.current().snapshot.server.front;
+    let (io, timer) = timer::watch(io, limits, cx.shutdown.clone(), cx.pressure.clone());
     let cx2 = cx.clone();
     let svc = service_fn(move |req| {
         let (cx, cred) = (cx2.clone(), cred.clone());
         async move { Ok::<_, Infallible>(handle(req, &cx, &cred).await) }
     });
-    let conn = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(io), svc);
+    let conn = http1::Builder::new()
+        .keep_alive(true)
+        .timer(timer)
+        .header_read_timeout(limits.header_timeout)
+        .serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
     tokio::select! {
         res = conn.as_mut() => {
@@ -67,7 +76,9 @@ where
 
 /// Every answer, errors included, carries the request's id (`x-sidegate-request-id`), the
 /// same id its log line has; an error is shaped for the dialect the path belongs to.
-async fn handle(req: Request<Incoming>, cx: &Ctx, cred: &Credential) -> Response<Body> {
+async fn handle(mut req: Request<Incoming>, cx: &Ctx, cred: &Credential) -> Response<Body> {
+    let hold = inbound::BodyHold::default();
+    req.extensions_mut().insert(hold.clone());
     let request_id = crate::router::meta::request_id();
     let header = HeaderValue::from_str(&request_id).ok();
     // (cheap clones: a standard method is a tag, a Uri shares its bytes)
@@ -93,6 +104,7 @@ async fn handle(req: Request<Incoming>, cx: &Ctx, cred: &Credential) -> Response
         }
         r.headers_mut().insert("x-sidegate-request-id", v);
     }
+    hold.keep_for(&mut r);
     r
 }
 

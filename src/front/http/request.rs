@@ -1,18 +1,16 @@
-//! What every HTTP endpoint reads from a request the same way: the body (capped at
-//! `max_body_bytes`; for a JSON endpoint, parsed as one JSON object: [`read_json`]) and the
+//! What every HTTP endpoint reads from a request the same way: the body (under the front's
+//! limits: [`super::inbound`]; for a JSON endpoint, parsed as one JSON object: [`read_json`]) and the
 //! per-call options (`x-sidegate-*` headers, `cache-control`, the caller's key).
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
 use hyper::Request;
 use hyper::body::Incoming;
-use hyper::header::CONTENT_LENGTH;
 use hyper::http::request::Parts;
 
 use serde::de::{DeserializeOwned, IgnoredAny};
 
+use super::inbound::read_body;
 use crate::api::error::{GatewayError, from_json_error};
 use crate::callers::Credential;
 use crate::front::Ctx;
@@ -36,7 +34,7 @@ pub async fn read_json<T: DeserializeOwned>(
     request_id: String,
     dialect: Dialect,
 ) -> Result<JsonRequest<T>, GatewayError> {
-    let (parts, bytes) = read_body(req, cx.gateway.current().snapshot.server.max_body_bytes).await?;
+    let (parts, bytes) = read_body(req, cx).await?;
     let body = json_object(&bytes)?;
     let opts = call_options(&parts, cred, request_id, dialect);
     Ok(JsonRequest { parts, body, opts })
@@ -56,22 +54,6 @@ pub fn json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, GatewayError>
     // Not an object: say what it is when it is JSON, else what is wrong with it.
     serde_json::from_slice::<IgnoredAny>(bytes).map_err(|e| from_json_error(&e))?;
     Err(GatewayError::invalid(format!("the request body must be a JSON object, not {kind}"), None))
-}
-
-/// Reads the whole request body, refusing more than the configured limit with 413.
-pub async fn read_body(req: Request<Incoming>, max: usize) -> Result<(Parts, Bytes), GatewayError> {
-    if let Some(len) =
-        req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
-        && len > max as u64
-    {
-        return Err(GatewayError::TooLarge { limit: max });
-    }
-    let (parts, body) = req.into_parts();
-    match Limited::new(body, max).collect().await {
-        Ok(c) => Ok((parts, c.to_bytes())),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(GatewayError::TooLarge { limit: max }),
-        Err(e) => Err(GatewayError::invalid(format!("could not read the request body: {e}"), None)),
-    }
 }
 
 /// One request header as text, if present and visible ASCII.

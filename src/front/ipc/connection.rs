@@ -5,17 +5,21 @@
 
 use std::collections::HashMap;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
+use tokio::time::Instant;
 
+use super::inbound::{Inbound, Refused};
 use super::session::{self, OwnedRequest};
 use crate::api::GatewayError;
+use crate::config::FrontLimits;
 use crate::front::Ctx;
+use crate::front::budget::Held;
 use crate::front::unix::UdsStream;
 use crate::protocol::messages::{Hello, Welcome, error_body};
-use crate::protocol::{Frame, FrameError, Kind, VERSION, decode, encode};
+use crate::protocol::{Frame, FrameError, Kind, VERSION, encode};
 
 /// Frames queued for the writer before request tasks wait (backpressure on slow readers).
 const WRITE_QUEUE: usize = 256;
@@ -26,17 +30,21 @@ pub async fn serve_connection(stream: UdsStream, cx: Ctx, cred: crate::callers::
     let writer = tokio::spawn(write_loop(wr, rx));
     let mut conn = Conn { cx: cx.clone(), tx, in_flight: HashMap::new(), greeted: false, cred };
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<u64>();
-    let mut buf = BytesMut::with_capacity(8 * 1024);
     // Limits come from the config at connect time; a reload applies to new connections.
-    let max_frame = cx.gateway.current().snapshot.server.max_frame_bytes;
+    let (max_frame, limits) = {
+        let live = cx.gateway.current();
+        (live.snapshot.server.max_frame_bytes, live.snapshot.server.front)
+    };
+    let mut inbound = Inbound::new(max_frame, cx.budget.clone());
+    let mut quiet = Quiet::new(limits);
     let mut draining = false;
 
     let fatal: Option<GatewayError> = 'conn: loop {
         // Take every whole frame already buffered.
         loop {
-            match decode(&mut buf, max_frame) {
-                Ok(Some(frame)) => {
-                    if let Err(e) = conn.on_frame(frame, &done_tx, draining).await {
+            match inbound.next_frame() {
+                Ok(Some((frame, held))) => {
+                    if let Err(e) = conn.on_frame(frame, held, &done_tx, draining).await {
                         break 'conn Some(e);
                     }
                 }
@@ -45,14 +53,36 @@ pub async fn serve_connection(stream: UdsStream, cx: Ctx, cred: crate::callers::
             }
         }
         if draining && conn.in_flight.is_empty() {
-            break None;
+            break None; // a partial frame or an idle connection is not a request in flight
         }
+        let deadline = quiet.deadline(conn.greeted, conn.in_flight.is_empty());
         tokio::select! {
-            n = rd.read_buf(&mut buf) => match n {
+            n = rd.read_buf(&mut inbound.buf) => match n {
                 Ok(0) | Err(_) => break None, // closed; a frame cut short is dropped
-                Ok(_) => {}
+                Ok(_) => {
+                    quiet.heard();
+                    if let Err(refused) = inbound.account() {
+                        conn.refuse(refused).await;
+                    }
+                }
             },
-            Some(id) = done_rx.recv() => { conn.in_flight.remove(&id); }
+            Some(id) = done_rx.recv() => {
+                conn.in_flight.remove(&id);
+                quiet.heard();
+            }
+            _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => match quiet.expired(conn.greeted) {
+                Expired::Handshake => break Some(protocol_error("handshake_timeout",
+                    "no HELLO within server.header_timeout of the preface")),
+                Expired::Ping => conn.send(encode(Kind::Ping, 0, b"idle")).await,
+                Expired::Silent => {
+                    tracing::debug!("closing an idle native connection that did not answer PING");
+                    break None;
+                }
+            },
+            _ = cx.pressure.shed(quiet.since), if conn.in_flight.is_empty() => {
+                tracing::debug!("closing an unused native connection: the listener is full");
+                break None;
+            }
             _ = cx.shutdown.cancelled(), if !draining => { draining = true; }
             _ = cx.hard_stop.cancelled() => {
                 // Grace period over: tell each caller why its request ends here.
@@ -65,7 +95,16 @@ pub async fn serve_connection(stream: UdsStream, cx: Ctx, cred: crate::callers::
             }
         }
     };
+    close(conn, writer, rd, fatal).await;
+}
 
+/// Sends the ERROR frame of a protocol violation, cancels what still runs, and closes.
+async fn close(
+    mut conn: Conn,
+    writer: tokio::task::JoinHandle<()>,
+    mut rd: crate::front::unix::Half,
+    fatal: Option<GatewayError>,
+) {
     if let Some(err) = &fatal {
         tracing::debug!(code = %err.label(), error = %err, "closing native connection after a protocol error");
         let _ = conn.tx.send(encode(Kind::Error, 0, &error_body(err, None))).await;
@@ -93,6 +132,55 @@ pub async fn serve_connection(stream: UdsStream, cx: Ctx, cred: crate::callers::
     }
 }
 
+/// When a connection has been quiet too long: HELLO must follow the preface within
+/// `header_timeout`; a connection with nothing in flight that stays silent for `idle_timeout`
+/// is sent a PING, and closed when nothing comes back within `header_timeout` more.
+struct Quiet {
+    limits: FrontLimits,
+    since: Instant,
+    pinged: bool,
+}
+
+enum Expired {
+    Handshake,
+    Ping,
+    Silent,
+}
+
+impl Quiet {
+    fn new(limits: FrontLimits) -> Self {
+        Quiet { limits, since: Instant::now(), pinged: false }
+    }
+
+    /// Bytes came in, or a request finished: the quiet starts over.
+    fn heard(&mut self) {
+        self.since = Instant::now();
+        self.pinged = false;
+    }
+
+    /// None while requests are in flight: their own deadlines bound them.
+    fn deadline(&self, greeted: bool, idle: bool) -> Option<Instant> {
+        let wait = match (greeted, idle, self.pinged) {
+            (false, _, _) | (true, true, true) => self.limits.header_timeout,
+            (true, true, false) => self.limits.idle_timeout,
+            (true, false, _) => return None,
+        };
+        Some(self.since + wait)
+    }
+
+    fn expired(&mut self, greeted: bool) -> Expired {
+        if !greeted {
+            return Expired::Handshake;
+        }
+        if self.pinged {
+            return Expired::Silent;
+        }
+        self.pinged = true;
+        self.since = Instant::now();
+        Expired::Ping
+    }
+}
+
 /// How long, and how much, a connection closed for a protocol error keeps draining input.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(500);
 const LINGER_MAX_BYTES: usize = 1 << 20;
@@ -110,6 +198,7 @@ impl Conn {
     async fn on_frame(
         &mut self,
         f: Frame,
+        held: Held,
         done: &mpsc::UnboundedSender<u64>,
         draining: bool,
     ) -> Result<(), GatewayError> {
@@ -135,7 +224,7 @@ impl Conn {
             return Ok(());
         }
         match f.kind {
-            Kind::Request => self.on_request(f, done, draining).await,
+            Kind::Request => self.on_request(f, held, done, draining).await,
             Kind::Cancel => {
                 if let Some(h) = self.in_flight.remove(&f.id) {
                     h.abort();
@@ -151,9 +240,11 @@ impl Conn {
         }
     }
 
+    /// `held`: the budget bytes of the frame, kept until the request ends.
     async fn on_request(
         &mut self,
         f: Frame,
+        held: Held,
         done: &mpsc::UnboundedSender<u64>,
         draining: bool,
     ) -> Result<(), GatewayError> {
@@ -174,10 +265,19 @@ impl Conn {
         let reload = self.cx.reload.clone();
         let handle = self.cx.tasks.spawn(async move {
             session::run(id, req, session::Session { gw: &gw, reload: &reload, tx: &tx }, cred).await;
+            drop(held);
             let _ = done.send(id);
         });
         self.in_flight.insert(id, handle.abort_handle());
         Ok(())
+    }
+
+    /// A frame the memory budget could not take: a REQUEST gets its ERROR (503, retry).
+    async fn refuse(&self, r: Refused) {
+        tracing::debug!(id = r.id, request = r.request, "native frame dropped: {}", r.why);
+        if r.request && r.id != 0 {
+            self.send(encode(Kind::Error, r.id, &error_body(&r.why.to_error(), None))).await;
+        }
     }
 
     async fn send(&self, frame: Bytes) {
