@@ -85,6 +85,7 @@ fn chat_fields(req: &ChatRequest) -> Value {
         user: _,
         extra,
         native,
+        prompt_cache: _,
     } = req;
     let mut fields = serde_json::Map::new();
     put(&mut fields, "messages", messages);

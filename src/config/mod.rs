@@ -32,7 +32,7 @@ pub use ledger::LedgerSettings;
 pub use models::{Limits, ModelSettings};
 pub use providers::{HttpSettings, MockSettings, Preset, ProviderKind, ProviderSettings, UpstreamApi};
 pub use responses::ResponsesSettings;
-pub use routes::{RouteSettings, Strategy, Timing};
+pub use routes::{PromptCache, RouteSettings, Strategy, Timing};
 pub use server::{ServerSettings, default_socket};
 pub use shared::{RedisSettings, SharedSettings};
 pub use snapshot::{ConfigSource, Snapshot};

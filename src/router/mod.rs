@@ -231,7 +231,9 @@ impl Gateway {
     }
 
     /// A chat request through the pipeline: admit, produce (cache or attempt loop), deliver.
-    pub async fn chat(&self, req: ChatRequest, mut opts: CallOptions) -> Result<ChatAnswer, GatewayError> {
+    pub async fn chat(&self, mut req: ChatRequest, mut opts: CallOptions) -> Result<ChatAnswer, GatewayError> {
+        let route = opts.route.as_deref().unwrap_or(&req.model);
+        req.prompt_cache = self.live.load().snapshot.routes.get(route).is_some_and(|r| r.prompt_cache.is_auto());
         let needs = plan::Needs::chat(&req, opts.regions.take());
         let (t, produced) = self.produce(Job::chat(&req), req.validate(), needs, &req.model, &mut opts).await?;
         let caller_deadline = opts.timeout.map(|d| Instant::now() + d.saturating_sub(t.started.elapsed()));

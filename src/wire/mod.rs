@@ -28,6 +28,7 @@
 #[cfg(test)]
 mod answer_proptests;
 pub mod anthropic;
+pub mod cache_control;
 pub mod canonical;
 mod error;
 pub mod gemini;

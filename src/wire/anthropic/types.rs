@@ -71,17 +71,29 @@ pub struct Turn<'a> {
 pub enum Block<'a> {
     Text {
         text: Cow<'a, str>,
+        /// A prompt-cache breakpoint (`{"type":"ephemeral","ttl":"5m"|"1h"}`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
     },
     Image {
         source: Source<'a>,
+        /// A prompt-cache breakpoint (`{"type":"ephemeral","ttl":"5m"|"1h"}`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
     },
     Document {
         source: Source<'a>,
+        /// A prompt-cache breakpoint (`{"type":"ephemeral","ttl":"5m"|"1h"}`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
     },
     ToolUse {
         id: Cow<'a, str>,
         name: Cow<'a, str>,
         input: Value,
+        /// A prompt-cache breakpoint (`{"type":"ephemeral","ttl":"5m"|"1h"}`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
     },
     ToolResult {
         tool_use_id: Cow<'a, str>,
@@ -89,6 +101,9 @@ pub enum Block<'a> {
         content: Option<Vec<Block<'a>>>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         is_error: Option<bool>,
+        /// A prompt-cache breakpoint (`{"type":"ephemeral","ttl":"5m"|"1h"}`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
     },
     /// Earlier reasoning replayed in an assistant turn (read only; never written).
     Thinking {
@@ -112,6 +127,35 @@ impl Block<'_> {
     pub fn is_tool_result(&self) -> bool {
         matches!(self, Block::ToolResult { .. })
     }
+
+    /// A text block without a cache breakpoint.
+    pub fn text<'a>(text: impl Into<Cow<'a, str>>) -> Block<'a> {
+        Block::Text { text: text.into(), cache_control: None }
+    }
+
+    /// The block's prompt-cache breakpoint slot (None: a block type that takes none).
+    pub fn cache_control_mut(&mut self) -> Option<&mut Option<Value>> {
+        match self {
+            Block::Text { cache_control, .. }
+            | Block::Image { cache_control, .. }
+            | Block::Document { cache_control, .. }
+            | Block::ToolUse { cache_control, .. }
+            | Block::ToolResult { cache_control, .. } => Some(cache_control),
+            _ => None,
+        }
+    }
+
+    /// The block's prompt-cache breakpoint, if it has one.
+    pub fn cache_control(&self) -> Option<&Value> {
+        match self {
+            Block::Text { cache_control, .. }
+            | Block::Image { cache_control, .. }
+            | Block::Document { cache_control, .. }
+            | Block::ToolUse { cache_control, .. }
+            | Block::ToolResult { cache_control, .. } => cache_control.as_ref(),
+            _ => None,
+        }
+    }
 }
 
 /// A string or a list of blocks; a bad block's own error (e.g. an unknown `type`) is kept.
@@ -123,7 +167,7 @@ fn blocks_or_text<'de, 'a, D: Deserializer<'de>>(d: D) -> Result<Vec<Block<'a>>,
             f.write_str("a string or a list of content blocks")
         }
         fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
-            Ok(vec![Block::Text { text: Cow::Owned(s.to_string()) }])
+            Ok(vec![Block::text(s.to_string())])
         }
         fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
             let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
@@ -177,6 +221,9 @@ pub struct ToolDef<'a> {
     /// Server tools have none (read as `null`).
     #[serde(default = "null_schema")]
     pub input_schema: Cow<'a, Value>,
+    /// A prompt-cache breakpoint after the tool definitions up to this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<Value>,
 }
 
 fn null_schema<'a>() -> Cow<'a, Value> {
@@ -290,6 +337,19 @@ pub struct WireUsage {
     pub cache_creation_input_tokens: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_read_input_tokens: Option<u64>,
+    /// `cache_creation_input_tokens` split by TTL (5-minute and 1-hour writes are billed
+    /// apart: 1.25x and 2x the input price).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_creation: Option<CacheCreation>,
+}
+
+/// `usage.cache_creation`: cache writes per TTL.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheCreation {
+    #[serde(default)]
+    pub ephemeral_5m_input_tokens: u64,
+    #[serde(default)]
+    pub ephemeral_1h_input_tokens: u64,
 }
 
 impl WireUsage {
@@ -304,6 +364,9 @@ impl WireUsage {
         keep(&mut self.output_tokens, o.output_tokens);
         keep(&mut self.cache_creation_input_tokens, o.cache_creation_input_tokens);
         keep(&mut self.cache_read_input_tokens, o.cache_read_input_tokens);
+        if o.cache_creation.is_some() {
+            self.cache_creation = o.cache_creation;
+        }
     }
 }
 

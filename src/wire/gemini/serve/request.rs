@@ -112,6 +112,7 @@ fn convert(r: GenerateContentRequest, model: &str, stream: bool) -> Result<Read,
         user: None,
         extra: Extra::new(),
         native: None,
+        prompt_cache: false,
     };
     if let Some(g) = r.generation_config {
         generation_config(g, &mut req, &mut only)?;
