@@ -40,6 +40,8 @@ mod proptests;
 pub mod sse;
 #[cfg(test)]
 pub(crate) mod test_support;
+#[cfg(test)]
+mod usage_tests;
 
 use crate::api::ChatChunk;
 pub use error::{VendorReport, WireError};

@@ -149,3 +149,7 @@ fn auto_place(out: &mut MessagesRequest<'_>) {
         *slot = Some(ephemeral());
     }
 }
+
+#[cfg(test)]
+#[path = "cache_tests.rs"]
+mod tests;
