@@ -47,21 +47,21 @@ fn stream_usage(chunks: &[ChatChunk]) -> Usage {
 }
 
 /// Decodes `sse` whole and cut at every byte; each decode gives the same usage, returned.
-fn at_every_split(sse: &str, decoder: impl Fn() -> Box<dyn FnOnce(&str, usize) -> Vec<ChatChunk>>) -> Usage {
-    let whole = stream_usage(&decoder()(sse, 0));
+fn at_every_split(sse: &str, decoder: fn(&str, usize) -> Vec<ChatChunk>) -> Usage {
+    let whole = stream_usage(&decoder(sse, 0));
     for cut in 1..sse.len() {
-        assert_eq!(stream_usage(&decoder()(sse, cut)), whole, "cut {cut}");
+        assert_eq!(stream_usage(&decoder(sse, cut)), whole, "cut {cut}");
     }
     whole
 }
 
-fn anthropic_decoder() -> Box<dyn FnOnce(&str, usize) -> Vec<ChatChunk>> {
-    Box::new(|sse, cut| {
+fn anthropic_decoder(sse: &str, cut: usize) -> Vec<ChatChunk> {
+    {
         let state = anthropic::call::StreamState::new(anthropic::call::ReplyCtx::default(), 1);
         let (chunks, err) = decode(state, sse, cut);
         assert!(err.is_none(), "{err:?}");
         chunks
-    })
+    }
 }
 
 #[test]
@@ -136,12 +136,12 @@ fn messages_ingress_writes_cache_usage_in_its_own_fields_and_reads_it_back() {
     assert_eq!(counts(&u), [120_050, 4_000, 100_000, 20_000, 5_000, 0]);
 }
 
-fn chat_decoder() -> Box<dyn FnOnce(&str, usize) -> Vec<ChatChunk>> {
-    Box::new(|sse, cut| {
+fn chat_decoder(sse: &str, cut: usize) -> Vec<ChatChunk> {
+    {
         let (chunks, err) = decode(openai_chat::StreamState::default(), sse, cut);
         assert!(err.is_none(), "{err:?}");
         chunks
-    })
+    }
 }
 
 #[test]
@@ -177,12 +177,12 @@ fn openai_chat_cached_and_reasoning_tokens_whole_and_stream() {
     assert_eq!(v["completion_tokens_details"]["reasoning_tokens"], 1500);
 }
 
-fn responses_decoder() -> Box<dyn FnOnce(&str, usize) -> Vec<ChatChunk>> {
-    Box::new(|sse, cut| {
+fn responses_decoder(sse: &str, cut: usize) -> Vec<ChatChunk> {
+    {
         let (chunks, err) = decode(openai_responses::ChunkReader::default(), sse, cut);
         assert!(err.is_none(), "{err:?}");
         chunks
-    })
+    }
 }
 
 #[test]
@@ -205,7 +205,8 @@ fn responses_usage_details_both_ways_and_every_split_point() {
         .iter()
         .map(|e| {
             let v = serde_json::to_value(e).unwrap();
-            named_event(&v["type"].as_str().unwrap().to_string(), v)
+            let kind = v["type"].as_str().unwrap().to_owned();
+            named_event(&kind, v)
         })
         .collect();
     assert_eq!(counts(&at_every_split(&sse, responses_decoder)), counts(&usage()));
@@ -217,12 +218,12 @@ fn responses_usage_details_both_ways_and_every_split_point() {
     assert_eq!(counts(&openai_responses::response::usage_in(&documented)), [328, 52, 256, 0, 0, 16]);
 }
 
-fn gemini_decoder() -> Box<dyn FnOnce(&str, usize) -> Vec<ChatChunk>> {
-    Box::new(|sse, cut| {
+fn gemini_decoder(sse: &str, cut: usize) -> Vec<ChatChunk> {
+    {
         let (chunks, err) = decode(gemini::call::StreamState::new("gemini-2.5-pro", 1), sse, cut);
         assert!(err.is_none(), "{err:?}");
         chunks
-    })
+    }
 }
 
 fn gemini_event(v: Value) -> String {
