@@ -22,4 +22,5 @@ mod responses;
 mod responses_passthrough;
 mod responses_upstream;
 mod secrets;
+mod usage_cost;
 mod vectors;
