@@ -46,7 +46,7 @@ pub fn lookup(words: &[String], seen: &Seen) -> Option<(u64, u64)> {
     for (i, w) in words.iter().enumerate() {
         w.hash(&mut h);
         let n = i + 1;
-        if n >= MIN && (n - MIN) % STEP == 0 {
+        if n >= MIN && (n - MIN).is_multiple_of(STEP) {
             prefixes.push((n, h.finish()));
         }
     }
