@@ -201,3 +201,7 @@ fn check_model(cx: &mut ResolveCx<'_>, name: &str, m: &ModelFile) {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "price_tests.rs"]
+mod price_tests;
