@@ -145,3 +145,20 @@ async fn openai_style_vendors_never_see_markers_and_report_their_own_caching() {
     assert_eq!(second["usage"]["prompt_tokens_details"]["cached_tokens"], 1152, "{second}");
     assert_eq!(second["usage"]["prompt_tokens"], 1201);
 }
+
+#[tokio::test]
+async fn an_auto_route_places_breakpoints_in_a_messages_callers_own_body() {
+    let (vendor, d) = start().await;
+    let body = json!({"model": "auto", "max_tokens": 20, "system": words(30),
+        "tools": [{"name": "a", "input_schema": {"type": "object"}}],
+        "messages": [{"role": "user", "content": "the question"}]});
+    let first = post(&d, "/v1/messages", &body).await;
+    let sent = vendor.last_request()["body"].clone();
+    let eph = json!({"type": "ephemeral"});
+    assert_eq!(sent["tools"][0]["cache_control"], eph);
+    assert_eq!(sent["system"], json!([{"type": "text", "text": words(30), "cache_control": eph}]));
+    assert_eq!(sent["messages"][0]["content"], json!([{"type": "text", "text": "the question", "cache_control": eph}]));
+    assert!(first["usage"]["cache_creation_input_tokens"].as_u64().unwrap() > 30, "{first}");
+    let second = post(&d, "/v1/messages", &body).await;
+    assert_eq!(second["usage"]["cache_read_input_tokens"], first["usage"]["cache_creation_input_tokens"], "{second}");
+}

@@ -150,6 +150,74 @@ fn auto_place(out: &mut MessagesRequest<'_>) {
     }
 }
 
+/// `auto` for a Messages caller's own body (passthrough): the same breakpoints, placed in
+/// the JSON as it will be sent (a plain-string system prompt or turn becomes one text block).
+pub fn place_auto_json(body: &mut serde_json::Map<String, Value>) {
+    let ephemeral = || serde_json::json!({"type": "ephemeral"});
+    let mut count = json_markers(body);
+    if count < MAX_BREAKPOINTS
+        && let Some(Value::Object(tool)) =
+            body.get_mut("tools").and_then(Value::as_array_mut).and_then(|t| t.last_mut())
+        && !tool.contains_key(markers::FIELD)
+    {
+        tool.insert(markers::FIELD.into(), ephemeral());
+        count += 1;
+    }
+    if count < MAX_BREAKPOINTS
+        && let Some(system) = body.get_mut("system")
+        && mark_json_content(system, false)
+    {
+        count += 1;
+    }
+    if count < MAX_BREAKPOINTS
+        && let Some(turn) = body
+            .get_mut("messages")
+            .and_then(Value::as_array_mut)
+            .and_then(|m| m.iter_mut().rev().find(|m| m["role"] == "user"))
+        && let Some(content) = turn.get_mut("content")
+    {
+        mark_json_content(content, true);
+    }
+}
+
+/// Marks the last block of a string or block list, unless a block is marked already (any
+/// block for the system prompt, the last for a turn). Whether it added one.
+fn mark_json_content(content: &mut Value, last_only: bool) -> bool {
+    let ephemeral = serde_json::json!({"type": "ephemeral"});
+    match content {
+        Value::String(text) => {
+            *content = serde_json::json!([{"type": "text", "text": text, "cache_control": ephemeral}]);
+            true
+        }
+        Value::Array(blocks) => {
+            let marked = |b: &Value| b.get(markers::FIELD).is_some();
+            let already = if last_only { blocks.last().is_some_and(marked) } else { blocks.iter().any(marked) };
+            // thinking blocks take no breakpoint
+            let takes = |b: &serde_json::Map<String, Value>| {
+                !matches!(b.get("type").and_then(Value::as_str), Some("thinking" | "redacted_thinking"))
+            };
+            match blocks.last_mut() {
+                Some(Value::Object(b)) if !already && takes(b) => {
+                    b.insert(markers::FIELD.into(), ephemeral);
+                    true
+                }
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Breakpoints already in a Messages body: tools, system blocks and message blocks.
+fn json_markers(body: &serde_json::Map<String, Value>) -> usize {
+    let marked = |v: Option<&Value>| {
+        v.and_then(Value::as_array).map_or(0, |a| a.iter().filter(|b| b.get(markers::FIELD).is_some()).count())
+    };
+    let in_messages: usize =
+        body.get("messages").and_then(Value::as_array).map_or(0, |m| m.iter().map(|m| marked(m.get("content"))).sum());
+    marked(body.get("tools")) + marked(body.get("system")) + in_messages
+}
+
 #[cfg(test)]
 #[path = "cache_tests.rs"]
 mod tests;

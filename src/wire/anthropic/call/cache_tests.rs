@@ -184,3 +184,21 @@ fn a_messages_request_translated_back_keeps_its_breakpoints() {
         ])
     );
 }
+
+#[test]
+fn auto_on_a_messages_body_marks_tools_system_and_the_last_user_turn() {
+    let mut body = json!({"model": "m", "max_tokens": 5, "system": "rules",
+        "tools": [{"name": "a", "input_schema": {"type": "object"}}, {"name": "b", "input_schema": {"type": "object"}}],
+        "messages": [{"role": "user", "content": "one"}, {"role": "assistant", "content": "two"},
+                     {"role": "user", "content": [{"type": "text", "text": "three"}]}]});
+    super::place_auto_json(body.as_object_mut().unwrap());
+    assert_eq!(all(&body), at(&[("/messages/2/content/0", eph()), ("/system/0", eph()), ("/tools/1", eph())]));
+    assert_eq!(body["system"], json!([{"type": "text", "text": "rules", "cache_control": eph()}]));
+    // with the caller's own four, nothing is added
+    let marked = |t: &str| json!({"type": "text", "text": t, "cache_control": eph()});
+    let mut full = json!({"model": "m", "system": [marked("s")], "tools": [{"name": "a"}],
+        "messages": [{"role": "user", "content": [marked("1"), marked("2"), marked("3")]}]});
+    let before = full.clone();
+    super::place_auto_json(full.as_object_mut().unwrap());
+    assert_eq!(full, before);
+}
