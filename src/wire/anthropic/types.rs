@@ -132,30 +132,6 @@ impl Block<'_> {
     pub fn text<'a>(text: impl Into<Cow<'a, str>>) -> Block<'a> {
         Block::Text { text: text.into(), cache_control: None }
     }
-
-    /// The block's prompt-cache breakpoint slot (None: a block type that takes none).
-    pub fn cache_control_mut(&mut self) -> Option<&mut Option<Value>> {
-        match self {
-            Block::Text { cache_control, .. }
-            | Block::Image { cache_control, .. }
-            | Block::Document { cache_control, .. }
-            | Block::ToolUse { cache_control, .. }
-            | Block::ToolResult { cache_control, .. } => Some(cache_control),
-            _ => None,
-        }
-    }
-
-    /// The block's prompt-cache breakpoint, if it has one.
-    pub fn cache_control(&self) -> Option<&Value> {
-        match self {
-            Block::Text { cache_control, .. }
-            | Block::Image { cache_control, .. }
-            | Block::Document { cache_control, .. }
-            | Block::ToolUse { cache_control, .. }
-            | Block::ToolResult { cache_control, .. } => cache_control.as_ref(),
-            _ => None,
-        }
-    }
 }
 
 /// A string or a list of blocks; a bad block's own error (e.g. an unknown `type`) is kept.
@@ -325,50 +301,7 @@ pub enum RespBlock {
     Other,
 }
 
-/// Usage as Anthropic counts it: `input_tokens` excludes cache reads and writes. In
-/// `message_delta` every field is cumulative and any may be absent.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WireUsage {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input_tokens: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output_tokens: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cache_creation_input_tokens: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cache_read_input_tokens: Option<u64>,
-    /// `cache_creation_input_tokens` split by TTL (5-minute and 1-hour writes are billed
-    /// apart: 1.25x and 2x the input price).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cache_creation: Option<CacheCreation>,
-}
-
-/// `usage.cache_creation`: cache writes per TTL.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CacheCreation {
-    #[serde(default)]
-    pub ephemeral_5m_input_tokens: u64,
-    #[serde(default)]
-    pub ephemeral_1h_input_tokens: u64,
-}
-
-impl WireUsage {
-    /// Later cumulative counts replace earlier ones; absent ones keep them.
-    pub fn update(&mut self, o: &WireUsage) {
-        let keep = |a: &mut Option<u64>, b: Option<u64>| {
-            if b.is_some() {
-                *a = b;
-            }
-        };
-        keep(&mut self.input_tokens, o.input_tokens);
-        keep(&mut self.output_tokens, o.output_tokens);
-        keep(&mut self.cache_creation_input_tokens, o.cache_creation_input_tokens);
-        keep(&mut self.cache_read_input_tokens, o.cache_read_input_tokens);
-        if o.cache_creation.is_some() {
-            self.cache_creation = o.cache_creation;
-        }
-    }
-}
+pub use super::usage::{CacheCreation, WireUsage};
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

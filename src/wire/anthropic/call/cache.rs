@@ -12,6 +12,32 @@ use crate::api::ChatRequest;
 use crate::api::chat::{Content, ContentPart, Message, Role};
 use crate::wire::cache_control::{self as markers, MAX_BREAKPOINTS};
 
+impl Block<'_> {
+    /// The block's prompt-cache breakpoint slot (None: a block type that takes none).
+    pub fn cache_control_mut(&mut self) -> Option<&mut Option<Value>> {
+        match self {
+            Block::Text { cache_control, .. }
+            | Block::Image { cache_control, .. }
+            | Block::Document { cache_control, .. }
+            | Block::ToolUse { cache_control, .. }
+            | Block::ToolResult { cache_control, .. } => Some(cache_control),
+            _ => None,
+        }
+    }
+
+    /// The block's prompt-cache breakpoint, if it has one.
+    pub fn cache_control(&self) -> Option<&Value> {
+        match self {
+            Block::Text { cache_control, .. }
+            | Block::Image { cache_control, .. }
+            | Block::Document { cache_control, .. }
+            | Block::ToolUse { cache_control, .. }
+            | Block::ToolResult { cache_control, .. } => cache_control.as_ref(),
+            _ => None,
+        }
+    }
+}
+
 /// Moves the markers of canonical message `m` onto `blocks`, the blocks made from it: a
 /// part's onto the block made from that part (parts and blocks in order; empty text parts
 /// make no block), the message's own onto its last block that takes one. A tool message's
