@@ -77,6 +77,9 @@ pub fn mark(m: &Message, blocks: &mut [Block<'_>]) {
 /// The system prompt's marker (from any system or developer message or part), the tools'
 /// markers, the breakpoint limit, and the automatic breakpoints when `auto`.
 pub fn place(req: &ChatRequest, out: &mut MessagesRequest<'_>, auto: bool) {
+    if !auto && !markers::has_markers(req) {
+        return; // the common case: nothing to place, nothing to walk
+    }
     let system_marker = req
         .messages
         .iter()
