@@ -54,6 +54,10 @@ pub struct ChatRequest {
     /// own phrasing of them. Never on the wire.
     #[serde(skip)]
     pub prompt: Option<std::sync::Arc<crate::prompts::PromptUse>>,
+    /// The route places prompt-cache breakpoints itself (`prompt_cache = "auto"`); set by
+    /// the gateway from the route, read by the Anthropic adapter. Never on the wire.
+    #[serde(skip)]
+    pub prompt_cache: bool,
 }
 
 impl ChatRequest {
@@ -207,11 +211,18 @@ pub enum ContentPart {
         #[serde(rename = "type")]
         kind: TextTag,
         text: String,
+        /// Extension: an Anthropic prompt-cache breakpoint after this part; only Anthropic
+        /// vendors are sent it (`wire::cache_control`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
     },
     ImageUrl {
         #[serde(rename = "type")]
         kind: ImageTag,
         image_url: ImageUrl,
+        /// Extension, as on text parts.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
     },
     Other(Value),
 }

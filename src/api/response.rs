@@ -164,6 +164,10 @@ pub struct PromptTokensDetails {
     /// premium). Not an OpenAI field; SDKs keep it as an extra attribute.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_creation_tokens: Option<u64>,
+    /// Extension: the part of `cache_creation_tokens` written with a 1-hour TTL (Anthropic
+    /// bills those at 2x input, 5-minute writes at 1.25x); the rest are 5-minute writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_creation_1h_tokens: Option<u64>,
 }
 
 /// OpenAI's `usage.completion_tokens_details`; every count is a part of `completion_tokens`.
@@ -195,6 +199,21 @@ impl Usage {
         self.prompt_tokens_details.map_or(0, |d| d.cached_tokens)
     }
 
+    /// Prompt tokens written to the vendor's prompt cache, both TTLs (0 when none).
+    pub fn cache_write_tokens(&self) -> u64 {
+        self.prompt_tokens_details.and_then(|d| d.cache_creation_tokens).unwrap_or(0)
+    }
+
+    /// The part of `cache_write_tokens` written with a 1-hour TTL.
+    pub fn cache_write_1h_tokens(&self) -> u64 {
+        self.prompt_tokens_details.and_then(|d| d.cache_creation_1h_tokens).unwrap_or(0).min(self.cache_write_tokens())
+    }
+
+    /// Completion tokens the model spent reasoning (0 when the vendor reported none).
+    pub fn reasoning_tokens(&self) -> u64 {
+        self.completion_tokens_details.map_or(0, |d| d.reasoning_tokens)
+    }
+
     /// Field-wise sum, saturating (vendor counts are not trusted to be sane) (merging the answers of a fanned-out `n > 1` request).
     pub fn add(&self, o: &Usage) -> Usage {
         let opt = |a: Option<u64>, b: Option<u64>| {
@@ -206,6 +225,7 @@ impl Usage {
                 cached_tokens: a.cached_tokens.saturating_add(b.cached_tokens),
                 audio_tokens: opt(a.audio_tokens, b.audio_tokens),
                 cache_creation_tokens: opt(a.cache_creation_tokens, b.cache_creation_tokens),
+                cache_creation_1h_tokens: opt(a.cache_creation_1h_tokens, b.cache_creation_1h_tokens),
             }
         });
         let completion =

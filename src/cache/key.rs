@@ -99,6 +99,7 @@ fn chat_fields(req: &ChatRequest) -> Value {
         extra,
         native,
         prompt,
+        prompt_cache: _,
     } = req;
     let mut fields = serde_json::Map::new();
     put(&mut fields, "messages", messages);

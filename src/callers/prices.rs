@@ -9,32 +9,93 @@ use serde::Deserialize;
 use crate::api::Usage;
 use crate::config::ModelSettings;
 
-/// USD per 1M tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+/// USD per 1M tokens. The prices a vendor bills apart (cache reads, cache writes per TTL,
+/// reasoning) default to the plain ones when absent: a vendor with no discount or premium
+/// for them bills them as input (or output).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Price {
     pub input: f64,
     pub output: f64,
-    /// Cached prompt tokens; `input` when the vendor gives no discount.
+    /// Prompt tokens read from the vendor's prompt cache; `input` when absent.
     #[serde(default)]
-    pub cached_input: Option<f64>,
+    pub cache_read: Option<f64>,
+    /// Prompt tokens written to the cache with the default (5-minute) TTL; `input` when absent.
+    #[serde(default)]
+    pub cache_write: Option<f64>,
+    /// Prompt tokens written with a 1-hour TTL; `cache_write` when absent.
+    #[serde(default)]
+    pub cache_write_1h: Option<f64>,
+    /// Reasoning (thinking) tokens, a part of the output; `output` when absent.
+    #[serde(default)]
+    pub reasoning: Option<f64>,
     #[serde(default)]
     pub context_window: Option<u64>,
 }
 
 impl Price {
-    /// Cost of a call that used `u` (cached prompt tokens at the cached price).
-    pub fn cost(&self, u: &Usage, cached: u64) -> f64 {
-        let cached = cached.min(u.prompt_tokens);
-        let fresh = u.prompt_tokens - cached;
+    pub fn cache_read_price(&self) -> f64 {
+        self.cache_read.unwrap_or(self.input)
+    }
+
+    pub fn cache_write_price(&self) -> f64 {
+        self.cache_write.unwrap_or(self.input)
+    }
+
+    pub fn cache_write_1h_price(&self) -> f64 {
+        self.cache_write_1h.unwrap_or_else(|| self.cache_write_price())
+    }
+
+    pub fn reasoning_price(&self) -> f64 {
+        self.reasoning.unwrap_or(self.output)
+    }
+
+    /// What a call that used `u` is billed. `u` is canonical: `prompt_tokens` includes cache
+    /// reads and writes, `completion_tokens` includes reasoning; each part is priced once, at
+    /// its own price (vendor counts are clamped to their totals, never trusted to add up).
+    pub fn cost(&self, u: &Usage) -> f64 {
+        let read = u.cached_tokens().min(u.prompt_tokens);
+        let write = u.cache_write_tokens().min(u.prompt_tokens - read);
+        let write_1h = u.cache_write_1h_tokens().min(write);
+        let fresh = u.prompt_tokens - read - write;
+        let reasoning = u.reasoning_tokens().min(u.completion_tokens);
+        let visible = u.completion_tokens - reasoning;
         (fresh as f64 * self.input
-            + cached as f64 * self.cached_input.unwrap_or(self.input)
-            + u.completion_tokens as f64 * self.output)
+            + read as f64 * self.cache_read_price()
+            + (write - write_1h) as f64 * self.cache_write_price()
+            + write_1h as f64 * self.cache_write_1h_price()
+            + visible as f64 * self.output
+            + reasoning as f64 * self.reasoning_price())
             / 1e6
     }
 
-    /// Most a call can cost with `prompt` tokens in and at most `output` out.
-    pub fn ceiling(&self, prompt: u64, output: u64) -> f64 {
-        (prompt as f64 * self.input + output as f64 * self.output) / 1e6
+    /// Most a call can cost with `prompt` tokens in and at most `output` out. When the call
+    /// may write to the vendor's prompt cache (`cache_writes`: it carries cache markers or its
+    /// route places them), every prompt token is assumed written at the dearest write price.
+    pub fn ceiling(&self, prompt: u64, output: u64, cache_writes: bool) -> f64 {
+        let prompt_price = if cache_writes {
+            self.input.max(self.cache_write_price()).max(self.cache_write_1h_price())
+        } else {
+            self.input
+        };
+        (prompt as f64 * prompt_price + output as f64 * self.output.max(self.reasoning_price())) / 1e6
+    }
+
+    /// Errors of a price (each price non-negative and finite), as (field, message) pairs.
+    pub fn problems(&self) -> Vec<(&'static str, &'static str)> {
+        let fields = [
+            ("input", Some(self.input)),
+            ("output", Some(self.output)),
+            ("cache_read", self.cache_read),
+            ("cache_write", self.cache_write),
+            ("cache_write_1h", self.cache_write_1h),
+            ("reasoning", self.reasoning),
+        ];
+        fields
+            .into_iter()
+            .filter(|(_, v)| v.is_some_and(|v| !(v.is_finite() && v >= 0.0)))
+            .map(|(k, _)| (k, "must be a non-negative number (USD per 1M tokens)"))
+            .collect()
     }
 }
 
@@ -61,11 +122,12 @@ pub fn table_date() -> &'static str {
     &table().date
 }
 
-/// The price of a deployment: its config's `price`, else the built-in table by vendor model id
+/// The price of a deployment: its config's `price` (which replaces the built-in entry whole;
+/// the prices it leaves out take their defaults), else the built-in table by vendor model id
 /// (exact, or the longest key that prefixes the id followed by `-`).
 pub fn price_of(m: &ModelSettings) -> Option<Price> {
-    if let Some((input, output)) = m.price {
-        return Some(Price { input, output, cached_input: None, context_window: m.context_window });
+    if let Some(p) = m.price {
+        return Some(Price { context_window: m.context_window, ..p });
     }
     let id = m.vendor_model.rsplit('/').next().unwrap_or(&m.vendor_model);
     let t = &table().models;
@@ -78,21 +140,5 @@ pub fn price_of(m: &ModelSettings) -> Option<Price> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn table_parses_and_has_a_date() {
-        assert!(!table_date().is_empty());
-        assert!(table().models.len() >= 20);
-        assert!(table().models.values().all(|p| p.input >= 0.0 && p.output >= 0.0));
-    }
-
-    #[test]
-    fn cost_counts_cached_tokens_at_their_price() {
-        let p = Price { input: 2.0, output: 8.0, cached_input: Some(0.5), context_window: None };
-        let u = Usage::new(1_000_000, 500_000);
-        assert!((p.cost(&u, 0) - 6.0).abs() < 1e-9);
-        assert!((p.cost(&u, 1_000_000) - 4.5).abs() < 1e-9);
-    }
-}
+#[path = "prices_tests.rs"]
+mod tests;

@@ -34,7 +34,7 @@ pub use ledger::LedgerSettings;
 pub use models::{Limits, ModelSettings};
 pub use providers::{HttpSettings, MockSettings, Preset, ProviderKind, ProviderSettings, UpstreamApi};
 pub use responses::ResponsesSettings;
-pub use routes::{RouteSettings, Strategy, StreamRate, Timing};
+pub use routes::{PromptCache, RouteSettings, Strategy, StreamRate, Timing};
 pub use server::{FrontLimits, ServerSettings, default_socket};
 pub use shared::{RedisSettings, SharedSettings};
 pub use snapshot::{ConfigSource, Snapshot};

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::context::ResolveCx;
 use super::providers::{ProviderFile, ProviderSettings, UpstreamApi, resolve_api};
+use crate::callers::prices::Price;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,11 +30,34 @@ pub struct ModelFile {
     pub api: Option<String>,
 }
 
+/// `price = { input = 3.0, output = 15.0 }`, USD per 1M tokens, optionally with the prices a
+/// vendor bills apart: `cache_read`, `cache_write` (5-minute TTL), `cache_write_1h` and
+/// `reasoning`. It replaces the built-in entry whole: an absent one takes its default
+/// (`input` for cache reads and writes, `cache_write` for 1-hour writes, `output` for
+/// reasoning), not the built-in table's.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PriceFile {
     pub input: f64,
     pub output: f64,
+    pub cache_read: Option<f64>,
+    pub cache_write: Option<f64>,
+    pub cache_write_1h: Option<f64>,
+    pub reasoning: Option<f64>,
+}
+
+impl PriceFile {
+    fn price(&self) -> Price {
+        Price {
+            input: self.input,
+            output: self.output,
+            cache_read: self.cache_read,
+            cache_write: self.cache_write,
+            cache_write_1h: self.cache_write_1h,
+            reasoning: self.reasoning,
+            context_window: None,
+        }
+    }
 }
 
 /// A deployment: a provider account plus the vendor's model id and facts about it.
@@ -43,7 +67,8 @@ pub struct ModelSettings {
     pub provider: Arc<ProviderSettings>,
     pub vendor_model: String,
     pub context_window: Option<u64>,
-    pub price: Option<(f64, f64)>,
+    /// The configured `price` (None: the built-in table's, if it knows the model).
+    pub price: Option<Price>,
     pub capabilities: Vec<String>,
     pub region: Option<String>,
     pub limits: Limits,
@@ -143,7 +168,7 @@ pub(super) fn resolve_models(
                     provider: provider.clone(),
                     vendor_model: m.model.clone(),
                     context_window: m.context_window,
-                    price: m.price.as_ref().map(|p| (p.input, p.output)),
+                    price: m.price.as_ref().map(PriceFile::price),
                     capabilities: m.capabilities.clone(),
                     region: m.region.clone().or_else(|| provider.region.clone()),
                     limits: Limits { max_concurrent: m.max_concurrent, rpm: m.rpm, tpm: m.tpm },
@@ -161,10 +186,10 @@ fn check_model(cx: &mut ResolveCx<'_>, name: &str, m: &ModelFile) {
     if m.model.is_empty() {
         cx.err(&["models", name, "model"], "must not be empty");
     }
-    if let Some(price) = &m.price
-        && !(price.input >= 0.0 && price.output >= 0.0)
-    {
-        cx.err(&["models", name, "price"], "prices must be non-negative numbers (USD per 1M tokens)");
+    if let Some(price) = &m.price {
+        for (field, problem) in price.price().problems() {
+            cx.err(&["models", name, "price", field], problem);
+        }
     }
     for (i, cap) in m.capabilities.iter().enumerate() {
         if !CAPABILITIES.contains(&cap.as_str()) {
@@ -176,3 +201,7 @@ fn check_model(cx: &mut ResolveCx<'_>, name: &str, m: &ModelFile) {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "price_tests.rs"]
+mod price_tests;

@@ -31,6 +31,25 @@ pub struct RouteFile {
     pub min_stream_rate: Option<StreamRateFile>,
     /// Response cache for this route; off when absent.
     pub cache: Option<RouteCacheFile>,
+    /// "auto": Anthropic targets get prompt-cache breakpoints on the tools, the system prompt
+    /// and the last user turn; "off" (the default): only the caller's own.
+    pub prompt_cache: Option<String>,
+}
+
+/// Who places Anthropic prompt-cache breakpoints for a route's requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PromptCache {
+    /// Only the caller's own `cache_control` markers.
+    #[default]
+    Off,
+    /// sidegate adds breakpoints (tools, system prompt, last user turn) up to Anthropic's four.
+    Auto,
+}
+
+impl PromptCache {
+    pub fn is_auto(self) -> bool {
+        self == PromptCache::Auto
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +75,7 @@ pub struct RouteSettings {
     pub timing: Timing,
     /// Response cache; None = off.
     pub cache: Option<RouteCache>,
+    pub prompt_cache: PromptCache,
 }
 
 /// `min_stream_rate = { tokens = N, within = "2s" }` as written.
@@ -143,7 +163,19 @@ fn resolve_route(cx: &mut ResolveCx<'_>, name: &str, r: &RouteFile, refs: &Route
     if r.regions.as_ref().is_some_and(Vec::is_empty) {
         cx.err(&["routes", name, "regions"], "an empty list would exclude every target; omit the key instead");
     }
-    RouteSettings { name: name.to_string(), strategy, targets, weights, regions, timing, cache }
+    let prompt_cache = resolve_prompt_cache(cx, name, r.prompt_cache.as_deref());
+    RouteSettings { name: name.to_string(), strategy, targets, weights, regions, timing, cache, prompt_cache }
+}
+
+fn resolve_prompt_cache(cx: &mut ResolveCx<'_>, name: &str, raw: Option<&str>) -> PromptCache {
+    match raw {
+        None | Some("off") => PromptCache::Off,
+        Some("auto") => PromptCache::Auto,
+        Some(other) => {
+            cx.err(&["routes", name, "prompt_cache"], format!("unknown prompt_cache `{other}` (known: off, auto)"));
+            PromptCache::Off
+        }
+    }
 }
 
 fn resolve_strategy(cx: &mut ResolveCx<'_>, name: &str, raw: Option<&str>) -> Strategy {

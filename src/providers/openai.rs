@@ -120,6 +120,7 @@ impl OpenAi {
             out.stream_options = None;
         }
         presets::apply(q, &mut out);
+        crate::wire::cache_control::strip(&mut out);
         out
     }
 

@@ -74,14 +74,14 @@ impl Accounting {
     }
 
     /// Takes the request from its caller's limits and budget. `candidates` are the plan's
-    /// deployments: the budget reserves what the priciest of them could cost.
+    /// deployments: the budget reserves what the priciest of them could cost (with cache-write
+    /// and reasoning prices where the request may incur them), settled at the real cost.
     pub fn admit(
         &self,
         snap: &Snapshot,
         candidates: &[Arc<crate::config::ModelSettings>],
         tokens: f64,
-        prompt_tokens: u64,
-        max_output: Option<u64>,
+        needs: &super::plan::Needs,
         log: &mut Tracked,
     ) -> Result<(), GatewayError> {
         let Some(settings) = snap.callers.by_name.get(&log.account.caller).filter(|_| log.account.configured) else {
@@ -89,7 +89,10 @@ impl Accounting {
         };
         let ceiling = candidates
             .iter()
-            .map(|m| price_of(m).map(|p| p.ceiling(prompt_tokens, max_output.unwrap_or(DEFAULT_OUTPUT_CAP))))
+            .map(|m| {
+                let output = needs.max_output.unwrap_or(DEFAULT_OUTPUT_CAP);
+                price_of(m).map(|p| p.ceiling(needs.prompt_tokens, output, needs.cache_writes))
+            })
             .try_fold(0.0f64, |acc, c| c.map(|c| acc.max(c)));
         let ledger = self.ledger.as_ref();
         let spent = |caller: &str, since: u64| ledger.map_or(0.0, |l| l.spent_since(caller, since));
@@ -151,7 +154,7 @@ impl Account {
     /// The cost of `usage` at the answering deployment's price (None: price unknown).
     pub fn cost_of(&self, usage: Option<&crate::api::Usage>) -> Option<f64> {
         let u = usage?;
-        self.price.map(|p| p.cost(u, u.cached_tokens()))
+        self.price.map(|p| p.cost(u))
     }
 
     /// Notes who answered (its price and provider) and what each vendor call did.
@@ -242,7 +245,15 @@ fn count(m: &Metrics, req: &Tracked, status: u16, cost: Option<f64>) {
         }
     }
     if let Some(usage) = req.usage {
-        for (counter, n) in h.tokens.iter().zip([usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens()]) {
+        let kinds = [
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            usage.cached_tokens(),
+            usage.cache_write_tokens(),
+            usage.cache_write_1h_tokens(),
+            usage.reasoning_tokens(),
+        ];
+        for (counter, n) in h.tokens.iter().zip(kinds) {
             counter.inc_by(n);
         }
     }
@@ -267,6 +278,9 @@ fn ledger_row(req: &mut Tracked, end: &End, cost: Option<f64>) -> Record {
         prompt_tokens: usage.prompt_tokens,
         completion_tokens: usage.completion_tokens,
         cached_tokens: usage.cached_tokens(),
+        cache_write_tokens: usage.cache_write_tokens(),
+        cache_write_1h_tokens: usage.cache_write_1h_tokens(),
+        reasoning_tokens: usage.reasoning_tokens(),
         cost_usd: cost,
         latency_ms: super::request::round_ms(req.started.elapsed()),
         status: end.status(),

@@ -30,7 +30,7 @@ pub async fn admit(
     acct.authorize(snap, &opts.credential, name, req)?;
     let plan = plan::plan(snap, name, needs, health)?;
     req.route.clone_from(&plan.route);
-    acct.admit(snap, &plan.candidates, plan.tokens, needs.prompt_tokens, needs.max_output, req)?;
+    acct.admit(snap, &plan.candidates, plan.tokens, needs, req)?;
     acct.admit_shared(snap, plan.tokens, req).await?;
     let timeout = opts.timeout.map_or(plan.timing.timeout, |t| t.min(plan.timing.timeout));
     Ok(Admitted { deadline: Instant::now() + timeout, plan })

@@ -247,6 +247,8 @@ impl Gateway {
                 Err(message) => Err((message, "prompt")),
             },
         };
+        let route = opts.route.as_deref().unwrap_or(&req.model);
+        req.prompt_cache = self.live.load().snapshot.routes.get(route).is_some_and(|r| r.prompt_cache.is_auto());
         let needs = plan::Needs::chat(&req, opts.regions.take());
         let (t, produced) = self.produce(Job::chat(&req), valid, needs, &req.model, &mut opts).await?;
         let caller_deadline = opts.timeout.map(|d| Instant::now() + d.saturating_sub(t.started.elapsed()));

@@ -32,6 +32,9 @@ pub struct Needs {
     /// Estimated prompt tokens (about 4 characters per token, plus per-message overhead).
     pub prompt_tokens: u64,
     pub max_output: Option<u64>,
+    /// The call may write to a vendor's prompt cache (it carries breakpoints, or its route
+    /// places them): its budget ceiling prices the prompt at the dearest cache-write price.
+    pub cache_writes: bool,
     /// Per-request region filter.
     pub regions: Option<Vec<String>>,
 }
@@ -48,6 +51,7 @@ impl Needs {
             embeddings: false,
             prompt_tokens: (req.prompt_chars() as u64).div_ceil(4) + 4 * req.messages.len() as u64,
             max_output: req.max_output_tokens(),
+            cache_writes: req.prompt_cache || crate::wire::cache_control::has_markers(req),
             regions,
         }
     }
@@ -231,7 +235,7 @@ fn order(
         Strategy::Cheapest => {
             let out_tokens = needs.max_output.unwrap_or(EXPECTED_OUTPUT_TOKENS) as f64;
             let cost = |m: &ModelSettings| match m.price {
-                Some((inp, out)) => (needs.prompt_tokens as f64 * inp + out_tokens * out) / 1e6,
+                Some(p) => (needs.prompt_tokens as f64 * p.input + out_tokens * p.output) / 1e6,
                 None => f64::INFINITY,
             };
             eligible.sort_by(|a, b| cost(&a.0).total_cmp(&cost(&b.0)));

@@ -27,6 +27,11 @@ pub struct Record {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub cached_tokens: u64,
+    /// Prompt tokens written to the vendor's prompt cache (both TTLs), and the 1-hour part.
+    pub cache_write_tokens: u64,
+    pub cache_write_1h_tokens: u64,
+    /// Completion tokens spent reasoning (a part of `completion_tokens`).
+    pub reasoning_tokens: u64,
     /// None: the price is unknown (never recorded as zero).
     pub cost_usd: Option<f64>,
     pub latency_ms: f64,
@@ -78,19 +83,29 @@ fn open_rw(path: &Path) -> rusqlite::Result<Connection> {
     c.pragma_update(None, "journal_mode", "WAL")?;
     c.pragma_update(None, "synchronous", "NORMAL")?;
     c.execute_batch(SCHEMA)?;
-    add_dialect_column(&c)?;
+    for (name, decl) in ADDED_COLUMNS {
+        add_column(&c, name, decl)?;
+    }
     Ok(c)
 }
 
-/// A ledger written before the `dialect` column existed gains it (its rows were all chat:
-/// no other ingress existed then).
-fn add_dialect_column(c: &Connection) -> rusqlite::Result<()> {
+/// Columns added after the first schema, in order; a ledger written before one existed gains
+/// it with its default. `dialect`: its old rows were all chat (no other ingress existed).
+/// The cache-write and reasoning counts: 0 for old rows (they were not kept).
+const ADDED_COLUMNS: [(&str, &str); 4] = [
+    ("dialect", "TEXT NOT NULL DEFAULT 'chat'"),
+    ("cache_write_tokens", "INTEGER NOT NULL DEFAULT 0"),
+    ("cache_write_1h_tokens", "INTEGER NOT NULL DEFAULT 0"),
+    ("reasoning_tokens", "INTEGER NOT NULL DEFAULT 0"),
+];
+
+fn add_column(c: &Connection, name: &str, decl: &str) -> rusqlite::Result<()> {
     let has: bool =
-        c.query_row("SELECT COUNT(*) FROM pragma_table_info('requests') WHERE name = 'dialect'", [], |r| {
+        c.query_row("SELECT COUNT(*) FROM pragma_table_info('requests') WHERE name = ?1", params![name], |r| {
             r.get::<_, i64>(0).map(|n| n > 0)
         })?;
     if !has {
-        c.execute_batch("ALTER TABLE requests ADD COLUMN dialect TEXT NOT NULL DEFAULT 'chat'")?;
+        c.execute_batch(&format!("ALTER TABLE requests ADD COLUMN {name} {decl}"))?;
     }
     Ok(())
 }
@@ -191,14 +206,15 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Record>, retention: D
 /// Rows per INSERT statement: one statement for many rows costs far less per row than one
 /// per row (fewer VM runs and journal writes).
 const ROWS_PER_INSERT: usize = 32;
-const COLUMNS: usize = 18;
+const COLUMNS: usize = 21;
 
 /// The INSERT for `rows` rows (built once per size: the writer uses two sizes).
 fn insert_sql(rows: usize) -> String {
     let row = format!("({})", vec!["?"; COLUMNS].join(","));
     format!(
         "INSERT INTO requests (ts_ms, request_id, caller, app, route, deployment, provider, prompt_tokens, completion_tokens, \
-         cached_tokens, cost_usd, latency_ms, status, outcome, attempts, stream, cache, dialect) VALUES {}",
+         cached_tokens, cost_usd, latency_ms, status, outcome, attempts, stream, cache, dialect, cache_write_tokens, \
+         cache_write_1h_tokens, reasoning_tokens) VALUES {}",
         vec![row.as_str(); rows].join(",")
     )
 }
@@ -220,9 +236,19 @@ fn insert(conn: &mut Connection, batch: &[Record]) -> rusqlite::Result<()> {
         };
         let mut st = tx.prepare_cached(sql)?;
         let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * COLUMNS);
-        let numbers: Vec<[i64; 4]> = chunk
+        let numbers: Vec<[i64; 7]> = chunk
             .iter()
-            .map(|r| [r.prompt_tokens as i64, r.completion_tokens as i64, r.cached_tokens as i64, i64::from(r.status)])
+            .map(|r| {
+                [
+                    r.prompt_tokens as i64,
+                    r.completion_tokens as i64,
+                    r.cached_tokens as i64,
+                    i64::from(r.status),
+                    r.cache_write_tokens as i64,
+                    r.cache_write_1h_tokens as i64,
+                    r.reasoning_tokens as i64,
+                ]
+            })
             .collect();
         for (r, n) in chunk.iter().zip(&numbers) {
             values.extend_from_slice(&[
@@ -244,6 +270,9 @@ fn insert(conn: &mut Connection, batch: &[Record]) -> rusqlite::Result<()> {
                 &r.stream,
                 &r.cache,
                 &r.dialect,
+                &n[4],
+                &n[5],
+                &n[6],
             ]);
         }
         st.execute(values.as_slice())?;
@@ -268,6 +297,9 @@ mod tests {
             prompt_tokens: i,
             completion_tokens: 1,
             cached_tokens: 0,
+            cache_write_tokens: 0,
+            cache_write_1h_tokens: 0,
+            reasoning_tokens: 0,
             cost_usd: Some(0.5),
             latency_ms: 1.0,
             status: 200,
@@ -307,6 +339,34 @@ mod tests {
             .unwrap();
         assert_eq!(got, [("sg-old".to_string(), "chat".to_string()), ("sg-2".to_string(), "messages".to_string())]);
         open_rw(&path).unwrap(); // a second open finds the column and adds nothing
+    }
+
+    #[test]
+    fn a_ledger_from_before_the_cache_write_and_reasoning_columns_gains_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(SCHEMA).unwrap(); // the schema of the dialect change: no new columns
+            c.execute(
+                "INSERT INTO requests VALUES (1, 'sg-old', 'c', NULL, 'r', 'd', 'p', 1, 1, 0, NULL, 1.0, 200, 'ok', 1, 0, 'bypass', 'chat')",
+                [],
+            )
+            .unwrap();
+        }
+        let mut conn = open_rw(&path).unwrap();
+        let mut r = row(2);
+        (r.cache_write_tokens, r.cache_write_1h_tokens, r.reasoning_tokens) = (300, 100, 42);
+        insert(&mut conn, &[r]).unwrap();
+        let got: Vec<(String, i64, i64, i64)> = conn
+            .prepare("SELECT request_id, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens FROM requests ORDER BY ts_ms")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(got, [("sg-old".to_string(), 0, 0, 0), ("sg-2".to_string(), 300, 100, 42)]);
+        open_rw(&path).unwrap(); // a second open finds the columns and adds nothing
     }
 
     #[test]

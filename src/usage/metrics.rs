@@ -87,7 +87,8 @@ pub struct Handles {
     pub duration: Histogram,
     pub ttft: Histogram,
     pub failovers: Counter,
-    pub tokens: [Counter; 3],
+    /// Per kind: prompt, completion, cached (cache reads), cache_write, cache_write_1h, reasoning.
+    pub tokens: [Counter; 6],
     pub cost: Counter<f64, AtomicU64>,
     pub cache: Counter,
     /// `sidegate_attempts_total{deployment, outcome="ok"}` of the answering deployment.
@@ -167,7 +168,7 @@ impl Metrics {
             );
             r.register("sidegate_request_duration_seconds", "Whole-request latency", m.duration.clone());
             r.register("sidegate_time_to_first_token_seconds", "Time to the first streamed chunk", m.ttft.clone());
-            r.register("sidegate_tokens", "Tokens used, by kind (prompt, completion, cached)", m.tokens.clone());
+            r.register("sidegate_tokens", "Tokens used, by kind (prompt, completion; cached, cache_write, cache_write_1h: parts of prompt; reasoning: part of completion)", m.tokens.clone());
             r.register("sidegate_cost_usd", "Cost of answered requests with a known price, USD", m.cost.clone());
             r.register("sidegate_attempts", "Vendor calls, by deployment and outcome", m.attempts.clone());
             r.register(
@@ -243,7 +244,14 @@ impl Metrics {
             duration: self.duration.get_or_create_owned(&rd),
             ttft: self.ttft.get_or_create_owned(&rd),
             failovers: self.failovers.get_or_create_owned(&rd),
-            tokens: [tokens("prompt"), tokens("completion"), tokens("cached")],
+            tokens: [
+                tokens("prompt"),
+                tokens("completion"),
+                tokens("cached"),
+                tokens("cache_write"),
+                tokens("cache_write_1h"),
+                tokens("reasoning"),
+            ],
             cost: self.cost.get_or_create_owned(&Cost { route: r.clone(), deployment: d.clone(), caller: c.clone() }),
             cache: self.cache.get_or_create_owned(&CacheResult { route: r.clone(), result: cache }),
             attempt_ok: self.attempts.get_or_create_owned(&Attempt { deployment: d.clone(), outcome: "ok".into() }),

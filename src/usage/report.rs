@@ -23,6 +23,11 @@ pub struct Row {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub cached_tokens: u64,
+    /// Prompt tokens written to vendors' prompt caches (both TTLs), and the 1-hour part.
+    pub cache_write_tokens: u64,
+    pub cache_write_1h_tokens: u64,
+    /// Completion tokens spent reasoning.
+    pub reasoning_tokens: u64,
     /// Sum of known costs; requests with an unknown price are counted in `unpriced_requests`.
     pub cost_usd: f64,
     pub unpriced_requests: u64,
@@ -43,7 +48,8 @@ pub fn report(path: &Path, since: Duration, by: &[String]) -> Result<Vec<Row>, S
     let select = if cols.is_empty() { String::new() } else { format!("{}, ", cols.join(", ")) };
     let sql = format!(
         "SELECT {select}COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens), COALESCE(SUM(cost_usd), 0), \
-         SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) FROM requests WHERE ts_ms >= ?1 {group} ORDER BY {cost_col} DESC",
+         SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END), SUM(cache_write_tokens), SUM(cache_write_1h_tokens), \
+         SUM(reasoning_tokens) FROM requests WHERE ts_ms >= ?1 {group} ORDER BY {cost_col} DESC",
         // ORDER BY takes a column number: the cost is the fifth after the group columns.
         cost_col = by.len() + 5
     );
@@ -65,6 +71,9 @@ pub fn report(path: &Path, since: Duration, by: &[String]) -> Result<Vec<Row>, S
                 prompt_tokens: r.get::<_, Option<i64>>(n + 1)?.unwrap_or(0) as u64,
                 completion_tokens: r.get::<_, Option<i64>>(n + 2)?.unwrap_or(0) as u64,
                 cached_tokens: r.get::<_, Option<i64>>(n + 3)?.unwrap_or(0) as u64,
+                cache_write_tokens: r.get::<_, Option<i64>>(n + 6)?.unwrap_or(0) as u64,
+                cache_write_1h_tokens: r.get::<_, Option<i64>>(n + 7)?.unwrap_or(0) as u64,
+                reasoning_tokens: r.get::<_, Option<i64>>(n + 8)?.unwrap_or(0) as u64,
                 cost_usd: r.get::<_, f64>(n + 4)?,
                 unpriced_requests: r.get::<_, Option<i64>>(n + 5)?.unwrap_or(0) as u64,
             })
@@ -78,7 +87,10 @@ pub fn report(path: &Path, since: Duration, by: &[String]) -> Result<Vec<Row>, S
 /// Rows as an aligned text table.
 pub fn table(by: &[String], rows: &[Row]) -> String {
     let mut head: Vec<String> = by.to_vec();
-    head.extend(["requests", "prompt", "completion", "cached", "cost USD", "unpriced"].map(String::from));
+    head.extend(
+        ["requests", "prompt", "completion", "cached", "cache write", "1h write", "reasoning", "cost USD", "unpriced"]
+            .map(String::from),
+    );
     let mut lines: Vec<Vec<String>> = vec![head];
     for r in rows {
         let mut l = r.keys.clone();
@@ -87,6 +99,9 @@ pub fn table(by: &[String], rows: &[Row]) -> String {
             r.prompt_tokens.to_string(),
             r.completion_tokens.to_string(),
             r.cached_tokens.to_string(),
+            r.cache_write_tokens.to_string(),
+            r.cache_write_1h_tokens.to_string(),
+            r.reasoning_tokens.to_string(),
             format!("{:.6}", r.cost_usd),
             r.unpriced_requests.to_string(),
         ]);
@@ -117,8 +132,18 @@ pub fn csv(by: &[String], rows: &[Row]) -> String {
         |s: &str| if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() };
     let mut out = by.iter().map(|b| q(b)).collect::<Vec<_>>();
     out.extend(
-        ["requests", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd", "unpriced_requests"]
-            .map(String::from),
+        [
+            "requests",
+            "prompt_tokens",
+            "completion_tokens",
+            "cached_tokens",
+            "cache_write_tokens",
+            "cache_write_1h_tokens",
+            "reasoning_tokens",
+            "cost_usd",
+            "unpriced_requests",
+        ]
+        .map(String::from),
     );
     let mut text = out.join(",") + "\n";
     for r in rows {
@@ -128,6 +153,9 @@ pub fn csv(by: &[String], rows: &[Row]) -> String {
             r.prompt_tokens.to_string(),
             r.completion_tokens.to_string(),
             r.cached_tokens.to_string(),
+            r.cache_write_tokens.to_string(),
+            r.cache_write_1h_tokens.to_string(),
+            r.reasoning_tokens.to_string(),
             format!("{}", r.cost_usd),
             r.unpriced_requests.to_string(),
         ]);

@@ -28,6 +28,7 @@
 #[cfg(test)]
 mod answer_proptests;
 pub mod anthropic;
+pub mod cache_control;
 pub mod canonical;
 mod error;
 pub mod gemini;
@@ -40,6 +41,8 @@ mod proptests;
 pub mod sse;
 #[cfg(test)]
 pub(crate) mod test_support;
+#[cfg(test)]
+mod usage_tests;
 
 use crate::api::ChatChunk;
 pub use error::{VendorReport, WireError};

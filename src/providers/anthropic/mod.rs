@@ -77,13 +77,31 @@ impl Anthropic {
         stream: bool,
     ) -> Result<(reqwest::Response, ReplyCtx), ProviderError> {
         if let Some(n) = native::of(&req.native, DIALECT) {
-            let body = http::encode(&n.body_for(model, stream))?;
+            let body = if req.prompt_cache {
+                http::encode(&auto_cached(n, model, stream))?
+            } else {
+                http::encode(&n.body_for(model, stream))?
+            };
             let resp = self.http.post_with(&self.url, body, &n.headers, error_from_http).await?;
             return Ok((resp, ReplyCtx::default()));
         }
         let (wire, ctx) = call::to_wire(req, model, stream, &self.opts)?;
         Ok((self.http.post(&self.url, http::encode(&wire)?, error_from_http).await?, ctx))
     }
+}
+
+/// A Messages caller's body with `model` and `stream` set and the route's automatic
+/// prompt-cache breakpoints placed (a copy: only `prompt_cache = "auto"` routes pay for it).
+fn auto_cached(n: &NativeRequest, model: &str, stream: bool) -> serde_json::Map<String, serde_json::Value> {
+    let mut body = n.body.clone();
+    body.insert("model".into(), model.into());
+    if stream {
+        body.insert("stream".into(), true.into());
+    } else {
+        body.remove("stream");
+    }
+    call::cache::place_auto_json(&mut body);
+    body
 }
 
 /// Embeddings: Anthropic has none (it points to Voyage AI). A route that mixes vendors

@@ -8,6 +8,7 @@ pub mod call;
 pub mod serve;
 
 pub mod types;
+pub mod usage;
 
 /// The dialect's name in error messages.
 pub const DIALECT: &str = "Anthropic";

@@ -71,17 +71,29 @@ pub struct Turn<'a> {
 pub enum Block<'a> {
     Text {
         text: Cow<'a, str>,
+        /// A prompt-cache breakpoint (`{"type":"ephemeral","ttl":"5m"|"1h"}`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
     },
     Image {
         source: Source<'a>,
+        /// A prompt-cache breakpoint (`{"type":"ephemeral","ttl":"5m"|"1h"}`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
     },
     Document {
         source: Source<'a>,
+        /// A prompt-cache breakpoint (`{"type":"ephemeral","ttl":"5m"|"1h"}`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
     },
     ToolUse {
         id: Cow<'a, str>,
         name: Cow<'a, str>,
         input: Value,
+        /// A prompt-cache breakpoint (`{"type":"ephemeral","ttl":"5m"|"1h"}`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
     },
     ToolResult {
         tool_use_id: Cow<'a, str>,
@@ -89,6 +101,9 @@ pub enum Block<'a> {
         content: Option<Vec<Block<'a>>>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         is_error: Option<bool>,
+        /// A prompt-cache breakpoint (`{"type":"ephemeral","ttl":"5m"|"1h"}`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
     },
     /// Earlier reasoning replayed in an assistant turn (read only; never written).
     Thinking {
@@ -112,6 +127,11 @@ impl Block<'_> {
     pub fn is_tool_result(&self) -> bool {
         matches!(self, Block::ToolResult { .. })
     }
+
+    /// A text block without a cache breakpoint.
+    pub fn text<'a>(text: impl Into<Cow<'a, str>>) -> Block<'a> {
+        Block::Text { text: text.into(), cache_control: None }
+    }
 }
 
 /// A string or a list of blocks; a bad block's own error (e.g. an unknown `type`) is kept.
@@ -123,7 +143,7 @@ fn blocks_or_text<'de, 'a, D: Deserializer<'de>>(d: D) -> Result<Vec<Block<'a>>,
             f.write_str("a string or a list of content blocks")
         }
         fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
-            Ok(vec![Block::Text { text: Cow::Owned(s.to_string()) }])
+            Ok(vec![Block::text(s.to_string())])
         }
         fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
             let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
@@ -177,6 +197,9 @@ pub struct ToolDef<'a> {
     /// Server tools have none (read as `null`).
     #[serde(default = "null_schema")]
     pub input_schema: Cow<'a, Value>,
+    /// A prompt-cache breakpoint after the tool definitions up to this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<Value>,
 }
 
 fn null_schema<'a>() -> Cow<'a, Value> {
@@ -278,34 +301,7 @@ pub enum RespBlock {
     Other,
 }
 
-/// Usage as Anthropic counts it: `input_tokens` excludes cache reads and writes. In
-/// `message_delta` every field is cumulative and any may be absent.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WireUsage {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input_tokens: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output_tokens: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cache_creation_input_tokens: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cache_read_input_tokens: Option<u64>,
-}
-
-impl WireUsage {
-    /// Later cumulative counts replace earlier ones; absent ones keep them.
-    pub fn update(&mut self, o: &WireUsage) {
-        let keep = |a: &mut Option<u64>, b: Option<u64>| {
-            if b.is_some() {
-                *a = b;
-            }
-        };
-        keep(&mut self.input_tokens, o.input_tokens);
-        keep(&mut self.output_tokens, o.output_tokens);
-        keep(&mut self.cache_creation_input_tokens, o.cache_creation_input_tokens);
-        keep(&mut self.cache_read_input_tokens, o.cache_read_input_tokens);
-    }
-}
+pub use super::usage::{CacheCreation, WireUsage};
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -227,8 +227,16 @@ pub struct ResponseUsage {
 pub struct InputTokensDetails {
     #[serde(default)]
     pub cached_tokens: u64,
+    /// Extension (Anthropic's prompt-cache writes, both TTLs); OpenAI reports none.
     #[serde(default)]
     pub cache_write_tokens: u64,
+    /// Extension: the 1-hour-TTL part of `cache_write_tokens`; written only when not zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_write_1h_tokens: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -100,6 +100,7 @@ pub fn to_chat_request(req: &CreateResponse) -> Result<Ingress, WireError> {
         extra,
         native: None,
         prompt: None,
+        prompt_cache: false,
     };
     Ok(Ingress { chat, only, dropped, required })
 }
@@ -236,11 +237,12 @@ fn content(c: &MessageContent, at: &str) -> Result<Content, WireError> {
         let at = format!("{at}.content[{j}]");
         out.push(match p {
             Part::InputText { text } | Part::OutputText { text, .. } => {
-                ContentPart::Text { kind: TextTag::Text, text: text.clone() }
+                ContentPart::Text { kind: TextTag::Text, text: text.clone(), cache_control: None }
             }
             Part::InputImage { image_url: Some(url), detail, .. } => ContentPart::ImageUrl {
                 kind: ImageTag::ImageUrl,
                 image_url: ImageUrl { url: url.clone(), detail: Some(detail.clone()) },
+                cache_control: None,
             },
             Part::InputImage { .. } => {
                 return Err(WireError::unsupported_at(DIALECT, at, "`input_image` by `file_id` (uploaded files)"));

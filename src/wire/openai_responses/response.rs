@@ -107,7 +107,8 @@ pub fn usage_out(u: &Usage) -> ResponseUsage {
         input_tokens: u.prompt_tokens,
         input_tokens_details: InputTokensDetails {
             cached_tokens: p.cached_tokens,
-            cache_write_tokens: p.cache_creation_tokens.unwrap_or(0),
+            cache_write_tokens: u.cache_write_tokens(),
+            cache_write_1h_tokens: u.cache_write_1h_tokens(),
         },
         output_tokens: u.completion_tokens,
         output_tokens_details: OutputTokensDetails {
@@ -128,6 +129,8 @@ pub fn usage_in(u: &ResponseUsage) -> Usage {
             cached_tokens: d.cached_tokens,
             audio_tokens: None,
             cache_creation_tokens: (d.cache_write_tokens > 0).then_some(d.cache_write_tokens),
+            cache_creation_1h_tokens: (d.cache_write_1h_tokens > 0)
+                .then_some(d.cache_write_1h_tokens.min(d.cache_write_tokens)),
         }),
         completion_tokens_details: (u.output_tokens_details.reasoning_tokens > 0).then_some(CompletionTokensDetails {
             reasoning_tokens: u.output_tokens_details.reasoning_tokens,

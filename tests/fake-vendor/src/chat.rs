@@ -94,9 +94,8 @@ pub async fn chat(body: Value, guard: CallGuard, stats: &Arc<Stats>) -> Response
     }
     let text = last_user_text(&body);
     let id = "chatcmpl-fake";
-    let prompt_tokens = text.split_whitespace().count().max(1) as u64;
     let words: Vec<String> = text.split_inclusive(char::is_whitespace).map(str::to_string).collect();
-    let usage = json!({"prompt_tokens": prompt_tokens, "completion_tokens": words.len(), "total_tokens": prompt_tokens + words.len() as u64});
+    let usage = usage_of(&body, &text, words.len() as u64, stats);
     if !stream {
         if model == "malformed" {
             guard.finish();
@@ -227,4 +226,25 @@ fn tool_call_answer(body: &Value, stream: bool, guard: CallGuard) -> Response<Fa
     }
     events.push(Some(Bytes::from_static(b"data: [DONE]\n\n")));
     faults::sse_then(events, Duration::ZERO, guard, faults::StreamEnd::Close)
+}
+
+/// The answer's usage: the last user text's words in, the echo out; a prompt of 1024+ words
+/// counts all its words, with the repeated prefix as `cached_tokens` (OpenAI's automatic
+/// caching); `reasoning_effort` adds 5 reasoning tokens to the completion.
+fn usage_of(body: &Value, text: &str, completion: u64, stats: &Stats) -> Value {
+    let texts: Vec<&Value> = body["messages"].as_array().into_iter().flatten().map(|m| &m["content"]).collect();
+    let words = crate::auto_cache::prompt_words(&texts);
+    let (prompt, cached) = crate::auto_cache::lookup(&words, &stats.openai_cache)
+        .unwrap_or((text.split_whitespace().count().max(1) as u64, 0));
+    let reasoning = if body.get("reasoning_effort").is_some_and(|e| e != "none") { 5 } else { 0 };
+    let completion = completion + reasoning;
+    let mut u = json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion});
+    if words.len() >= 1024 {
+        u["prompt_tokens_details"] = json!({"cached_tokens": cached, "audio_tokens": 0});
+    }
+    if reasoning > 0 {
+        u["completion_tokens_details"] = json!({"reasoning_tokens": reasoning, "audio_tokens": 0,
+            "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0});
+    }
+    u
 }

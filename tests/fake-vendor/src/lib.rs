@@ -24,6 +24,11 @@
 //! | `empty`          | 200 with `"choices": []`; stream: the role chunk, a `stop` chunk, `[DONE]` (no content) |
 //! | `tool-call`      | with tools: "Let me check." and one call per tool, `finish_reason: "stop"` (as some compatible servers say) |
 //!
+//! Prompt caching is reported as each vendor reports it: Anthropic's breakpoints write, then
+//! read within their TTL (`anthropic::cache`); OpenAI's and Gemini's automatic caching read a
+//! repeated prefix of 1024+ tokens (`auto_cache`). A request with reasoning on
+//! (`reasoning_effort`, Gemini `thinkingConfig` with a budget) reports reasoning tokens.
+//!
 //! (Those answers are module `chat`.) The same server also speaks Anthropic (`POST /v1/messages`, module `anthropic`), Gemini
 //! (`/v1beta/models/{model}:…`, module `gemini`), OpenAI's Responses API (`POST /v1/responses`,
 //! module `responses`) and Azure OpenAI deployment URLs
@@ -38,6 +43,7 @@
 //! request's path, query, body, `authorization` header and vendor auth headers (`headers`).
 
 mod anthropic;
+mod auto_cache;
 mod chat;
 mod faults;
 mod gemini;
@@ -71,6 +77,11 @@ pub struct Stats {
     last: Mutex<Value>,
     /// While set, every chat call gets a 503 (for flapping-vendor tests).
     down: std::sync::atomic::AtomicBool,
+    /// Anthropic's prompt cache (breakpoint prefixes and their expiry).
+    anthropic_cache: anthropic::cache::PromptCache,
+    /// OpenAI's and Gemini's automatic prompt caches (prefixes seen).
+    openai_cache: auto_cache::Seen,
+    gemini_cache: auto_cache::Seen,
 }
 
 impl Stats {

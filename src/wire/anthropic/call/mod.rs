@@ -1,7 +1,8 @@
 //! Calling Anthropic: canonical request -> Messages request ([`request`], [`tools`]),
 //! Messages response -> canonical ([`response`]), Messages events -> canonical chunks
-//! ([`stream`]). No I/O.
+//! ([`stream`]), prompt-cache breakpoints ([`cache`]). No I/O.
 
+pub mod cache;
 pub mod request;
 pub mod response;
 pub mod stream;

@@ -98,6 +98,7 @@ pub fn to_wire<'a>(
         extra: crate::api::Extra::new(),
     };
     let ctx = tools(req, &mut out)?;
+    super::cache::place(req, &mut out, req.prompt_cache);
     Ok((out, ctx))
 }
 
@@ -106,7 +107,7 @@ fn turns(req: &ChatRequest) -> Result<(Option<wire::System<'_>>, Vec<Turn<'_>>),
     let mut system: Vec<Cow<'_, str>> = Vec::new();
     let mut turns: Vec<Turn<'_>> = Vec::new();
     for (i, m) in req.messages.iter().enumerate() {
-        let (role, blocks) = match m.role {
+        let (role, mut blocks) = match m.role {
             Role::System | Role::Developer => {
                 let t = common::system_text(VENDOR, m, i)?;
                 if !t.is_empty() {
@@ -121,6 +122,7 @@ fn turns(req: &ChatRequest) -> Result<(Option<wire::System<'_>>, Vec<Turn<'_>>),
                 return Err(unsupported(VENDOR, format!("messages[{i}]: role `function` (deprecated; use tools)")));
             }
         };
+        super::cache::mark(m, &mut blocks);
         if blocks.is_empty() {
             continue; // an empty message carries nothing; Anthropic rejects empty blocks
         }
@@ -140,7 +142,7 @@ fn turns(req: &ChatRequest) -> Result<(Option<wire::System<'_>>, Vec<Turn<'_>>),
         && last.role == wire::Role::Assistant
     {
         // A final assistant turn is a prefill, which must not end in whitespace.
-        if let Some(Block::Text { text }) = last.content.last_mut() {
+        if let Some(Block::Text { text, .. }) = last.content.last_mut() {
             let trimmed = text.trim_end();
             if trimmed.len() != text.len() {
                 *text = Cow::Owned(trimmed.to_string());
@@ -155,7 +157,7 @@ fn turns(req: &ChatRequest) -> Result<(Option<wire::System<'_>>, Vec<Turn<'_>>),
     }
     if turns.first().is_some_and(|t| t.role == wire::Role::Assistant) {
         // The conversation must open with a user turn (strict hosts reject anything else).
-        turns.insert(0, Turn { role: wire::Role::User, content: vec![Block::Text { text: Cow::Borrowed("…") }] });
+        turns.insert(0, Turn { role: wire::Role::User, content: vec![Block::text("…")] });
     }
     if turns.is_empty() {
         return Err(invalid("Anthropic needs at least one user or assistant message with content"));
@@ -165,7 +167,7 @@ fn turns(req: &ChatRequest) -> Result<(Option<wire::System<'_>>, Vec<Turn<'_>>),
 }
 
 fn text_block(s: &str) -> Option<Block<'_>> {
-    (!s.is_empty()).then_some(Block::Text { text: Cow::Borrowed(s) })
+    (!s.is_empty()).then(|| Block::text(s))
 }
 
 fn image_block<'a>(url: &'a str, at: &str) -> Result<Block<'a>, WireError> {
@@ -173,10 +175,11 @@ fn image_block<'a>(url: &'a str, at: &str) -> Result<Block<'a>, WireError> {
         if !matches!(media_type, "image/jpeg" | "image/png" | "image/gif" | "image/webp") {
             return Err(unsupported(VENDOR, format!("{at}: image type `{media_type}` (jpeg, png, gif, webp)")));
         }
-        return Ok(Block::Image { source: Source::Base64 { media_type: media_type.into(), data: data.into() } });
+        let source = Source::Base64 { media_type: media_type.into(), data: data.into() };
+        return Ok(Block::Image { source, cache_control: None });
     }
     if url.starts_with("https://") || url.starts_with("http://") {
-        return Ok(Block::Image { source: Source::Url { url: url.into() } });
+        return Ok(Block::Image { source: Source::Url { url: url.into() }, cache_control: None });
     }
     Err(invalid(format!("{at}: image_url.url must be an http(s) URL or a data:<mime>;base64 URL")))
 }
@@ -192,7 +195,8 @@ fn other_part<'a>(v: &'a Value, at: &str) -> Result<Block<'a>, WireError> {
         && let Some(url) = v.pointer("/file/file_data").and_then(Value::as_str)
         && let Some((media_type @ "application/pdf", data)) = common::data_url(url)
     {
-        return Ok(Block::Document { source: Source::Base64 { media_type: media_type.into(), data: data.into() } });
+        let source = Source::Base64 { media_type: media_type.into(), data: data.into() };
+        return Ok(Block::Document { source, cache_control: None });
     }
     Err(unsupported(VENDOR, format!("{at}: content part `{kind}`")))
 }
@@ -217,7 +221,8 @@ fn assistant_blocks(m: &Message, i: usize) -> Result<Vec<Block<'_>>, WireError> 
             return Err(unsupported(VENDOR, format!("{at}: tool call type `{}`", c.kind)));
         }
         let input = common::arguments(&c.function.arguments, &at)?;
-        out.push(Block::ToolUse { id: safe_tool_id(&c.id), name: Cow::Borrowed(&c.function.name), input });
+        let name = Cow::Borrowed(c.function.name.as_str());
+        out.push(Block::ToolUse { id: safe_tool_id(&c.id), name, input, cache_control: None });
     }
     Ok(out)
 }
@@ -245,7 +250,8 @@ fn tool_result(m: &Message, i: usize) -> Result<Block<'_>, WireError> {
     };
     // `is_error` has no canonical field: a caller speaking Messages keeps it in `extra`.
     let is_error = m.extra.get("is_error").and_then(Value::as_bool).filter(|e| *e);
-    Ok(Block::ToolResult { tool_use_id: safe_tool_id(id), content: (!content.is_empty()).then_some(content), is_error })
+    let content = (!content.is_empty()).then_some(content);
+    Ok(Block::ToolResult { tool_use_id: safe_tool_id(id), content, is_error, cache_control: None })
 }
 
 /// Every tool_use needs its tool_result in the very next (user) turn, and every tool_result

@@ -26,19 +26,24 @@ pub fn finish_reason(stop: Option<&str>, has_tool_calls: bool) -> &'static str {
     }
 }
 
-/// Anthropic counts cache reads and writes outside `input_tokens`; OpenAI's prompt includes them.
+/// Anthropic counts cache reads and writes outside `input_tokens`; OpenAI's prompt includes
+/// them. Writes are `cache_creation_input_tokens` (or, when only the per-TTL split came, its
+/// sum); the 1-hour part is kept apart for its price. Thinking is inside `output_tokens` and
+/// not counted apart by Anthropic, so no reasoning count is made up.
 pub fn usage(u: &WireUsage) -> Usage {
-    let (input, write, read) = (
-        u.input_tokens.unwrap_or(0),
-        u.cache_creation_input_tokens.unwrap_or(0),
-        u.cache_read_input_tokens.unwrap_or(0),
-    );
-    let mut out = Usage::new(input + write + read, u.output_tokens.unwrap_or(0));
-    if u.cache_creation_input_tokens.is_some() || u.cache_read_input_tokens.is_some() {
+    let split = u.cache_creation.unwrap_or_default();
+    let write = u
+        .cache_creation_input_tokens
+        .unwrap_or_else(|| split.ephemeral_5m_input_tokens.saturating_add(split.ephemeral_1h_input_tokens));
+    let (input, read) = (u.input_tokens.unwrap_or(0), u.cache_read_input_tokens.unwrap_or(0));
+    let mut out = Usage::new(input.saturating_add(write).saturating_add(read), u.output_tokens.unwrap_or(0));
+    if u.cache_creation_input_tokens.is_some() || u.cache_read_input_tokens.is_some() || u.cache_creation.is_some() {
+        let one_hour = split.ephemeral_1h_input_tokens.min(write);
         out.prompt_tokens_details = Some(PromptTokensDetails {
             cached_tokens: read,
             audio_tokens: None,
             cache_creation_tokens: (write > 0).then_some(write),
+            cache_creation_1h_tokens: (one_hour > 0).then_some(one_hour),
         });
     }
     out

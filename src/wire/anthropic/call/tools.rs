@@ -48,7 +48,13 @@ fn declare<'a>(req: &'a ChatRequest, choice: &ToolChoice, out: &mut MessagesRequ
             None => Cow::Owned(json!({"type": "object", "properties": {}})),
         };
         let description = f.description.as_deref().map(Cow::Borrowed);
-        out.tools.push(ToolDef { kind: None, name: Cow::Borrowed(&f.name), description, input_schema });
+        out.tools.push(ToolDef {
+            kind: None,
+            name: Cow::Borrowed(&f.name),
+            description,
+            input_schema,
+            cache_control: None,
+        });
     }
     if let ToolMode::Named(n) = &choice.mode
         && !out.tools.iter().any(|t| t.name == n.as_str())
@@ -82,6 +88,7 @@ fn json_tool<'a>(req: &'a ChatRequest, mode: &ToolMode, out: &mut MessagesReques
         name: Cow::Borrowed(JSON_TOOL),
         description: Some(Cow::Borrowed(description)),
         input_schema: schema,
+        cache_control: None,
     });
     if !caller_may_call {
         out.tool_choice =

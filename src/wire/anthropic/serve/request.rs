@@ -7,7 +7,9 @@
 //! and `is_error` (an Anthropic vendor gets them in the body; others drop them), and what
 //! another vendor cannot be given at all (server tools, documents by URL or file id), which
 //! makes a vendor of another dialect refuse the request so the router fails over.
-//! `cache_control` changes no answer and is left to the body. docs/providers.md lists each.
+//! `cache_control` breakpoints become the canonical `cache_control` extension on the part,
+//! message or tool they mark, so a translated call to Anthropic keeps them (other vendors
+//! never see them: `wire::cache_control`). docs/providers.md lists each.
 
 use std::borrow::Cow;
 
@@ -85,6 +87,7 @@ pub fn to_canonical(r: MessagesRequest<'_>, body: &Value) -> Result<Served, Wire
         extra: Extra::new(),
         native: None,
         prompt: None,
+        prompt_cache: false,
     };
     Ok(Served { chat, only, required })
 }
@@ -93,13 +96,13 @@ fn message(role: Role, content: Option<Content>) -> Message {
     Message { role, content, name: None, tool_calls: None, tool_call_id: None, extra: Extra::new() }
 }
 
-fn text_part(text: Cow<'_, str>) -> ContentPart {
-    ContentPart::Text { kind: TextTag::Text, text: text.into_owned() }
+fn text_part(text: Cow<'_, str>, cache_control: Option<Value>) -> ContentPart {
+    ContentPart::Text { kind: TextTag::Text, text: text.into_owned(), cache_control }
 }
 
-/// One text part is plain text; anything else a list of parts.
+/// One text part without a cache breakpoint is plain text; anything else a list of parts.
 fn content_of(mut parts: Vec<ContentPart>) -> Content {
-    if let [ContentPart::Text { .. }] = parts.as_slice()
+    if let [ContentPart::Text { cache_control: None, .. }] = parts.as_slice()
         && let Some(ContentPart::Text { text, .. }) = parts.pop()
     {
         return Content::Text(text);
@@ -114,7 +117,7 @@ fn system_content(s: wire::System<'_>) -> Result<Content, WireError> {
             let mut parts = Vec::with_capacity(blocks.len());
             for (j, b) in blocks.into_iter().enumerate() {
                 match b {
-                    Block::Text { text } => parts.push(text_part(text)),
+                    Block::Text { text, cache_control } => parts.push(text_part(text, cache_control)),
                     _ => return Err(WireError::invalid(format!("system[{j}]: only text blocks may appear here"))),
                 }
             }
@@ -131,11 +134,15 @@ fn turn_messages(turn: Turn<'_>, i: usize, out: &mut Vec<Message>, left: &mut Le
             for (j, b) in turn.content.into_iter().enumerate() {
                 let at = format!("messages[{i}].content[{j}]");
                 match b {
-                    Block::ToolResult { tool_use_id, content, is_error } => {
+                    Block::ToolResult { tool_use_id, content, is_error, cache_control } => {
                         if is_error == Some(true) {
                             left.errors.push(tool_use_id.to_string());
                         }
-                        out.push(tool_result(tool_use_id, content, &at, left)?);
+                        let mut m = tool_result(tool_use_id, content, &at, left)?;
+                        if let Some(c) = cache_control {
+                            m.extra.insert(crate::wire::cache_control::FIELD.into(), c);
+                        }
+                        out.push(m);
                     }
                     b => user_part(b, &at, &mut parts, left)?,
                 }
@@ -152,35 +159,43 @@ fn turn_messages(turn: Turn<'_>, i: usize, out: &mut Vec<Message>, left: &mut Le
 /// Anthropic can read: those are noted in `left`).
 fn user_part(b: Block<'_>, at: &str, parts: &mut Vec<ContentPart>, left: &mut Left) -> Result<(), WireError> {
     match b {
-        Block::Text { text } => parts.push(text_part(text)),
-        Block::Image { source: Source::Base64 { media_type, data } } => {
-            parts.push(image(format!("data:{media_type};base64,{data}")))
+        Block::Text { text, cache_control } => parts.push(text_part(text, cache_control)),
+        Block::Image { source: Source::Base64 { media_type, data }, cache_control } => {
+            parts.push(image(format!("data:{media_type};base64,{data}"), cache_control))
         }
-        Block::Image { source: Source::Url { url } } => parts.push(image(url.into_owned())),
-        Block::Document { source: Source::Base64 { media_type, data } } => parts.push(ContentPart::Other(
-            json!({"type": "file", "file": {"file_data": format!("data:{media_type};base64,{data}")}}),
-        )),
-        Block::Document { source: Source::Text { data } } => parts.push(text_part(data)),
-        Block::Document { source: Source::Content { content } } => {
+        Block::Image { source: Source::Url { url }, cache_control } => {
+            parts.push(image(url.into_owned(), cache_control))
+        }
+        Block::Document { source: Source::Base64 { media_type, data }, cache_control } => {
+            let mut file = json!({"type": "file", "file": {"file_data": format!("data:{media_type};base64,{data}")}});
+            if let (Some(c), Some(o)) = (cache_control, file.as_object_mut()) {
+                o.insert(crate::wire::cache_control::FIELD.into(), c);
+            }
+            parts.push(ContentPart::Other(file))
+        }
+        Block::Document { source: Source::Text { data }, cache_control } => parts.push(text_part(data, cache_control)),
+        Block::Document { source: Source::Content { content }, .. } => {
             for (k, inner) in content.into_iter().enumerate() {
                 user_part(inner, &format!("{at}.source.content[{k}]"), parts, left)?;
             }
         }
-        Block::Document { source: Source::Url { .. } } => left.unsupported(at, "a document by URL (send it as base64)"),
-        Block::Document { source: Source::File { .. } } => left.unsupported(at, "a document by Files API id"),
-        Block::Image { source: Source::File { .. } } => left.unsupported(at, "an image by Files API id"),
-        Block::Image { source: Source::Text { .. } | Source::Content { .. } } => {
+        Block::Document { source: Source::Url { .. }, .. } => {
+            left.unsupported(at, "a document by URL (send it as base64)")
+        }
+        Block::Document { source: Source::File { .. }, .. } => left.unsupported(at, "a document by Files API id"),
+        Block::Image { source: Source::File { .. }, .. } => left.unsupported(at, "an image by Files API id"),
+        Block::Image { source: Source::Text { .. } | Source::Content { .. }, .. } => {
             return Err(WireError::invalid(format!("{at}.source: an image source is base64, url or file")));
         }
         Block::SearchResult { source, title, content } => {
             let texts: Vec<String> = content
                 .into_iter()
                 .filter_map(|b| match b {
-                    Block::Text { text } => Some(text.into_owned()),
+                    Block::Text { text, .. } => Some(text.into_owned()),
                     _ => None,
                 })
                 .collect();
-            parts.push(text_part(Cow::Owned(format!("{title}\n{source}\n\n{}", texts.join("\n")))));
+            parts.push(text_part(Cow::Owned(format!("{title}\n{source}\n\n{}", texts.join("\n"))), None));
         }
         Block::Thinking { .. } | Block::RedactedThinking {} => left.thinking.push(at.to_string()),
         Block::ToolUse { .. } => return Err(WireError::invalid(format!("{at}: `tool_use` in a user turn"))),
@@ -189,8 +204,8 @@ fn user_part(b: Block<'_>, at: &str, parts: &mut Vec<ContentPart>, left: &mut Le
     Ok(())
 }
 
-fn image(url: String) -> ContentPart {
-    ContentPart::ImageUrl { kind: ImageTag::ImageUrl, image_url: ImageUrl { url, detail: None } }
+fn image(url: String, cache_control: Option<Value>) -> ContentPart {
+    ContentPart::ImageUrl { kind: ImageTag::ImageUrl, image_url: ImageUrl { url, detail: None }, cache_control }
 }
 
 fn tool_result(
@@ -218,14 +233,19 @@ fn tool_result(
 fn assistant(blocks: Vec<Block<'_>>, i: usize, left: &mut Left) -> Result<Message, WireError> {
     let mut parts = Vec::new();
     let mut calls = Vec::new();
+    // A breakpoint on a tool_use block has no canonical slot of its own: it marks the message.
+    let mut call_marker = None;
     for (j, b) in blocks.into_iter().enumerate() {
         match b {
-            Block::Text { text } => parts.push(text_part(text)),
-            Block::ToolUse { id, name, input } => calls.push(ToolCall {
-                id: id.into_owned(),
-                kind: "function".into(),
-                function: FunctionCall { name: name.into_owned(), arguments: input.to_string() },
-            }),
+            Block::Text { text, cache_control } => parts.push(text_part(text, cache_control)),
+            Block::ToolUse { id, name, input, cache_control } => {
+                call_marker = cache_control.or(call_marker);
+                calls.push(ToolCall {
+                    id: id.into_owned(),
+                    kind: "function".into(),
+                    function: FunctionCall { name: name.into_owned(), arguments: input.to_string() },
+                })
+            }
             // Replayed reasoning has no canonical home yet: an Anthropic vendor gets it.
             Block::Thinking { .. } | Block::RedactedThinking {} => {
                 left.thinking.push(format!("messages[{i}].content[{j}]"));
@@ -238,6 +258,9 @@ fn assistant(blocks: Vec<Block<'_>>, i: usize, left: &mut Left) -> Result<Messag
     }
     let mut m = message(Role::Assistant, (!parts.is_empty()).then(|| content_of(parts)));
     m.tool_calls = (!calls.is_empty()).then_some(calls);
+    if let Some(c) = call_marker {
+        m.extra.insert(crate::wire::cache_control::FIELD.into(), c);
+    }
     Ok(m)
 }
 
@@ -257,7 +280,11 @@ fn tools(defs: Vec<ToolDef<'_>>, left: &mut Left) -> Option<Vec<Tool>> {
             parameters: Some(t.input_schema.into_owned()).filter(|s| !s.is_null()),
             strict: None,
         };
-        out.push(Tool { kind: "function".into(), function: Some(function), extra: Extra::new() });
+        let mut extra = Extra::new();
+        if let Some(c) = t.cache_control {
+            extra.insert(crate::wire::cache_control::FIELD.into(), c);
+        }
+        out.push(Tool { kind: "function".into(), function: Some(function), extra });
     }
     (!out.is_empty()).then_some(out)
 }

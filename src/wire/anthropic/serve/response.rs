@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use super::super::DIALECT;
-use super::super::types::{ErrorBody, ErrorObject, MessagesResponse, RespBlock, WireUsage};
+use super::super::types::{CacheCreation, ErrorBody, ErrorObject, MessagesResponse, RespBlock, WireUsage};
 use crate::api::chat::ToolCall;
 use crate::api::{ChatResponse, Usage};
 use crate::wire::WireError;
@@ -64,17 +64,22 @@ fn tool_use(c: &ToolCall, k: usize) -> Result<RespBlock, WireError> {
 }
 
 /// Canonical usage -> Anthropic's: the prompt split into uncached input, cache reads and
-/// cache writes (the inverse of `call::usage`).
+/// cache writes, the writes split by TTL in `cache_creation` (the inverse of `call::usage`).
 pub fn usage(u: &Usage) -> WireUsage {
     let details = u.prompt_tokens_details;
     let read = details.map(|d| d.cached_tokens);
-    let write = details.and_then(|d| d.cache_creation_tokens);
-    let input = u.prompt_tokens.saturating_sub(read.unwrap_or(0)).saturating_sub(write.unwrap_or(0));
+    let write = u.cache_write_tokens();
+    let one_hour = u.cache_write_1h_tokens();
+    let input = u.prompt_tokens.saturating_sub(read.unwrap_or(0)).saturating_sub(write);
     WireUsage {
         input_tokens: Some(input),
         output_tokens: Some(u.completion_tokens),
-        cache_creation_input_tokens: details.map(|_| write.unwrap_or(0)),
+        cache_creation_input_tokens: details.map(|_| write),
         cache_read_input_tokens: read,
+        cache_creation: details.map(|_| CacheCreation {
+            ephemeral_5m_input_tokens: write - one_hour,
+            ephemeral_1h_input_tokens: one_hour,
+        }),
     }
 }
 

@@ -104,7 +104,11 @@ fn documents_and_search_results_become_text() {
             {"type": "search_result", "source": "https://x/a", "title": "A", "content": [{"type": "text", "text": "found"}]}]}]}),
     );
     let v = serde_json::to_value(&s.chat).unwrap();
-    assert_eq!(v["messages"][0], json!({"role": "system", "content": "S"}));
+    // The breakpoint travels as the canonical extension (an Anthropic vendor is sent it).
+    assert_eq!(
+        v["messages"][0],
+        json!({"role": "system", "content": [{"type": "text", "text": "S", "cache_control": {"type": "ephemeral"}}]})
+    );
     assert_eq!(
         v["messages"][1]["content"],
         json!([{"type": "text", "text": "plain doc"}, {"type": "text", "text": "block doc"},
@@ -131,7 +135,8 @@ fn shorthand_forms_and_passthrough_fields() {
     assert!(v.get("thinking").is_none(), "unmodelled fields are not canonical");
     assert_eq!(
         v["messages"][0],
-        json!({"role": "system", "content": [{"type": "text", "text": "A"}, {"type": "text", "text": "B"}]})
+        json!({"role": "system", "content": [{"type": "text", "text": "A", "cache_control": {"type": "ephemeral"}},
+                                             {"type": "text", "text": "B"}]})
     );
     assert_eq!(v["messages"][1], json!({"role": "user", "content": "plain"}));
     assert_eq!(v["messages"][2], json!({"role": "assistant", "content": "ok"}), "replayed thinking is dropped");
@@ -198,7 +203,8 @@ fn responses_and_stop_reasons() {
         "content": [{"type": "text", "text": "Let me check."},
                     {"type": "tool_use", "id": "toolu_01A", "name": "weather", "input": {"city": "Paris"}}],
         "stop_reason": "tool_use", "stop_sequence": null,
-        "usage": {"input_tokens": 12, "output_tokens": 40, "cache_creation_input_tokens": 100, "cache_read_input_tokens": 2048}});
+        "usage": {"input_tokens": 12, "output_tokens": 40, "cache_creation_input_tokens": 100, "cache_read_input_tokens": 2048,
+                  "cache_creation": {"ephemeral_5m_input_tokens": 60, "ephemeral_1h_input_tokens": 40}}});
     let read: MessagesResponse = serde_json::from_value(original.clone()).unwrap();
     let canonical = call::from_wire(read, ReplyCtx::default(), 1);
     assert_eq!(serde_json::to_value(from_canonical(&canonical).unwrap()).unwrap(), original);
@@ -301,7 +307,8 @@ fn golden_event_sequence_for_text_then_two_tool_calls() {
         json!({"type": "content_block_delta", "index": 2, "delta": {"type": "input_json_delta", "partial_json": "{}"}}),
         json!({"type": "content_block_stop", "index": 2}),
         json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null},
-               "usage": {"input_tokens": 20, "output_tokens": 12, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 10}}),
+               "usage": {"input_tokens": 20, "output_tokens": 12, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 10,
+                         "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0}}}),
         json!({"type": "message_stop"}),
     ];
     assert_eq!(encode_all(&c).unwrap(), want);

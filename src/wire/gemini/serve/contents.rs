@@ -133,11 +133,11 @@ fn data(p: Part, at: &str) -> Result<Option<Data>, WireError> {
 }
 
 fn text_part(text: String) -> ContentPart {
-    ContentPart::Text { kind: TextTag::Text, text }
+    ContentPart::Text { kind: TextTag::Text, text, cache_control: None }
 }
 
 fn image(url: String) -> ContentPart {
-    ContentPart::ImageUrl { kind: ImageTag::ImageUrl, image_url: ImageUrl { url, detail: None } }
+    ContentPart::ImageUrl { kind: ImageTag::ImageUrl, image_url: ImageUrl { url, detail: None }, cache_control: None }
 }
 
 /// inlineData: images as `image_url` data URLs, WAV and MP3 as `input_audio`, anything

@@ -113,6 +113,7 @@ fn convert(r: GenerateContentRequest, model: &str, stream: bool) -> Result<Read,
         extra: Extra::new(),
         native: None,
         prompt: None,
+        prompt_cache: false,
     };
     if let Some(g) = r.generation_config {
         generation_config(g, &mut req, &mut only)?;

@@ -8,6 +8,7 @@
 //! | `tool-call`        | with tools: "Let me check." + one `tool_use` per tool (parallel) |
 //! | `max-tokens`, `refusal`, `stop-seq` | that stop_reason |
 //! | `cache`            | usage with cache reads and writes |
+//! | any, with `cache_control` breakpoints | usage as Anthropic's prompt cache counts it (`cache`) |
 //! | `stream-overloaded`| stream: `message_start`, then an `overloaded_error` event |
 //! | `thinking`         | a `thinking` block (streamed as `thinking_delta` + `signature_delta`), then the echo |
 //! | faults             | `fail-500`, `fail-529`, `fail-429`, `quota-429`, `fail-401`, `bad-400`, `context-400`, `flaky-N`, `hang`, `slow-first`, `reset`, `malformed`, `truncate`, `stream-error`, `slow-stream` |
@@ -26,6 +27,7 @@ use bytes::Bytes;
 use hyper::Response;
 use serde_json::{Value, json};
 
+pub mod cache;
 mod validate;
 
 use validate::validate;
@@ -159,7 +161,19 @@ pub async fn messages(body: Value, headers: &Value, guard: CallGuard, stats: &Ar
         guard.finish();
         return error(status, kind, &message);
     }
-    let a = answer(&model, &body);
+    let mut a = answer(&model, &body);
+    match cache::usage(&body, &stats.anthropic_cache) {
+        Err(message) => {
+            guard.finish();
+            return error(400, "invalid_request_error", &message);
+        }
+        Ok(Some(fields)) => {
+            for (k, v) in fields.as_object().into_iter().flatten() {
+                a.usage[k] = v.clone();
+            }
+        }
+        Ok(None) => {}
+    }
     let id = "msg_fake01";
     if body["stream"] != true {
         guard.finish();

@@ -141,14 +141,32 @@ fn candidate(model: &str, body: &Value, text: &str) -> (Vec<Value>, &'static str
     }
 }
 
-fn usage(model: &str, text: &str, n: usize) -> Value {
-    let prompt = text.split_whitespace().count().max(1);
+/// The last user text's words in (a prompt of 1024+ words: all its words, the repeated
+/// prefix as `cachedContentTokenCount`, Gemini's implicit caching); thought tokens for the
+/// `thinking` model and for a `thinkingConfig` with a budget above 0 (or a level), outside
+/// `candidatesTokenCount` as Gemini counts them.
+fn usage(model: &str, body: &Value, text: &str, n: usize, stats: &Stats) -> Value {
+    let texts: Vec<&Value> = body["contents"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| &c["parts"])
+        .chain(std::iter::once(&body["systemInstruction"]["parts"]))
+        .collect();
+    let words = crate::auto_cache::prompt_words(&texts);
+    let (prompt, cached) = crate::auto_cache::lookup(&words, &stats.gemini_cache)
+        .map_or((text.split_whitespace().count().max(1), 0), |(p, c)| (p as usize, c as usize));
     let cand = faults::words(text).len().max(1) * n;
-    let thoughts = if model == "thinking" { 7 } else { 0 };
+    let thinking = &body["generationConfig"]["thinkingConfig"];
+    let asked = thinking["thinkingBudget"].as_i64().is_some_and(|b| b != 0) || thinking.get("thinkingLevel").is_some();
+    let thoughts = if model == "thinking" || asked { 7 } else { 0 };
     let mut u =
         json!({"promptTokenCount": prompt, "candidatesTokenCount": cand, "totalTokenCount": prompt + cand + thoughts});
     if thoughts > 0 {
         u["thoughtsTokenCount"] = json!(thoughts);
+    }
+    if cached > 0 {
+        u["cachedContentTokenCount"] = json!(cached);
     }
     u
 }
@@ -185,9 +203,9 @@ pub async fn handle(
         Err(r) => return r,
     };
     match method {
-        "generateContent" => generate(&model, body, guard, false),
+        "generateContent" => generate(&model, body, guard, false, stats),
         "streamGenerateContent" if query.is_some_and(|q| q.split('&').any(|kv| kv == "alt=sse")) => {
-            generate(&model, body, guard, true)
+            generate(&model, body, guard, true, stats)
         }
         "streamGenerateContent" => {
             guard.finish();
@@ -251,7 +269,7 @@ fn embed(model: &str, body: &Value) -> Response<FakeBody> {
     json_resp(200, &json!({"embeddings": out}))
 }
 
-fn generate(model: &str, body: Value, guard: CallGuard, stream: bool) -> Response<FakeBody> {
+fn generate(model: &str, body: Value, guard: CallGuard, stream: bool, stats: &Stats) -> Response<FakeBody> {
     if let Err(m) = validate(model, &body) {
         guard.finish();
         return invalid(&m);
@@ -259,7 +277,7 @@ fn generate(model: &str, body: Value, guard: CallGuard, stream: bool) -> Respons
     let text = last_user_text(&body);
     let n = body["generationConfig"]["candidateCount"].as_u64().unwrap_or(1).max(1) as usize;
     let (parts, finish) = candidate(model, &body, &text);
-    let usage = usage(model, &text, n);
+    let usage = usage(model, &body, &text, n, stats);
     if model == "blocked" {
         let v = json!({"promptFeedback": {"blockReason": "SAFETY", "safetyRatings": []}, "usageMetadata": {"promptTokenCount": 3, "totalTokenCount": 3}});
         if stream {
