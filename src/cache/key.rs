@@ -83,6 +83,8 @@ fn chat_fields(req: &ChatRequest) -> Value {
         parallel_tool_calls,
         response_format,
         user: _,
+        reasoning_effort,
+        reasoning,
         extra,
         native,
     } = req;
@@ -99,6 +101,8 @@ fn chat_fields(req: &ChatRequest) -> Value {
     put(&mut fields, "tool_choice", tool_choice);
     put(&mut fields, "parallel_tool_calls", parallel_tool_calls);
     put(&mut fields, "response_format", response_format);
+    put(&mut fields, "reasoning_effort", reasoning_effort);
+    put(&mut fields, "reasoning", reasoning);
     put_extra(&mut fields, extra);
     // What only a same-dialect vendor gets (Anthropic's `thinking`, say) changes its answer;
     // a request without such fields keys as its canonical form alone, so the same question

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::context::ResolveCx;
 use super::providers::{ProviderFile, ProviderSettings, UpstreamApi, resolve_api};
+use crate::api::reasoning::{Control, Effort};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,6 +28,23 @@ pub struct ModelFile {
     pub tpm: Option<u64>,
     /// "chat" or "responses": overrides the provider's `api` for this deployment.
     pub api: Option<String>,
+    /// How this model takes reasoning, overriding the built-in effort table.
+    pub reasoning: Option<ReasoningFile>,
+}
+
+/// `[models.X.reasoning]`: `levels = ["low", "high"]` (a level control: OpenAI effort,
+/// Gemini 3 thinkingLevel, Anthropic adaptive thinking), or `budget = [min, max]` with
+/// `can_off` (a token budget: Anthropic budget_tokens, Gemini 2.5 thinkingBudget), or
+/// `none = true` (the model takes no reasoning control).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReasoningFile {
+    pub levels: Option<Vec<String>>,
+    pub budget: Option<[u64; 2]>,
+    #[serde(default)]
+    pub can_off: bool,
+    #[serde(default)]
+    pub none: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -50,6 +68,8 @@ pub struct ModelSettings {
     /// The OpenAI endpoint this deployment is called through (the model's `api`, else the
     /// provider's; always `Chat` for kinds that are not OpenAI-shaped).
     pub api: UpstreamApi,
+    /// The configured reasoning control (`[models.X.reasoning]`); None: the effort table's.
+    pub reasoning: Option<Control>,
     /// `fingerprint()`, worked out once when the settings are made (they do not change after).
     fingerprint: String,
 }
@@ -68,6 +88,7 @@ impl ModelSettings {
             price: None,
             capabilities: Vec::new(),
             limits: Limits::default(),
+            reasoning: None,
             fingerprint: String::new(),
         }
         .fingerprinted()
@@ -148,6 +169,7 @@ pub(super) fn resolve_models(
                     region: m.region.clone().or_else(|| provider.region.clone()),
                     limits: Limits { max_concurrent: m.max_concurrent, rpm: m.rpm, tpm: m.tpm },
                     api,
+                    reasoning: m.reasoning.as_ref().and_then(|r| reasoning_control(cx, name, r)),
                     fingerprint: String::new(),
                 }
                 .fingerprinted(),
@@ -175,4 +197,43 @@ fn check_model(cx: &mut ResolveCx<'_>, name: &str, m: &ModelFile) {
             );
         }
     }
+}
+
+/// `[models.X.reasoning]` as a control; exactly one of `levels`, `budget`, `none`.
+fn reasoning_control(cx: &mut ResolveCx<'_>, name: &str, r: &ReasoningFile) -> Option<Control> {
+    let at = ["models", name, "reasoning"];
+    let set = usize::from(r.levels.is_some()) + usize::from(r.budget.is_some()) + usize::from(r.none);
+    if set != 1 {
+        cx.err(&at, "set exactly one of `levels`, `budget` or `none = true`");
+        return None;
+    }
+    if r.none {
+        return Some(Control::None);
+    }
+    if let Some([min, max]) = r.budget {
+        if min > max {
+            cx.err(&at, format!("budget = [{min}, {max}]: the minimum is above the maximum"));
+            return None;
+        }
+        return Some(Control::Budget { min, max, can_off: r.can_off });
+    }
+    let names = r.levels.as_deref().unwrap_or_default();
+    let mut levels = Vec::with_capacity(names.len());
+    for (i, l) in names.iter().enumerate() {
+        match Effort::parse(l) {
+            Some(e) => levels.push(e),
+            None => {
+                let known: Vec<&str> = Effort::ALL.iter().map(|e| e.as_str()).collect();
+                let idx = i.to_string();
+                cx.err(
+                    &["models", name, "reasoning", "levels", &idx],
+                    format!("unknown reasoning level `{l}` (known: {})", known.join(", ")),
+                );
+            }
+        }
+    }
+    if names.is_empty() {
+        cx.err(&at, "`levels` must name at least one level");
+    }
+    (levels.len() == names.len() && !levels.is_empty()).then_some(Control::Levels(levels))
 }

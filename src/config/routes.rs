@@ -29,6 +29,10 @@ pub struct RouteFile {
     pub hedge_after: Option<String>,
     /// Response cache for this route; off when absent.
     pub cache: Option<RouteCacheFile>,
+    /// "drop" (default) or "text": what becomes of reasoning another vendor minted when a
+    /// conversation fails over (its signed blocks are never sent; "text" keeps their visible
+    /// text as plain text of the assistant turn).
+    pub foreign_reasoning: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +58,7 @@ pub struct RouteSettings {
     pub timing: Timing,
     /// Response cache; None = off.
     pub cache: Option<RouteCache>,
+    pub foreign_reasoning: crate::api::reasoning::ForeignReasoning,
 }
 
 /// Time budgets of one request.
@@ -121,7 +126,15 @@ fn resolve_route(cx: &mut ResolveCx<'_>, name: &str, r: &RouteFile, refs: &Route
     if r.regions.as_ref().is_some_and(Vec::is_empty) {
         cx.err(&["routes", name, "regions"], "an empty list would exclude every target; omit the key instead");
     }
-    RouteSettings { name: name.to_string(), strategy, targets, weights, regions, timing, cache }
+    let foreign_reasoning = match r.foreign_reasoning.as_deref() {
+        None | Some("drop") => crate::api::reasoning::ForeignReasoning::Drop,
+        Some("text") => crate::api::reasoning::ForeignReasoning::Text,
+        Some(other) => {
+            cx.err(&["routes", name, "foreign_reasoning"], format!("unknown value `{other}` (known: drop, text)"));
+            crate::api::reasoning::ForeignReasoning::Drop
+        }
+    };
+    RouteSettings { name: name.to_string(), strategy, targets, weights, regions, timing, cache, foreign_reasoning }
 }
 
 fn resolve_strategy(cx: &mut ResolveCx<'_>, name: &str, raw: Option<&str>) -> Strategy {

@@ -157,6 +157,7 @@ pub fn to_chat_response(resp: &Response) -> Result<ChatResponse, WireError> {
         return Err(upstream_failed(code, message));
     }
     let (mut text, mut refusal, mut calls) = (String::new(), String::new(), Vec::new());
+    let (mut thought, mut details) = (Vec::new(), Vec::new());
     for (i, item) in resp.output.iter().enumerate() {
         match item {
             OutputItem::Message(m) => {
@@ -176,7 +177,11 @@ pub fn to_chat_response(resp: &Response) -> Result<ChatResponse, WireError> {
                 kind: "function".into(),
                 function: FunctionCall { name: c.name.clone(), arguments: c.arguments.clone() },
             }),
-            OutputItem::Reasoning(_) => {}
+            OutputItem::Reasoning(r) => {
+                let d = super::reasoning::detail(r, details.len() as u32);
+                thought.extend(d.summary.clone());
+                details.push(d);
+            }
             OutputItem::Other(_) => {
                 let what = format!("output item type `{}`", item.kind());
                 return Err(WireError::unsupported_at(DIALECT, format!("output[{i}]"), what));
@@ -189,6 +194,8 @@ pub fn to_chat_response(resp: &Response) -> Result<ChatResponse, WireError> {
         content: (!text.is_empty() || calls.is_empty()).then_some(text),
         refusal: (!refusal.is_empty()).then_some(refusal),
         tool_calls: (!calls.is_empty()).then_some(calls),
+        reasoning_content: (!thought.is_empty()).then(|| thought.join("\n\n")),
+        reasoning_details: (!details.is_empty()).then_some(details),
         extra: Extra::new(),
     };
     Ok(ChatResponse {

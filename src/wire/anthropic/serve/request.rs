@@ -60,7 +60,15 @@ pub fn to_canonical(r: MessagesRequest<'_>, body: &Value) -> Result<Served, Wire
     }
     let (tool_choice, parallel_tool_calls) = tool_choice(r.tool_choice);
     let tools = tools(r.tools, &mut left);
-    let (only, required) = left.into_only(r.extra, r.top_k, body);
+    let reasoning = super::reasoning::ask(r.thinking.as_ref(), r.output_config.as_ref());
+    let mut extra = r.extra;
+    // Read into `reasoning` for other vendors; an Anthropic vendor gets them in the body.
+    for (k, v) in [("thinking", json!(r.thinking)), ("output_config", json!(r.output_config))] {
+        if !v.is_null() {
+            extra.insert(k.into(), v);
+        }
+    }
+    let (only, required) = left.into_only(extra, r.top_k, body);
     let stream = r.stream.filter(|s| *s);
     let chat = ChatRequest {
         model: r.model.into_owned(),
@@ -81,6 +89,8 @@ pub fn to_canonical(r: MessagesRequest<'_>, body: &Value) -> Result<Served, Wire
         parallel_tool_calls,
         response_format: None,
         user: r.metadata.and_then(|m| m.user_id).map(Cow::into_owned),
+        reasoning_effort: None,
+        reasoning,
         // Nothing of the caller's reaches another vendor as an unknown field.
         extra: Extra::new(),
         native: None,
@@ -89,7 +99,16 @@ pub fn to_canonical(r: MessagesRequest<'_>, body: &Value) -> Result<Served, Wire
 }
 
 fn message(role: Role, content: Option<Content>) -> Message {
-    Message { role, content, name: None, tool_calls: None, tool_call_id: None, extra: Extra::new() }
+    Message {
+        role,
+        content,
+        name: None,
+        tool_calls: None,
+        tool_call_id: None,
+        reasoning_content: None,
+        reasoning_details: None,
+        extra: Extra::new(),
+    }
 }
 
 fn text_part(text: Cow<'_, str>) -> ContentPart {
@@ -181,7 +200,7 @@ fn user_part(b: Block<'_>, at: &str, parts: &mut Vec<ContentPart>, left: &mut Le
                 .collect();
             parts.push(text_part(Cow::Owned(format!("{title}\n{source}\n\n{}", texts.join("\n")))));
         }
-        Block::Thinking { .. } | Block::RedactedThinking {} => left.thinking.push(at.to_string()),
+        Block::Thinking { .. } | Block::RedactedThinking { .. } => left.thinking.push(at.to_string()),
         Block::ToolUse { .. } => return Err(WireError::invalid(format!("{at}: `tool_use` in a user turn"))),
         Block::ToolResult { .. } => return Err(WireError::invalid(format!("{at}: misplaced `tool_result`"))),
     }
@@ -217,6 +236,7 @@ fn tool_result(
 fn assistant(blocks: Vec<Block<'_>>, i: usize, left: &mut Left) -> Result<Message, WireError> {
     let mut parts = Vec::new();
     let mut calls = Vec::new();
+    let mut details = Vec::new();
     for (j, b) in blocks.into_iter().enumerate() {
         match b {
             Block::Text { text } => parts.push(text_part(text)),
@@ -225,9 +245,15 @@ fn assistant(blocks: Vec<Block<'_>>, i: usize, left: &mut Left) -> Result<Messag
                 kind: "function".into(),
                 function: FunctionCall { name: name.into_owned(), arguments: input.to_string() },
             }),
-            // Replayed reasoning has no canonical home yet: an Anthropic vendor gets it.
-            Block::Thinking { .. } | Block::RedactedThinking {} => {
+            // Replayed reasoning: the vendor that minted it gets it back (an Anthropic one
+            // in the body as sent; another from the envelope sidegate wrote it in).
+            Block::Thinking { thinking, signature } => {
                 left.thinking.push(format!("messages[{i}].content[{j}]"));
+                details.push(super::reasoning::replayed(&thinking, &signature, details.len() as u32));
+            }
+            Block::RedactedThinking { data } => {
+                left.thinking.push(format!("messages[{i}].content[{j}]"));
+                details.push(super::reasoning::redacted(&data, details.len() as u32));
             }
             _ => left.unsupported(
                 &format!("messages[{i}].content[{j}]"),
@@ -237,6 +263,7 @@ fn assistant(blocks: Vec<Block<'_>>, i: usize, left: &mut Left) -> Result<Messag
     }
     let mut m = message(Role::Assistant, (!parts.is_empty()).then(|| content_of(parts)));
     m.tool_calls = (!calls.is_empty()).then_some(calls);
+    m.reasoning_details = (!details.is_empty()).then_some(details);
     Ok(m)
 }
 

@@ -84,7 +84,16 @@ fn unanswered(pending: &[Pending]) -> Result<(), WireError> {
 }
 
 fn message(role: Role, content: Option<chat::Content>) -> Message {
-    Message { role, content, name: None, tool_calls: None, tool_call_id: None, extra: Extra::new() }
+    Message {
+        role,
+        content,
+        name: None,
+        tool_calls: None,
+        tool_call_id: None,
+        reasoning_content: None,
+        reasoning_details: None,
+        extra: Extra::new(),
+    }
 }
 
 /// A part's one data field; `None` for parts that carry nothing for the model (thoughts,
