@@ -16,6 +16,7 @@ mod lifecycle;
 mod messages;
 mod native;
 mod operator;
+mod reasoning;
 mod reload;
 mod responses;
 mod responses_passthrough;

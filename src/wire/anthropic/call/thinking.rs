@@ -33,10 +33,18 @@ pub fn apply(out: &mut MessagesRequest<'_>, model: &str, opts: &Options) {
         }
         Resolved::Budget(b) => Thinking::Enabled { budget_tokens: fit_budget(out, b, model, opts) },
     };
-    // Thinking takes no forced tool choice: the call goes without thinking, said so.
-    if matches!(out.tool_choice, Some(ToolChoice::Any { .. } | ToolChoice::Tool { .. })) {
+    // Thinking takes no forced tool choice, and a tool loop whose assistant turn has no
+    // thinking of Anthropic's (another vendor made the call): the call goes without, said so.
+    let unthinkable = if matches!(out.tool_choice, Some(ToolChoice::Any { .. } | ToolChoice::Tool { .. })) {
+        Some("Anthropic takes no forced tool_choice with thinking")
+    } else if tool_loop_without_thinking(out) {
+        Some("the tool call being answered was made without Anthropic thinking (another vendor's turn)")
+    } else {
+        None
+    };
+    if let Some(why) = unthinkable {
         out.output_config = None;
-        tracing::info!(model, "thinking not sent: Anthropic takes no forced tool_choice with thinking");
+        tracing::info!(model, why, "thinking not sent");
         return;
     }
     if out.temperature.take().is_some() | out.top_k.take().is_some() {
@@ -47,6 +55,20 @@ pub fn apply(out: &mut MessagesRequest<'_>, model: &str, opts: &Options) {
         tracing::debug!("top_p dropped: Anthropic thinking takes top_p from 0.95 only");
     }
     out.thinking = Some(thinking);
+}
+
+/// The request answers tool calls (its last turn holds tool results) and the assistant turn
+/// that made them does not open with a thinking block: Anthropic rejects thinking then.
+fn tool_loop_without_thinking(out: &MessagesRequest<'_>) -> bool {
+    let answering = out.messages.last().is_some_and(|t| t.content.iter().any(Block::is_tool_result));
+    let opens_with_thinking = out
+        .messages
+        .iter()
+        .rev()
+        .find(|t| t.role == super::super::types::Role::Assistant)
+        .and_then(|t| t.content.first())
+        .is_some_and(|b| matches!(b, Block::Thinking { .. } | Block::RedactedThinking { .. }));
+    answering && !opens_with_thinking
 }
 
 /// A budget below `max_tokens` (Anthropic's rule): `max_tokens` is raised by the budget, up
