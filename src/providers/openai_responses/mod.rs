@@ -11,7 +11,7 @@ mod tests;
 
 use super::http::{self, Http};
 use super::{ChunkStream, Failure, ProviderError};
-use crate::api::reasoning::{Effort, ReasoningAsk, Resolved};
+use crate::api::reasoning::{Effort, ReasoningAsk, Resolved, is_envelope};
 use crate::api::{ChatRequest, ChatResponse};
 use crate::wire::WireError;
 use crate::wire::native::{self, Dialect, NativeBytes};
@@ -54,13 +54,38 @@ pub fn wire_request(req: &ChatRequest, model: &str, stream: bool) -> Result<Crea
 /// set: passthrough), any other converted.
 fn body(req: &ChatRequest, model: &str, stream: bool, sent: Resolved) -> Result<Vec<u8>, ProviderError> {
     match native::of(&req.native, Dialect::OpenAiResponses) {
-        Some(n) => http::encode(&n.body_for(model, stream)),
+        Some(n) => match without_envelopes(&n.body) {
+            Some(b) => http::encode(&native::BodyFor::new(&b, model, stream)),
+            None => http::encode(&n.body_for(model, stream)),
+        },
         None => {
             let mut out = wire_request(req, model, stream)?;
             reasoning(&mut out, req, sent);
             http::encode(&out)
         }
     }
+}
+
+/// A Responses caller's body without the reasoning items sidegate wrote for another vendor's
+/// reasoning (an `encrypted_content` envelope, `api::reasoning::envelope`): OpenAI would
+/// reject them. None (no copy) when there are none.
+fn without_envelopes(
+    body: &serde_json::Map<String, serde_json::Value>,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    use serde_json::Value;
+    let foreign = |i: &Value| {
+        i.get("type").and_then(Value::as_str) == Some("reasoning")
+            && i.get("encrypted_content").and_then(Value::as_str).is_some_and(is_envelope)
+    };
+    if !body.get("input").and_then(Value::as_array).is_some_and(|items| items.iter().any(foreign)) {
+        return None;
+    }
+    let mut body = body.clone();
+    if let Some(Value::Array(items)) = body.get_mut("input") {
+        items.retain(|i| !foreign(i));
+    }
+    tracing::debug!("reasoning items of another vendor's reasoning removed before the Responses API");
+    Some(body)
 }
 
 /// `reasoning.effort` as the effort table resolved it; with reasoning on, the encrypted

@@ -54,14 +54,21 @@ pub fn from_input(item: &ReasoningItem, index: u32) -> ReasoningDetail {
 /// A detail as the reasoning output item a Responses caller is shown: OpenAI's own as it
 /// was; another vendor's with its visible text as the summary and the detail in an
 /// envelope as `encrypted_content` (the caller sends it back; no vendor is ever sent it).
-pub fn output_item(d: &ReasoningDetail, index: usize) -> ReasoningItem {
+pub fn output_item(d: &ReasoningDetail, id: String) -> ReasoningItem {
     if let Some(item) = input_item(d) {
-        return ReasoningItem { id: item.id.clone().or_if_empty(format!("rs_{index}")), ..item };
+        return ReasoningItem { id: item.id.clone().or_if_empty(id), ..item };
     }
     let summary = d.visible_text().map(|t| json!({"type": "summary_text", "text": t})).into_iter().collect();
     let mut extra = Extra::new();
     extra.insert("encrypted_content".into(), Value::String(crate::api::reasoning::envelope(d)));
-    ReasoningItem { id: format!("rs_{index}"), summary, extra }
+    ReasoningItem { id, summary, extra }
+}
+
+/// A reasoning item of summary text no vendor signed (an OpenAI-compatible server's
+/// `reasoning_content`).
+pub fn summary_item(id: String, text: &str) -> ReasoningItem {
+    let summary = (!text.is_empty()).then(|| json!({"type": "summary_text", "text": text})).into_iter().collect();
+    ReasoningItem { id, summary, extra: Extra::new() }
 }
 
 trait OrIfEmpty {

@@ -75,6 +75,13 @@ pub fn to_response(resp: &ChatResponse, echo: ResponseEcho) -> Result<Response, 
     let mut out = skeleton(response_id(&resp.id), resp.created, resp.model.clone(), status, echo);
     out.incomplete_details = incomplete;
     let msg = &choice.message;
+    // Reasoning first, as the model produced it.
+    for (k, d) in msg.reasoning_details.iter().flatten().enumerate() {
+        out.output.push(OutputItem::Reasoning(super::reasoning::output_item(d, format!("rs_{base}_{k}"))));
+    }
+    if let (None, Some(t)) = (&msg.reasoning_details, msg.reasoning_content.as_deref().filter(|t| !t.is_empty())) {
+        out.output.push(OutputItem::Reasoning(super::reasoning::summary_item(format!("rs_{base}_0"), t)));
+    }
     let mut parts = Vec::new();
     if let Some(text) = msg.content.as_deref().filter(|t| !t.is_empty()) {
         parts.push(Part::output_text(text));
