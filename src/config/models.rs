@@ -237,3 +237,74 @@ fn reasoning_control(cx: &mut ResolveCx<'_>, name: &str, r: &ReasoningFile) -> O
     }
     (levels.len() == names.len() && !levels.is_empty()).then_some(Control::Levels(levels))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::path::Path;
+
+    use crate::api::reasoning::{Control, Effort, ForeignReasoning};
+    use crate::config::{Env, parse};
+
+    struct TestEnv;
+
+    impl Env for TestEnv {
+        fn var(&self, name: &str) -> Option<String> {
+            (name == "XDG_RUNTIME_DIR").then(|| "/run/user/1000".to_string())
+        }
+        fn uid(&self) -> u32 {
+            1000
+        }
+    }
+
+    const BASE: &str = "[providers.m]\nkind = \"mock\"\n[models.x]\nprovider = \"m\"\nmodel = \"echo\"\n";
+
+    fn errors(extra: &str) -> String {
+        match parse(&format!("{BASE}{extra}"), Path::new("t.toml"), &TestEnv) {
+            Ok(_) => String::new(),
+            Err(e) => e.0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"),
+        }
+    }
+
+    #[test]
+    fn a_models_reasoning_control_is_read_and_checked() {
+        let s =
+            parse(&format!("{BASE}reasoning = {{ levels = [\"low\", \"max\"] }}\n"), Path::new("t"), &TestEnv).unwrap();
+        assert_eq!(s.models["x"].reasoning, Some(Control::Levels(vec![Effort::Low, Effort::Xhigh])));
+        let s = parse(
+            &format!("{BASE}reasoning = {{ budget = [1024, 8000], can_off = true }}\n"),
+            Path::new("t"),
+            &TestEnv,
+        )
+        .unwrap();
+        assert_eq!(s.models["x"].reasoning, Some(Control::Budget { min: 1024, max: 8000, can_off: true }));
+        let s = parse(&format!("{BASE}reasoning = {{ none = true }}\n"), Path::new("t"), &TestEnv).unwrap();
+        assert_eq!(s.models["x"].reasoning, Some(Control::None));
+        assert!(parse(BASE, Path::new("t"), &TestEnv).unwrap().models["x"].reasoning.is_none());
+
+        let e = errors("reasoning = { levels = [\"low\", \"ultra\"] }\n");
+        assert!(e.contains("models.x.reasoning.levels.1") && e.contains("unknown reasoning level `ultra`"), "{e}");
+        let e = errors("reasoning = { budget = [9000, 100] }\n");
+        assert!(e.contains("the minimum is above the maximum"), "{e}");
+        let e = errors("reasoning = { levels = [\"low\"], none = true }\n");
+        assert!(e.contains("exactly one of"), "{e}");
+        let e = errors("reasoning = { levels = [] }\n");
+        assert!(e.contains("at least one level"), "{e}");
+        let e = errors("reasoning = { level = [\"low\"] }\n");
+        assert!(e.contains("level"), "an unknown key is named: {e}");
+    }
+
+    #[test]
+    fn a_routes_foreign_reasoning_is_drop_or_text() {
+        let route = |v: &str| format!("{BASE}[routes.r]\ntargets = [\"x\"]\n{v}");
+        let s = parse(&route(""), Path::new("t"), &TestEnv).unwrap();
+        assert_eq!(s.routes["r"].foreign_reasoning, ForeignReasoning::Drop);
+        let s = parse(&route("foreign_reasoning = \"text\"\n"), Path::new("t"), &TestEnv).unwrap();
+        assert_eq!(s.routes["r"].foreign_reasoning, ForeignReasoning::Text);
+        let e = match parse(&route("foreign_reasoning = \"keep\"\n"), Path::new("t"), &TestEnv) {
+            Err(e) => e.0.iter().map(|e| e.to_string()).collect::<String>(),
+            Ok(_) => String::new(),
+        };
+        assert!(e.contains("routes.r.foreign_reasoning") && e.contains("known: drop, text"), "{e}");
+    }
+}

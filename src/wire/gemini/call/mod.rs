@@ -9,6 +9,8 @@ pub mod response;
 pub mod stream;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod thought_tests;
 pub mod thoughts;
 pub mod tools;
 
