@@ -17,6 +17,7 @@ mod messages;
 mod native;
 mod operator;
 mod reasoning;
+mod reasoning_vendors;
 mod reload;
 mod responses;
 mod responses_passthrough;

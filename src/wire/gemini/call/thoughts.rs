@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use serde_json::{Value, json};
 
-use super::super::types::{GenerateRequest, Part};
+use super::super::types::GenerateRequest;
 use crate::api::Message;
 use crate::api::reasoning::{DetailKind, Effort, FORMAT_GEMINI, ReasoningDetail, Resolved};
 
@@ -57,8 +57,8 @@ pub fn text_signature(signature: &str, index: u32) -> ReasoningDetail {
     d
 }
 
-/// Puts a model turn's text-part signatures back: on its first text part, or on a part of
-/// its own (an empty text) when the turn has none.
+/// Puts a model turn's text-part signatures back on its text parts, in order (Gemini takes
+/// them there; a turn with no text part left has nowhere for them: dropped, logged).
 pub fn replay<'a>(m: &'a Message, parts: &mut Vec<super::parts::Tagged<'a>>) {
     let sigs = m
         .reasoning_details
@@ -69,10 +69,7 @@ pub fn replay<'a>(m: &'a Message, parts: &mut Vec<super::parts::Tagged<'a>>) {
     for sig in sigs {
         match parts.iter_mut().find(|p| p.part.text.is_some() && p.part.thought_signature.is_none()) {
             Some(p) => p.part.thought_signature = Some(sig),
-            None => {
-                let part = Part { text: Some(Cow::Borrowed("")), thought_signature: Some(sig), ..Part::default() };
-                parts.insert(0, super::parts::Tagged { part, call_id: None });
-            }
+            None => tracing::debug!("a Gemini text signature with no text part to go back on was dropped"),
         }
     }
 }

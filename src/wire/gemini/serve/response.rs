@@ -24,6 +24,7 @@ pub fn from_canonical(r: &ChatResponse) -> Result<GenerateResponse, WireError> {
                 parts.push(RespPart { text: Some(text.clone()), ..RespPart::default() });
             }
         }
+        super::thoughts::sign_text(&mut parts);
         for (k, call) in msg.tool_calls.iter().flatten().enumerate() {
             parts.push(function_call(call, &format!("choices[{}].message.tool_calls[{k}]", c.index))?);
         }

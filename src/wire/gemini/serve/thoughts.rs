@@ -55,3 +55,18 @@ pub fn replayed(text: Option<&str>, thought: bool, signature: Option<&str>, inde
     d.index = Some(index);
     Some(d)
 }
+
+/// A text signature (an empty part with only a `thoughtSignature`) moved onto the answer's
+/// text part, where Gemini put it and where it must come back (Gemini takes no empty part).
+pub fn sign_text(parts: &mut Vec<RespPart>) {
+    let bare = |p: &RespPart| p.thought.is_none() && p.text.as_deref() == Some("") && p.thought_signature.is_some();
+    let Some(at) = parts.iter().position(bare) else { return };
+    let Some(to) = parts.iter().position(|p| p.thought.is_none() && !p.text.as_deref().unwrap_or("").is_empty()) else {
+        return;
+    };
+    if parts[to].thought_signature.is_none() {
+        let sig = parts[at].thought_signature.take();
+        parts[to].thought_signature = sig;
+        parts.remove(at);
+    }
+}
