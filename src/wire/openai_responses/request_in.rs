@@ -73,8 +73,9 @@ pub struct Converted<T> {
 /// The canonical request for a Responses request, and what only a Responses upstream gets.
 pub fn to_chat_request(req: &CreateResponse) -> Result<Ingress, WireError> {
     refuse_other_kinds(req)?;
-    let mut dropped = Vec::new();
-    let messages = messages(req, &mut dropped)?;
+    // Every input item has a canonical form now (reasoning items ride on their turn).
+    let dropped = Vec::new();
+    let messages = messages(req)?;
     let stream = req.stream.unwrap_or(false);
     let (extra, only) = split_extras(req);
     let mut required = Vec::new();
@@ -157,7 +158,7 @@ fn split_extras(req: &CreateResponse) -> (Extra, Extra) {
     (extra, only)
 }
 
-fn messages(req: &CreateResponse, _dropped: &mut Vec<String>) -> Result<Vec<Message>, WireError> {
+fn messages(req: &CreateResponse) -> Result<Vec<Message>, WireError> {
     let mut out = Vec::new();
     if let Some(text) = &req.instructions {
         out.push(message(Role::Developer, Some(Content::Text(text.clone()))));
