@@ -114,6 +114,7 @@ impl Provider {
     pub async fn complete(&self, req: &ChatRequest, t: &Target<'_>) -> Result<ChatResponse, ProviderError> {
         let req = reasoning::keep_own(req, t.format(), t.provider, t.foreign);
         let sent = reasoning::resolve(&req.reasoning_ask(), &t.control, t.model);
+        reasoning::check_combination(t.kind, t.api, t.model, &req, sent)?;
         let mut whole = match self.fan_out(&req, t.api)? {
             Some((n, one)) => fanout::complete(n, || self.complete_one(&one, t, sent)).await?,
             None => self.complete_one(&req, t, sent).await?,
@@ -173,6 +174,7 @@ impl Provider {
     pub async fn stream(&self, req: &ChatRequest, t: &Target<'_>) -> Result<ChunkStream, ProviderError> {
         let req = reasoning::keep_own(req, t.format(), t.provider, t.foreign);
         let sent = reasoning::resolve(&req.reasoning_ask(), &t.control, t.model);
+        reasoning::check_combination(t.kind, t.api, t.model, &req, sent)?;
         let s = match self.fan_out(&req, t.api)? {
             Some((n, one)) => fanout::stream(n, || self.stream_one(&one, t, sent)).await?,
             None => self.stream_one(&req, t, sent).await?,

@@ -120,6 +120,37 @@ pub fn resolve(ask: &ReasoningAsk, control: &Control, model: &str) -> Resolved {
     sent
 }
 
+/// OpenAI models whose Chat Completions endpoint rejects function tools with reasoning on
+/// (their 400 says to use `/v1/responses`).
+const CHAT_TOOLS_NEED_RESPONSES: &[&str] = &["gpt-5.1", "gpt-5.2"];
+
+/// A call the vendor would answer with a 400 for its combination of fields: reasoning with
+/// function tools on Chat Completions for the models that take that only through the
+/// Responses API. `Unsupported`, so the router tries the next deployment (one with
+/// `api = "responses"` serves it).
+pub fn check_combination(
+    kind: ProviderKind,
+    api: crate::config::UpstreamApi,
+    model: &str,
+    req: &ChatRequest,
+    sent: Resolved,
+) -> Result<(), super::ProviderError> {
+    let reasons = matches!(sent, Resolved::Level(e) if e != Off);
+    let openai_chat =
+        matches!(kind, ProviderKind::OpenAi | ProviderKind::Azure) && api == crate::config::UpstreamApi::Chat;
+    let tools = req.tools.as_ref().is_some_and(|t| !t.is_empty());
+    let bare = model.rsplit('/').next().unwrap_or(model);
+    if reasons && openai_chat && tools && CHAT_TOOLS_NEED_RESPONSES.iter().any(|p| bare.starts_with(p)) {
+        return Err(super::ProviderError::new(
+            super::Failure::Unsupported,
+            format!(
+                "{model} takes function tools with reasoning only through the Responses API (a deployment with api = \"responses\")"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The `reasoning_details` format a vendor kind mints and accepts.
 pub fn format_of(kind: ProviderKind) -> Option<&'static str> {
     match kind {

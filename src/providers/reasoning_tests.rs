@@ -137,3 +137,19 @@ fn answers_are_tagged_with_the_minting_provider() {
     let d = &resp.choices[0].message.reasoning_details.as_ref().unwrap()[0];
     assert_eq!(d.provider.as_deref(), Some("claude"));
 }
+
+#[test]
+fn tools_with_reasoning_on_chat_completions_go_where_they_are_taken() {
+    use crate::config::UpstreamApi;
+    let mut req = conversation();
+    req.tools = Some(serde_json::from_value(json!([{"type": "function", "function": {"name": "w"}}])).unwrap());
+    let high = Resolved::Level(High);
+    let e = check_combination(ProviderKind::OpenAi, UpstreamApi::Chat, "gpt-5.2", &req, high).unwrap_err();
+    assert_eq!(e.failure, crate::providers::Failure::Unsupported, "the router fails over, no bare 400");
+    assert!(check_combination(ProviderKind::OpenAi, UpstreamApi::Responses, "gpt-5.2", &req, high).is_ok());
+    assert!(check_combination(ProviderKind::OpenAi, UpstreamApi::Chat, "gpt-5.2", &req, Resolved::Off).is_ok());
+    assert!(check_combination(ProviderKind::OpenAi, UpstreamApi::Chat, "gpt-5", &req, high).is_ok());
+    assert!(check_combination(ProviderKind::OpenAiCompatible, UpstreamApi::Chat, "gpt-5.2", &req, high).is_ok());
+    req.tools = None;
+    assert!(check_combination(ProviderKind::OpenAi, UpstreamApi::Chat, "gpt-5.2", &req, high).is_ok());
+}

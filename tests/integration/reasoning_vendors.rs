@@ -15,6 +15,10 @@ fn config(addr: &str) -> String {
         .models("oai", &[("oai-reasoning", "reasoning")])
         .models("gem", &[("gem-echo", "gemini-3-pro-preview")])
         .models("claude", &[("claude-echo", "echo")])
+        .provider("chatty", "openai", "/v1", "sk-fake-chat-key")
+        .models("chatty", &[("gpt52-chat", "gpt-5.2")])
+        .raw("[models.gpt52-responses]\nprovider = \"chatty\"\nmodel = \"gpt-5.2\"\napi = \"responses\"")
+        .route("gpt52", &["gpt52-chat", "gpt52-responses"])
         .build()
 }
 
@@ -70,4 +74,22 @@ async fn gemini_thoughts_show_and_its_signature_goes_back_on_its_part() {
     assert_eq!(contents[1]["parts"], json!([{"text": "hello there", "thoughtSignature": "c2lnLWZha2UtdGhvdWdodA=="}]));
     chat(&d, &json!({"model": "claude-echo", "messages": messages})).await;
     assert!(!vendor.last_request()["body"].to_string().contains("c2lnLWZha2UtdGhvdWdodA"));
+}
+
+#[tokio::test]
+async fn tools_with_reasoning_go_to_the_responses_api_where_chat_completions_rejects_them() {
+    let (vendor, d) = with_fake_vendor(config).await;
+    let tools = json!([{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}]);
+    let body = json!({"model": "gpt52", "reasoning_effort": "high", "tools": tools,
+        "messages": [{"role": "user", "content": "hi"}]});
+    let a = chat(&d, &body).await;
+    assert_eq!(a["choices"][0]["message"]["content"], "hi");
+    let last = vendor.last_request();
+    assert_eq!(last["path"], "/v1/responses", "never sent to Chat Completions: {last}");
+    assert_eq!(last["body"]["reasoning"]["effort"], "high");
+    assert_eq!(vendor.calls(), 1, "no call was made that the vendor would have rejected");
+    // Without tools, Chat Completions takes it.
+    let plain = json!({"model": "gpt52", "reasoning_effort": "high", "messages": [{"role": "user", "content": "hi"}]});
+    chat(&d, &plain).await;
+    assert_eq!(vendor.last_request()["path"], "/v1/chat/completions");
 }
