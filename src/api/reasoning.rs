@@ -280,10 +280,12 @@ pub fn envelope(d: &ReasoningDetail) -> String {
     if !json.len().is_multiple_of(2) {
         json.push(b' ');
     }
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(ENVELOPE.len() + json.len() * 2);
     out.push_str(ENVELOPE);
     for b in json {
-        out.push_str(&format!("{b:02x}"));
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
     }
     out
 }
@@ -298,9 +300,9 @@ pub fn open_envelope(s: &str) -> Option<ReasoningDetail> {
     if !is_envelope(s) {
         return None;
     }
+    let nibble = |c: u8| char::from(c).to_digit(16).and_then(|d| u8::try_from(d).ok());
     let hex = &s.as_bytes()[ENVELOPE.len()..];
-    let bytes: Option<Vec<u8>> =
-        hex.chunks(2).map(|p| std::str::from_utf8(p).ok().and_then(|h| u8::from_str_radix(h, 16).ok())).collect();
+    let bytes: Option<Vec<u8>> = hex.chunks(2).map(|p| Some((nibble(p[0])? << 4) | nibble(*p.get(1)?)?)).collect();
     serde_json::from_slice(&bytes?).ok()
 }
 
