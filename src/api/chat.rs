@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Extra;
+use super::reasoning::{Effort, ReasoningAsk, ReasoningDetail};
 
 /// A chat completion request as a caller sends it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -42,7 +43,16 @@ pub struct ChatRequest {
     pub response_format: Option<ResponseFormat>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
-    /// Every other field (logprobs, logit_bias, penalties, reasoning_effort, metadata, ...):
+    /// OpenAI's reasoning level (`none` .. `xhigh`); each adapter maps it to its vendor's
+    /// control for the model ([`crate::providers::reasoning`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<Effort>,
+    /// Extension: finer reasoning control than `reasoning_effort` (a thinking budget,
+    /// adaptive thinking, summaries, whether thoughts are shown), what the Messages,
+    /// Responses and Gemini ingresses read from their own fields. Never sent to a vendor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<ReasoningAsk>,
+    /// Every other field (logprobs, logit_bias, penalties, metadata, ...):
     /// passed through untouched to OpenAI-style vendors.
     #[serde(flatten)]
     pub extra: Extra,
@@ -73,6 +83,16 @@ impl ChatRequest {
     /// The output-token cap the caller asked for, whichever field carried it.
     pub fn max_output_tokens(&self) -> Option<u64> {
         self.max_completion_tokens.or(self.max_tokens)
+    }
+
+    /// The reasoning the caller asked for: `reasoning` with `reasoning_effort` as its effort
+    /// when it has none.
+    pub fn reasoning_ask(&self) -> ReasoningAsk {
+        let mut ask = self.reasoning.clone().unwrap_or_default();
+        if ask.effort.is_none() {
+            ask.effort = self.reasoning_effort;
+        }
+        ask
     }
 
     /// Semantic checks serde cannot express; the message names the offending field.
@@ -162,6 +182,14 @@ pub struct Message {
     pub tool_calls: Option<Vec<ToolCall>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_call_id: Option<String>,
+    /// An assistant turn's thinking text as an earlier answer gave it (what OpenAI-compatible
+    /// servers send); visible text only, never replayed to a vendor as its own reasoning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    /// An assistant turn's reasoning blocks as an earlier answer gave them, signatures
+    /// verbatim: the vendor that minted them gets them back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_details: Option<Vec<ReasoningDetail>>,
     #[serde(flatten)]
     pub extra: Extra,
 }

@@ -7,6 +7,7 @@ pub mod chat;
 pub mod embeddings;
 pub mod error;
 pub mod ids;
+pub mod reasoning;
 pub mod response;
 #[cfg(test)]
 mod response_tests;

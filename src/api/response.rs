@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::Extra;
 use super::chat::ToolCall;
+use super::reasoning::ReasoningDetail;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChatResponse {
@@ -59,6 +60,14 @@ pub struct ResponseMessage {
     pub refusal: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCall>>,
+    /// The answer's thinking text or reasoning summary, all blocks joined (the field
+    /// OpenAI-compatible servers use).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    /// The answer's reasoning blocks, signatures and encrypted data verbatim, each tagged
+    /// with the provider that minted it (an extension; OpenRouter's shape).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_details: Option<Vec<ReasoningDetail>>,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -113,6 +122,13 @@ pub struct Delta {
     pub refusal: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCallDelta>>,
+    /// A fragment of thinking text or a reasoning summary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    /// Whole reasoning blocks, each sent once when complete (its text was streamed before
+    /// in `reasoning_content`), signatures verbatim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_details: Option<Vec<ReasoningDetail>>,
     #[serde(flatten)]
     pub extra: Extra,
 }

@@ -96,6 +96,8 @@ fn chat_fields(req: &ChatRequest) -> Value {
         parallel_tool_calls,
         response_format,
         user: _,
+        reasoning_effort,
+        reasoning,
         extra,
         native,
         prompt,
@@ -116,6 +118,9 @@ fn chat_fields(req: &ChatRequest) -> Value {
     put(&mut fields, "tool_choice", tool_choice);
     put(&mut fields, "parallel_tool_calls", parallel_tool_calls);
     put(&mut fields, "response_format", response_format);
+    // Its name from when it was a pass-through field: keys stored before it was typed still match.
+    put(&mut fields, "extra.reasoning_effort", reasoning_effort);
+    put(&mut fields, "reasoning", reasoning);
     put_extra(&mut fields, extra);
     // What only a same-dialect vendor gets (Anthropic's `thinking`, say) changes its answer;
     // a request without such fields keys as its canonical form alone, so the same question

@@ -70,6 +70,8 @@ fn choice_at(choices: &mut Vec<Choice>, index: u32) -> &mut Choice {
                     content: None,
                     refusal: None,
                     tool_calls: None,
+                    reasoning_content: None,
+                    reasoning_details: None,
                     extra: Extra::new(),
                 },
                 finish_reason: None,
@@ -94,6 +96,10 @@ fn merge_delta(msg: &mut ResponseMessage, d: &Delta) {
     }
     append(&mut msg.content, &d.content);
     append(&mut msg.refusal, &d.refusal);
+    append(&mut msg.reasoning_content, &d.reasoning_content);
+    if let Some(details) = &d.reasoning_details {
+        msg.reasoning_details.get_or_insert_with(Vec::new).extend(details.iter().cloned());
+    }
     for tc in d.tool_calls.iter().flatten() {
         let calls = msg.tool_calls.get_or_insert_with(Vec::new);
         // Tool calls arrive in index order; `index` is their position.
@@ -182,6 +188,15 @@ pub fn replay(resp: &ChatResponse) -> Vec<ChatChunk> {
             None,
             Extra::new(),
         )]));
+        if m.reasoning_content.is_some() || m.reasoning_details.is_some() {
+            // Reasoning comes before the answer, as the vendor sent it.
+            let delta = Delta {
+                reasoning_content: m.reasoning_content.clone(),
+                reasoning_details: m.reasoning_details.clone(),
+                ..Delta::default()
+            };
+            out.push(chunk(vec![one(c.index, delta, None, None, Extra::new())]));
+        }
         let has_body = m.content.as_deref().is_some_and(|s| !s.is_empty())
             || m.refusal.is_some()
             || !m.extra.is_empty()
@@ -192,6 +207,8 @@ pub fn replay(resp: &ChatResponse) -> Vec<ChatChunk> {
                 content: m.content.clone().filter(|s| !s.is_empty()),
                 refusal: m.refusal.clone(),
                 tool_calls: None,
+                reasoning_content: None,
+                reasoning_details: None,
                 extra: m.extra.clone(),
             };
             out.push(chunk(vec![one(c.index, delta, None, c.logprobs.clone(), Extra::new())]));
@@ -244,7 +261,7 @@ mod tests {
         let whole = assemble(&original);
         let c = &whole.choices[0];
         assert_eq!(c.message.content.as_deref(), Some("Hello, world"));
-        assert_eq!(c.message.extra["reasoning_content"], "think more");
+        assert_eq!(c.message.reasoning_content.as_deref(), Some("think more"));
         let calls = c.message.tool_calls.as_ref().unwrap();
         assert_eq!((calls[0].id.as_str(), calls[0].function.arguments.as_str()), ("call_1", "{\"a\":1}"));
         assert_eq!(c.finish_reason.as_deref(), Some("tool_calls"));

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::context::ResolveCx;
 use super::providers::{ProviderFile, ProviderSettings, UpstreamApi, resolve_api};
+use crate::api::reasoning::{Control, Effort};
 use crate::callers::prices::Price;
 
 #[derive(Debug, Deserialize)]
@@ -28,6 +29,23 @@ pub struct ModelFile {
     pub tpm: Option<u64>,
     /// "chat" or "responses": overrides the provider's `api` for this deployment.
     pub api: Option<String>,
+    /// How this model takes reasoning, overriding the built-in effort table.
+    pub reasoning: Option<ReasoningFile>,
+}
+
+/// `[models.X.reasoning]`: `levels = ["low", "high"]` (a level control: OpenAI effort,
+/// Gemini 3 thinkingLevel, Anthropic adaptive thinking), or `budget = [min, max]` with
+/// `can_off` (a token budget: Anthropic budget_tokens, Gemini 2.5 thinkingBudget), or
+/// `none = true` (the model takes no reasoning control).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReasoningFile {
+    pub levels: Option<Vec<String>>,
+    pub budget: Option<[u64; 2]>,
+    #[serde(default)]
+    pub can_off: bool,
+    #[serde(default)]
+    pub none: bool,
 }
 
 /// `price = { input = 3.0, output = 15.0 }`, USD per 1M tokens, optionally with the prices a
@@ -75,6 +93,8 @@ pub struct ModelSettings {
     /// The OpenAI endpoint this deployment is called through (the model's `api`, else the
     /// provider's; always `Chat` for kinds that are not OpenAI-shaped).
     pub api: UpstreamApi,
+    /// The configured reasoning control (`[models.X.reasoning]`); None: the effort table's.
+    pub reasoning: Option<Control>,
     /// `fingerprint()`, worked out once when the settings are made (they do not change after).
     fingerprint: String,
 }
@@ -93,6 +113,7 @@ impl ModelSettings {
             price: None,
             capabilities: Vec::new(),
             limits: Limits::default(),
+            reasoning: None,
             fingerprint: String::new(),
         }
         .fingerprinted()
@@ -173,6 +194,7 @@ pub(super) fn resolve_models(
                     region: m.region.clone().or_else(|| provider.region.clone()),
                     limits: Limits { max_concurrent: m.max_concurrent, rpm: m.rpm, tpm: m.tpm },
                     api,
+                    reasoning: m.reasoning.as_ref().and_then(|r| reasoning_control(cx, name, r)),
                     fingerprint: String::new(),
                 }
                 .fingerprinted(),
@@ -205,3 +227,113 @@ fn check_model(cx: &mut ResolveCx<'_>, name: &str, m: &ModelFile) {
 #[cfg(test)]
 #[path = "price_tests.rs"]
 mod price_tests;
+
+/// `[models.X.reasoning]` as a control; exactly one of `levels`, `budget`, `none`.
+fn reasoning_control(cx: &mut ResolveCx<'_>, name: &str, r: &ReasoningFile) -> Option<Control> {
+    let at = ["models", name, "reasoning"];
+    let set = usize::from(r.levels.is_some()) + usize::from(r.budget.is_some()) + usize::from(r.none);
+    if set != 1 {
+        cx.err(&at, "set exactly one of `levels`, `budget` or `none = true`");
+        return None;
+    }
+    if r.none {
+        return Some(Control::None);
+    }
+    if let Some([min, max]) = r.budget {
+        if min > max {
+            cx.err(&at, format!("budget = [{min}, {max}]: the minimum is above the maximum"));
+            return None;
+        }
+        return Some(Control::Budget { min, max, can_off: r.can_off });
+    }
+    let names = r.levels.as_deref().unwrap_or_default();
+    let mut levels = Vec::with_capacity(names.len());
+    for (i, l) in names.iter().enumerate() {
+        match Effort::parse(l) {
+            Some(e) => levels.push(e),
+            None => {
+                let known: Vec<&str> = Effort::ALL.iter().map(|e| e.as_str()).collect();
+                let idx = i.to_string();
+                cx.err(
+                    &["models", name, "reasoning", "levels", &idx],
+                    format!("unknown reasoning level `{l}` (known: {})", known.join(", ")),
+                );
+            }
+        }
+    }
+    if names.is_empty() {
+        cx.err(&at, "`levels` must name at least one level");
+    }
+    (levels.len() == names.len() && !levels.is_empty()).then_some(Control::Levels(levels))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::path::Path;
+
+    use crate::api::reasoning::{Control, Effort, ForeignReasoning};
+    use crate::config::{Env, parse};
+
+    struct TestEnv;
+
+    impl Env for TestEnv {
+        fn var(&self, name: &str) -> Option<String> {
+            (name == "XDG_RUNTIME_DIR").then(|| "/run/user/1000".to_string())
+        }
+        fn uid(&self) -> u32 {
+            1000
+        }
+    }
+
+    const BASE: &str = "[providers.m]\nkind = \"mock\"\n[models.x]\nprovider = \"m\"\nmodel = \"echo\"\n";
+
+    fn errors(extra: &str) -> String {
+        match parse(&format!("{BASE}{extra}"), Path::new("t.toml"), &TestEnv) {
+            Ok(_) => String::new(),
+            Err(e) => e.0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"),
+        }
+    }
+
+    #[test]
+    fn a_models_reasoning_control_is_read_and_checked() {
+        let s =
+            parse(&format!("{BASE}reasoning = {{ levels = [\"low\", \"max\"] }}\n"), Path::new("t"), &TestEnv).unwrap();
+        assert_eq!(s.models["x"].reasoning, Some(Control::Levels(vec![Effort::Low, Effort::Xhigh])));
+        let s = parse(
+            &format!("{BASE}reasoning = {{ budget = [1024, 8000], can_off = true }}\n"),
+            Path::new("t"),
+            &TestEnv,
+        )
+        .unwrap();
+        assert_eq!(s.models["x"].reasoning, Some(Control::Budget { min: 1024, max: 8000, can_off: true }));
+        let s = parse(&format!("{BASE}reasoning = {{ none = true }}\n"), Path::new("t"), &TestEnv).unwrap();
+        assert_eq!(s.models["x"].reasoning, Some(Control::None));
+        assert!(parse(BASE, Path::new("t"), &TestEnv).unwrap().models["x"].reasoning.is_none());
+
+        let e = errors("reasoning = { levels = [\"low\", \"ultra\"] }\n");
+        assert!(e.contains("models.x.reasoning.levels.1") && e.contains("unknown reasoning level `ultra`"), "{e}");
+        let e = errors("reasoning = { budget = [9000, 100] }\n");
+        assert!(e.contains("the minimum is above the maximum"), "{e}");
+        let e = errors("reasoning = { levels = [\"low\"], none = true }\n");
+        assert!(e.contains("exactly one of"), "{e}");
+        let e = errors("reasoning = { levels = [] }\n");
+        assert!(e.contains("at least one level"), "{e}");
+        let e = errors("reasoning = { level = [\"low\"] }\n");
+        assert!(e.contains("level"), "an unknown key is named: {e}");
+    }
+
+    #[test]
+    fn a_routes_foreign_reasoning_is_drop_or_text() {
+        let route = |v: &str| format!("{BASE}[routes.r]\ntargets = [\"x\"]\n{v}");
+        let s = parse(&route(""), Path::new("t"), &TestEnv).unwrap();
+        assert_eq!(s.routes["r"].foreign_reasoning, ForeignReasoning::Drop);
+        let s = parse(&route("foreign_reasoning = \"text\"\n"), Path::new("t"), &TestEnv).unwrap();
+        assert_eq!(s.routes["r"].foreign_reasoning, ForeignReasoning::Text);
+        let e = match parse(&route("foreign_reasoning = \"keep\"\n"), Path::new("t"), &TestEnv) {
+            Err(e) => e.0.iter().map(|e| e.to_string()).collect::<String>(),
+            Ok(_) => String::new(),
+        };
+        assert!(e.contains("routes.r.foreign_reasoning") && e.contains("known: drop, text"), "{e}");
+    }
+}

@@ -34,6 +34,10 @@ pub struct RouteFile {
     /// "auto": Anthropic targets get prompt-cache breakpoints on the tools, the system prompt
     /// and the last user turn; "off" (the default): only the caller's own.
     pub prompt_cache: Option<String>,
+    /// "drop" (default) or "text": what becomes of reasoning another vendor minted when a
+    /// conversation fails over (its signed blocks are never sent; "text" keeps their visible
+    /// text as plain text of the assistant turn).
+    pub foreign_reasoning: Option<String>,
 }
 
 /// Who places Anthropic prompt-cache breakpoints for a route's requests.
@@ -76,6 +80,7 @@ pub struct RouteSettings {
     /// Response cache; None = off.
     pub cache: Option<RouteCache>,
     pub prompt_cache: PromptCache,
+    pub foreign_reasoning: crate::api::reasoning::ForeignReasoning,
 }
 
 /// `min_stream_rate = { tokens = N, within = "2s" }` as written.
@@ -164,7 +169,33 @@ fn resolve_route(cx: &mut ResolveCx<'_>, name: &str, r: &RouteFile, refs: &Route
         cx.err(&["routes", name, "regions"], "an empty list would exclude every target; omit the key instead");
     }
     let prompt_cache = resolve_prompt_cache(cx, name, r.prompt_cache.as_deref());
-    RouteSettings { name: name.to_string(), strategy, targets, weights, regions, timing, cache, prompt_cache }
+    let foreign_reasoning = resolve_foreign_reasoning(cx, name, r.foreign_reasoning.as_deref());
+    RouteSettings {
+        name: name.to_string(),
+        strategy,
+        targets,
+        weights,
+        regions,
+        timing,
+        cache,
+        prompt_cache,
+        foreign_reasoning,
+    }
+}
+
+fn resolve_foreign_reasoning(
+    cx: &mut ResolveCx<'_>,
+    name: &str,
+    raw: Option<&str>,
+) -> crate::api::reasoning::ForeignReasoning {
+    match raw {
+        None | Some("drop") => crate::api::reasoning::ForeignReasoning::Drop,
+        Some("text") => crate::api::reasoning::ForeignReasoning::Text,
+        Some(other) => {
+            cx.err(&["routes", name, "foreign_reasoning"], format!("unknown value `{other}` (known: drop, text)"));
+            crate::api::reasoning::ForeignReasoning::Drop
+        }
+    }
 }
 
 fn resolve_prompt_cache(cx: &mut ResolveCx<'_>, name: &str, raw: Option<&str>) -> PromptCache {

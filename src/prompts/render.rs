@@ -145,6 +145,8 @@ impl Prompt {
                     name: None,
                     tool_calls: None,
                     tool_call_id: None,
+                    reasoning_content: None,
+                    reasoning_details: None,
                     extra: Default::default(),
                 })
             })

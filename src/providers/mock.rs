@@ -70,6 +70,8 @@ impl Mock {
                     content: Some(tokens.concat()),
                     refusal: None,
                     tool_calls: None,
+                    reasoning_content: None,
+                    reasoning_details: None,
                     extra: Extra::new(),
                 },
                 finish_reason: Some("stop".into()),

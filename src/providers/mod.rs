@@ -13,20 +13,60 @@ pub mod openai;
 pub mod openai_responses;
 pub mod output;
 pub mod presets;
+pub mod reasoning;
 
 use std::pin::Pin;
 use std::sync::Arc;
 
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use serde_json::Value;
 
+use crate::api::reasoning::{Control, ForeignReasoning, Resolved};
 use crate::api::{ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest};
-use crate::config::{ProviderKind, ProviderSettings, UpstreamApi};
+use crate::config::{ModelSettings, ProviderKind, ProviderSettings, UpstreamApi};
 use crate::wire::native::{self, Dialect};
 pub use error::{Action, Blame, Failure, ProviderError};
 
 /// A vendor stream, already translated to canonical chunks. Dropping it aborts the call.
 pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<ChatChunk, ProviderError>> + Send>>;
+
+/// One call's deployment, as an adapter needs it: the vendor's model id, the OpenAI endpoint
+/// (only OpenAI-shaped kinds read it), the configured provider's name (the tag on the
+/// reasoning it mints), the model's reasoning control, and what becomes of reasoning
+/// another vendor minted (the route's `foreign_reasoning`).
+#[derive(Debug, Clone)]
+pub struct Target<'a> {
+    pub model: &'a str,
+    pub api: UpstreamApi,
+    pub provider: &'a str,
+    pub kind: ProviderKind,
+    pub control: Control,
+    pub foreign: ForeignReasoning,
+}
+
+impl<'a> Target<'a> {
+    pub fn of(dep: &'a ModelSettings, foreign: ForeignReasoning) -> Self {
+        let p = &dep.provider;
+        let preset = p.http.as_ref().and_then(|h| h.preset);
+        Target {
+            model: &dep.vendor_model,
+            api: dep.api,
+            provider: &p.name,
+            kind: p.kind,
+            control: reasoning::control(p.kind, preset, &dep.vendor_model, dep.reasoning.as_ref()),
+            foreign,
+        }
+    }
+
+    /// The `reasoning_details` format this call's vendor accepts (none for Chat Completions,
+    /// which has no place for reasoning blocks).
+    fn format(&self) -> Option<&'static str> {
+        match self.kind {
+            ProviderKind::OpenAi | ProviderKind::Azure if self.api == UpstreamApi::Chat => None,
+            k => reasoning::format_of(k),
+        }
+    }
+}
 
 /// One configured vendor account, ready to call.
 pub enum Provider {
@@ -71,16 +111,15 @@ impl Provider {
     /// A whole (non-streaming) completion from `model` (the vendor's model id), through the
     /// deployment's OpenAI endpoint `api` (only OpenAI-shaped kinds read it). An answer with
     /// nothing in it is a vendor failure ([`output::whole`]).
-    pub async fn complete(
-        &self,
-        req: &ChatRequest,
-        model: &str,
-        api: UpstreamApi,
-    ) -> Result<ChatResponse, ProviderError> {
-        let whole = match self.fan_out(req, api)? {
-            Some((n, one)) => fanout::complete(n, || self.complete_one(&one, model, api)).await?,
-            None => self.complete_one(req, model, api).await?,
+    pub async fn complete(&self, req: &ChatRequest, t: &Target<'_>) -> Result<ChatResponse, ProviderError> {
+        let req = reasoning::keep_own(req, t.format(), t.provider, t.foreign);
+        let sent = reasoning::resolve(&req.reasoning_ask(), &t.control, t.model);
+        reasoning::check_combination(t.kind, t.api, t.model, &req, sent)?;
+        let mut whole = match self.fan_out(&req, t.api)? {
+            Some((n, one)) => fanout::complete(n, || self.complete_one(&one, t, sent)).await?,
+            None => self.complete_one(&req, t, sent).await?,
         };
+        reasoning::tag_answer(&mut whole, t.provider);
         output::whole(whole)
     }
 
@@ -118,35 +157,50 @@ impl Provider {
     async fn complete_one(
         &self,
         req: &ChatRequest,
-        model: &str,
-        api: UpstreamApi,
+        t: &Target<'_>,
+        sent: Resolved,
     ) -> Result<ChatResponse, ProviderError> {
-        self.check_native(req, api)?;
+        self.check_native(req, t.api)?;
         match self {
-            Provider::OpenAi(p) => p.complete(req, model, api).await,
-            Provider::Anthropic(p) => p.complete(req, model).await,
-            Provider::Gemini(p) => p.complete(req, model).await,
-            Provider::Mock(p) => p.complete(req, model).await,
+            Provider::OpenAi(p) => p.complete(req, t.model, t.api, sent).await,
+            Provider::Anthropic(p) => p.complete(req, t.model, sent).await,
+            Provider::Gemini(p) => p.complete(req, t.model, sent).await,
+            Provider::Mock(p) => p.complete(req, t.model).await,
         }
     }
 
     /// Starts a stream; resolves once the vendor accepted the call (headers received). Its
     /// chunks are held back until the first output ([`output::stream`]).
-    pub async fn stream(&self, req: &ChatRequest, model: &str, api: UpstreamApi) -> Result<ChunkStream, ProviderError> {
-        let s = match self.fan_out(req, api)? {
-            Some((n, one)) => fanout::stream(n, || self.stream_one(&one, model, api)).await?,
-            None => self.stream_one(req, model, api).await?,
+    pub async fn stream(&self, req: &ChatRequest, t: &Target<'_>) -> Result<ChunkStream, ProviderError> {
+        let req = reasoning::keep_own(req, t.format(), t.provider, t.foreign);
+        let sent = reasoning::resolve(&req.reasoning_ask(), &t.control, t.model);
+        reasoning::check_combination(t.kind, t.api, t.model, &req, sent)?;
+        let s = match self.fan_out(&req, t.api)? {
+            Some((n, one)) => fanout::stream(n, || self.stream_one(&one, t, sent)).await?,
+            None => self.stream_one(&req, t, sent).await?,
         };
-        Ok(output::stream(s))
+        let provider = t.provider.to_string();
+        let tagged = s.map(move |item| {
+            item.map(|mut c| {
+                reasoning::tag_chunk(&mut c, &provider);
+                c
+            })
+        });
+        Ok(output::stream(Box::pin(tagged)))
     }
 
-    async fn stream_one(&self, req: &ChatRequest, model: &str, api: UpstreamApi) -> Result<ChunkStream, ProviderError> {
-        self.check_native(req, api)?;
+    async fn stream_one(
+        &self,
+        req: &ChatRequest,
+        t: &Target<'_>,
+        sent: Resolved,
+    ) -> Result<ChunkStream, ProviderError> {
+        self.check_native(req, t.api)?;
         match self {
-            Provider::OpenAi(p) => p.stream(req, model, api).await,
-            Provider::Anthropic(p) => p.stream(req, model).await,
-            Provider::Gemini(p) => p.stream(req, model).await,
-            Provider::Mock(p) => p.stream(req, model).await,
+            Provider::OpenAi(p) => p.stream(req, t.model, t.api, sent).await,
+            Provider::Anthropic(p) => p.stream(req, t.model, sent).await,
+            Provider::Gemini(p) => p.stream(req, t.model, sent).await,
+            Provider::Mock(p) => p.stream(req, t.model).await,
         }
     }
 

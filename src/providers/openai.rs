@@ -13,6 +13,7 @@ use super::http::{self, Auth, Http};
 use super::presets::{self, Quirks};
 use super::{ChunkStream, Failure, ProviderError};
 use crate::api::chat::StreamOptions;
+use crate::api::reasoning::{Effort, ReasoningAsk, Resolved};
 use crate::api::{ChatRequest, ChatResponse, EmbeddingsRequest, Extra};
 use crate::config::{HttpSettings, ProviderKind, UpstreamApi};
 use crate::wire::WireError;
@@ -108,7 +109,23 @@ impl OpenAi {
     /// applied; streams ask for usage (the gateway needs it; the router drops the usage
     /// chunk if the caller did not ask) where the server understands `stream_options`.
     pub fn wire_request(q: &Quirks, req: &ChatRequest, model: &str, stream: bool) -> ChatRequest {
+        Self::build(q, req, model, stream, req.reasoning_effort)
+    }
+
+    /// [`Self::wire_request`] with `reasoning_effort` as the effort table resolved it.
+    fn with_reasoning(q: &Quirks, req: &ChatRequest, model: &str, stream: bool, sent: Resolved) -> ChatRequest {
+        let effort = match sent {
+            Resolved::Level(e) => Some(e),
+            Resolved::Off => Some(Effort::None),
+            Resolved::Budget(b) => ReasoningAsk { budget_tokens: Some(b), ..ReasoningAsk::default() }.level(),
+            Resolved::Unasked | Resolved::Adaptive => None,
+        };
+        Self::build(q, req, model, stream, effort)
+    }
+
+    fn build(q: &Quirks, req: &ChatRequest, model: &str, stream: bool, effort: Option<Effort>) -> ChatRequest {
         let mut out = req.clone();
+        out.reasoning_effort = effort;
         out.model = model.to_string();
         out.stream = stream.then_some(true);
         if stream && q.stream_options {
@@ -118,6 +135,12 @@ impl OpenAi {
             out.stream_options = Some(opts);
         } else {
             out.stream_options = None;
+        }
+        // Reasoning blocks have no Chat Completions form (removed before, by
+        // `reasoning::keep_own`); the extension ask is never sent.
+        out.reasoning = None;
+        for m in &mut out.messages {
+            (m.reasoning_content, m.reasoning_details) = (None, None);
         }
         presets::apply(q, &mut out);
         crate::wire::cache_control::strip(&mut out);
@@ -129,21 +152,30 @@ impl OpenAi {
         req: &ChatRequest,
         model: &str,
         api: UpstreamApi,
+        sent: Resolved,
     ) -> Result<ChatResponse, ProviderError> {
         if api == UpstreamApi::Responses {
-            return super::openai_responses::complete(&self.http, &self.url(model, Op::Responses)?, req, model).await;
+            let url = self.url(model, Op::Responses)?;
+            return super::openai_responses::complete(&self.http, &url, req, model, sent).await;
         }
-        let body = http::encode(&Self::wire_request(&self.quirks, req, model, false))?;
+        let body = http::encode(&Self::with_reasoning(&self.quirks, req, model, false, sent))?;
         let resp = self.http.post(&self.url(model, Op::Chat)?, body, error_from_http).await?;
         let bytes = self.http.read(resp).await?;
         serde_json::from_slice::<ChatResponse>(&bytes).map_err(|e| http::bad_response("chat completion", &e))
     }
 
-    pub async fn stream(&self, req: &ChatRequest, model: &str, api: UpstreamApi) -> Result<ChunkStream, ProviderError> {
+    pub async fn stream(
+        &self,
+        req: &ChatRequest,
+        model: &str,
+        api: UpstreamApi,
+        sent: Resolved,
+    ) -> Result<ChunkStream, ProviderError> {
         if api == UpstreamApi::Responses {
-            return super::openai_responses::stream(&self.http, &self.url(model, Op::Responses)?, req, model).await;
+            let url = self.url(model, Op::Responses)?;
+            return super::openai_responses::stream(&self.http, &url, req, model, sent).await;
         }
-        let body = http::encode(&Self::wire_request(&self.quirks, req, model, true))?;
+        let body = http::encode(&Self::with_reasoning(&self.quirks, req, model, true, sent))?;
         let resp = self.http.post(&self.url(model, Op::Chat)?, body, error_from_http).await?;
         let t = StreamState { x_groq: self.quirks.usage_in_x_groq };
         Ok(http::drive(resp.bytes_stream(), t, self.http.key().cloned(), None))

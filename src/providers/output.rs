@@ -19,12 +19,14 @@ pub fn whole(resp: ChatResponse) -> Result<ChatResponse, ProviderError> {
         m.content.as_deref().is_some_and(|t| !t.is_empty())
             || m.refusal.as_deref().is_some_and(|t| !t.is_empty())
             || m.tool_calls.as_ref().is_some_and(|t| !t.is_empty())
+            || m.reasoning_content.as_deref().is_some_and(|t| !t.is_empty())
+            || m.reasoning_details.as_ref().is_some_and(|d| !d.is_empty())
             || cut(c.finish_reason.as_deref())
     });
     if output {
         return Ok(resp);
     }
-    let what = if resp.choices.is_empty() { "no choices" } else { "no text, refusal or tool call" };
+    let what = if resp.choices.is_empty() { "no choices" } else { "no text, refusal, tool call or reasoning" };
     Err(ProviderError::new(Failure::BadResponse, format!("vendor answered 200 with {what}")))
 }
 
@@ -33,13 +35,16 @@ fn cut(finish: Option<&str>) -> bool {
     matches!(finish, Some("length" | "content_filter"))
 }
 
-/// Whether a chunk carries output (text, a refusal, a tool call, or a cut finish).
+/// Whether a chunk carries output (text, a refusal, a tool call, thinking or reasoning, or
+/// a cut finish).
 pub fn has_output(c: &ChatChunk) -> bool {
     c.choices.iter().any(|ch| {
         let d = &ch.delta;
         d.content.as_deref().is_some_and(|t| !t.is_empty())
             || d.refusal.as_deref().is_some_and(|t| !t.is_empty())
             || d.tool_calls.as_ref().is_some_and(|t| !t.is_empty())
+            || d.reasoning_content.as_deref().is_some_and(|t| !t.is_empty())
+            || d.reasoning_details.as_ref().is_some_and(|r| !r.is_empty())
             || cut(ch.finish_reason.as_deref())
     })
 }

@@ -140,6 +140,7 @@ fn remove(req: &mut ChatRequest, field: &str) -> bool {
         "seed" => req.seed.take().is_some(),
         "stream_options" => req.stream_options.take().is_some(),
         "parallel_tool_calls" => req.parallel_tool_calls.take().is_some(),
+        "reasoning_effort" => req.reasoning_effort.take().is_some(),
         other => req.extra.remove(other).is_some_and(|v| !v.is_null()),
     }
 }

@@ -304,7 +304,7 @@ async fn one_call(
     plan: &Plan,
     deadline: Instant,
 ) -> Result<Answer, ProviderError> {
-    let (model, api) = (cand.vendor_model.as_str(), cand.api);
+    let (model, target) = (cand.vendor_model.as_str(), crate::providers::Target::of(cand, plan.foreign_reasoning));
     // A prompt with its own phrasing for this deployment's vendor family gets it here.
     let phrased = match job {
         Job::Complete(r) | Job::Stream(r) => PromptUse::phrased_for(r, Family::of(cand.provider.kind)),
@@ -314,7 +314,7 @@ async fn one_call(
         Job::Complete(req) => {
             let req = phrased.as_ref().unwrap_or(req);
             let budget = (Instant::now() + plan.timing.attempt_timeout).min(deadline);
-            timeout_at(budget, provider.complete(req, model, api))
+            timeout_at(budget, provider.complete(req, &target))
                 .await
                 .map_err(|_| ProviderError::timeout("no answer", plan.timing.attempt_timeout))?
                 .map(Answer::Complete)
@@ -331,7 +331,7 @@ async fn one_call(
             // One budget for connect + headers + first chunk.
             let first_by = (Instant::now() + plan.timing.first_token_timeout).min(deadline);
             let no_first = || ProviderError::timeout("no first token", plan.timing.first_token_timeout);
-            let mut rest = timeout_at(first_by, provider.stream(req, model, api)).await.map_err(|_| no_first())??;
+            let mut rest = timeout_at(first_by, provider.stream(req, &target)).await.map_err(|_| no_first())??;
             match timeout_at(first_by, rest.next()).await {
                 Err(_) => Err(no_first()),
                 Ok(None) => Err(ProviderError::new(Failure::BadResponse, "vendor stream ended without a chunk")),

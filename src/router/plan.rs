@@ -19,6 +19,8 @@ pub struct Plan {
     pub candidates: Vec<Arc<ModelSettings>>,
     /// Estimated tokens of the call (prompt + requested output), for rate limits.
     pub tokens: f64,
+    /// The route's `foreign_reasoning` (what failover does with another vendor's reasoning).
+    pub foreign_reasoning: crate::api::reasoning::ForeignReasoning,
 }
 
 /// What a request needs from a deployment.
@@ -170,7 +172,13 @@ pub fn plan(snap: &Snapshot, name: &str, needs: &Needs, health: &Health) -> Resu
     if let Some(why) = needs.exclusion(&single, &[]) {
         return Err(nobody_can(name, &[(single.name.clone(), why)]));
     }
-    Ok(Plan { route: name.to_string(), timing: Timing::default(), candidates: vec![single], tokens: needs.tokens() })
+    Ok(Plan {
+        route: name.to_string(),
+        timing: Timing::default(),
+        candidates: vec![single],
+        tokens: needs.tokens(),
+        foreign_reasoning: Default::default(),
+    })
 }
 
 fn route_plan(route: &RouteSettings, needs: &Needs, health: &Health) -> Result<Plan, GatewayError> {
@@ -186,7 +194,13 @@ fn route_plan(route: &RouteSettings, needs: &Needs, health: &Health) -> Result<P
         return Err(nobody_can(&route.name, &excluded));
     }
     let candidates = order(route.strategy, eligible, needs, health);
-    Ok(Plan { route: route.name.clone(), timing: route.timing, candidates, tokens: needs.tokens() })
+    Ok(Plan {
+        route: route.name.clone(),
+        timing: route.timing,
+        candidates,
+        tokens: needs.tokens(),
+        foreign_reasoning: route.foreign_reasoning,
+    })
 }
 
 /// Orders eligible targets by the route's strategy.

@@ -112,6 +112,13 @@ pub struct BodyFor<'a> {
     stream: bool,
 }
 
+impl<'a> BodyFor<'a> {
+    /// `body` (a caller's native body, possibly edited) with `model` and `stream` set.
+    pub fn new(body: &'a Map<String, Value>, model: &'a str, stream: bool) -> Self {
+        BodyFor { body, model, stream }
+    }
+}
+
 impl serde::Serialize for BodyFor<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;

@@ -196,6 +196,8 @@ mod tests {
             name: None,
             tool_calls: None,
             tool_call_id: None,
+            reasoning_content: None,
+            reasoning_details: None,
             extra: Default::default(),
         }
     }

@@ -8,15 +8,24 @@
 //! it) but sent as it came, with only `model` set; the answer is read for its usage and its
 //! bytes are served as they are; a stream event is re-framed and decoded for accounting.
 //! Pure conversions only (no network), on a multi-turn tool-use conversation. Numbers, not
-//! assertions.
+//! assertions. A second table has reasoning on: the request asks for `reasoning_effort: high`
+//! and replays an earlier turn's signed Anthropic thinking (kept for Anthropic, removed for
+//! the others), the answer carries thinking text and a signed block, and the stream event is
+//! a thinking delta (Anthropic `thinking_delta`, a Gemini thought part, a Responses summary
+//! delta, a chat `reasoning_content` delta).
 //!
 //! `cargo run --release -p sidegate-bench --bin dialect-bench [-- --iters N]`
 
 use std::hint::black_box;
 
 use serde_json::{Value, json};
+use sidegate::api::reasoning::{
+    Effort, FORMAT_ANTHROPIC, FORMAT_GEMINI, FORMAT_OPENAI, ForeignReasoning, ReasoningDetail,
+};
 use sidegate::api::{ChatChunk, ChatRequest, ChatResponse};
+use sidegate::config::ProviderKind;
 use sidegate::providers::openai::OpenAi;
+use sidegate::providers::reasoning;
 use sidegate::providers::{openai_responses as presp, presets};
 use sidegate::wire::anthropic::{call as anth, serve as aserve, types as awire};
 use sidegate::wire::gemini::{call as gem, serve as gserve, types as gwire};
@@ -55,6 +64,14 @@ impl D {
         }
     }
 
+    fn kind(self) -> ProviderKind {
+        match self {
+            D::Chat | D::Responses => ProviderKind::OpenAi,
+            D::Messages => ProviderKind::Anthropic,
+            D::Gemini => ProviderKind::Gemini,
+        }
+    }
+
     fn model(self) -> &'static str {
         match self {
             D::Chat => "gpt-4o-mini",
@@ -65,7 +82,21 @@ impl D {
     }
 }
 
-fn conversation() -> ChatRequest {
+fn conversation(reasoning: bool) -> ChatRequest {
+    let mut req = plain_conversation();
+    if reasoning {
+        req.reasoning_effort = Some(Effort::High);
+        let detail: ReasoningDetail = serde_json::from_value(json!({"type": "reasoning.text",
+            "text": "The user wants the weather; I should call the tool for Paris and the time.",
+            "signature": "EqQBCkgIARABGAIiQL".repeat(20), "format": "anthropic-claude-v1", "provider": "claude"}))
+        .expect("valid detail");
+        req.messages[2].reasoning_details = Some(vec![detail]);
+        req.messages[2].reasoning_content = Some("The user wants the weather.".into());
+    }
+    req
+}
+
+fn plain_conversation() -> ChatRequest {
     let para = "The quick brown fox jumps over the lazy dog, and then considers the weather in Paris. ".repeat(4);
     serde_json::from_value(json!({
         "model": "m", "temperature": 0.3, "max_tokens": 512,
@@ -87,7 +118,24 @@ fn conversation() -> ChatRequest {
     .expect("valid request")
 }
 
-fn answer() -> ChatResponse {
+fn answer(reasoning: bool) -> ChatResponse {
+    let mut a = plain_answer();
+    if reasoning {
+        let text = "Tomorrow's forecast is what the tool gives; one sentence, then.";
+        let m = &mut a.choices[0].message;
+        m.reasoning_content = Some(text.into());
+        m.reasoning_details = Some(vec![
+            serde_json::from_value(
+                json!({"type": "reasoning.text", "text": text, "signature": "EqQBCkgIARABGAIiQL".repeat(20),
+                "format": "anthropic-claude-v1", "index": 0, "provider": "claude"}),
+            )
+            .expect("valid detail"),
+        ]);
+    }
+    a
+}
+
+fn plain_answer() -> ChatResponse {
     serde_json::from_value(json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
         "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant",
             "content": "Tomorrow in Paris: sunny, 23 degrees, light wind from the west.",
@@ -141,12 +189,27 @@ fn upstream_body(u: D, ingress: D, req: &ChatRequest) -> Vec<u8> {
     {
         return serde_json::to_vec(&n.body_for(u.model(), false)).expect("encodes");
     }
+    // What every call does first: the blocks another vendor minted removed, the ask resolved.
+    let format = match u {
+        D::Chat => None,
+        D::Messages => Some(FORMAT_ANTHROPIC),
+        D::Gemini => Some(FORMAT_GEMINI),
+        D::Responses => Some(FORMAT_OPENAI),
+    };
+    let req = &*reasoning::keep_own(req, format, "claude", ForeignReasoning::Drop);
+    let sent =
+        reasoning::resolve(&req.reasoning_ask(), &reasoning::control(u.kind(), None, u.model(), None), u.model());
     let v = match u {
         D::Chat => serde_json::to_vec(&OpenAi::wire_request(&presets::openai(), req, u.model(), false)),
         D::Messages => {
-            serde_json::to_vec(&anth::to_wire(req, u.model(), false, &anth::Options::default()).expect("to").0)
+            let opts = anth::Options { reasoning: sent, ..anth::Options::default() };
+            serde_json::to_vec(&anth::to_wire(req, u.model(), false, &opts).expect("to").0)
         }
-        D::Gemini => serde_json::to_vec(&gem::to_wire(req).expect("to")),
+        D::Gemini => {
+            let mut w = gem::to_wire(req).expect("to");
+            gem::thoughts::apply(&mut w, sent, None);
+            serde_json::to_vec(&w)
+        }
         D::Responses => serde_json::to_vec(&presp::wire_request(req, u.model(), false).expect("to")),
     };
     v.expect("encodes")
@@ -194,7 +257,10 @@ fn write_ingress(d: D, a: &ChatResponse) -> usize {
 
 /// A vendor decoder for upstream `u`, primed past the stream's opening events, and the
 /// vendor's text-delta event.
-fn vendor_stream(u: D) -> (Box<dyn StreamDecoder>, SseEvent) {
+fn vendor_stream(u: D, reasoning: bool) -> (Box<dyn StreamDecoder>, SseEvent) {
+    if reasoning {
+        return thinking_stream(u);
+    }
     let ev = |event: Option<&str>, data: Value| SseEvent { event: event.map(str::to_string), data: data.to_string() };
     let mut out = Vec::new();
     match u {
@@ -237,7 +303,7 @@ fn vendor_stream(u: D) -> (Box<dyn StreamDecoder>, SseEvent) {
         }
         D::Responses => {
             let mut d = resp::ChunkReader::default();
-            let a = answer();
+            let a = answer(false);
             let mut enc = resp::EventStream::new(&a.id, 0, "m", resp::ResponseEcho::default());
             let mut evs = Vec::new();
             enc.start(&mut evs);
@@ -249,6 +315,56 @@ fn vendor_stream(u: D) -> (Box<dyn StreamDecoder>, SseEvent) {
             evs.clear();
             let _ = enc.on_chunk(&ChatChunk::text("chatcmpl-1", 0, "m", false, " sunny,"), &mut evs);
             let delta = SseEvent { event: None, data: serde_json::to_string(&evs[0]).expect("encodes") };
+            (Box::new(d), delta)
+        }
+    }
+}
+
+/// A vendor decoder for upstream `u` inside a thinking block, and the vendor's thinking delta.
+fn thinking_stream(u: D) -> (Box<dyn StreamDecoder>, SseEvent) {
+    let ev = |event: Option<&str>, data: Value| SseEvent { event: event.map(str::to_string), data: data.to_string() };
+    let mut out = Vec::new();
+    match u {
+        D::Chat => {
+            let delta = ev(
+                None,
+                json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                "choices": [{"index": 0, "delta": {"reasoning_content": " the tool,"}, "finish_reason": null}]}),
+            );
+            (Box::new(sidegate::wire::openai_chat::StreamState::default()), delta)
+        }
+        D::Messages => {
+            let mut d = anth::StreamState::new(anth::ReplyCtx::default(), 0);
+            let _ = d.on_event(ev(Some("message_start"), json!({"type": "message_start", "message": {"id": "msg_1",
+                "type": "message", "role": "assistant", "model": "claude", "content": [], "usage": {"input_tokens": 5, "output_tokens": 0}}})), &mut out);
+            let start = json!({"type": "content_block_start", "index": 0,
+                "content_block": {"type": "thinking", "thinking": "", "signature": ""}});
+            let _ = d.on_event(ev(Some("content_block_start"), start), &mut out);
+            let delta = ev(
+                Some("content_block_delta"),
+                json!({"type": "content_block_delta", "index": 0,
+                "delta": {"type": "thinking_delta", "thinking": " the tool,"}}),
+            );
+            (Box::new(d), delta)
+        }
+        D::Gemini => {
+            let delta = ev(
+                None,
+                json!({"candidates": [{"content": {"role": "model", "parts": [
+                {"text": " the tool,", "thought": true}]}, "index": 0}], "modelVersion": "gemini-2.5-flash", "responseId": "r1"}),
+            );
+            (Box::new(gem::StreamState::new(u.model(), 0)), delta)
+        }
+        D::Responses => {
+            let mut d = resp::ChunkReader::default();
+            let created = json!({"type": "response.created", "sequence_number": 0, "response": {"id": "resp_1",
+                "object": "response", "created_at": 1, "model": "gpt-5-mini", "status": "in_progress", "output": []}});
+            let _ = d.on_event(ev(None, created), &mut out);
+            let delta = ev(
+                None,
+                json!({"type": "response.reasoning_summary_text.delta", "sequence_number": 2,
+                "item_id": "rs_1", "output_index": 0, "summary_index": 0, "delta": " the tool,"}),
+            );
             (Box::new(d), delta)
         }
     }
@@ -296,9 +412,16 @@ fn ingress_stream(d: D) -> Box<dyn FnMut(&ChatChunk) -> usize> {
 
 fn main() {
     let iters = iters_arg(5_000);
-    let req = conversation();
-    let a = answer();
-    println!("conversion cost per ingress x upstream, median of 5 rounds x {iters} calls (7 messages, 2 tools)");
+    table(iters, false);
+    println!();
+    table(iters, true);
+}
+
+fn table(iters: u32, reasoning: bool) {
+    let req = conversation(reasoning);
+    let a = answer(reasoning);
+    let what = if reasoning { ", reasoning on" } else { "" };
+    println!("conversion cost per ingress x upstream, median of 5 rounds x {iters} calls (7 messages, 2 tools{what})");
     println!(
         "{:<10} {:<17} {:>11} {:>12} {:>12} {:>14}",
         "ingress", "upstream", "kind", "request µs", "answer µs", "stream ev µs"
@@ -327,7 +450,7 @@ fn main() {
                     black_box(write_ingress(ing, &r));
                 }
             });
-            let (mut dec, ev) = vendor_stream(up);
+            let (mut dec, ev) = vendor_stream(up, reasoning);
             let mut enc = ingress_stream(ing);
             let mut chunks = Vec::new();
             let event_ns = time(iters, || {

@@ -12,6 +12,7 @@ use reqwest::header::HeaderMap;
 use super::error::retry_after;
 use super::http::{self, Auth, Http};
 use super::{ChunkStream, Failure, ProviderError};
+use crate::api::reasoning::{Resolved, is_envelope};
 use crate::api::{ChatRequest, ChatResponse, ids};
 use crate::config::HttpSettings;
 use crate::wire::anthropic::call::{self, Options, ReplyCtx};
@@ -34,14 +35,19 @@ pub struct Anthropic {
 impl Anthropic {
     pub fn new(cfg: &HttpSettings) -> Result<Self, String> {
         let http = Http::new(cfg, Auth::Header("x-api-key"), &[("anthropic-version", API_VERSION)])?;
-        let opts = Options { default_max_tokens: cfg.default_max_tokens };
+        let opts = Options { default_max_tokens: cfg.default_max_tokens, ..Options::default() };
         let (url, count_url) =
             (format!("{}/v1/messages", cfg.base_url), format!("{}/v1/messages/count_tokens", cfg.base_url));
         Ok(Anthropic { http, url, count_url, opts })
     }
 
-    pub async fn complete(&self, req: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
-        let (resp, ctx) = self.send(req, model, false).await?;
+    pub async fn complete(
+        &self,
+        req: &ChatRequest,
+        model: &str,
+        sent: Resolved,
+    ) -> Result<ChatResponse, ProviderError> {
+        let (resp, ctx) = self.send(req, model, false, sent).await?;
         let bytes = self.http.read(resp).await?;
         let parsed: MessagesResponse =
             serde_json::from_slice(&bytes).map_err(|e| http::bad_response("Anthropic message", &e))?;
@@ -52,8 +58,8 @@ impl Anthropic {
         Ok(out)
     }
 
-    pub async fn stream(&self, req: &ChatRequest, model: &str) -> Result<ChunkStream, ProviderError> {
-        let (resp, ctx) = self.send(req, model, true).await?;
+    pub async fn stream(&self, req: &ChatRequest, model: &str, sent: Resolved) -> Result<ChunkStream, ProviderError> {
+        let (resp, ctx) = self.send(req, model, true, sent).await?;
         let state = call::StreamState::new(ctx, ids::unix_now());
         let passthrough = native::of(&req.native, DIALECT).map(|n| n.dialect);
         Ok(http::drive(resp.bytes_stream(), state, self.http.key().cloned(), passthrough))
@@ -75,25 +81,32 @@ impl Anthropic {
         req: &ChatRequest,
         model: &str,
         stream: bool,
+        sent: Resolved,
     ) -> Result<(reqwest::Response, ReplyCtx), ProviderError> {
         if let Some(n) = native::of(&req.native, DIALECT) {
-            let body = if req.prompt_cache {
-                http::encode(&auto_cached(n, model, stream))?
-            } else {
-                http::encode(&n.body_for(model, stream))?
+            let stripped = without_envelopes(&n.body);
+            let body = match (req.prompt_cache, stripped) {
+                (true, s) => http::encode(&auto_cached(s.as_ref().unwrap_or(&n.body), model, stream))?,
+                (false, Some(b)) => http::encode(&native::BodyFor::new(&b, model, stream))?,
+                (false, None) => http::encode(&n.body_for(model, stream))?,
             };
             let resp = self.http.post_with(&self.url, body, &n.headers, error_from_http).await?;
             return Ok((resp, ReplyCtx::default()));
         }
-        let (wire, ctx) = call::to_wire(req, model, stream, &self.opts)?;
+        let opts = Options { reasoning: sent, ..self.opts };
+        let (wire, ctx) = call::to_wire(req, model, stream, &opts)?;
         Ok((self.http.post(&self.url, http::encode(&wire)?, error_from_http).await?, ctx))
     }
 }
 
 /// A Messages caller's body with `model` and `stream` set and the route's automatic
 /// prompt-cache breakpoints placed (a copy: only `prompt_cache = "auto"` routes pay for it).
-fn auto_cached(n: &NativeRequest, model: &str, stream: bool) -> serde_json::Map<String, serde_json::Value> {
-    let mut body = n.body.clone();
+fn auto_cached(
+    body: &serde_json::Map<String, serde_json::Value>,
+    model: &str,
+    stream: bool,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut body = body.clone();
     body.insert("model".into(), model.into());
     if stream {
         body.insert("stream".into(), true.into());
@@ -102,6 +115,36 @@ fn auto_cached(n: &NativeRequest, model: &str, stream: bool) -> serde_json::Map<
     }
     call::cache::place_auto_json(&mut body);
     body
+}
+
+/// A Messages caller's body with the thinking blocks sidegate wrote for another vendor's
+/// reasoning (a signature that is an envelope, `api::reasoning::envelope`) removed: Anthropic
+/// would reject them ("Invalid `signature` in `thinking` block").
+/// None (no copy) when there are none.
+fn without_envelopes(
+    body: &serde_json::Map<String, serde_json::Value>,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    use serde_json::Value;
+    let foreign = |b: &Value| {
+        b.get("type").and_then(Value::as_str) == Some("thinking")
+            && b.get("signature").and_then(Value::as_str).is_some_and(is_envelope)
+    };
+    let turns = body.get("messages").and_then(Value::as_array)?;
+    if !turns.iter().any(|t| t.get("content").and_then(Value::as_array).is_some_and(|bs| bs.iter().any(foreign))) {
+        return None;
+    }
+    let mut body = body.clone();
+    let Some(Value::Array(turns)) = body.get_mut("messages") else { return None };
+    let mut removed = 0;
+    for t in turns.iter_mut() {
+        if let Some(serde_json::Value::Array(blocks)) = t.get_mut("content") {
+            let before = blocks.len();
+            blocks.retain(|b| !foreign(b));
+            removed += before - blocks.len();
+        }
+    }
+    tracing::debug!(removed, "thinking blocks of another vendor's reasoning removed before Anthropic");
+    Some(body)
 }
 
 /// Embeddings: Anthropic has none (it points to Voyage AI). A route that mixes vendors

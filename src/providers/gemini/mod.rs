@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 use super::error::retry_after;
 use super::http::{self, Auth, Http};
 use super::{ChunkStream, Failure, ProviderError};
+use crate::api::reasoning::{Resolved, is_envelope};
 use crate::api::{ChatRequest, ChatResponse, EmbeddingsRequest, ids};
 use crate::config::HttpSettings;
 use crate::wire::WireError;
@@ -39,9 +40,14 @@ impl Gemini {
         Ok(Gemini { http, base: format!("{}/v1beta/models", cfg.base_url) })
     }
 
-    pub async fn complete(&self, req: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
+    pub async fn complete(
+        &self,
+        req: &ChatRequest,
+        model: &str,
+        sent: Resolved,
+    ) -> Result<ChatResponse, ProviderError> {
         let m = model_path(model)?;
-        let resp = self.send(req, &format!("{}/{m}:generateContent", self.base)).await?;
+        let resp = self.send(req, &format!("{}/{m}:generateContent", self.base), sent).await?;
         let bytes = self.http.read(resp).await?;
         let parsed: GenerateResponse =
             serde_json::from_slice(&bytes).map_err(|e| http::bad_response("Gemini response", &e))?;
@@ -54,9 +60,9 @@ impl Gemini {
 
     /// Always SSE from the vendor (`alt=sse`); a Gemini front re-frames the events as the
     /// JSON array its caller asked for, when it did.
-    pub async fn stream(&self, req: &ChatRequest, model: &str) -> Result<ChunkStream, ProviderError> {
+    pub async fn stream(&self, req: &ChatRequest, model: &str, sent: Resolved) -> Result<ChunkStream, ProviderError> {
         let m = model_path(model)?;
-        let resp = self.send(req, &format!("{}/{m}:streamGenerateContent?alt=sse", self.base)).await?;
+        let resp = self.send(req, &format!("{}/{m}:streamGenerateContent?alt=sse", self.base), sent).await?;
         let state = call::StreamState::new(m, ids::unix_now());
         let passthrough = native::of(&req.native, DIALECT).map(|n| n.dialect);
         Ok(http::drive(resp.bytes_stream(), state, self.http.key().cloned(), passthrough))
@@ -64,10 +70,18 @@ impl Gemini {
 
     /// The one generate call: a Gemini caller's body as it came (the model is in the URL, so
     /// the body needs no change), any other request translated.
-    async fn send(&self, req: &ChatRequest, url: &str) -> Result<reqwest::Response, ProviderError> {
+    async fn send(&self, req: &ChatRequest, url: &str, sent: Resolved) -> Result<reqwest::Response, ProviderError> {
         let body = match native::of(&req.native, DIALECT) {
-            Some(n) => http::encode(&n.body)?,
-            None => http::encode(&call::to_wire(req)?)?,
+            Some(n) => match without_envelopes(&n.body) {
+                Some(body) => http::encode(&body)?,
+                None => http::encode(&n.body)?,
+            },
+            None => {
+                let mut wire = call::to_wire(req)?;
+                let include = req.reasoning.as_ref().and_then(|r| r.include_thoughts);
+                call::thoughts::apply(&mut wire, sent, include);
+                http::encode(&wire)?
+            }
         };
         self.http.post(url, body, error_from_http).await
     }
@@ -153,4 +167,38 @@ fn error_from_http(status: u16, headers: &HeaderMap, body: &[u8]) -> ProviderErr
         Ok(b) => classify(status, b.error, after),
         Err(_) => http::unparsed_error(status, body, after),
     }
+}
+
+/// A Gemini caller's body without the signatures sidegate wrote for another vendor's
+/// reasoning (`api::reasoning::envelope`): such thought parts are removed, a text part keeps
+/// its text without the signature. Gemini would reject them as corrupted. None (no copy)
+/// when there are none.
+fn without_envelopes(
+    body: &serde_json::Map<String, serde_json::Value>,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    use serde_json::Value;
+    let enveloped = |p: &Value| p.get("thoughtSignature").and_then(Value::as_str).is_some_and(is_envelope);
+    let parts_of = |c: &Value| c.get("parts").and_then(Value::as_array).is_some_and(|ps| ps.iter().any(enveloped));
+    if !body.get("contents").and_then(Value::as_array).is_some_and(|cs| cs.iter().any(parts_of)) {
+        return None;
+    }
+    let mut body = body.clone();
+    let Some(Value::Array(contents)) = body.get_mut("contents") else { return None };
+    for c in contents.iter_mut() {
+        let Some(Value::Array(parts)) = c.get_mut("parts") else { continue };
+        parts.retain(|p| {
+            let carries = p.get("text").and_then(Value::as_str).is_some_and(|t| !t.is_empty())
+                && p.get("thought") != Some(&Value::Bool(true));
+            !enveloped(p) || carries || p.get("functionCall").is_some()
+        });
+        for p in parts.iter_mut() {
+            if enveloped(p)
+                && let Some(o) = p.as_object_mut()
+            {
+                o.remove("thoughtSignature");
+            }
+        }
+    }
+    tracing::debug!("thought signatures of another vendor's reasoning removed before Gemini");
+    Some(body)
 }

@@ -11,6 +11,7 @@ mod tests;
 
 use super::http::{self, Http};
 use super::{ChunkStream, Failure, ProviderError};
+use crate::api::reasoning::{Effort, ReasoningAsk, Resolved, is_envelope};
 use crate::api::{ChatRequest, ChatResponse};
 use crate::wire::WireError;
 use crate::wire::native::{self, Dialect, NativeBytes};
@@ -51,17 +52,81 @@ pub fn wire_request(req: &ChatRequest, model: &str, stream: bool) -> Result<Crea
 
 /// The request body: a Responses caller's own request as it came (only `model` and `stream`
 /// set: passthrough), any other converted.
-fn body(req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, ProviderError> {
+fn body(req: &ChatRequest, model: &str, stream: bool, sent: Resolved) -> Result<Vec<u8>, ProviderError> {
     match native::of(&req.native, Dialect::OpenAiResponses) {
-        Some(n) => http::encode(&n.body_for(model, stream)),
-        None => http::encode(&wire_request(req, model, stream)?),
+        Some(n) => match without_envelopes(&n.body) {
+            Some(b) => http::encode(&native::BodyFor::new(&b, model, stream)),
+            None => http::encode(&n.body_for(model, stream)),
+        },
+        None => {
+            let mut out = wire_request(req, model, stream)?;
+            reasoning(&mut out, req, sent);
+            http::encode(&out)
+        }
+    }
+}
+
+/// A Responses caller's body without the reasoning items sidegate wrote for another vendor's
+/// reasoning (an `encrypted_content` envelope, `api::reasoning::envelope`): OpenAI would
+/// reject them. None (no copy) when there are none.
+fn without_envelopes(
+    body: &serde_json::Map<String, serde_json::Value>,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    use serde_json::Value;
+    let foreign = |i: &Value| {
+        i.get("type").and_then(Value::as_str) == Some("reasoning")
+            && i.get("encrypted_content").and_then(Value::as_str).is_some_and(is_envelope)
+    };
+    if !body.get("input").and_then(Value::as_array).is_some_and(|items| items.iter().any(foreign)) {
+        return None;
+    }
+    let mut body = body.clone();
+    if let Some(Value::Array(items)) = body.get_mut("input") {
+        items.retain(|i| !foreign(i));
+    }
+    tracing::debug!("reasoning items of another vendor's reasoning removed before the Responses API");
+    Some(body)
+}
+
+/// `reasoning.effort` as the effort table resolved it; with reasoning on, the encrypted
+/// reasoning asked back (`include`), so the conversation can go on statelessly (`store` is
+/// false) with its reasoning items replayed.
+fn reasoning(out: &mut CreateResponse, req: &ChatRequest, sent: Resolved) {
+    let effort = match sent {
+        Resolved::Level(e) => Some(e),
+        Resolved::Off => Some(Effort::None),
+        Resolved::Budget(b) => ReasoningAsk { budget_tokens: Some(b), ..ReasoningAsk::default() }.level(),
+        Resolved::Unasked | Resolved::Adaptive => None,
+    };
+    let summary = req.reasoning.as_ref().and_then(|r| r.summary.clone());
+    let replays = req.messages.iter().any(|m| m.reasoning_details.as_ref().is_some_and(|d| !d.is_empty()));
+    if effort.is_none() && summary.is_none() && !replays {
+        out.reasoning = None;
+        return;
+    }
+    let r = out.reasoning.get_or_insert_with(Default::default);
+    r.effort = effort.map(|e| e.as_str().to_string());
+    r.summary = summary.or(r.summary.take());
+    if effort != Some(Effort::None) {
+        let include = out.extra.entry("include").or_insert_with(|| serde_json::Value::Array(Vec::new()));
+        if let Some(list) = include.as_array_mut()
+            && !list.iter().any(|v| v == "reasoning.encrypted_content")
+        {
+            list.push("reasoning.encrypted_content".into());
+        }
     }
 }
 
 /// A whole answer: `POST url` with the request, the `Response` read back (and kept verbatim
 /// for a Responses caller).
-pub async fn complete(http: &Http, url: &str, req: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
-    let resp = http.post(url, body(req, model, false)?, super::openai::error_from_http).await?;
+pub async fn complete(
+    http: &Http,
+    url: &str,
+    req: &ChatRequest,
+    model: &str,
+    sent: Resolved,
+) -> Result<ChatResponse, ProviderError> {
+    let resp = http.post(url, body(req, model, false, sent)?, super::openai::error_from_http).await?;
     let bytes = http.read(resp).await?;
     let parsed: Response =
         serde_json::from_slice(&bytes).map_err(|e| http::bad_response("Responses API answer", &e))?;
@@ -75,8 +140,14 @@ pub async fn complete(http: &Http, url: &str, req: &ChatRequest, model: &str) ->
 /// A stream: `POST url` with `stream: true`, events read by [`ChunkReader`] (held back until the first output by
 /// `providers::output`, like every vendor's stream, and relayed
 /// verbatim to a Responses caller).
-pub async fn stream(http: &Http, url: &str, req: &ChatRequest, model: &str) -> Result<ChunkStream, ProviderError> {
-    let resp = http.post(url, body(req, model, true)?, super::openai::error_from_http).await?;
+pub async fn stream(
+    http: &Http,
+    url: &str,
+    req: &ChatRequest,
+    model: &str,
+    sent: Resolved,
+) -> Result<ChunkStream, ProviderError> {
+    let resp = http.post(url, body(req, model, true, sent)?, super::openai::error_from_http).await?;
     let passthrough = native::of(&req.native, Dialect::OpenAiResponses).map(|n| n.dialect);
     Ok(http::drive(resp.bytes_stream(), ChunkReader::default(), http.key().cloned(), passthrough))
 }

@@ -36,10 +36,34 @@ pub struct MessagesRequest<'a> {
     pub tool_choice: Option<ToolChoice<'a>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Metadata<'a>>,
-    /// Fields not modelled here (`thinking`, `service_tier`, ...): kept when a request is
+    /// `{"type": "enabled", "budget_tokens": N}`, `{"type": "adaptive"}` or `{"type": "disabled"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<Thinking>,
+    /// `{"effort": "low" | "medium" | "high" | "max"}` (other keys kept when read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_config: Option<OutputConfig>,
+    /// Fields not modelled here (`service_tier`, ...): kept when a request is
     /// read, so a serving front can pass them on; never written (sidegate sends Anthropic
     /// only the fields above).
     #[serde(flatten, skip_serializing)]
+    pub extra: Extra,
+}
+
+/// The `thinking` request field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Thinking {
+    Enabled { budget_tokens: u64 },
+    Adaptive {},
+    Disabled {},
+}
+
+/// The `output_config` request field: `effort`, and what else it carries (`format`) as read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OutputConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effort: Option<String>,
+    #[serde(flatten)]
     pub extra: Extra,
 }
 
@@ -105,13 +129,18 @@ pub enum Block<'a> {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cache_control: Option<Value>,
     },
-    /// Earlier reasoning replayed in an assistant turn (read only; never written).
+    /// Earlier reasoning replayed in an assistant turn, its signature verbatim.
     Thinking {
         #[serde(default)]
-        thinking: String,
+        thinking: Cow<'a, str>,
+        #[serde(default)]
+        signature: Cow<'a, str>,
     },
-    /// Encrypted earlier reasoning (read only; never written).
-    RedactedThinking {},
+    /// Encrypted earlier reasoning, verbatim.
+    RedactedThinking {
+        #[serde(default)]
+        data: Cow<'a, str>,
+    },
     /// A search result given to the model as context, with its citation source (read only).
     SearchResult {
         #[serde(default)]
@@ -295,8 +324,14 @@ pub enum RespBlock {
     Thinking {
         #[serde(default)]
         thinking: String,
+        #[serde(default)]
+        signature: String,
     },
-    /// redacted_thinking, server tool results, citations blocks, future types.
+    RedactedThinking {
+        #[serde(default)]
+        data: String,
+    },
+    /// Server tool results, citations blocks, future types.
     #[serde(other)]
     Other,
 }
@@ -362,7 +397,15 @@ pub enum BlockDelta {
         #[serde(default)]
         partial_json: String,
     },
-    /// thinking_delta, signature_delta, citations_delta, future types.
+    ThinkingDelta {
+        #[serde(default)]
+        thinking: String,
+    },
+    SignatureDelta {
+        #[serde(default)]
+        signature: String,
+    },
+    /// citations_delta, future types.
     #[serde(other)]
     Other,
 }

@@ -139,9 +139,9 @@ pub struct GenerationConfig<'a> {
     pub response_mime_type: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_schema: Option<Value>,
-    /// Passed through from `extra.thinkingConfig`.
+    /// Passed through from `extra.thinkingConfig`, or written from the reasoning ask.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub thinking_config: Option<&'a Value>,
+    pub thinking_config: Option<Cow<'a, Value>>,
 }
 
 impl GenerationConfig<'_> {

@@ -71,6 +71,8 @@ pub enum EventBody {
         arguments: String,
     },
     /// A stream-level error; `code` and `param` are required-but-nullable.
+    #[serde(rename = "response.reasoning_summary_text.delta")]
+    ReasoningSummaryTextDelta { item_id: String, output_index: u32, summary_index: u32, delta: String },
     #[serde(rename = "error")]
     Error { code: Option<String>, message: String, param: Option<String> },
 }
@@ -93,6 +95,7 @@ pub const MODELED_TYPES: &[&str] = &[
     "response.refusal.done",
     "response.function_call_arguments.delta",
     "response.function_call_arguments.done",
+    "response.reasoning_summary_text.delta",
     "error",
 ];
 
@@ -115,6 +118,7 @@ impl StreamEvent {
             EventBody::RefusalDone { .. } => "response.refusal.done",
             EventBody::FunctionCallArgumentsDelta { .. } => "response.function_call_arguments.delta",
             EventBody::FunctionCallArgumentsDone { .. } => "response.function_call_arguments.done",
+            EventBody::ReasoningSummaryTextDelta { .. } => "response.reasoning_summary_text.delta",
             EventBody::Error { .. } => "error",
         }
     }

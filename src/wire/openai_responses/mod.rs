@@ -14,6 +14,7 @@
 pub mod error;
 pub mod events;
 pub mod output;
+pub mod reasoning;
 pub mod request_in;
 pub mod request_out;
 pub mod response;

@@ -18,6 +18,7 @@ use super::types::{
 use crate::api::chat::{
     FunctionCall, FunctionDef, ImageTag, ImageUrl, ResponseFormat, StreamOptions, TextTag, Tool, ToolCall,
 };
+use crate::api::reasoning::{Effort, ReasoningAsk};
 use crate::api::{ChatRequest, Content, ContentPart, Extra, Message, Role};
 use crate::wire::WireError;
 use crate::wire::native::Required;
@@ -72,8 +73,9 @@ pub struct Converted<T> {
 /// The canonical request for a Responses request, and what only a Responses upstream gets.
 pub fn to_chat_request(req: &CreateResponse) -> Result<Ingress, WireError> {
     refuse_other_kinds(req)?;
-    let mut dropped = Vec::new();
-    let messages = messages(req, &mut dropped)?;
+    // Every input item has a canonical form now (reasoning items ride on their turn).
+    let dropped = Vec::new();
+    let messages = messages(req)?;
     let stream = req.stream.unwrap_or(false);
     let (extra, only) = split_extras(req);
     let mut required = Vec::new();
@@ -97,6 +99,12 @@ pub fn to_chat_request(req: &CreateResponse) -> Result<Ingress, WireError> {
         parallel_tool_calls: req.parallel_tool_calls,
         response_format: req.text.as_ref().and_then(|t| t.format.as_ref()).map(response_format),
         user: req.user.clone(),
+        reasoning_effort: req.reasoning.as_ref().and_then(|r| r.effort.as_deref()).and_then(Effort::parse),
+        reasoning: req
+            .reasoning
+            .as_ref()
+            .and_then(|r| r.summary.clone())
+            .map(|summary| ReasoningAsk { summary: Some(summary), ..ReasoningAsk::default() }),
         extra,
         native: None,
         prompt: None,
@@ -141,9 +149,6 @@ fn split_extras(req: &CreateResponse) -> (Extra, Extra) {
     put("previous_response_id", req.previous_response_id.clone().map(Value::String));
     put("stream_options", req.stream_options.clone().map(Value::Object));
     if let Some(r) = &req.reasoning {
-        if let Some(e) = &r.effort {
-            extra.insert("reasoning_effort".into(), Value::String(e.clone()));
-        }
         let mut rest = r.extra.clone();
         if let Some(s) = &r.summary {
             rest.insert("summary".into(), Value::String(s.clone()));
@@ -155,7 +160,7 @@ fn split_extras(req: &CreateResponse) -> (Extra, Extra) {
     (extra, only)
 }
 
-fn messages(req: &CreateResponse, dropped: &mut Vec<String>) -> Result<Vec<Message>, WireError> {
+fn messages(req: &CreateResponse) -> Result<Vec<Message>, WireError> {
     let mut out = Vec::new();
     if let Some(text) = &req.instructions {
         out.push(message(Role::Developer, Some(Content::Text(text.clone()))));
@@ -167,10 +172,19 @@ fn messages(req: &CreateResponse, dropped: &mut Vec<String>) -> Result<Vec<Messa
             for (i, item) in items.iter().enumerate() {
                 let at = format!("input[{i}]");
                 match item {
-                    InputItem::Message(m) => out.push(from_message(m, &at)?),
+                    InputItem::Message(m) => {
+                        let m = from_message(m, &at)?;
+                        match out.last_mut() {
+                            // The text of the step whose reasoning came first.
+                            Some(last) if is_reasoning_only(last) && m.role == Role::Assistant => {
+                                last.content = m.content;
+                            }
+                            _ => out.push(m),
+                        }
+                    }
                     InputItem::FunctionCall(c) => push_call(&mut out, c, &at)?,
                     InputItem::FunctionCallOutput(o) => out.push(from_call_output(o, &at)?),
-                    InputItem::Reasoning(_) => dropped.push(format!("{at}: reasoning item")),
+                    InputItem::Reasoning(r) => push_reasoning(&mut out, r),
                     InputItem::Other(_) if item.kind() == "item_reference" => {
                         return Err(WireError::unsupported_at(DIALECT, at, "`item_reference` (stored items)"));
                     }
@@ -188,8 +202,36 @@ fn messages(req: &CreateResponse, dropped: &mut Vec<String>) -> Result<Vec<Messa
     Ok(out)
 }
 
+/// An assistant message that holds only reasoning so far (its step's text or calls follow).
+fn is_reasoning_only(m: &Message) -> bool {
+    m.role == Role::Assistant && m.content.is_none() && m.tool_calls.is_none() && m.reasoning_details.is_some()
+}
+
+/// A reasoning item, on the assistant turn it opens.
+fn push_reasoning(out: &mut Vec<Message>, r: &super::types::ReasoningItem) {
+    let holder = match out.last_mut() {
+        Some(last) if is_reasoning_only(last) => last,
+        _ => {
+            out.push(message(Role::Assistant, None));
+            let Some(last) = out.last_mut() else { return };
+            last
+        }
+    };
+    let details = holder.reasoning_details.get_or_insert_with(Vec::new);
+    details.push(super::reasoning::from_input(r, details.len() as u32));
+}
+
 fn message(role: Role, content: Option<Content>) -> Message {
-    Message { role, content, name: None, tool_calls: None, tool_call_id: None, extra: Extra::new() }
+    Message {
+        role,
+        content,
+        name: None,
+        tool_calls: None,
+        tool_call_id: None,
+        reasoning_content: None,
+        reasoning_details: None,
+        extra: Extra::new(),
+    }
 }
 
 fn from_message(m: &MessageItem, at: &str) -> Result<Message, WireError> {

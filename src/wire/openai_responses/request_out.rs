@@ -60,6 +60,13 @@ pub fn to_create_response(
         ..CreateResponse::default()
     };
     take_typed_extras(&mut out, &mut extra, req.response_format.as_ref());
+    let effort = req.reasoning_effort.map(|e| e.as_str().to_string());
+    let summary = req.reasoning.as_ref().and_then(|r| r.summary.clone());
+    if effort.is_some() || summary.is_some() {
+        let r = out.reasoning.get_or_insert_with(Reasoning::default);
+        r.effort = r.effort.take().or(effort);
+        r.summary = r.summary.take().or(summary);
+    }
     for (k, v) in std::mem::take(&mut extra) {
         let asks_nothing = matches!(v, Value::Null | Value::Bool(false));
         if REFUSED_EXTRAS.contains(&k.as_str()) && !asks_nothing && !is_empty_map(&v) {
@@ -141,6 +148,10 @@ fn input_items(messages: &[Message], dropped: &mut Vec<String>) -> Result<Vec<In
 /// An assistant turn: its text as a message item (a string, as `EasyInputMessage` takes
 /// it), then one `function_call` item per tool call. A prior `refusal` has no input form.
 fn assistant_items(m: &Message, at: &str, items: &mut Vec<InputItem>, dropped: &mut Vec<String>) {
+    // Reasoning items first, as the model produced them (only OpenAI's are left here).
+    items.extend(
+        m.reasoning_details.iter().flatten().filter_map(super::reasoning::input_item).map(InputItem::Reasoning),
+    );
     let text = m.content.as_ref().map(Content::text).unwrap_or_default();
     if !text.is_empty() {
         let content = MessageContent::Text(text);

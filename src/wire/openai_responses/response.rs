@@ -75,6 +75,13 @@ pub fn to_response(resp: &ChatResponse, echo: ResponseEcho) -> Result<Response, 
     let mut out = skeleton(response_id(&resp.id), resp.created, resp.model.clone(), status, echo);
     out.incomplete_details = incomplete;
     let msg = &choice.message;
+    // Reasoning first, as the model produced it.
+    for (k, d) in msg.reasoning_details.iter().flatten().enumerate() {
+        out.output.push(OutputItem::Reasoning(super::reasoning::output_item(d, format!("rs_{base}_{k}"))));
+    }
+    if let (None, Some(t)) = (&msg.reasoning_details, msg.reasoning_content.as_deref().filter(|t| !t.is_empty())) {
+        out.output.push(OutputItem::Reasoning(super::reasoning::summary_item(format!("rs_{base}_0"), t)));
+    }
     let mut parts = Vec::new();
     if let Some(text) = msg.content.as_deref().filter(|t| !t.is_empty()) {
         parts.push(Part::output_text(text));
@@ -160,6 +167,7 @@ pub fn to_chat_response(resp: &Response) -> Result<ChatResponse, WireError> {
         return Err(upstream_failed(code, message));
     }
     let (mut text, mut refusal, mut calls) = (String::new(), String::new(), Vec::new());
+    let (mut thought, mut details) = (Vec::new(), Vec::new());
     for (i, item) in resp.output.iter().enumerate() {
         match item {
             OutputItem::Message(m) => {
@@ -179,7 +187,11 @@ pub fn to_chat_response(resp: &Response) -> Result<ChatResponse, WireError> {
                 kind: "function".into(),
                 function: FunctionCall { name: c.name.clone(), arguments: c.arguments.clone() },
             }),
-            OutputItem::Reasoning(_) => {}
+            OutputItem::Reasoning(r) => {
+                let d = super::reasoning::detail(r, details.len() as u32);
+                thought.extend(d.summary.clone());
+                details.push(d);
+            }
             OutputItem::Other(_) => {
                 let what = format!("output item type `{}`", item.kind());
                 return Err(WireError::unsupported_at(DIALECT, format!("output[{i}]"), what));
@@ -192,6 +204,8 @@ pub fn to_chat_response(resp: &Response) -> Result<ChatResponse, WireError> {
         content: (!text.is_empty() || calls.is_empty()).then_some(text),
         refusal: (!refusal.is_empty()).then_some(refusal),
         tool_calls: (!calls.is_empty()).then_some(calls),
+        reasoning_content: (!thought.is_empty()).then(|| thought.join("\n\n")),
+        reasoning_details: (!details.is_empty()).then_some(details),
         extra: Extra::new(),
     };
     Ok(ChatResponse {

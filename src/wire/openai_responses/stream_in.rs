@@ -22,6 +22,8 @@ pub struct ChunkReader {
     started: bool,
     /// Item id of each function call, in tool-call index order.
     calls: Vec<String>,
+    /// Reasoning items so far.
+    reasoning: u32,
 }
 
 impl ChunkReader {
@@ -69,6 +71,15 @@ impl ChunkReader {
             }
             EventBody::RefusalDelta { delta, .. } => {
                 out.push(self.chunk(Delta { refusal: Some(delta.clone()), ..Delta::default() }));
+            }
+            EventBody::ReasoningSummaryTextDelta { delta, .. } if !delta.is_empty() => {
+                out.push(self.chunk(Delta { reasoning_content: Some(delta.clone()), ..Delta::default() }));
+            }
+            // The whole reasoning item (summary and encrypted reasoning) once it is complete.
+            EventBody::OutputItemDone { item: OutputItem::Reasoning(r), .. } => {
+                let d = super::reasoning::detail(r, self.reasoning);
+                self.reasoning += 1;
+                out.push(self.chunk(Delta { reasoning_details: Some(vec![d]), ..Delta::default() }));
             }
             EventBody::Completed { response } | EventBody::Incomplete { response } => {
                 self.begin(response, out);

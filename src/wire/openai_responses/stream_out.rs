@@ -13,14 +13,30 @@ use super::response::{call_item_id, id_base, message_id, response_id, skeleton, 
 use super::types::{FunctionCallItem, ItemStatus, Part};
 use crate::api::ChatChunk;
 use crate::api::error::GatewayError;
+use crate::api::reasoning::ReasoningDetail;
 use crate::api::response::ToolCallDelta;
 use crate::wire::WireError;
 
 /// The item being streamed.
 #[derive(Debug)]
 enum OpenItem {
-    Message { id: String, parts: Vec<Part>, part: Option<OpenPart> },
-    Call { id: String, call_id: String, name: String, arguments: String, tool_index: u32 },
+    Message {
+        id: String,
+        parts: Vec<Part>,
+        part: Option<OpenPart>,
+    },
+    /// A reasoning item whose summary text is streaming.
+    Reasoning {
+        id: String,
+        summary: String,
+    },
+    Call {
+        id: String,
+        call_id: String,
+        name: String,
+        arguments: String,
+        tool_index: u32,
+    },
 }
 
 /// The content part being streamed inside a message.
@@ -88,6 +104,12 @@ impl EventStream {
         }
         let Some(choice) = chunk.choices.iter().find(|c| c.index == 0) else { return Ok(()) };
         let d = &choice.delta;
+        if let Some(text) = d.reasoning_content.as_deref().filter(|t| !t.is_empty()) {
+            self.on_reasoning_text(text, out);
+        }
+        for detail in d.reasoning_details.iter().flatten() {
+            self.on_reasoning_block(detail, out);
+        }
         if let Some(text) = d.content.as_deref().filter(|t| !t.is_empty()) {
             self.on_text(text, false, out);
         }
@@ -104,6 +126,44 @@ impl EventStream {
             self.close_item(item_status, out);
         }
         Ok(())
+    }
+
+    fn on_reasoning_text(&mut self, text: &str, out: &mut Vec<StreamEvent>) {
+        if !matches!(self.open, Some(OpenItem::Reasoning { .. })) {
+            self.close_item(ItemStatus::Completed, out);
+            self.open_reasoning(out);
+        }
+        let output_index = self.output_index();
+        let Some(OpenItem::Reasoning { id, summary }) = &mut self.open else { return };
+        summary.push_str(text);
+        let (item_id, delta) = (id.clone(), text.to_string());
+        self.emit(out, EventBody::ReasoningSummaryTextDelta { item_id, output_index, summary_index: 0, delta });
+    }
+
+    fn open_reasoning(&mut self, out: &mut Vec<StreamEvent>) {
+        let output_index = self.output_index();
+        let id = format!("rs_{}_{output_index}", self.base);
+        let item = OutputItem::Reasoning(super::reasoning::summary_item(id.clone(), ""));
+        self.open = Some(OpenItem::Reasoning { id, summary: String::new() });
+        self.emit(out, EventBody::OutputItemAdded { output_index, item });
+    }
+
+    /// A whole reasoning block: it completes the reasoning item its text streamed in, or is
+    /// an item of its own.
+    fn on_reasoning_block(&mut self, d: &ReasoningDetail, out: &mut Vec<StreamEvent>) {
+        if !matches!(self.open, Some(OpenItem::Reasoning { .. })) {
+            self.close_item(ItemStatus::Completed, out);
+            self.open_reasoning(out);
+        }
+        let output_index = self.output_index();
+        let Some(OpenItem::Reasoning { id, summary }) = self.open.take() else { return };
+        let mut item = super::reasoning::output_item(d, id);
+        if item.summary.is_empty() && !summary.is_empty() {
+            item.summary = super::reasoning::summary_item(String::new(), &summary).summary;
+        }
+        let item = OutputItem::Reasoning(item);
+        self.response.output.push(item.clone());
+        self.emit(out, EventBody::OutputItemDone { output_index, item });
     }
 
     fn on_text(&mut self, text: &str, refusal: bool, out: &mut Vec<StreamEvent>) {
@@ -221,6 +281,9 @@ impl EventStream {
         let item = match self.open.take() {
             None => return,
             Some(OpenItem::Message { id, parts, .. }) => message_item(&id, parts, status),
+            Some(OpenItem::Reasoning { id, summary }) => {
+                OutputItem::Reasoning(super::reasoning::summary_item(id, &summary))
+            }
             Some(OpenItem::Call { id, call_id, name, arguments, tool_index }) => {
                 self.closed_calls.push(tool_index);
                 let done = EventBody::FunctionCallArgumentsDone {

@@ -89,6 +89,15 @@ pub async fn chat(body: Value, guard: CallGuard, stats: &Arc<Stats>) -> Response
         }
         _ => {}
     }
+    if let Some(field) = foreign_field(&body) {
+        guard.finish();
+        return error_resp(
+            400,
+            "invalid_request_error",
+            "unknown_parameter",
+            &format!("Unrecognized request argument supplied: {field}"),
+        );
+    }
     if model == "tool-call" && body["tools"].as_array().is_some_and(|t| !t.is_empty()) && !in_tool_loop(&body) {
         return tool_call_answer(&body, stream, guard);
     }
@@ -113,7 +122,7 @@ pub async fn chat(body: Value, guard: CallGuard, stats: &Arc<Stats>) -> Response
             200,
             &json!({
                 "id": id, "object": "chat.completion", "created": 1_700_000_000u64, "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": null}, "logprobs": null, "finish_reason": "stop"}],
+                "choices": [{"index": 0, "message": with_reasoning(&model, json!({"role": "assistant", "content": text, "refusal": null})), "logprobs": null, "finish_reason": "stop"}],
                 "usage": usage, "system_fingerprint": "fp_fake"
             }),
         );
@@ -150,6 +159,11 @@ pub async fn chat(body: Value, guard: CallGuard, stats: &Arc<Stats>) -> Response
         }
         _ => {}
     }
+    if model == "reasoner" {
+        for w in REASONING.split_inclusive(' ') {
+            events.push(Some(chunk(json!({"reasoning_content": w}), Value::Null)));
+        }
+    }
     let normal = !matches!(model.as_str(), "truncate" | "stream-error" | "envelope-error" | "malformed" | "stall");
     let stall = model == "stall";
     if normal {
@@ -165,6 +179,28 @@ pub async fn chat(body: Value, guard: CallGuard, stats: &Arc<Stats>) -> Response
     }
     let end = if stall { faults::StreamEnd::Stall } else { faults::StreamEnd::Close };
     faults::sse_then(events, interval, guard, end)
+}
+
+/// What the `reasoner` model thinks (as `reasoning_content`, the field compatible servers use).
+const REASONING: &str = "Thinking it over.";
+
+fn with_reasoning(model: &str, mut message: Value) -> Value {
+    if model == "reasoner" {
+        message["reasoning_content"] = json!(REASONING);
+    }
+    message
+}
+
+/// A field no Chat Completions server takes: sidegate's reasoning extensions (OpenAI answers
+/// them with a 400).
+fn foreign_field(body: &Value) -> Option<String> {
+    if body.get("reasoning").is_some() {
+        return Some("reasoning".into());
+    }
+    let msgs = body["messages"].as_array()?;
+    msgs.iter()
+        .enumerate()
+        .find_map(|(i, m)| m.get("reasoning_details").map(|_| format!("messages[{i}].reasoning_details")))
 }
 
 /// The conversation's last message is a tool result: the model answers it.

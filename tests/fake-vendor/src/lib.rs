@@ -22,6 +22,7 @@
 //! | `fail-429-bare`  | 429 `rate_limit_exceeded` without `retry-after` |
 //! | `stall`          | stream: one chunk, then silence with the connection open |
 //! | `empty`          | 200 with `"choices": []`; stream: the role chunk, a `stop` chunk, `[DONE]` (no content) |
+//! | `reasoner`       | the echo, with `reasoning_content` before it (as DeepSeek-style servers send) |
 //! | `tool-call`      | with tools: "Let me check." and one call per tool, `finish_reason: "stop"` (as some compatible servers say) |
 //!
 //! Prompt caching is reported as each vendor reports it: Anthropic's breakpoints write, then

@@ -9,7 +9,7 @@
 //! |------------------|-----------|
 //! | anything else    | echoes the last user text (function call outputs as `results: …`) |
 //! | `tool-call`      | with tools: "Let me check." + one `function_call` per tool (parallel) |
-//! | `reasoning`      | a `reasoning` item first, 7 reasoning tokens |
+//! | `reasoning`      | a `reasoning` item first (its summary with `reasoning.summary`, `encrypted_content` when `include`d), 7 reasoning tokens |
 //! | `cache`          | usage with 2048 cached input tokens |
 //! | `max-tokens`     | `status: incomplete`, reason `max_output_tokens` |
 //! | `refusal`        | a `refusal` content part |
@@ -109,6 +109,10 @@ struct Answer {
     usage: Value,
 }
 
+/// The `encrypted_content` the fake mints (with `include: ["reasoning.encrypted_content"]`)
+/// and the only one it accepts back.
+pub(crate) const ENCRYPTED: &str = "gAAAAABfake-encrypted-reasoning";
+
 fn answer(model: &str, body: &Value) -> Answer {
     let text = last_user_text(body);
     let tools: Vec<&Value> =
@@ -118,7 +122,15 @@ fn answer(model: &str, body: &Value) -> Answer {
     let wants_calls = (model == "tool-call" && choice != "none") || choice == "required";
     let mut output = Vec::new();
     if model == "reasoning" {
-        output.push(json!({"type": "reasoning", "id": format!("rs_{ID}"), "summary": []}));
+        let mut item = json!({"type": "reasoning", "id": format!("rs_{ID}"), "summary": []});
+        if !body["reasoning"]["summary"].is_null() {
+            item["summary"] = json!([{"type": "summary_text", "text": "Weighing it."}]);
+        }
+        let include = body["include"].as_array().into_iter().flatten();
+        if include.into_iter().any(|i| i == "reasoning.encrypted_content") {
+            item["encrypted_content"] = json!(ENCRYPTED);
+        }
+        output.push(item);
     }
     let message = |part: Value| json!({"type": "message", "id": format!("msg_{ID}"), "status": "completed", "role": "assistant", "content": [part]});
     let text_part = |t: &str| json!({"type": "output_text", "annotations": [], "logprobs": [], "text": t});

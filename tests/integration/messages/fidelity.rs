@@ -12,7 +12,7 @@ use super::{ask, assert_well_named, events, messages, names, post, start, text_o
 async fn an_anthropic_upstream_gets_every_field_and_header_as_sent() {
     let (vendor, d) = start().await;
     let body = json!({
-        "model": "haiku", "max_tokens": 300, "temperature": 0.5, "top_p": 0.9, "top_k": 7,
+        "model": "haiku", "max_tokens": 2048, "temperature": 0.5, "top_p": 0.9, "top_k": 7,
         "stop_sequences": ["END"], "metadata": {"user_id": "u-42"}, "service_tier": "auto",
         "thinking": {"type": "enabled", "budget_tokens": 1024}, "output_config": {"effort": "high"},
         "context_management": {"edits": [{"type": "clear_tool_uses_20250919"}]},
@@ -27,8 +27,8 @@ async fn an_anthropic_upstream_gets_every_field_and_header_as_sent() {
                 {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "notes"}},
                 {"type": "search_result", "source": "https://x/a", "title": "A", "content": [{"type": "text", "text": "sunny"}]}]},
             {"role": "assistant", "content": [
-                {"type": "thinking", "thinking": "I should call the tool.", "signature": "c2ln"},
-                {"type": "redacted_thinking", "data": "ZW5j"},
+                {"type": "thinking", "thinking": "I should call the tool.", "signature": "c2lnLWZha2U="},
+                {"type": "redacted_thinking", "data": "ZW5jLWZha2U="},
                 {"type": "tool_use", "id": "toolu_01", "name": "weather", "input": {"q": "Paris"}}]},
             {"role": "user", "content": [
                 {"type": "tool_result", "tool_use_id": "toolu_01", "is_error": true,
@@ -57,7 +57,9 @@ async fn an_anthropic_upstream_gets_every_field_and_header_as_sent() {
     let v = a.json();
     assert_eq!(v["id"], "msg_fake01");
     assert_eq!(v["model"], "claude-3-5-haiku-latest");
-    assert_eq!(v["content"][0]["text"], "results: station offline");
+    // Thinking was on: the vendor's thinking block first, then the answer.
+    assert_eq!(v["content"][0]["type"], "thinking");
+    assert_eq!(v["content"][1]["text"], "results: station offline");
     assert!(a.text.starts_with(r#"{"content":"#), "the vendor's bytes, not a re-encoding: {}", a.text);
 }
 
@@ -67,6 +69,7 @@ async fn a_passthrough_stream_carries_thinking_and_signature_deltas() {
     let mut body = ask("claude-think", "think about it");
     body["stream"] = json!(true);
     body["thinking"] = json!({"type": "enabled", "budget_tokens": 2048});
+    body["max_tokens"] = json!(4096); // Anthropic takes a budget below max_tokens only
     let a = messages(&d, &body).await;
     assert_eq!(a.status, 200, "{}", a.text);
     assert!(a.header("content-type").starts_with("text/event-stream"));

@@ -8,6 +8,9 @@ pub mod response;
 pub mod stream;
 #[cfg(test)]
 mod tests;
+mod thinking;
+#[cfg(test)]
+mod thinking_tests;
 pub mod tools;
 
 pub use request::{default_max_tokens, to_wire};
@@ -19,6 +22,8 @@ pub use stream::StreamState;
 pub struct Options {
     /// `max_tokens` for models missing from `MAX_OUTPUT`.
     pub default_max_tokens: Option<u64>,
+    /// The reasoning to ask for, the effort table applied (`providers::reasoning`).
+    pub reasoning: crate::api::reasoning::Resolved,
 }
 
 /// What translating the answer needs to know about the request.

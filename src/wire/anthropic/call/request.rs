@@ -95,10 +95,13 @@ pub fn to_wire<'a>(
             .as_deref()
             .or_else(|| req.extra.get("safety_identifier").and_then(Value::as_str))
             .map(|user_id| wire::Metadata { user_id: Some(Cow::Borrowed(user_id)) }),
+        thinking: None,
+        output_config: None,
         extra: crate::api::Extra::new(),
     };
     let ctx = tools(req, &mut out)?;
     super::cache::place(req, &mut out, req.prompt_cache);
+    super::thinking::apply(&mut out, model, opts);
     Ok((out, ctx))
 }
 
@@ -202,7 +205,8 @@ fn other_part<'a>(v: &'a Value, at: &str) -> Result<Block<'a>, WireError> {
 }
 
 fn assistant_blocks(m: &Message, i: usize) -> Result<Vec<Block<'_>>, WireError> {
-    let mut out = Vec::new();
+    // Reasoning opens the turn, signed blocks verbatim (required back in tool turns).
+    let mut out = super::thinking::replayed(m);
     match &m.content {
         None => {}
         Some(Content::Text(s)) => out.extend(text_block(s)),

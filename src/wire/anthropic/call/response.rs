@@ -59,8 +59,16 @@ fn arguments_of(input: &Value) -> String {
 pub fn from_wire(r: wire::MessagesResponse, ctx: ReplyCtx, created: u64) -> ChatResponse {
     let mut text = String::new();
     let mut calls = Vec::new();
+    let (mut thought, mut details) = (String::new(), Vec::new());
     for b in r.content {
         match b {
+            RespBlock::Thinking { thinking, signature } => {
+                thought.push_str(&thinking);
+                details.push(super::thinking::detail(&thinking, &signature, details.len() as u32));
+            }
+            RespBlock::RedactedThinking { data } => {
+                details.push(super::thinking::redacted(&data, details.len() as u32))
+            }
             RespBlock::Text { text: t } => text.push_str(&t),
             RespBlock::ToolUse { input, name, .. } if ctx.json_tool && name == JSON_TOOL => {
                 text.push_str(&arguments_of(&input));
@@ -70,7 +78,7 @@ pub fn from_wire(r: wire::MessagesResponse, ctx: ReplyCtx, created: u64) -> Chat
                 kind: "function".into(),
                 function: FunctionCall { arguments: arguments_of(&input), name },
             }),
-            RespBlock::Thinking { .. } | RespBlock::Other => {}
+            RespBlock::Other => {}
         }
     }
     let finish = finish_reason(r.stop_reason.as_deref(), !calls.is_empty());
@@ -87,6 +95,8 @@ pub fn from_wire(r: wire::MessagesResponse, ctx: ReplyCtx, created: u64) -> Chat
                 content,
                 refusal: None,
                 tool_calls: (!calls.is_empty()).then_some(calls),
+                reasoning_content: (!thought.is_empty()).then_some(thought),
+                reasoning_details: (!details.is_empty()).then_some(details),
                 extra: Extra::new(),
             },
             finish_reason: Some(finish.into()),

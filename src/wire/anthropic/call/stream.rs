@@ -22,6 +22,8 @@ enum BlockKind {
     Json {
         got: bool,
     },
+    /// A thinking or redacted_thinking block: the `thinking` entry of this index holds it.
+    Thinking,
     Ignored,
 }
 
@@ -37,6 +39,8 @@ pub struct StreamState {
     /// Content-block index -> what it is (block indexes count text blocks too).
     blocks: Vec<(u32, BlockKind)>,
     next_tool: u32,
+    /// Reasoning blocks so far, the open one last (text, signature or data gathered).
+    thinking: Vec<(u32, crate::api::reasoning::ReasoningDetail)>,
     usage: WireUsage,
     stop_reason: Option<String>,
 }
@@ -51,6 +55,7 @@ impl StreamState {
             role_sent: false,
             blocks: Vec::new(),
             next_tool: 0,
+            thinking: Vec::new(),
             usage: WireUsage::default(),
             stop_reason: None,
         }
@@ -76,6 +81,14 @@ impl StreamState {
         let kind = id.as_ref().map(|_| "function".to_string());
         let call = ToolCallDelta { index, id, kind, function: Some(FunctionDelta { name, arguments: Some(args) }) };
         self.chunk(Delta { tool_calls: Some(vec![call]), ..Delta::default() }, None)
+    }
+
+    fn reasoning(&self, t: String) -> ChatChunk {
+        self.chunk(Delta { reasoning_content: Some(t), ..Delta::default() }, None)
+    }
+
+    fn open_thinking(&mut self, index: u32) -> Option<&mut crate::api::reasoning::ReasoningDetail> {
+        self.thinking.iter_mut().rev().find(|(i, _)| *i == index).map(|(_, d)| d)
     }
 
     fn kind_of(&mut self, index: u32) -> Option<&mut BlockKind> {
@@ -136,7 +149,22 @@ impl StreamState {
                 out.push(self.tool_delta(k, Some(id), Some(name), String::new()));
                 BlockKind::Tool { index: k, got_args: false }
             }
-            RespBlock::Thinking { .. } | RespBlock::Other => BlockKind::Ignored,
+            RespBlock::Thinking { thinking, signature } => {
+                self.role(out);
+                let at = self.thinking.len() as u32;
+                if !thinking.is_empty() {
+                    out.push(self.reasoning(thinking.clone()));
+                }
+                self.thinking.push((index, super::thinking::detail(&thinking, &signature, at)));
+                BlockKind::Thinking
+            }
+            RespBlock::RedactedThinking { data } => {
+                self.role(out);
+                let at = self.thinking.len() as u32;
+                self.thinking.push((index, super::thinking::redacted(&data, at)));
+                BlockKind::Thinking
+            }
+            RespBlock::Other => BlockKind::Ignored,
         };
         self.blocks.push((index, kind));
     }
@@ -159,7 +187,18 @@ impl StreamState {
                     *got = true;
                 }
             }
-            _ => {} // thinking, signatures, citations, empty fragments
+            (BlockKind::Thinking, wire::BlockDelta::ThinkingDelta { thinking }) if !thinking.is_empty() => {
+                if let Some(d) = self.open_thinking(index) {
+                    d.text.get_or_insert_with(String::new).push_str(&thinking);
+                }
+                out.push(self.reasoning(thinking));
+            }
+            (BlockKind::Thinking, wire::BlockDelta::SignatureDelta { signature }) => {
+                if let Some(d) = self.open_thinking(index) {
+                    d.signature.get_or_insert_with(String::new).push_str(&signature);
+                }
+            }
+            _ => {} // citations, empty fragments
         }
     }
 
@@ -170,6 +209,13 @@ impl StreamState {
                 out.push(self.tool_delta(k, None, None, "{}".into()))
             }
             Some(BlockKind::Json { got: false }) => out.push(self.text("{}".into())),
+            // The whole block, signature included, once it is complete.
+            Some(BlockKind::Thinking) => {
+                if let Some(d) = self.open_thinking(index).cloned() {
+                    let delta = Delta { reasoning_details: Some(vec![d]), ..Delta::default() };
+                    out.push(self.chunk(delta, None));
+                }
+            }
             _ => {}
         }
     }

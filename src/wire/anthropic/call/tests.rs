@@ -204,7 +204,10 @@ fn max_tokens_table() {
     assert_eq!(translate::default_max_tokens("claude-opus-4-1-20250805", &o), 32_000);
     assert_eq!(translate::default_max_tokens("claude-3-haiku-20240307", &o), 4_096);
     assert_eq!(translate::default_max_tokens("claude-next", &o), 4_096);
-    assert_eq!(translate::default_max_tokens("claude-next", &Options { default_max_tokens: Some(9000) }), 9000);
+    assert_eq!(
+        translate::default_max_tokens("claude-next", &Options { default_max_tokens: Some(9000), ..Options::default() }),
+        9000
+    );
 }
 
 fn response(v: Value, ctx: ReplyCtx) -> Value {

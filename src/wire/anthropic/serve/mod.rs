@@ -5,6 +5,7 @@
 //! `front::http::messages`.
 
 pub mod only;
+mod reasoning;
 pub mod request;
 pub mod response;
 pub mod stream;

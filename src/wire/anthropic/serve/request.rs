@@ -62,7 +62,15 @@ pub fn to_canonical(r: MessagesRequest<'_>, body: &Value) -> Result<Served, Wire
     }
     let (tool_choice, parallel_tool_calls) = tool_choice(r.tool_choice);
     let tools = tools(r.tools, &mut left);
-    let (only, required) = left.into_only(r.extra, r.top_k, body);
+    let reasoning = super::reasoning::ask(r.thinking.as_ref(), r.output_config.as_ref());
+    let mut extra = r.extra;
+    // Read into `reasoning` for other vendors; an Anthropic vendor gets them in the body.
+    for (k, v) in [("thinking", json!(r.thinking)), ("output_config", json!(r.output_config))] {
+        if !v.is_null() {
+            extra.insert(k.into(), v);
+        }
+    }
+    let (only, required) = left.into_only(extra, r.top_k, body);
     let stream = r.stream.filter(|s| *s);
     let chat = ChatRequest {
         model: r.model.into_owned(),
@@ -83,6 +91,8 @@ pub fn to_canonical(r: MessagesRequest<'_>, body: &Value) -> Result<Served, Wire
         parallel_tool_calls,
         response_format: None,
         user: r.metadata.and_then(|m| m.user_id).map(Cow::into_owned),
+        reasoning_effort: None,
+        reasoning,
         // Nothing of the caller's reaches another vendor as an unknown field.
         extra: Extra::new(),
         native: None,
@@ -93,7 +103,16 @@ pub fn to_canonical(r: MessagesRequest<'_>, body: &Value) -> Result<Served, Wire
 }
 
 fn message(role: Role, content: Option<Content>) -> Message {
-    Message { role, content, name: None, tool_calls: None, tool_call_id: None, extra: Extra::new() }
+    Message {
+        role,
+        content,
+        name: None,
+        tool_calls: None,
+        tool_call_id: None,
+        reasoning_content: None,
+        reasoning_details: None,
+        extra: Extra::new(),
+    }
 }
 
 fn text_part(text: Cow<'_, str>, cache_control: Option<Value>) -> ContentPart {
@@ -197,7 +216,7 @@ fn user_part(b: Block<'_>, at: &str, parts: &mut Vec<ContentPart>, left: &mut Le
                 .collect();
             parts.push(text_part(Cow::Owned(format!("{title}\n{source}\n\n{}", texts.join("\n"))), None));
         }
-        Block::Thinking { .. } | Block::RedactedThinking {} => left.thinking.push(at.to_string()),
+        Block::Thinking { .. } | Block::RedactedThinking { .. } => left.thinking.push(at.to_string()),
         Block::ToolUse { .. } => return Err(WireError::invalid(format!("{at}: `tool_use` in a user turn"))),
         Block::ToolResult { .. } => return Err(WireError::invalid(format!("{at}: misplaced `tool_result`"))),
     }
@@ -235,6 +254,7 @@ fn assistant(blocks: Vec<Block<'_>>, i: usize, left: &mut Left) -> Result<Messag
     let mut calls = Vec::new();
     // A breakpoint on a tool_use block has no canonical slot of its own: it marks the message.
     let mut call_marker = None;
+    let mut details = Vec::new();
     for (j, b) in blocks.into_iter().enumerate() {
         match b {
             Block::Text { text, cache_control } => parts.push(text_part(text, cache_control)),
@@ -246,9 +266,15 @@ fn assistant(blocks: Vec<Block<'_>>, i: usize, left: &mut Left) -> Result<Messag
                     function: FunctionCall { name: name.into_owned(), arguments: input.to_string() },
                 })
             }
-            // Replayed reasoning has no canonical home yet: an Anthropic vendor gets it.
-            Block::Thinking { .. } | Block::RedactedThinking {} => {
+            // Replayed reasoning: the vendor that minted it gets it back (an Anthropic one
+            // in the body as sent; another from the envelope sidegate wrote it in).
+            Block::Thinking { thinking, signature } => {
                 left.thinking.push(format!("messages[{i}].content[{j}]"));
+                details.push(super::reasoning::replayed(&thinking, &signature, details.len() as u32));
+            }
+            Block::RedactedThinking { data } => {
+                left.thinking.push(format!("messages[{i}].content[{j}]"));
+                details.push(super::reasoning::redacted(&data, details.len() as u32));
             }
             _ => left.unsupported(
                 &format!("messages[{i}].content[{j}]"),
@@ -261,6 +287,7 @@ fn assistant(blocks: Vec<Block<'_>>, i: usize, left: &mut Left) -> Result<Messag
     if let Some(c) = call_marker {
         m.extra.insert(crate::wire::cache_control::FIELD.into(), c);
     }
+    m.reasoning_details = (!details.is_empty()).then_some(details);
     Ok(m)
 }
 

@@ -15,7 +15,7 @@ use crate::wire::WireError;
 pub fn from_canonical(r: &ChatResponse) -> Result<MessagesResponse, WireError> {
     let choice = r.choices.first().ok_or_else(|| WireError::Malformed("the answer has no choices".into()))?;
     let msg = &choice.message;
-    let mut content = Vec::new();
+    let mut content = super::reasoning::blocks(msg.reasoning_details.as_deref(), msg.reasoning_content.as_deref());
     for text in [&msg.content, &msg.refusal].into_iter().flatten() {
         if !text.is_empty() {
             content.push(RespBlock::Text { text: text.clone() });

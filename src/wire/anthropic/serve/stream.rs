@@ -9,7 +9,9 @@
 use serde_json::Value;
 
 use super::super::types::{BlockDelta, MessageDelta, MessagesResponse, RespBlock, StreamEvent, WireUsage};
+use super::reasoning;
 use super::response::{error_object, stop_reason, usage};
+use crate::api::reasoning::ReasoningDetail;
 use crate::api::response::ToolCallDelta;
 use crate::api::{ChatChunk, Usage};
 use crate::wire::sse;
@@ -19,6 +21,8 @@ use crate::wire::{WireError, anthropic::DIALECT};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Open {
     Text,
+    /// A thinking block (its signature comes with the detail that closes it).
+    Thinking,
     /// A tool call: its canonical `tool_calls[].index`.
     Tool(u32),
 }
@@ -53,6 +57,12 @@ impl StreamEncoder {
                 return Err(WireError::unsupported(DIALECT, "a stream of more than one choice"));
             }
             let d = &choice.delta;
+            if let Some(t) = d.reasoning_content.as_deref().filter(|t| !t.is_empty()) {
+                self.thinking(t, out);
+            }
+            for detail in d.reasoning_details.iter().flatten() {
+                self.reasoning_block(detail, out);
+            }
             for text in [&d.content, &d.refusal].into_iter().flatten() {
                 if !text.is_empty() {
                     self.text(text, out);
@@ -104,7 +114,43 @@ impl StreamEncoder {
         out.push(StreamEvent::ContentBlockStart { index: self.index, content_block: block });
     }
 
+    fn thinking(&mut self, text: &str, out: &mut Vec<StreamEvent>) {
+        if self.open != Some(Open::Thinking) {
+            let block = RespBlock::Thinking { thinking: String::new(), signature: String::new() };
+            self.open(Open::Thinking, block, out);
+        }
+        let delta = BlockDelta::ThinkingDelta { thinking: text.into() };
+        out.push(StreamEvent::ContentBlockDelta { index: self.index, delta });
+    }
+
+    /// A whole reasoning block: it signs (and closes) the thinking block its text was
+    /// streamed in, or is a block of its own.
+    fn reasoning_block(&mut self, d: &ReasoningDetail, out: &mut Vec<StreamEvent>) {
+        if reasoning::is_redacted(d) {
+            self.open(Open::Thinking, RespBlock::RedactedThinking { data: d.data.clone().unwrap_or_default() }, out);
+            self.open = None;
+            out.push(StreamEvent::ContentBlockStop { index: self.index });
+            return;
+        }
+        if self.open != Some(Open::Thinking)
+            && let Some(t) = d.visible_text()
+        {
+            self.thinking(t, out);
+        } else if self.open != Some(Open::Thinking) {
+            self.thinking("", out);
+        }
+        let delta = BlockDelta::SignatureDelta { signature: reasoning::signature_of(d) };
+        out.push(StreamEvent::ContentBlockDelta { index: self.index, delta });
+        self.open = None;
+        out.push(StreamEvent::ContentBlockStop { index: self.index });
+    }
+
     fn close(&mut self, out: &mut Vec<StreamEvent>) {
+        if self.open == Some(Open::Thinking) {
+            // Thinking no vendor signed: its signature says so (never replayed).
+            let delta = BlockDelta::SignatureDelta { signature: reasoning::unsigned() };
+            out.push(StreamEvent::ContentBlockDelta { index: self.index, delta });
+        }
         if self.open.take().is_some() {
             out.push(StreamEvent::ContentBlockStop { index: self.index });
         }

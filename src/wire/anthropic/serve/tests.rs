@@ -139,7 +139,12 @@ fn shorthand_forms_and_passthrough_fields() {
                                              {"type": "text", "text": "B"}]})
     );
     assert_eq!(v["messages"][1], json!({"role": "user", "content": "plain"}));
-    assert_eq!(v["messages"][2], json!({"role": "assistant", "content": "ok"}), "replayed thinking is dropped");
+    assert_eq!(
+        v["messages"][2],
+        json!({"role": "assistant", "content": "ok", "reasoning_details": [{"type": "reasoning.text", "text": "hmm",
+            "signature": "s", "format": "anthropic-claude-v1", "index": 0}]}),
+        "replayed thinking is carried verbatim, for the vendor that minted it"
+    );
     assert_eq!(v["messages"][3], json!({"role": "tool", "tool_call_id": "x", "content": "as a string"}));
     assert!(c.stream.is_none() && c.stream_options.is_none());
     let s = canonical(

@@ -9,6 +9,9 @@ pub mod response;
 pub mod stream;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod thought_tests;
+pub mod thoughts;
 pub mod tools;
 
 pub use embed::{EMBED_BATCH, embed_from_wire, embed_wire};

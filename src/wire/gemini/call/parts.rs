@@ -114,6 +114,7 @@ pub fn model_parts(m: &Message, i: usize) -> Result<Vec<Tagged<'_>>, WireError> 
         };
         out.push(Tagged { part, call_id: Some(&c.id) });
     }
+    super::thoughts::replay(m, &mut out);
     Ok(out)
 }
 

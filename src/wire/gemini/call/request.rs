@@ -178,7 +178,7 @@ fn generation_config<'a>(req: &'a ChatRequest, g: &mut wire::GenerationConfig<'a
     g.seed = req.seed;
     g.presence_penalty = num("presence_penalty");
     g.frequency_penalty = num("frequency_penalty");
-    g.thinking_config = req.extra.get(PASSTHROUGH_THINKING).filter(|v| !v.is_null());
+    g.thinking_config = req.extra.get(PASSTHROUGH_THINKING).filter(|v| !v.is_null()).map(Cow::Borrowed);
     match &req.response_format {
         None | Some(ResponseFormat::Text) => {}
         Some(ResponseFormat::JsonObject) => g.response_mime_type = Some("application/json"),

@@ -78,7 +78,17 @@ pub fn from_wire(r: GenerateResponse, model: &str, created: u64) -> Result<ChatR
         let index = c.index.unwrap_or(pos as u32);
         let mut text = String::new();
         let mut calls = Vec::new();
+        let (mut thought, mut details) = (String::new(), Vec::new());
         for p in c.content.map(|c| c.parts).unwrap_or_default() {
+            let at = details.len() as u32;
+            match (&p.text, p.thought == Some(true), p.function_call.is_some(), p.thought_signature.as_deref()) {
+                (Some(t), true, _, sig) => {
+                    thought.push_str(t);
+                    details.push(super::thoughts::thought(t, sig, at));
+                }
+                (_, false, false, Some(sig)) => details.push(super::thoughts::text_signature(sig, at)),
+                _ => {}
+            }
             if let Some(fc) = p.function_call {
                 let id = tool_call_id(
                     fc.id.as_deref(),
@@ -107,6 +117,8 @@ pub fn from_wire(r: GenerateResponse, model: &str, created: u64) -> Result<ChatR
                 content: if text.is_empty() && !calls.is_empty() { None } else { Some(text) },
                 refusal: None,
                 tool_calls: (!calls.is_empty()).then_some(calls),
+                reasoning_content: (!thought.is_empty()).then_some(thought),
+                reasoning_details: (!details.is_empty()).then_some(details),
                 extra: Extra::new(),
             },
             finish_reason: Some(finish.into()),

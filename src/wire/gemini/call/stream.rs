@@ -14,6 +14,8 @@ use crate::wire::{Flow, StreamDecoder, VendorReport, WireError};
 struct Cand {
     role_sent: bool,
     next_tool: u32,
+    /// Reasoning details so far (thoughts and signatures).
+    thoughts: u32,
     finished: bool,
 }
 
@@ -83,6 +85,20 @@ impl StreamState {
             out.push(self.chunk(index, d, None));
         }
         for p in c.content.map(|c| c.parts).unwrap_or_default() {
+            // A thought arrives whole in its part: its text and its detail in one chunk.
+            let detail = match (&p.text, p.thought == Some(true), p.function_call.is_some()) {
+                (Some(t), true, _) => Some(super::thoughts::thought(t, p.thought_signature.as_deref(), st.thoughts)),
+                (_, false, false) => {
+                    p.thought_signature.as_deref().map(|s| super::thoughts::text_signature(s, st.thoughts))
+                }
+                _ => None,
+            };
+            if let Some(d) = detail {
+                st.thoughts += 1;
+                let text = if p.thought == Some(true) { p.text.clone() } else { None };
+                let delta = Delta { reasoning_content: text, reasoning_details: Some(vec![d]), ..Delta::default() };
+                out.push(self.chunk(index, delta, None));
+            }
             if let Some(fc) = p.function_call {
                 let k = st.next_tool;
                 st.next_tool += 1;

@@ -178,6 +178,8 @@ fn responses_text_tools_thoughts_usage() {
         r,
         json!({"id": "resp-1", "object": "chat.completion", "created": 9, "model": "gemini-2.5-flash",
                "choices": [{"index": 0, "finish_reason": "tool_calls", "logprobs": null, "message": {"role": "assistant", "content": "Let me look.", "refusal": null,
+                   "reasoning_content": "thinking about it",
+                   "reasoning_details": [{"type": "reasoning.text", "text": "thinking about it", "format": "google-gemini-v1", "index": 0}],
                    "tool_calls": [
                        {"id": id0, "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"Paris\"}"}},
                        {"id": id1, "type": "function", "function": {"name": "now", "arguments": "{}"}}]}}],

@@ -5,7 +5,8 @@
 //! `functionCall` of the preceding model turn by name and order (and by `id` when both
 //! carry one); each call gets the id `gemini::tool_call_id` makes, its `thoughtSignature`
 //! riding along, so the Gemini adapter restores the signature and a replayed history maps
-//! to the same ids every turn. Replayed thoughts are dropped.
+//! to the same ids every turn. Replayed thoughts and text-part signatures become the turn's
+//! reasoning details (for the vendor that minted them).
 
 use serde_json::{Value, json};
 
@@ -84,7 +85,16 @@ fn unanswered(pending: &[Pending]) -> Result<(), WireError> {
 }
 
 fn message(role: Role, content: Option<chat::Content>) -> Message {
-    Message { role, content, name: None, tool_calls: None, tool_call_id: None, extra: Extra::new() }
+    Message {
+        role,
+        content,
+        name: None,
+        tool_calls: None,
+        tool_call_id: None,
+        reasoning_content: None,
+        reasoning_details: None,
+        extra: Extra::new(),
+    }
 }
 
 /// A part's one data field; `None` for parts that carry nothing for the model (thoughts,
@@ -195,8 +205,14 @@ fn user(parts: Vec<Part>, i: usize, pending: &mut [Pending], out: &mut Vec<Messa
 fn model(parts: Vec<Part>, i: usize, pending: &mut Vec<Pending>) -> Result<Message, WireError> {
     let mut text = Vec::new();
     let mut calls = Vec::new();
+    let mut details = Vec::new();
     for (j, p) in parts.into_iter().enumerate() {
         let at = format!("contents[{i}].parts[{j}]");
+        let thought = p.thought == Some(true);
+        let sig = if p.function_call.is_some() { None } else { p.thought_signature.as_deref() };
+        if let Some(d) = super::thoughts::replayed(p.text.as_deref(), thought, sig, details.len() as u32) {
+            details.push(d);
+        }
         match data(p, &at)? {
             None => {}
             Some(Data::Text(t)) => text.push(text_part(t)),
@@ -220,6 +236,7 @@ fn model(parts: Vec<Part>, i: usize, pending: &mut Vec<Pending>) -> Result<Messa
     }
     let mut m = message(Role::Assistant, (!text.is_empty()).then(|| content_of(text)));
     m.tool_calls = (!calls.is_empty()).then_some(calls);
+    m.reasoning_details = (!details.is_empty()).then_some(details);
     Ok(m)
 }
 

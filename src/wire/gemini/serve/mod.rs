@@ -13,6 +13,7 @@ pub mod schema;
 pub mod stream;
 #[cfg(test)]
 mod tests;
+mod thoughts;
 pub mod types;
 
 pub use error::{error_body, gateway_status, status_name};

@@ -22,6 +22,7 @@ use super::contents;
 use super::schema::to_json_schema;
 use super::types::{FunctionCallingConfig, GenerateContentRequest, GenerationConfig, Tool, ToolConfig};
 use crate::api::chat::{self, FunctionDef, ResponseFormat, Stop, StreamOptions};
+use crate::api::reasoning::{Effort, ReasoningAsk};
 use crate::api::{ChatRequest, Extra};
 use crate::wire::WireError;
 use crate::wire::native::{Dialect, NativeRequest, Required};
@@ -110,6 +111,8 @@ fn convert(r: GenerateContentRequest, model: &str, stream: bool) -> Result<Read,
         parallel_tool_calls: None,
         response_format: None,
         user: None,
+        reasoning_effort: None,
+        reasoning: None,
         extra: Extra::new(),
         native: None,
         prompt: None,
@@ -232,9 +235,31 @@ fn generation_config(
         }
     }
     if let Some(t) = g.thinking_config.filter(|t| !t.is_null()) {
+        req.reasoning = thinking_ask(&t);
         only.insert("generationConfig.thinkingConfig".into(), t);
     }
     Ok(())
+}
+
+/// `thinkingConfig` as the canonical ask: `thinkingLevel`, `thinkingBudget` (0 off, -1
+/// dynamic) and `includeThoughts`; None when it asks nothing.
+fn thinking_ask(t: &Value) -> Option<ReasoningAsk> {
+    let mut ask = ReasoningAsk {
+        effort: t
+            .get("thinkingLevel")
+            .and_then(Value::as_str)
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+            .and_then(Effort::parse),
+        include_thoughts: t.get("includeThoughts").and_then(Value::as_bool),
+        ..ReasoningAsk::default()
+    };
+    match t.get("thinkingBudget").and_then(Value::as_i64) {
+        Some(b) if b < 0 => ask.adaptive = true,
+        Some(b) => ask.budget_tokens = Some(b as u64),
+        None => {}
+    }
+    (!ask.is_empty()).then_some(ask)
 }
 
 /// `responseMimeType` + `responseSchema` / `responseJsonSchema` -> `response_format`.

@@ -18,12 +18,13 @@ pub fn from_canonical(r: &ChatResponse) -> Result<GenerateResponse, WireError> {
     let mut candidates = Vec::with_capacity(r.choices.len());
     for c in &r.choices {
         let msg = &c.message;
-        let mut parts = Vec::new();
+        let mut parts = super::thoughts::parts(msg.reasoning_details.as_deref(), msg.reasoning_content.as_deref());
         for text in [&msg.content, &msg.refusal].into_iter().flatten() {
             if !text.is_empty() {
                 parts.push(RespPart { text: Some(text.clone()), ..RespPart::default() });
             }
         }
+        super::thoughts::sign_text(&mut parts);
         for (k, call) in msg.tool_calls.iter().flatten().enumerate() {
             parts.push(function_call(call, &format!("choices[{}].message.tool_calls[{k}]", c.index))?);
         }

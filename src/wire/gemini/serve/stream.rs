@@ -66,6 +66,13 @@ impl StreamEncoder {
                 gather(st, call)?;
             }
             let mut parts = Vec::new();
+            if let Some(t) = d.reasoning_content.as_deref().filter(|t| !t.is_empty()) {
+                parts.push(RespPart { text: Some(t.to_string()), thought: Some(true), ..RespPart::default() });
+            }
+            // A block's text came before as reasoning_content: only its signature now.
+            for detail in d.reasoning_details.iter().flatten() {
+                parts.push(super::thoughts::part(detail, false));
+            }
             for text in [&d.content, &d.refusal].into_iter().flatten().filter(|t| !t.is_empty()) {
                 if parts.is_empty() {
                     flush(st, choice.index, &mut parts)?;

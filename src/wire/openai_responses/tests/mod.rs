@@ -3,6 +3,7 @@
 //! spec's required keys and enums (`schema`).
 #![allow(clippy::unwrap_used)]
 
+mod reasoning;
 mod request;
 mod response;
 mod schema;

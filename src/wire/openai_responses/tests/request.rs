@@ -79,7 +79,7 @@ fn responses_requests_become_canonical_field_by_field() {
                    "tool_choice": {"type": "function", "function": {"name": "f"}},
                    "response_format": {"type": "json_schema", "json_schema": {"name": "out", "schema": {"type": "object"},
                                        "strict": true}},
-                   "verbosity": "low", "reasoning_effort": "high",
+                   "verbosity": "low", "reasoning_effort": "high", "reasoning": {"summary": "auto"},
                    "native.only": {"reasoning": {"summary": "auto"}, "previous_response_id": "resp_prev"}}),
         ),
         (
@@ -119,18 +119,25 @@ fn responses_only_and_unknown_fields_reach_native_only_never_canonical_extra() {
 }
 
 #[test]
-fn reasoning_input_items_are_dropped_and_named() {
+fn reasoning_input_items_are_carried_on_their_assistant_turn() {
     let req = create(json!({"model": "m", "input": [
         {"role": "user", "content": "q"},
         {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "opaque"},
         {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"}]}));
     let c = to_chat_request(&req).unwrap();
-    assert_eq!(c.dropped, vec!["input[1]: reasoning item".to_string()]);
-    let m = json(&c.chat)["messages"].clone();
+    assert!(c.dropped.is_empty(), "{:?}", c.dropped);
+    let d = &json(&c.chat)["messages"][1]["reasoning_details"];
+    assert_eq!(
+        *d,
+        json!([{"type": "reasoning.encrypted", "data": "opaque", "id": "rs_1", "format": "openai-responses-v1", "index": 0}])
+    );
+    let mut m = json(&c.chat)["messages"].clone();
+    m[1].as_object_mut().unwrap().remove("reasoning_details");
     assert_eq!(
         m[1],
         json!({"role": "assistant", "content": null, "tool_calls": [
-        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]})
+        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}),
+        "the call joins the turn its reasoning opened"
     );
 }
 

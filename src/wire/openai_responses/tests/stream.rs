@@ -268,8 +268,14 @@ fn events_read_back_into_the_same_answer() {
 fn upstream_failures_and_unknown_events() {
     let mut r = ChunkReader::default();
     let mut out = Vec::new();
-    let skip = json!({"type": "response.reasoning_summary_text.delta", "item_id": "rs", "output_index": 0,
+    let summary = json!({"type": "response.reasoning_summary_text.delta", "item_id": "rs", "output_index": 0,
         "summary_index": 0, "delta": "x", "sequence_number": 3});
+    assert_eq!(r.on_data(&summary.to_string(), &mut out).unwrap(), Flow::More);
+    assert_eq!(out.len(), 1, "a reasoning summary delta is reasoning_content");
+    assert_eq!(out[0].choices[0].delta.reasoning_content.as_deref(), Some("x"));
+    out.clear();
+    let skip = json!({"type": "response.reasoning_summary_part.added", "item_id": "rs", "output_index": 0,
+        "summary_index": 0, "part": {"type": "summary_text", "text": ""}, "sequence_number": 3});
     assert_eq!(r.on_data(&skip.to_string(), &mut out).unwrap(), Flow::More);
     assert!(out.is_empty());
     let err = json!({"type": "error", "code": "rate_limit_exceeded", "message": "slow down", "param": null,

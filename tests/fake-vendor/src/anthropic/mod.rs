@@ -10,7 +10,12 @@
 //! | `cache`            | usage with cache reads and writes |
 //! | any, with `cache_control` breakpoints | usage as Anthropic's prompt cache counts it (`cache`) |
 //! | `stream-overloaded`| stream: `message_start`, then an `overloaded_error` event |
-//! | `thinking`         | a `thinking` block (streamed as `thinking_delta` + `signature_delta`), then the echo |
+//! | `thinking`, or `thinking` on | a `thinking` block (streamed as `thinking_delta` + `signature_delta`), signed with [`validate::SIGNATURE`], before the answer |
+//! | `thinking-redacted`| a `redacted_thinking` block first |
+//!
+//! With thinking on, a replayed `thinking` block whose signature the fake did not mint is a
+//! 400 (`Invalid \`signature\` in \`thinking\` block`), and so is a tool turn whose assistant
+//! turn does not open with its thinking, a budget not below `max_tokens`, or a forced tool.
 //! | faults             | `fail-500`, `fail-529`, `fail-429`, `quota-429`, `fail-401`, `bad-400`, `context-400`, `flaky-N`, `hang`, `slow-first`, `reset`, `malformed`, `truncate`, `stream-error`, `slow-stream` |
 //!
 //! `POST /v1/messages/count_tokens` answers `{"input_tokens": 1000 + <words of the last user
@@ -124,9 +129,13 @@ fn answer(model: &str, body: &Value) -> Answer {
         (vec![json!({"type": "text", "text": if text.is_empty() { "(empty)".to_string() } else { text }})], reason)
     };
     let mut blocks = blocks;
-    if model == "thinking" {
-        blocks
-            .insert(0, json!({"type": "thinking", "thinking": "Let me think about it.", "signature": "c2lnLWZha2U="}));
+    if model == "thinking" || validate::thinking_on(body) {
+        let thought =
+            json!({"type": "thinking", "thinking": "Let me think about it.", "signature": validate::SIGNATURE});
+        blocks.insert(0, thought);
+    }
+    if model == "thinking-redacted" {
+        blocks.insert(0, json!({"type": "redacted_thinking", "data": validate::REDACTED}));
     }
     Answer { blocks, stop_reason, stop_sequence, usage }
 }
@@ -139,7 +148,7 @@ pub fn count_tokens(body: &Value, headers: &Value, guard: CallGuard) -> Response
     if body.get("max_tokens").is_some() || body.get("stream").is_some() {
         return error(400, "invalid_request_error", "max_tokens: Extra inputs are not permitted");
     }
-    as_call["max_tokens"] = json!(1);
+    as_call["max_tokens"] = json!(1_000_000);
     if let Err((status, kind, message)) = validate(headers, &as_call) {
         return error(status, kind, &message);
     }
@@ -257,6 +266,13 @@ pub async fn messages(body: Value, headers: &Value, guard: CallGuard, stats: &Ar
                     "content_block_delta",
                     json!({"type": "content_block_delta", "index": index,
                     "delta": {"type": "signature_delta", "signature": b["signature"]}}),
+                ));
+                events.push(event("content_block_stop", json!({"type": "content_block_stop", "index": index})));
+            }
+            Some("redacted_thinking") => {
+                events.push(event(
+                    "content_block_start",
+                    json!({"type": "content_block_start", "index": index, "content_block": b}),
                 ));
                 events.push(event("content_block_stop", json!({"type": "content_block_stop", "index": index})));
             }

@@ -25,6 +25,52 @@ const TOP_LEVEL: &[&str] = &[
     "mcp_servers",
 ];
 
+/// The signature this fake mints on every `thinking` block (base64 of `sig-fake`): any other
+/// is one it did not mint, rejected as Anthropic rejects a foreign or altered one.
+pub const SIGNATURE: &str = "c2lnLWZha2U=";
+/// The data of the `redacted_thinking` blocks it mints (base64 of `enc-fake`).
+pub const REDACTED: &str = "ZW5jLWZha2U=";
+
+/// Whether the request turns thinking on.
+pub fn thinking_on(body: &Value) -> bool {
+    matches!(body["thinking"]["type"].as_str(), Some("enabled" | "adaptive"))
+}
+
+/// Anthropic's thinking rules: a budget below `max_tokens`, and, in a tool loop, the last
+/// assistant turn opening with its (signed) thinking.
+fn check_thinking(body: &Value) -> Result<(), String> {
+    if !thinking_on(body) {
+        return Ok(());
+    }
+    if let Some(b) = body["thinking"]["budget_tokens"].as_u64() {
+        if b < 1024 {
+            return Err("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024".into());
+        }
+        if body["max_tokens"].as_u64().is_some_and(|m| m <= b) {
+            return Err("`max_tokens` must be greater than `thinking.budget_tokens`".into());
+        }
+    }
+    if body["tool_choice"]["type"].as_str().is_some_and(|t| t == "any" || t == "tool") {
+        return Err("Thinking may not be enabled when tool_choice forces tool use.".into());
+    }
+    let msgs = body["messages"].as_array().cloned().unwrap_or_default();
+    let in_tool_loop =
+        msgs.last().and_then(|m| m["content"].as_array()).is_some_and(|c| c.iter().any(|b| b["type"] == "tool_result"));
+    let last_assistant = msgs.iter().enumerate().rev().find(|(_, m)| m["role"] == "assistant");
+    if let (true, Some((i, m))) = (in_tool_loop, last_assistant) {
+        let first = m["content"].as_array().and_then(|c| c.first()).map(|b| b["type"].clone()).unwrap_or_default();
+        if first != "thinking" && first != "redacted_thinking" {
+            return Err(format!(
+                "messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{}`. When \
+                 `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the \
+                 lastmost set of `tool_use` and `tool_result` blocks).",
+                first.as_str().unwrap_or("text")
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn id_ok(id: &str) -> bool {
     !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
@@ -44,6 +90,9 @@ pub fn validate(headers: &Value, body: &Value) -> Result<(), (u16, &'static str,
     }
     if body["max_tokens"].as_u64().is_none_or(|n| n == 0) {
         return bad("max_tokens: Field required".into());
+    }
+    if let Err(m) = check_thinking(body) {
+        return bad(m);
     }
     if body["temperature"].as_f64().is_some_and(|t| !(0.0..=1.0).contains(&t)) {
         return bad("temperature: Input should be less than or equal to 1".into());
@@ -125,8 +174,15 @@ pub fn validate(headers: &Value, body: &Value) -> Result<(), (u16, &'static str,
                     if b["signature"].as_str().is_none_or(str::is_empty) {
                         return bad(format!("messages.{i}.content.{j}.thinking.signature: Field required"));
                     }
+                    if b["signature"].as_str() != Some(SIGNATURE) {
+                        return bad(format!("messages.{i}.content.{j}: Invalid `signature` in `thinking` block"));
+                    }
                 }
-                Some("redacted_thinking") if role == "assistant" => {}
+                Some("redacted_thinking") if role == "assistant" => {
+                    if b["data"].as_str() != Some(REDACTED) {
+                        return bad(format!("messages.{i}.content.{j}: Invalid `data` in `redacted_thinking` block"));
+                    }
+                }
                 Some("search_result") if role == "user" => {}
                 Some("document") if matches!(b["source"]["type"].as_str(), Some("text" | "content")) => {}
                 Some("image" | "document") => {

@@ -10,6 +10,10 @@
 //! | `tool-call`    | with tools: one `functionCall` per declared function (no ids, like the real API) |
 //! | `text-tool-call` | like `tool-call`, after a text part "Let me check." |
 //! | `thinking`     | like `tool-call`, with `thoughtSignature`s that must come back on replayed calls, and thought tokens |
+//! | `includeThoughts` | a thought part (`thought: true`) first; with a `thinkingLevel`, the last text part signed |
+//!
+//! A `thoughtSignature` the fake did not mint (another vendor's, sidegate's envelope) is a 400
+//! (`Corrupted thought signature.`), as Gemini 3 answers one.
 //! | `max-tokens`, `safety` | that finishReason |
 //! | `blocked`      | `promptFeedback.blockReason: SAFETY`, no candidates |
 //! | faults         | `fail-500`, `fail-503`, `fail-529`, `fail-429` (RetryInfo 1s), `quota-429` (per day), `fail-401` (400 API_KEY_INVALID, as Gemini answers a bad key), `bad-400`, `context-400`, `flaky-N`, `hang`, `slow-first`, `reset`, `malformed`, `truncate`, `stream-error`, `slow-stream` |
@@ -99,8 +103,23 @@ fn last_user_text(body: &Value) -> String {
     if results.is_empty() { text } else { format!("results: {}", results.join("; ")) }
 }
 
-/// One candidate's parts and finish reason.
+/// One candidate's parts and finish reason: with `includeThoughts`, a thought part first;
+/// with a `thinkingLevel` (Gemini 3), the last text part signed.
 fn candidate(model: &str, body: &Value, text: &str) -> (Vec<Value>, &'static str) {
+    let (mut parts, finish) = answer_parts(model, body, text);
+    let thinking = &body["generationConfig"]["thinkingConfig"];
+    if thinking["thinkingLevel"].is_string()
+        && let Some(last) = parts.iter_mut().rev().find(|p| p.get("text").is_some())
+    {
+        last["thoughtSignature"] = json!(SIGNATURE);
+    }
+    if thinking["includeThoughts"] == true {
+        parts.insert(0, json!({"text": "Thinking it over.", "thought": true}));
+    }
+    (parts, finish)
+}
+
+fn answer_parts(model: &str, body: &Value, text: &str) -> (Vec<Value>, &'static str) {
     let decls = body["tools"][0]["functionDeclarations"].as_array().cloned().unwrap_or_default();
     let mode = body["toolConfig"]["functionCallingConfig"]["mode"].as_str().unwrap_or("AUTO");
     let allowed: Vec<&str> = body["toolConfig"]["functionCallingConfig"]["allowedFunctionNames"]

@@ -152,6 +152,9 @@ pub fn validate(model: &str, body: &Value) -> Result<(), String> {
                     "* GenerateContentRequest.contents[{i}].parts[{j}].data: required oneof field 'data' must have one initialized field"
                 ));
             }
+            if p["thoughtSignature"].as_str().is_some_and(|s| s.starts_with("sidegate")) {
+                return Err(format!("Corrupted thought signature. (contents[{i}].parts[{j}])"));
+            }
             if let Some(fc) = p.get("functionCall") {
                 if role != "model" || !fc["args"].is_object() {
                     return Err(format!("contents[{i}].parts[{j}].function_call: invalid"));

@@ -256,6 +256,12 @@ fn input(items: &[Value], continues: bool) -> Checked {
                 if !item["summary"].is_array() {
                     return Err(missing(&format!("{at}.summary")));
                 }
+                if let Some(enc) = item["encrypted_content"].as_str()
+                    && enc != super::ENCRYPTED
+                {
+                    let msg = format!("The encrypted content for item {at} could not be verified.");
+                    return Err(invalid("invalid_encrypted_content", "input", msg));
+                }
             }
             Some(_) => {
                 let supported = ["message", "function_call", "function_call_output", "reasoning", "item_reference"];

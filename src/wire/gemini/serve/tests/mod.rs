@@ -112,7 +112,13 @@ fn canonical_fields_and_shorthands() {
     let v = serde_json::to_value(&c).unwrap();
     assert_eq!(v["model"], "gemini-2.5-flash", "the URL's model, without `models/`");
     assert_eq!(v["messages"][0], json!({"role": "user", "content": "hi"}), "a content without role is the user's");
-    assert_eq!(v["messages"][1], json!({"role": "assistant", "content": "ok"}), "thoughts dropped");
+    assert_eq!(
+        v["messages"][1],
+        json!({"role": "assistant", "content": "ok", "reasoning_details": [
+            {"type": "reasoning.text", "text": "thinking", "format": "google-gemini-v1", "index": 0},
+            {"type": "reasoning.encrypted", "signature": "sig", "format": "google-gemini-v1", "index": 1}]}),
+        "thoughts are no content; they and the signature are the turn's reasoning, for Gemini"
+    );
     assert_eq!(
         v["tools"][0]["function"]["parameters"]["$defs"]["X"],
         json!({"type": "integer"}),
