@@ -203,6 +203,9 @@ impl Gateway {
         for t in self.cache.report().tiers() {
             m.set_cache_tier(t.tier, t.entries, t.bytes, t.hits);
         }
+        if let Some(l) = &self.accounting.ledger {
+            m.set_ledger(&l.report());
+        }
         m.encode()
     }
 
@@ -334,6 +337,7 @@ impl Gateway {
             models: snap.models.keys().cloned().collect(),
             routes: snap.routes.keys().cloned().collect(),
             responses: self.responses.report(),
+            ledger: self.accounting.ledger.as_ref().map(crate::usage::Ledger::report),
         }
     }
 }

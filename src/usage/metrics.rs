@@ -112,6 +112,12 @@ pub struct Metrics {
     pub cache_entries: Family<Tier, Gauge>,
     pub cache_bytes: Family<Tier, Gauge>,
     pub cache_tier_hits: Family<Tier, Counter>,
+    pub ledger_pending: Gauge,
+    pub ledger_dropped: Counter,
+    pub ledger_write_errors: Counter,
+    pub ledger_unsettled_usd: Gauge<f64, AtomicU64>,
+    /// The ledger's (dropped, write errors) at the last scrape, for the counters' increments.
+    last_ledger: Mutex<(u64, u64)>,
     /// Tier hit totals at the last scrape, so the counters advance by the difference.
     last_tier_hits: Mutex<std::collections::HashMap<&'static str, u64>>,
 }
@@ -142,6 +148,11 @@ impl Metrics {
             cache_entries: Family::default(),
             cache_bytes: Family::default(),
             cache_tier_hits: Family::default(),
+            ledger_pending: Gauge::default(),
+            ledger_dropped: Counter::default(),
+            ledger_write_errors: Counter::default(),
+            ledger_unsettled_usd: Gauge::default(),
+            last_ledger: Mutex::default(),
             last_tier_hits: Mutex::default(),
         };
         {
@@ -177,6 +188,22 @@ impl Metrics {
             r.register("sidegate_cache_entries", "Entries held by each cache tier", m.cache_entries.clone());
             r.register("sidegate_cache_bytes", "Bytes held by each cache tier", m.cache_bytes.clone());
             r.register("sidegate_cache_tier_hits", "Hits served by each cache tier", m.cache_tier_hits.clone());
+            r.register(
+                "sidegate_ledger_pending_rows",
+                "Usage rows waiting to be written to the ledger (again, after failed writes)",
+                m.ledger_pending.clone(),
+            );
+            r.register(
+                "sidegate_ledger_dropped_rows",
+                "Usage rows never written to the ledger (queue or retry buffer full)",
+                m.ledger_dropped.clone(),
+            );
+            r.register("sidegate_ledger_write_errors", "Failed ledger writes", m.ledger_write_errors.clone());
+            r.register(
+                "sidegate_ledger_unsettled_usd",
+                "Cost of priced rows not written to the ledger yet, still counted by budgets",
+                m.ledger_unsettled_usd.clone(),
+            );
         }
         m
     }
@@ -246,6 +273,16 @@ impl Metrics {
             let before = last.insert(tier, h).unwrap_or(0);
             self.cache_tier_hits.get_or_create(&t).inc_by(h.saturating_sub(before));
         }
+    }
+
+    /// Mirrors the ledger's health at scrape time.
+    pub fn set_ledger(&self, r: &crate::usage::ledger::LedgerReport) {
+        self.ledger_pending.set(r.pending as i64);
+        self.ledger_unsettled_usd.set(r.unsettled_usd);
+        let mut last = self.last_ledger.lock().unwrap_or_else(|p| p.into_inner());
+        self.ledger_dropped.inc_by(r.dropped.saturating_sub(last.0));
+        self.ledger_write_errors.inc_by(r.write_errors.saturating_sub(last.1));
+        *last = (r.dropped.max(last.0), r.write_errors.max(last.1));
     }
 
     /// The exposition text (OpenMetrics, which Prometheus scrapes natively).

@@ -13,6 +13,7 @@ mod failover;
 mod gemini;
 mod gemini_ingress;
 mod http;
+mod ledger_faults;
 mod lifecycle;
 mod messages;
 mod native;
