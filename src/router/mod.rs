@@ -310,7 +310,7 @@ impl Gateway {
                 name: p.name.clone(),
                 kind: p.kind.as_str().to_string(),
                 region: p.region.clone(),
-                base_url: p.http.as_ref().map(|h| h.base_url.clone()),
+                base_url: p.http.as_ref().map(|h| crate::secret::redact_url(&h.base_url)),
                 unavailable: p.unavailable.clone(),
             })
             .collect();

@@ -242,6 +242,9 @@ async fn handle(req: Request<Incoming>, stats: Arc<Stats>) -> Response<FakeBody>
         }
     }
     let headers = Value::Object(headers);
+    // every request header as the vendor got it, for the `echo-headers` model
+    let echoed: Vec<String> =
+        req.headers().iter().map(|(k, v)| format!("{k}: {}", String::from_utf8_lossy(v.as_bytes()))).collect();
     let Ok(body) = req.into_body().collect().await else {
         return error_resp(400, "invalid_request_error", "bad_body", "could not read body");
     };
@@ -256,6 +259,11 @@ async fn handle(req: Request<Incoming>, stats: Arc<Stats>) -> Response<FakeBody>
         *last = json!({"path": path, "query": query, "body": body, "authorization": auth, "headers": headers});
     }
     let guard = CallGuard { stats: stats.clone(), finished: false };
+    if body["model"] == "echo-headers" {
+        // a vendor (or a proxy in front of one) that echoes the request's headers in its error
+        guard.finish();
+        return error_resp(401, "invalid_request_error", "echo", &format!("rejected; you sent {}", echoed.join(", ")));
+    }
     match path.as_str() {
         "/v1/chat/completions" | "/openai/v1/chat/completions" => chat::chat(body, guard, &stats).await,
         "/v1/messages" => anthropic::messages(body, &headers, guard, &stats).await,
