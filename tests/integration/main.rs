@@ -7,6 +7,7 @@ mod account_block;
 mod anthropic;
 mod cache;
 mod callers;
+mod chaos;
 mod cli;
 mod common;
 mod failover;

@@ -33,11 +33,15 @@
 //! Anything after a `#` in the model name is ignored (`fail-500#2` acts as `fail-500`), so
 //! tests can make distinct deployments with the same behaviour.
 //!
+//! Chaos mode (`FakeVendor::start_chaos(seed)`): every chat call gets a behaviour picked at
+//! random from a seeded sequence (module `chaos`; `GET /_fake/chaos` counts them).
+//!
 //! `GET /_fake/stats` returns `{"calls", "completed", "aborted"}`; `aborted` counts calls
 //! whose client went away before the answer was finished. `GET /_fake/last` returns the last
 //! request's path, query, body, `authorization` header and vendor auth headers (`headers`).
 
 mod anthropic;
+pub mod chaos;
 mod chat;
 mod faults;
 mod gemini;
@@ -71,6 +75,8 @@ pub struct Stats {
     last: Mutex<Value>,
     /// While set, every chat call gets a 503 (for flapping-vendor tests).
     down: std::sync::atomic::AtomicBool,
+    /// Chaos mode: every chat call gets a seeded random fault (module `chaos`).
+    chaos: std::sync::OnceLock<chaos::Chaos>,
 }
 
 impl Stats {
@@ -121,6 +127,24 @@ impl FakeVendor {
 
     pub async fn start() -> std::io::Result<Self> {
         Self::start_on(0).await
+    }
+
+    /// Starts in chaos mode on `127.0.0.1:port` (0 = any): every chat call gets a fault
+    /// picked by the seeded sequence (module `chaos`).
+    pub async fn start_chaos_on(port: u16, seed: u64) -> std::io::Result<Self> {
+        let v = Self::start_on(port).await?;
+        let _ = v.stats.chaos.set(chaos::Chaos::new(seed));
+        Ok(v)
+    }
+
+    /// [`start_chaos_on`](Self::start_chaos_on) any free port.
+    pub async fn start_chaos(seed: u64) -> std::io::Result<Self> {
+        Self::start_chaos_on(0, seed).await
+    }
+
+    /// How often each chaos behaviour was picked (`{}` outside chaos mode).
+    pub fn chaos_report(&self) -> Value {
+        self.stats.chaos.get().map_or_else(|| json!({}), chaos::Chaos::report)
     }
 
     /// Base URL in OpenAI SDK convention (with `/v1`).
@@ -222,6 +246,9 @@ async fn handle(req: Request<Incoming>, stats: Arc<Stats>) -> Response<FakeBody>
                 }),
             );
         }
+        "/_fake/chaos" => {
+            return json_resp(200, &stats.chaos.get().map_or_else(|| json!({}), chaos::Chaos::report));
+        }
         "/_fake/last" => {
             return json_resp(200, &stats.last.lock().map(|v| v.clone()).unwrap_or(Value::Null));
         }
@@ -263,6 +290,10 @@ async fn handle(req: Request<Incoming>, stats: Arc<Stats>) -> Response<FakeBody>
         // a vendor (or a proxy in front of one) that echoes the request's headers in its error
         guard.finish();
         return error_resp(401, "invalid_request_error", "echo", &format!("rejected; you sent {}", echoed.join(", ")));
+    }
+    if let Some(c) = stats.chaos.get().filter(|_| path == "/v1/chat/completions") {
+        let (fault, r) = c.pick();
+        return chaos::respond(fault, r, &body, guard).await;
     }
     match path.as_str() {
         "/v1/chat/completions" | "/openai/v1/chat/completions" => chat::chat(body, guard, &stats).await,
