@@ -11,7 +11,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = serde_json::to_vec(&req);
     let _ = req.is_stream();
     let _ = req.prompt_chars();
-    if let Ok((wire, _ctx)) = sidegate::wire::anthropic::call::to_wire(&req, "claude-fuzz", false, &Options::default()) {
+    if let Ok((wire, _ctx)) = sidegate::wire::anthropic::call::to_wire(&req, "claude-fuzz", false, &Options::default())
+    {
         let _ = serde_json::to_vec(&wire);
     }
     if let Ok(wire) = sidegate::wire::gemini::call::to_wire(&req) {
