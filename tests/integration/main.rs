@@ -16,6 +16,7 @@ mod gemini_ingress;
 mod http;
 mod ledger_faults;
 mod lifecycle;
+mod log_feedback;
 mod messages;
 mod native;
 mod operator;
