@@ -289,6 +289,15 @@ async fn status(c: &Client, raw: bool) -> Result<(), ClientError> {
         r.max_entries,
         human_bytes(r.max_bytes)
     );
+    if let Some(l) = &s.ledger {
+        println!(
+            "ledger   {}: {} written, {} waiting, {} dropped, {} write errors",
+            l.path, l.written, l.pending, l.dropped, l.write_errors
+        );
+        if let Some(e) = &l.last_error {
+            println!("         writes failing: {e} (${:.4} unsettled, still counted by budgets)", l.unsettled_usd);
+        }
+    }
     if !s.deployments.is_empty() {
         println!("deployments (since start):");
         println!(

@@ -22,6 +22,9 @@ pub struct Status {
     /// Where stored Responses answers are kept (`memory`: lost at restart).
     #[serde(default)]
     pub responses: crate::response_store::StoreReport,
+    /// The usage ledger's writes: written, waiting after failures, dropped (None: no ledger).
+    #[serde(default)]
+    pub ledger: Option<crate::usage::ledger::LedgerReport>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -54,13 +54,14 @@ pub struct Admission {
 impl CallerBook {
     /// Admits one request of ~`tokens` that may cost up to `ceiling` USD (None: unknown).
     /// `spent_since` reads what the caller already spent since a time (from the ledger),
-    /// called once per caller and budget period.
+    /// called once per caller and budget period; when it cannot say (the ledger cannot be
+    /// read), the budget fails closed: the request is refused with that reason.
     pub fn admit(
         &self,
         c: &CallerSettings,
         tokens: f64,
         ceiling: Option<f64>,
-        spent_since: &dyn Fn(&str, u64) -> f64,
+        spent_since: &dyn Fn(&str, u64) -> Result<f64, String>,
     ) -> Result<Admission, GatewayError> {
         let state = {
             let mut map = lock(&self.states);
@@ -122,7 +123,7 @@ fn reserve(
     c: &CallerSettings,
     usd: f64,
     ceiling: Option<f64>,
-    spent_since: &dyn Fn(&str, u64) -> f64,
+    spent_since: &dyn Fn(&str, u64) -> Result<f64, String>,
 ) -> Result<f64, GatewayError> {
     let Some(ceiling) = ceiling else {
         return Err(GatewayError::Invalid {
@@ -138,7 +139,14 @@ fn reserve(
     let b = g.budget.as_mut().ok_or_else(|| GatewayError::internal("budget state missing"))?;
     let start = period_start(b.period, now_s);
     if start != b.start || b.start == 0 {
-        *b = Budget { period: b.period, start, spent: spent_since(&c.name, start), reserved: b.reserved };
+        let spent = spent_since(&c.name, start).map_err(|why| {
+            tracing::error!(caller = %c.name, error = %why, "budget check failed: the request is refused");
+            GatewayError::internal(format!(
+                "caller `{}` has a budget and what it spent cannot be read ({why}); refused rather than counted as nothing spent",
+                c.name
+            ))
+        })?;
+        *b = Budget { period: b.period, start, spent, reserved: b.reserved };
     }
     // (a nano-dollar of slack, so float rounding never refuses an exact fit)
     if b.spent + b.reserved + ceiling > usd + 1e-9 {
@@ -301,27 +309,32 @@ mod tests {
         let c = caller(Some((1.0, BudgetPeriod::Day)), None, None);
         let mut held = Vec::new();
         for _ in 0..5 {
-            held.push(book.admit(&c, 10.0, Some(0.2), &|_, _| 0.0).unwrap());
+            held.push(book.admit(&c, 10.0, Some(0.2), &|_, _| Ok(0.0)).unwrap());
         }
-        let e = book.admit(&c, 10.0, Some(0.2), &|_, _| 0.0).err().unwrap();
+        let e = book.admit(&c, 10.0, Some(0.2), &|_, _| Ok(0.0)).err().unwrap();
         assert_eq!(e.code().as_deref(), Some("budget_exceeded"));
         // settling for less frees room
         held.pop().unwrap().settle(Some(0.05));
-        assert!(book.admit(&c, 10.0, Some(0.1), &|_, _| 0.0).is_ok());
+        assert!(book.admit(&c, 10.0, Some(0.1), &|_, _| Ok(0.0)).is_ok());
     }
 
     #[test]
     fn spend_from_the_ledger_counts() {
         let book = CallerBook::default();
         let c = caller(Some((1.0, BudgetPeriod::Month)), None, None);
-        assert!(book.admit(&c, 1.0, Some(0.5), &|_, _| 0.9).is_err());
+        assert!(book.admit(&c, 1.0, Some(0.5), &|_, _| Ok(0.9)).is_err());
+        // a ledger that cannot be read is not "nothing spent"
+        let fresh = CallerBook::default();
+        let e = fresh.admit(&c, 1.0, Some(0.01), &|_, _| Err("disk I/O error".into())).err().unwrap();
+        assert!(matches!(e, GatewayError::Internal(ref m) if m.contains("disk I/O error")), "{e:?}");
+        assert!(fresh.admit(&c, 1.0, Some(0.01), &|_, _| Ok(0.0)).is_ok(), "the next read decides again");
     }
 
     #[test]
     fn unknown_price_with_a_budget_is_refused() {
         let book = CallerBook::default();
         let c = caller(Some((1.0, BudgetPeriod::Day)), None, None);
-        let e = book.admit(&c, 1.0, None, &|_, _| 0.0).err().unwrap();
+        let e = book.admit(&c, 1.0, None, &|_, _| Ok(0.0)).err().unwrap();
         assert_eq!(e.code().as_deref(), Some("price_unknown"));
     }
 
@@ -329,13 +342,13 @@ mod tests {
     fn concurrency_and_rpm() {
         let book = CallerBook::default();
         let c = caller(None, Some(1), Some(2));
-        let a = book.admit(&c, 1.0, None, &|_, _| 0.0).unwrap();
-        let e = book.admit(&c, 1.0, None, &|_, _| 0.0).err().unwrap();
+        let a = book.admit(&c, 1.0, None, &|_, _| Ok(0.0)).unwrap();
+        let e = book.admit(&c, 1.0, None, &|_, _| Ok(0.0)).err().unwrap();
         assert_eq!(e.code().as_deref(), Some("caller_concurrency_limited"));
         drop(a);
-        let _b = book.admit(&c, 1.0, None, &|_, _| 0.0).unwrap();
+        let _b = book.admit(&c, 1.0, None, &|_, _| Ok(0.0)).unwrap();
         drop(_b);
-        let e = book.admit(&c, 1.0, None, &|_, _| 0.0).err().unwrap();
+        let e = book.admit(&c, 1.0, None, &|_, _| Ok(0.0)).err().unwrap();
         assert_eq!(e.code().as_deref(), Some("caller_rate_limited"));
         assert!(e.retry_after().unwrap() > Duration::from_secs(20));
     }

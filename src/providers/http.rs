@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::{ChunkStream, Failure, ProviderError};
 use crate::api::ChatChunk;
 use crate::config::HttpSettings;
-use crate::secret::Secret;
+use crate::secret::{Redactor, url_secrets};
 use crate::wire::native::{Dialect, NativeBytes};
 use crate::wire::sse::{self, SseParser};
 use crate::wire::{Flow, StreamDecoder};
@@ -33,7 +33,9 @@ pub type ErrorParser = fn(u16, &HeaderMap, &[u8]) -> ProviderError;
 
 pub struct Http {
     client: reqwest::Client,
-    key: Option<Secret>,
+    /// The account's key, its extra headers' values and its URL's userinfo (with the Basic
+    /// auth value derived from it): hidden in every error message built here.
+    redactor: Redactor,
 }
 
 impl Http {
@@ -46,7 +48,9 @@ impl Http {
         }
         for (k, v) in &cfg.headers {
             let name = HeaderName::from_bytes(k.as_bytes()).map_err(|e| format!("header {k}: {e}"))?;
-            let value = HeaderValue::from_str(v).map_err(|e| format!("header {k}: {e}"))?;
+            let mut value =
+                HeaderValue::from_str(v.expose()).map_err(|_| format!("header {k}: the value is not valid HTTP"))?;
+            value.set_sensitive(true);
             headers.insert(name, value);
         }
         if let Some(key) = &cfg.api_key {
@@ -67,18 +71,20 @@ impl Http {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("cannot build HTTP client: {e}"))?;
-        Ok(Http { client, key: cfg.api_key.clone() })
+        let secrets = cfg.api_key.iter().map(|k| k.expose().to_string());
+        let secrets = secrets.chain(cfg.headers.iter().map(|(_, v)| v.expose().to_string()));
+        let redactor = Redactor::new(secrets.chain(url_secrets(&cfg.base_url)));
+        Ok(Http { client, redactor })
     }
 
+    /// `text` with the account's secrets hidden.
     pub fn redact(&self, text: &str) -> String {
-        match &self.key {
-            Some(k) => k.redact(text),
-            None => text.to_string(),
-        }
+        self.redactor.redact(text)
     }
 
-    pub fn key(&self) -> Option<&Secret> {
-        self.key.as_ref()
+    /// The account's secrets, for [`drive`] to hide in a stream's errors.
+    pub fn redactor(&self) -> Option<&Redactor> {
+        Some(&self.redactor)
     }
 
     /// POSTs a JSON body; a non-2xx answer becomes the error `on_error` classifies.
@@ -118,6 +124,7 @@ impl Http {
         let body = resp.bytes().await.unwrap_or_default();
         let mut err = on_error(status, &headers, &body);
         err.message = self.redact(&err.message);
+        err.code = err.code.map(|c| self.redact(&c));
         Err(err)
     }
 
@@ -183,11 +190,11 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Runs a vendor byte stream through `t`. The first error ends the stream; vendor text in
-/// error messages is redacted with `key`. With `native` (the caller speaks the vendor's own
+/// error messages is redacted with `key` (the account's [`Redactor`]). With `native` (the caller speaks the vendor's own
 /// dialect), each chunk also carries the vendor's events it was read from, verbatim, and
 /// events after the last chunk (Anthropic's `message_stop`) come in one chunk of their own
 /// with no choices.
-pub fn drive<T, S>(bytes: S, t: T, key: Option<Secret>, native: Option<Dialect>) -> ChunkStream
+pub fn drive<T, S>(bytes: S, t: T, key: Option<Redactor>, native: Option<Dialect>) -> ChunkStream
 where
     T: StreamDecoder,
     S: Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
@@ -198,7 +205,7 @@ where
         t: T,
         ready: VecDeque<ChatChunk>,
         scratch: Vec<ChatChunk>,
-        key: Option<Secret>,
+        key: Option<Redactor>,
         pending_err: Option<ProviderError>,
         finished: bool,
         native: Option<Dialect>,

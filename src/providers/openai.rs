@@ -178,7 +178,7 @@ impl OpenAi {
         let body = http::encode(&Self::with_reasoning(&self.quirks, req, model, true, sent))?;
         let resp = self.http.post(&self.url(model, Op::Chat)?, body, error_from_http).await?;
         let t = StreamState { x_groq: self.quirks.usage_in_x_groq };
-        Ok(http::drive(resp.bytes_stream(), t, self.http.key().cloned(), None))
+        Ok(http::drive(resp.bytes_stream(), t, self.http.redactor().cloned(), None))
     }
 
     pub async fn embeddings(&self, req: &EmbeddingsRequest, model: &str) -> Result<Value, ProviderError> {

@@ -94,8 +94,13 @@ impl Accounting {
                 price_of(m).map(|p| p.ceiling(needs.prompt_tokens, output, needs.cache_writes))
             })
             .try_fold(0.0f64, |acc, c| c.map(|c| acc.max(c)));
-        let ledger = self.ledger.as_ref();
-        let spent = |caller: &str, since: u64| ledger.map_or(0.0, |l| l.spent_since(caller, since));
+        // A configured ledger that could not be opened knows nothing: budgets fail closed.
+        let missing = snap.ledger.path.as_ref().filter(|_| self.ledger.is_none());
+        let spent = |caller: &str, since: u64| match (&self.ledger, missing) {
+            (Some(l), _) => l.spent_since(caller, since).map_err(|e| e.to_string()),
+            (None, Some(p)) => Err(format!("the usage ledger {} could not be opened", p.display())),
+            (None, None) => Ok(0.0),
+        };
         log.account.admission = Some(self.book.admit(settings, tokens, ceiling, &spent)?);
         log.account.ceiling = ceiling;
         Ok(())

@@ -133,7 +133,7 @@ pub async fn run(
                     w.hedge_at = plan.timing.hedge_after.map(|h| Instant::now() + h);
                 }
                 None => {
-                    w.wait_for_next_due(deadline).await?;
+                    w.wait_for_next_due(health, deadline).await?;
                     continue;
                 }
             }
@@ -187,12 +187,16 @@ impl Walk<'_> {
 
     /// Nothing can be called right now: waits for the first candidate due back, if that fits
     /// in the deadline, and queues every candidate still in play again.
-    async fn wait_for_next_due(&mut self, deadline: Instant) -> Result<(), GatewayError> {
+    /// Every candidate held back by an account failure fails the request at once with it.
+    async fn wait_for_next_due(&mut self, health: &Health, deadline: Instant) -> Result<(), GatewayError> {
         let in_play: Vec<usize> = (0..self.slots.len()).filter(|i| !self.slots[*i].retired).collect();
         if in_play.is_empty() {
             return Err(self.failed(false));
         }
         let now = Instant::now();
+        if let Some(err) = self.account_blocked(health, &in_play) {
+            return Err(caller_error(&err, std::mem::take(&mut self.attempts)));
+        }
         let due = in_play.iter().map(|i| self.due(*i, now)).min().unwrap_or(now + SLOT_POLL);
         if due >= deadline {
             return Err(self.failed(false));
@@ -203,6 +207,29 @@ impl Walk<'_> {
         self.queue = in_play.into_iter().collect();
         self.skipped.clear();
         Ok(())
+    }
+
+    /// The account error holding back every candidate in play, when each is held back by one
+    /// (waiting for its breaker would only end in the same error).
+    fn account_blocked(&mut self, health: &Health, in_play: &[usize]) -> Option<ProviderError> {
+        let now = std::time::Instant::now();
+        let mut first = None;
+        for &i in in_play {
+            let reason = self.skipped.iter().rev().find(|(j, _)| *j == i).map(|(_, nn)| nn.reason);
+            if reason != Some(NotNowReason::AccountFailure) {
+                return None;
+            }
+            let err = health.get(&self.plan.candidates[i]).account_block(now)?;
+            first.get_or_insert((i, err));
+        }
+        let (i, mut err) = first?;
+        let cand = &self.plan.candidates[i];
+        err.message = format!(
+            "{} (deployment `{}` is held back after this account error; fix the key or quota, or add another target)",
+            err.message, cand.name
+        );
+        self.attempts.push(record(cand, "account_failure", err.status, Some(err.message.clone()), Duration::ZERO));
+        Some(err)
     }
 
     /// When candidate `i` can next be called: after its backoff and its health state's wait.
@@ -253,6 +280,9 @@ impl Walk<'_> {
         };
         tracing::debug!(deployment = %cand.name, failure = err.failure.label(), status = ?err.status, error = %err.message, "attempt failed");
         self.attempts.push(record(cand, err.failure.label(), err.status, Some(err.message.clone()), latency));
+        if err.failure.blame() == Blame::Account {
+            ticket.state().note_account_error(&err);
+        }
         ticket.settle(breaker_outcome(err.failure.blame()), None);
         let slot = &mut self.slots[i];
         slot.calls += 1;

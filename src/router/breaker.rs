@@ -56,6 +56,9 @@ pub struct Breaker {
     /// Backoff for the next opening; doubles on failed probes, resets on close.
     backoff: Duration,
     buckets: [Bucket; BUCKETS],
+    /// The current opening was an account failure's (bad key, no quota, model gone): waiting
+    /// it out will not help, so a request with no other target fails at once.
+    account_opened: bool,
 }
 
 impl Breaker {
@@ -66,6 +69,7 @@ impl Breaker {
             consecutive: 0,
             backoff: cfg.open_base,
             buckets: [Bucket::default(); BUCKETS],
+            account_opened: false,
         }
     }
 
@@ -98,7 +102,10 @@ impl Breaker {
             }
             (State::HalfOpen { .. }, Outcome::Success) if probe => self.close(),
             (_, Outcome::Success) => self.consecutive = 0,
-            (_, Outcome::AccountFailure) => self.open(now, self.cfg.account_open.max(self.backoff)),
+            (_, Outcome::AccountFailure) => {
+                self.open(now, self.cfg.account_open.max(self.backoff));
+                self.account_opened = true;
+            }
             (State::HalfOpen { .. }, Outcome::Failure) if probe => {
                 self.backoff = (self.backoff * 2).min(self.cfg.open_max);
                 self.open(now, self.backoff);
@@ -127,13 +134,20 @@ impl Breaker {
         self.state = State::Open { until };
     }
 
+    /// Open at `now` because an account failure opened it (not a vendor fault or a cooldown).
+    pub fn blocked_by_account(&self, now: Instant) -> bool {
+        self.account_opened && matches!(self.state, State::Open { until } if now < until)
+    }
+
     fn open(&mut self, now: Instant, d: Duration) {
         self.state = State::Open { until: now + d };
         self.consecutive = 0;
+        self.account_opened = false;
     }
 
     fn close(&mut self) {
         self.state = State::Closed;
+        self.account_opened = false;
         self.consecutive = 0;
         self.backoff = self.cfg.open_base;
         self.buckets = [Bucket::default(); BUCKETS];
@@ -269,5 +283,26 @@ mod tests {
         b.record(t0, Outcome::AccountFailure, false);
         assert!(matches!(b.admit(t0 + Duration::from_secs(30)), Admit::No(_)));
         assert_eq!(b.admit(t0 + Duration::from_secs(61)), Admit::Probe);
+    }
+
+    #[test]
+    fn only_an_account_opening_blocks_by_account() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(cfg());
+        b.record(t0, Outcome::AccountFailure, false);
+        assert!(b.blocked_by_account(t0 + Duration::from_secs(30)));
+        assert!(!b.blocked_by_account(t0 + Duration::from_secs(61)), "due for a probe");
+        // the probe fails the vendor's way: an ordinary opening now
+        assert_eq!(b.admit(t0 + Duration::from_secs(61)), Admit::Probe);
+        b.record(t0 + Duration::from_secs(61), Outcome::Failure, true);
+        assert!(matches!(b.admit(t0 + Duration::from_secs(62)), Admit::No(_)));
+        assert!(!b.blocked_by_account(t0 + Duration::from_secs(62)));
+
+        let mut b = Breaker::new(cfg());
+        for _ in 0..3 {
+            b.record(t0, Outcome::Failure, false);
+        }
+        assert!(matches!(b.admit(t0), Admit::No(_)));
+        assert!(!b.blocked_by_account(t0), "a vendor fault: worth waiting for");
     }
 }

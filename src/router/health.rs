@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::breaker::{Admit, Breaker, BreakerConfig, Outcome};
 use crate::config::ModelSettings;
+use crate::providers::ProviderError;
 use crate::status::DeploymentStatus;
 use crate::token_bucket::Bucket;
 
@@ -74,6 +75,8 @@ struct Inner {
     /// Whole-call latency (unary) and time to first chunk (streams), in ms.
     latency_ms: Option<f64>,
     ttft_ms: Option<f64>,
+    /// The error of the last account failure (what a request held back by it is told).
+    account_error: Option<ProviderError>,
 }
 
 /// Why a deployment cannot take a call right now.
@@ -88,6 +91,8 @@ pub struct NotNow {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotNowReason {
     BreakerOpen,
+    /// The breaker is open after an account failure (401/403, quota, model gone).
+    AccountFailure,
     ConcurrencyLimit,
     RateLimit,
     /// Backing off after this request's own failed call to it.
@@ -98,6 +103,7 @@ impl NotNowReason {
     pub fn as_str(self) -> &'static str {
         match self {
             NotNowReason::BreakerOpen => "breaker_open",
+            NotNowReason::AccountFailure => "account_failure",
             NotNowReason::ConcurrencyLimit => "concurrency_limit",
             NotNowReason::RateLimit => "rate_limit",
             NotNowReason::Backoff => "backoff",
@@ -124,6 +130,7 @@ impl DeploymentState {
                 tpm: m.limits.tpm.map(|t| Bucket::per_minute(t, now)),
                 latency_ms: None,
                 ttft_ms: None,
+                account_error: None,
             }),
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
@@ -148,7 +155,14 @@ impl DeploymentState {
         let probe = match g.breaker.admit(now) {
             Admit::Yes => false,
             Admit::Probe => true,
-            Admit::No(until) => return Err(NotNow { until, reason: NotNowReason::BreakerOpen }),
+            Admit::No(until) => {
+                let reason = if g.breaker.blocked_by_account(now) {
+                    NotNowReason::AccountFailure
+                } else {
+                    NotNowReason::BreakerOpen
+                };
+                return Err(NotNow { until, reason });
+            }
         };
         if let Some(b) = g.rpm.as_mut() {
             b.take(1.0, now);
@@ -167,6 +181,17 @@ impl DeploymentState {
     pub fn latency_estimate(&self, stream: bool) -> Option<f64> {
         let g = lock(&self.inner);
         if stream { g.ttft_ms.or(g.latency_ms) } else { g.latency_ms.or(g.ttft_ms) }
+    }
+
+    /// Keeps the error of an account failure, told to requests its breaker holds back.
+    pub fn note_account_error(&self, err: &ProviderError) {
+        lock(&self.inner).account_error = Some(err.clone());
+    }
+
+    /// The last account failure's error, while the breaker it opened is still open.
+    pub fn account_block(&self, now: Instant) -> Option<ProviderError> {
+        let g = lock(&self.inner);
+        if g.breaker.blocked_by_account(now) { g.account_error.clone() } else { None }
     }
 
     /// Opens the breaker until `until` (a vendor asked us to back off).

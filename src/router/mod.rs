@@ -210,6 +210,9 @@ impl Gateway {
             m.set_cache_tier(t.tier, t.entries, t.bytes, t.hits);
         }
         m.set_budgets(&self.current().snapshot.callers, self.accounting.ledger.as_ref());
+        if let Some(l) = &self.accounting.ledger {
+            m.set_ledger(&l.report());
+        }
         m.encode()
     }
 
@@ -333,7 +336,7 @@ impl Gateway {
                 name: p.name.clone(),
                 kind: p.kind.as_str().to_string(),
                 region: p.region.clone(),
-                base_url: p.http.as_ref().map(|h| h.base_url.clone()),
+                base_url: p.http.as_ref().map(|h| crate::secret::redact_url(&h.base_url)),
                 unavailable: p.unavailable.clone(),
             })
             .collect();
@@ -360,6 +363,7 @@ impl Gateway {
             models: snap.models.keys().cloned().collect(),
             routes: snap.routes.keys().cloned().collect(),
             responses: self.responses.report(),
+            ledger: self.accounting.ledger.as_ref().map(crate::usage::Ledger::report),
         }
     }
 }

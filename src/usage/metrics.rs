@@ -122,6 +122,12 @@ pub struct Metrics {
     pub cache_tier_hits: Family<Tier, Counter>,
     pub budget_usd: Family<Caller, Gauge<f64, AtomicU64>>,
     pub budget_spent_usd: Family<Caller, Gauge<f64, AtomicU64>>,
+    pub ledger_pending: Gauge,
+    pub ledger_dropped: Counter,
+    pub ledger_write_errors: Counter,
+    pub ledger_unsettled_usd: Gauge<f64, AtomicU64>,
+    /// The ledger's (dropped, write errors) at the last scrape, for the counters' increments.
+    last_ledger: Mutex<(u64, u64)>,
     /// Tier hit totals at the last scrape, so the counters advance by the difference.
     last_tier_hits: Mutex<std::collections::HashMap<&'static str, u64>>,
     /// The last hour per minute, one series per handle set (`/ui/data`).
@@ -156,6 +162,11 @@ impl Metrics {
             cache_tier_hits: Family::default(),
             budget_usd: Family::default(),
             budget_spent_usd: Family::default(),
+            ledger_pending: Gauge::default(),
+            ledger_dropped: Counter::default(),
+            ledger_write_errors: Counter::default(),
+            ledger_unsettled_usd: Gauge::default(),
+            last_ledger: Mutex::default(),
             last_tier_hits: Mutex::default(),
             history: super::history::History::default(),
         };
@@ -197,6 +208,22 @@ impl Metrics {
                 "sidegate_caller_budget_spent_usd",
                 "What a caller with a budget spent in the current period (from the usage ledger), USD",
                 m.budget_spent_usd.clone(),
+            );
+            r.register(
+                "sidegate_ledger_pending_rows",
+                "Usage rows waiting to be written to the ledger (again, after failed writes)",
+                m.ledger_pending.clone(),
+            );
+            r.register(
+                "sidegate_ledger_dropped_rows",
+                "Usage rows never written to the ledger (queue or retry buffer full)",
+                m.ledger_dropped.clone(),
+            );
+            r.register("sidegate_ledger_write_errors", "Failed ledger writes", m.ledger_write_errors.clone());
+            r.register(
+                "sidegate_ledger_unsettled_usd",
+                "Cost of priced rows not written to the ledger yet, still counted by budgets",
+                m.ledger_unsettled_usd.clone(),
             );
         }
         m
@@ -292,9 +319,20 @@ impl Metrics {
             let label = Caller { caller: c.name.clone() };
             self.budget_usd.get_or_create(&label).set(usd);
             let start = crate::callers::limits::period_start(period, now);
-            let spent = ledger.map_or(0.0, |l| l.spent_since(&c.name, start));
+            // A ledger that cannot be read leaves the gauge as it was (the budget check fails closed).
+            let Ok(spent) = ledger.map_or(Ok(0.0), |l| l.spent_since(&c.name, start)) else { continue };
             self.budget_spent_usd.get_or_create(&label).set(spent);
         }
+    }
+
+    /// Mirrors the ledger's health at scrape time.
+    pub fn set_ledger(&self, r: &crate::usage::ledger::LedgerReport) {
+        self.ledger_pending.set(r.pending as i64);
+        self.ledger_unsettled_usd.set(r.unsettled_usd);
+        let mut last = self.last_ledger.lock().unwrap_or_else(|p| p.into_inner());
+        self.ledger_dropped.inc_by(r.dropped.saturating_sub(last.0));
+        self.ledger_write_errors.inc_by(r.write_errors.saturating_sub(last.1));
+        *last = (r.dropped.max(last.0), r.write_errors.max(last.1));
     }
 
     /// The exposition text (OpenMetrics, which Prometheus scrapes natively).

@@ -59,7 +59,7 @@ impl Daemon {
     }
 
     pub async fn spawn(&mut self) {
-        let log = std::fs::File::create(self.dir.path().join("daemon.log")).expect("log file");
+        let log = std::fs::File::create(self.log_path()).expect("log file");
         let child = Command::new(bin())
             .args(["serve", "--config"])
             .arg(&self.config)
@@ -74,7 +74,12 @@ impl Daemon {
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Where the daemon's stderr goes (beside its config).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("daemon.log")
     }
 
     /// HTTP client speaking over the Unix socket.

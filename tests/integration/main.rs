@@ -3,9 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
+mod account_block;
 mod anthropic;
 mod cache;
 mod callers;
+mod chaos;
 mod cli;
 mod commit_point;
 mod common;
@@ -15,7 +17,9 @@ mod front_abuse;
 mod gemini;
 mod gemini_ingress;
 mod http;
+mod ledger_faults;
 mod lifecycle;
+mod log_feedback;
 mod messages;
 mod native;
 mod operator;

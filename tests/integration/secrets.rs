@@ -197,3 +197,5 @@ async fn a_key_file_that_appears_later_makes_its_provider_available() {
     assert_eq!(code, 200, "{answer}");
     assert_eq!(vendor.last_request()["authorization"], "Bearer sk-arrived-later");
 }
+
+mod canaries;

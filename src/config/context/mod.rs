@@ -56,6 +56,9 @@ pub(super) struct ResolveCx<'a> {
     secret_files: Vec<PathBuf>,
     /// FNV-1a over every secret's value: a key rotation changes the config's digest.
     secrets_hash: u64,
+    /// Every secret-bearing value seen (keys, header values, URL userinfo): never shown in
+    /// an error or a warning.
+    sensitive: Vec<String>,
 }
 
 /// What a resolve run found besides the settings.
@@ -78,6 +81,7 @@ impl<'a> ResolveCx<'a> {
             warnings: Vec::new(),
             secret_files: Vec::new(),
             secrets_hash: 0xcbf2_9ce4_8422_2325,
+            sensitive: Vec::new(),
         }
     }
 
@@ -137,17 +141,31 @@ impl<'a> ResolveCx<'a> {
         self.secret_files.push(path);
     }
 
-    /// Folds a secret's value into the digest.
+    /// Folds a secret's value into the digest; it is never shown in a message.
     pub fn note_secret_value(&mut self, value: &str) {
         for b in value.bytes().chain([0u8]) {
             self.secrets_hash = (self.secrets_hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
+        self.note_sensitive(value);
     }
 
+    /// A value that carries a secret (a header value, a URL's password): never shown in a
+    /// message.
+    pub fn note_sensitive(&mut self, value: &str) {
+        self.sensitive.push(value.to_string());
+    }
+
+    /// The findings, every message scrubbed: known secret values, URL userinfo and words
+    /// that look like keys (one put by mistake in a field that is not secret) become `***`.
     pub fn finish(self) -> Findings {
+        let redactor = crate::secret::Redactor::new(self.sensitive);
+        let scrub = |mut e: ConfigError| {
+            e.message = crate::secret::scrub_key_like(&redactor.redact(&e.message));
+            e
+        };
         Findings {
-            errors: self.errors,
-            warnings: self.warnings,
+            errors: self.errors.into_iter().map(scrub).collect(),
+            warnings: self.warnings.into_iter().map(|w| ConfigWarning(scrub(w.0))).collect(),
             secret_files: self.secret_files,
             secrets_hash: self.secrets_hash,
         }
@@ -164,6 +182,7 @@ pub fn syntax_error(text: &str, file: &Path, e: &toml::de::Error) -> ConfigError
         line,
         col,
         key: loc.path_at(offset),
-        message: e.message().trim().to_string(),
+        // (toml and serde quote the value they could not take, which may be a key)
+        message: crate::secret::scrub_key_like(e.message().trim()),
     }
 }

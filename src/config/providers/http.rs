@@ -39,7 +39,8 @@ pub struct HttpProviderFile {
 pub struct HttpSettings {
     pub base_url: String,
     pub api_key: Option<Secret>,
-    pub headers: Vec<(String, String)>,
+    /// Extra headers; their values are secrets (an organization id, a gateway token).
+    pub headers: Vec<(String, Secret)>,
     pub connect_timeout: Duration,
     /// `openai-compatible`: the server family whose quirks the adapter applies.
     pub preset: Option<Preset>,
@@ -79,7 +80,13 @@ pub(super) fn resolve_http(
     }
     let connect_timeout =
         cx.duration(&["providers", name, "connect_timeout"], &h.connect_timeout, Duration::from_secs(5));
-    let headers = h.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    for v in h.headers.values() {
+        cx.note_sensitive(v);
+    }
+    for v in crate::secret::url_secrets(&base_url) {
+        cx.note_sensitive(&v);
+    }
+    let headers = h.headers.iter().map(|(k, v)| (k.clone(), Secret::new(v.clone()))).collect();
     let settings = HttpSettings {
         base_url,
         api_key,
@@ -148,7 +155,8 @@ fn resolve_base_url(
     };
     if !(base_url.starts_with("http://") || base_url.starts_with("https://")) || reqwest::Url::parse(&base_url).is_err()
     {
-        cx.err(&["providers", name, "base_url"], format!("`{base_url}` is not an http(s) URL"));
+        let shown = crate::secret::redact_url(&base_url);
+        cx.err(&["providers", name, "base_url"], format!("`{shown}` is not an http(s) URL"));
     }
     Some(base_url)
 }

@@ -62,7 +62,7 @@ impl Anthropic {
         let (resp, ctx) = self.send(req, model, true, sent).await?;
         let state = call::StreamState::new(ctx, ids::unix_now());
         let passthrough = native::of(&req.native, DIALECT).map(|n| n.dialect);
-        Ok(http::drive(resp.bytes_stream(), state, self.http.key().cloned(), passthrough))
+        Ok(http::drive(resp.bytes_stream(), state, self.http.redactor().cloned(), passthrough))
     }
 
     /// `POST /v1/messages/count_tokens` with a Messages caller's own request (only `model`

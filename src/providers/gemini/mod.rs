@@ -65,7 +65,7 @@ impl Gemini {
         let resp = self.send(req, &format!("{}/{m}:streamGenerateContent?alt=sse", self.base), sent).await?;
         let state = call::StreamState::new(m, ids::unix_now());
         let passthrough = native::of(&req.native, DIALECT).map(|n| n.dialect);
-        Ok(http::drive(resp.bytes_stream(), state, self.http.key().cloned(), passthrough))
+        Ok(http::drive(resp.bytes_stream(), state, self.http.redactor().cloned(), passthrough))
     }
 
     /// The one generate call: a Gemini caller's body as it came (the model is in the URL, so

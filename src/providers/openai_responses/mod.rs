@@ -149,7 +149,7 @@ pub async fn stream(
 ) -> Result<ChunkStream, ProviderError> {
     let resp = http.post(url, body(req, model, true, sent)?, super::openai::error_from_http).await?;
     let passthrough = native::of(&req.native, Dialect::OpenAiResponses).map(|n| n.dialect);
-    Ok(http::drive(resp.bytes_stream(), ChunkReader::default(), http.key().cloned(), passthrough))
+    Ok(http::drive(resp.bytes_stream(), ChunkReader::default(), http.redactor().cloned(), passthrough))
 }
 
 /// The canonical answer for a vendor `Response`; a completed one with nothing in it fails.

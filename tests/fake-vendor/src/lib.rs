@@ -39,12 +39,16 @@
 //! Anything after a `#` in the model name is ignored (`fail-500#2` acts as `fail-500`), so
 //! tests can make distinct deployments with the same behaviour.
 //!
+//! Chaos mode (`FakeVendor::start_chaos(seed)`): every chat call gets a behaviour picked at
+//! random from a seeded sequence (module `chaos`; `GET /_fake/chaos` counts them).
+//!
 //! `GET /_fake/stats` returns `{"calls", "completed", "aborted"}`; `aborted` counts calls
 //! whose client went away before the answer was finished. `GET /_fake/last` returns the last
 //! request's path, query, body, `authorization` header and vendor auth headers (`headers`).
 
 mod anthropic;
 mod auto_cache;
+pub mod chaos;
 mod chat;
 mod faults;
 mod gemini;
@@ -83,6 +87,8 @@ pub struct Stats {
     /// OpenAI's and Gemini's automatic prompt caches (prefixes seen).
     openai_cache: auto_cache::Seen,
     gemini_cache: auto_cache::Seen,
+    /// Chaos mode: every chat call gets a seeded random fault (module `chaos`).
+    chaos: std::sync::OnceLock<chaos::Chaos>,
 }
 
 impl Stats {
@@ -133,6 +139,24 @@ impl FakeVendor {
 
     pub async fn start() -> std::io::Result<Self> {
         Self::start_on(0).await
+    }
+
+    /// Starts in chaos mode on `127.0.0.1:port` (0 = any): every chat call gets a fault
+    /// picked by the seeded sequence (module `chaos`).
+    pub async fn start_chaos_on(port: u16, seed: u64) -> std::io::Result<Self> {
+        let v = Self::start_on(port).await?;
+        let _ = v.stats.chaos.set(chaos::Chaos::new(seed));
+        Ok(v)
+    }
+
+    /// [`start_chaos_on`](Self::start_chaos_on) any free port.
+    pub async fn start_chaos(seed: u64) -> std::io::Result<Self> {
+        Self::start_chaos_on(0, seed).await
+    }
+
+    /// How often each chaos behaviour was picked (`{}` outside chaos mode).
+    pub fn chaos_report(&self) -> Value {
+        self.stats.chaos.get().map_or_else(|| json!({}), chaos::Chaos::report)
     }
 
     /// Base URL in OpenAI SDK convention (with `/v1`).
@@ -234,6 +258,9 @@ async fn handle(req: Request<Incoming>, stats: Arc<Stats>) -> Response<FakeBody>
                 }),
             );
         }
+        "/_fake/chaos" => {
+            return json_resp(200, &stats.chaos.get().map_or_else(|| json!({}), chaos::Chaos::report));
+        }
         "/_fake/last" => {
             return json_resp(200, &stats.last.lock().map(|v| v.clone()).unwrap_or(Value::Null));
         }
@@ -254,6 +281,9 @@ async fn handle(req: Request<Incoming>, stats: Arc<Stats>) -> Response<FakeBody>
         }
     }
     let headers = Value::Object(headers);
+    // every request header as the vendor got it, for the `echo-headers` model
+    let echoed: Vec<String> =
+        req.headers().iter().map(|(k, v)| format!("{k}: {}", String::from_utf8_lossy(v.as_bytes()))).collect();
     let Ok(body) = req.into_body().collect().await else {
         return error_resp(400, "invalid_request_error", "bad_body", "could not read body");
     };
@@ -268,6 +298,15 @@ async fn handle(req: Request<Incoming>, stats: Arc<Stats>) -> Response<FakeBody>
         *last = json!({"path": path, "query": query, "body": body, "authorization": auth, "headers": headers});
     }
     let guard = CallGuard { stats: stats.clone(), finished: false };
+    if body["model"] == "echo-headers" {
+        // a vendor (or a proxy in front of one) that echoes the request's headers in its error
+        guard.finish();
+        return error_resp(401, "invalid_request_error", "echo", &format!("rejected; you sent {}", echoed.join(", ")));
+    }
+    if let Some(c) = stats.chaos.get().filter(|_| path == "/v1/chat/completions") {
+        let (fault, r) = c.pick();
+        return chaos::respond(fault, r, &body, guard).await;
+    }
     match path.as_str() {
         "/v1/chat/completions" | "/openai/v1/chat/completions" => chat::chat(body, guard, &stats).await,
         "/v1/messages" => anthropic::messages(body, &headers, guard, &stats).await,
