@@ -90,12 +90,35 @@ enum Cmd {
         #[arg(long, default_value = "127.0.0.1:8041")]
         listen: std::net::SocketAddr,
     },
+    /// Prompt files: list them, show one, or render one with variables. Reads the files the
+    /// config names; needs no daemon and no secrets.
+    Prompts {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        what: PromptsCmd,
+    },
     /// Write shell completions or man pages into DIR (for packaging).
     #[command(hide = true)]
     Generate {
         #[arg(value_enum)]
         what: Generated,
         dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PromptsCmd {
+    /// Every prompt version (`*` marks each name's latest; `?` an optional variable).
+    List,
+    /// A prompt's variables, target and file: `NAME`, `NAME@VERSION` or `NAME@HASH`.
+    Show { id: String },
+    /// The Chat Completions request a prompt renders to, as JSON.
+    Render {
+        id: String,
+        /// A variable, `NAME=VALUE` (a VALUE that is JSON is that JSON); repeat for more.
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
     },
 }
 
@@ -125,7 +148,33 @@ fn main() -> ExitCode {
             client_cmd(socket, move |c| Box::pin(chat(c, model, prompt, no_stream)))
         }
         Cmd::Dashboard { socket, listen } => dashboard(socket, listen),
+        Cmd::Prompts { config, what } => prompts(config, what),
         Cmd::Generate { what, dir } => generate(what, &dir),
+    }
+}
+
+/// `sidegate prompts ...`: from the files, without secrets.
+fn prompts(config: Option<PathBuf>, what: PromptsCmd) -> ExitCode {
+    use sidegate::prompts::cli;
+    let (snapshot, _) = match load_config(config, Secrets::Skip) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let lib = &snapshot.prompts;
+    let out = match what {
+        PromptsCmd::List => Ok(cli::list(lib)),
+        PromptsCmd::Show { id } => cli::show(lib, &id),
+        PromptsCmd::Render { id, vars } => cli::parse_vars(&vars).and_then(|v| cli::render(lib, &id, &v)),
+    };
+    match out {
+        Ok(text) => {
+            println!("{}", text.trim_end());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sidegate prompts: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 

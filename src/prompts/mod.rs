@@ -11,6 +11,7 @@
 //! `name@version` (or `name@` plus the first 8+ hex digits of its content hash); `name` alone is
 //! the latest: `NAME.toml`, else the highest version.
 
+pub mod cli;
 mod file;
 mod render;
 
@@ -45,6 +46,15 @@ impl Family {
             "gemini" => Some(Family::Gemini),
             "openai-compatible" => Some(Family::OpenAiCompatible),
             _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::OpenAi => "openai",
+            Family::Anthropic => "anthropic",
+            Family::Gemini => "gemini",
+            Family::OpenAiCompatible => "openai-compatible",
         }
     }
 

@@ -200,3 +200,46 @@ async fn a_changed_prompt_is_served_and_a_broken_one_never_replaces_the_library(
     assert_eq!(st, 200, "{a}");
     assert!(texts(&s.vendor.last_request()["body"], "messages").join("|").contains("Salute Gus."));
 }
+
+#[test]
+fn the_prompts_commands_read_the_files_without_secrets_or_a_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("prompts")).unwrap();
+    std::fs::write(dir.path().join("prompts/greet.toml"), GREET).unwrap();
+    // The provider's key is in a variable this shell does not have: only `serve` needs it.
+    let config = dir.path().join("sidegate.toml");
+    std::fs::write(
+        &config,
+        "[prompts]\ndir = \"prompts\"\n[providers.oai]\nkind = \"openai\"\napi_key = { env = \"SIDEGATE_TEST_UNSET_KEY\" }\n[models.oai-echo]\nprovider = \"oai\"\nmodel = \"gpt-5\"\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(crate::common::bin())
+            .arg("prompts")
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env_remove("SIDEGATE_TEST_UNSET_KEY")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run(&["list"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("greet") && out.contains("2 *") && out.contains("tone?,who"), "{out}");
+    let (code, out, _) = run(&["show", "greet"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("who: string (required)") && out.contains("own phrasing for: anthropic"), "{out}");
+    let (code, out, err) = run(&["render", "greet", "--var", "who=Ada"]);
+    assert_eq!(code, Some(0), "{err}");
+    let body: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(body["messages"][1]["content"], "Greet Ada.");
+    assert_eq!(body["x_sidegate_overrides"]["anthropic"][0]["content"], "<task>Greet Ada tersely.</task>");
+    let (code, _, err) = run(&["render", "greet"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("variable `who` (string) is required"), "{err}");
+}
