@@ -57,7 +57,7 @@ pub struct Record {
 
 pub struct Ledger {
     /// Taken (set to None) by `close`; read-locked, uncontended, on every record.
-    tx: RwLock<Option<std::sync::mpsc::SyncSender<Queued>>>,
+    tx: RwLock<Option<std::sync::mpsc::Sender<Queued>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     reader: Mutex<Connection>,
     pub path: PathBuf,
@@ -96,6 +96,10 @@ struct Shared {
     closing: AtomicBool,
     /// Bound of the retry buffer.
     buffer: usize,
+    /// Rows sent and not yet received by the writer: the queue's bound is kept by this count,
+    /// so the queue itself (a list channel) holds memory only for rows in it. A channel
+    /// bounded at 65,536 preallocates all its slots: 20 MB of resident memory at idle.
+    queued: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -205,7 +209,7 @@ impl Ledger {
         let err = |e: rusqlite::Error| format!("usage ledger {}: {e}", path.display());
         let writer_conn = open_rw(path).map_err(err)?;
         let reader = open_rw(path).map_err(err)?;
-        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        let (tx, rx) = std::sync::mpsc::channel();
         let shared = Arc::new(Shared {
             unsettled: Mutex::default(),
             gate: RwLock::new(()),
@@ -217,6 +221,7 @@ impl Ledger {
             last_error: Mutex::new(None),
             closing: AtomicBool::new(false),
             buffer: buffer.max(1),
+            queued: std::sync::atomic::AtomicUsize::new(0),
         });
         let w = writer::Writer {
             conn: writer_conn,
@@ -249,8 +254,10 @@ impl Ledger {
             seq
         });
         let tx = self.tx.read().unwrap_or_else(|p| p.into_inner());
-        let sent = tx.as_ref().is_some_and(|tx| tx.try_send(Queued { seq, record: r }).is_ok());
+        let room = self.shared.queued.fetch_add(1, Ordering::Relaxed) < QUEUE;
+        let sent = room && tx.as_ref().is_some_and(|tx| tx.send(Queued { seq, record: r }).is_ok());
         if !sent {
+            self.shared.queued.fetch_sub(1, Ordering::Relaxed);
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }

@@ -64,8 +64,10 @@ impl Writer {
                 if !self.shared.closing.load(Ordering::Relaxed) {
                     std::thread::sleep(GATHER);
                 }
+                self.shared.queued.fetch_sub(1, Ordering::Relaxed);
                 self.pending.push_back(q);
                 while let Ok(q) = self.rx.try_recv() {
+                    self.shared.queued.fetch_sub(1, Ordering::Relaxed);
                     self.pending.push_back(q);
                     if self.pending.len() >= BATCH && self.last_failure.is_none() {
                         break;
