@@ -294,5 +294,6 @@ fn ledger_row(req: &mut Tracked, end: &End, cost: Option<f64>) -> Record {
         stream: req.stream,
         cache: req.cache.as_str().to_string(),
         dialect: req.dialect.as_str(),
+        prompt: req.prompt.take(),
     }
 }

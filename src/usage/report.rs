@@ -1,5 +1,5 @@
 //! `sidegate usage`: aggregates the ledger by caller, route, deployment (or any of provider,
-//! app, status, dialect), as a table, JSON or CSV. Reads the SQLite file directly, read-only, so it
+//! app, status, dialect, prompt), as a table, JSON or CSV. Reads the SQLite file directly, read-only, so it
 //! works whether the daemon runs or not.
 
 use std::path::Path;
@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::ledger::open_read_only;
 
 /// Columns a report may group by.
-pub const GROUPS: &[&str] = &["caller", "route", "deployment", "provider", "app", "status", "dialect"];
+pub const GROUPS: &[&str] = &["caller", "route", "deployment", "provider", "app", "status", "dialect", "prompt"];
 
 #[derive(Debug, Serialize)]
 pub struct Row {

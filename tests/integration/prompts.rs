@@ -138,8 +138,23 @@ async fn each_ingress_renders_the_prompt_before_the_callers_messages() {
     assert_eq!(st, 200, "{a}");
     let sent = s.vendor.last_request()["body"].clone();
     assert_eq!(sent["messages"][0]["content"][0]["text"], "<task>Greet Ed tersely.</task>", "{sent}");
-    // The log line names the prompt version.
+    // The log line names the prompt version, and so does the ledger (`sidegate usage --by prompt`).
     assert!(s.d.log().contains("prompt=\"greet@1\"") || s.d.log().contains("prompt=greet@1"), "{}", s.d.log());
+    let by_prompt = || {
+        let out = std::process::Command::new(crate::common::bin())
+            .args(["usage", "--json", "--since", "1h", "--by", "prompt", "--config"])
+            .arg(&s.d.config)
+            .output()
+            .unwrap();
+        serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null)
+    };
+    eventually("ledger rows for both prompt versions", || {
+        let rows = by_prompt();
+        let n =
+            |p: &str| rows.as_array().into_iter().flatten().find(|r| r["prompt"] == p).map(|r| r["requests"].clone());
+        n("greet@1") == Some(json!(1)) && n("greet@2") == Some(json!(4))
+    })
+    .await;
 }
 
 #[tokio::test]

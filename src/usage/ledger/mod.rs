@@ -53,6 +53,8 @@ pub struct Record {
     pub cache: String,
     /// The API the request came in as (`chat`, `messages`, `responses`, `gemini`, ...).
     pub dialect: &'static str,
+    /// The prompt file version the request was rendered from (`name@version`), if any.
+    pub prompt: Option<String>,
 }
 
 pub struct Ledger {
@@ -169,12 +171,13 @@ fn open_rw(path: &Path) -> rusqlite::Result<Connection> {
 
 /// Columns added after the first schema, in order; a ledger written before one existed gains
 /// it with its default. `dialect`: its old rows were all chat (no other ingress existed).
-/// The cache-write and reasoning counts: 0 for old rows (they were not kept).
-const ADDED_COLUMNS: [(&str, &str); 4] = [
+/// The cache-write and reasoning counts: 0 for old rows (they were not kept); `prompt`: NULL.
+const ADDED_COLUMNS: [(&str, &str); 5] = [
     ("dialect", "TEXT NOT NULL DEFAULT 'chat'"),
     ("cache_write_tokens", "INTEGER NOT NULL DEFAULT 0"),
     ("cache_write_1h_tokens", "INTEGER NOT NULL DEFAULT 0"),
     ("reasoning_tokens", "INTEGER NOT NULL DEFAULT 0"),
+    ("prompt", "TEXT"),
 ];
 
 fn add_column(c: &Connection, name: &str, decl: &str) -> rusqlite::Result<()> {

@@ -28,6 +28,7 @@ fn row(i: u64) -> Record {
         stream: false,
         cache: "bypass".into(),
         dialect: "chat",
+        prompt: None,
     }
 }
 
