@@ -155,44 +155,23 @@ model = "gpt-5-mini"
     )
 }
 
-/// p50 and p99 of `n` sequential POSTs of `body` to `url`; None if any failed.
+/// What a measurement times: the whole answer, or the first content byte of a stream.
+#[derive(Clone, Copy, PartialEq)]
+enum Until {
+    Answer,
+    FirstContent,
+}
+
+/// p50 and p99 of `n` sequential POSTs of `body` to `url`; None if any failed. `until`
+/// `FirstContent`: the time to the first read after which the body holds a word of the answer
+/// (the fakes echo the question), the rest of the stream read but not timed.
 async fn measure(
     client: &reqwest::Client,
     url: &str,
     headers: &[(&str, &str)],
     body: &Value,
     n: usize,
-) -> Option<(Duration, Duration)> {
-    let bytes = serde_json::to_vec(body).ok()?;
-    let mut lat = Vec::with_capacity(n);
-    for i in 0..n + n / 10 {
-        let mut rb = client.post(url).header("content-type", "application/json").body(bytes.clone());
-        for (k, v) in headers {
-            rb = rb.header(*k, *v);
-        }
-        let t = Instant::now();
-        let r = rb.send().await.ok()?;
-        let ok = r.status().is_success();
-        let _ = r.bytes().await.ok()?;
-        if !ok {
-            return None;
-        }
-        if i >= n / 10 {
-            lat.push(t.elapsed());
-        }
-    }
-    lat.sort();
-    Some((lat[lat.len() / 2], lat[(lat.len() * 99 / 100).min(lat.len() - 1)]))
-}
-
-/// p50 and p99 time to the first content byte of `n` sequential streamed POSTs: the first
-/// read after which the body holds a word of the answer (the fakes echo the question).
-async fn measure_first_content(
-    client: &reqwest::Client,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: &Value,
-    n: usize,
+    until: Until,
 ) -> Option<(Duration, Duration)> {
     let bytes = serde_json::to_vec(body).ok()?;
     let mut lat = Vec::with_capacity(n);
@@ -208,13 +187,19 @@ async fn measure_first_content(
         }
         let (mut seen, mut first) = (Vec::new(), None);
         while let Some(chunk) = r.chunk().await.ok()? {
-            seen.extend_from_slice(&chunk);
-            if first.is_none() && seen.windows(9).any(|w| w == b"benchmark") {
-                first = Some(t.elapsed());
+            if until == Until::FirstContent && first.is_none() {
+                seen.extend_from_slice(&chunk);
+                if seen.windows(9).any(|w| w == b"benchmark") {
+                    first = Some(t.elapsed());
+                }
             }
         }
+        let took = match until {
+            Until::Answer => t.elapsed(),
+            Until::FirstContent => first?,
+        };
         if i >= n / 10 {
-            lat.push(first?);
+            lat.push(took);
         }
     }
     lat.sort();
@@ -261,7 +246,8 @@ pub async fn run(a: &Args, vendor_base: &str) {
             Upstream::Gemini => "gemini-2.5-flash",
             Upstream::Responses => "gpt-5-mini",
         });
-        let base = measure(&direct, &format!("{vendor_root}{path}"), &vendor_headers(up), &body, n).await;
+        let base =
+            measure(&direct, &format!("{vendor_root}{path}"), &vendor_headers(up), &body, n, Until::Answer).await;
         for ing in Ingress::ALL {
             let (path, body) = ing.request(up.model());
             let kind = match (ing == up.same(), ing) {
@@ -270,7 +256,7 @@ pub async fn run(a: &Args, vendor_base: &str) {
                 (true, _) => "passthrough",
                 _ => "translated",
             };
-            let got = measure(&uds, &format!("http://sidegate{path}"), &[], &body, n).await;
+            let got = measure(&uds, &format!("http://sidegate{path}"), &[], &body, n, Until::Answer).await;
             let us = |d: Duration| d.as_secs_f64() * 1e6;
             match (got, base) {
                 (Some((p50, p99)), Some((b50, _))) => println!(
@@ -309,9 +295,10 @@ async fn stream_table(direct: &reqwest::Client, uds: &reqwest::Client, vendor_ro
             Upstream::Gemini => "gemini-2.5-flash",
             Upstream::Responses => "gpt-5-mini",
         });
-        let base = measure_first_content(direct, &format!("{vendor_root}{path}"), &vendor_headers(up), &body, n).await;
+        let base =
+            measure(direct, &format!("{vendor_root}{path}"), &vendor_headers(up), &body, n, Until::FirstContent).await;
         let (path, body) = ing.stream_request(up.model());
-        let got = measure_first_content(uds, &format!("http://sidegate{path}"), &[], &body, n).await;
+        let got = measure(uds, &format!("http://sidegate{path}"), &[], &body, n, Until::FirstContent).await;
         match (got, base) {
             (Some((p50, p99)), Some((b50, _))) => println!(
                 "{:<10} {:<17} {:>8.0} {:>8.0} {:>12.0} {:>+12.0}",

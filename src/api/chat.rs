@@ -194,6 +194,22 @@ pub struct Message {
     pub extra: Extra,
 }
 
+impl Message {
+    /// A message with `role` and `content` and nothing else (no name, tool calls or reasoning).
+    pub fn new(role: Role, content: Option<Content>) -> Self {
+        Message {
+            role,
+            content,
+            name: None,
+            tool_calls: None,
+            tool_call_id: None,
+            reasoning_content: None,
+            reasoning_details: None,
+            extra: Extra::new(),
+        }
+    }
+}
+
 /// Message content: a plain string or a list of typed parts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]

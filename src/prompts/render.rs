@@ -139,16 +139,7 @@ impl Prompt {
                     .get_template(&t.template)
                     .and_then(|tpl| tpl.render(ctx))
                     .map_err(|e| RenderError::Template { prompt: self.id(), message: e.to_string() })?;
-                Ok(Message {
-                    role: t.role,
-                    content: Some(Content::Text(text)),
-                    name: None,
-                    tool_calls: None,
-                    tool_call_id: None,
-                    reasoning_content: None,
-                    reasoning_details: None,
-                    extra: Default::default(),
-                })
+                Ok(Message::new(t.role, Some(Content::Text(text))))
             })
             .collect()
     }

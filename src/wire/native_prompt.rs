@@ -190,16 +190,7 @@ mod tests {
     use crate::api::chat::Content;
 
     fn msg(role: Role, t: &str) -> Message {
-        Message {
-            role,
-            content: Some(Content::Text(t.into())),
-            name: None,
-            tool_calls: None,
-            tool_call_id: None,
-            reasoning_content: None,
-            reasoning_details: None,
-            extra: Default::default(),
-        }
+        Message::new(role, Some(Content::Text(t.into())))
     }
 
     fn native(d: Dialect, body: Value) -> NativeRequest {

@@ -163,11 +163,11 @@ fn split_extras(req: &CreateResponse) -> (Extra, Extra) {
 fn messages(req: &CreateResponse) -> Result<Vec<Message>, WireError> {
     let mut out = Vec::new();
     if let Some(text) = &req.instructions {
-        out.push(message(Role::Developer, Some(Content::Text(text.clone()))));
+        out.push(Message::new(Role::Developer, Some(Content::Text(text.clone()))));
     }
     match &req.input {
         None => {}
-        Some(Input::Text(text)) => out.push(message(Role::User, Some(Content::Text(text.clone())))),
+        Some(Input::Text(text)) => out.push(Message::new(Role::User, Some(Content::Text(text.clone())))),
         Some(Input::Items(items)) => {
             for (i, item) in items.iter().enumerate() {
                 let at = format!("input[{i}]");
@@ -212,26 +212,13 @@ fn push_reasoning(out: &mut Vec<Message>, r: &super::types::ReasoningItem) {
     let holder = match out.last_mut() {
         Some(last) if is_reasoning_only(last) => last,
         _ => {
-            out.push(message(Role::Assistant, None));
+            out.push(Message::new(Role::Assistant, None));
             let Some(last) = out.last_mut() else { return };
             last
         }
     };
     let details = holder.reasoning_details.get_or_insert_with(Vec::new);
     details.push(super::reasoning::from_input(r, details.len() as u32));
-}
-
-fn message(role: Role, content: Option<Content>) -> Message {
-    Message {
-        role,
-        content,
-        name: None,
-        tool_calls: None,
-        tool_call_id: None,
-        reasoning_content: None,
-        reasoning_details: None,
-        extra: Extra::new(),
-    }
 }
 
 fn from_message(m: &MessageItem, at: &str) -> Result<Message, WireError> {
@@ -241,13 +228,13 @@ fn from_message(m: &MessageItem, at: &str) -> Result<Message, WireError> {
         MessageRole::Developer => Role::Developer,
         MessageRole::Assistant => return assistant_message(&m.content, at),
     };
-    Ok(message(role, Some(content(&m.content, at)?)))
+    Ok(Message::new(role, Some(content(&m.content, at)?)))
 }
 
 /// An assistant turn: output text joined into one string, refusals into Chat's `refusal`.
 fn assistant_message(c: &MessageContent, at: &str) -> Result<Message, WireError> {
     let parts = match c {
-        MessageContent::Text(s) => return Ok(message(Role::Assistant, Some(Content::Text(s.clone())))),
+        MessageContent::Text(s) => return Ok(Message::new(Role::Assistant, Some(Content::Text(s.clone())))),
         MessageContent::Parts(parts) => parts,
     };
     let (mut text, mut refusal) = (String::new(), String::new());
@@ -261,7 +248,7 @@ fn assistant_message(c: &MessageContent, at: &str) -> Result<Message, WireError>
             }
         }
     }
-    let mut m = message(Role::Assistant, (!text.is_empty()).then_some(Content::Text(text)));
+    let mut m = Message::new(Role::Assistant, (!text.is_empty()).then_some(Content::Text(text)));
     if !refusal.is_empty() {
         m.extra.insert("refusal".into(), Value::String(refusal));
     }
@@ -320,7 +307,7 @@ fn push_call(out: &mut Vec<Message>, c: &FunctionCallItem, at: &str) -> Result<(
     match out.last_mut() {
         Some(m) if m.role == Role::Assistant => m.tool_calls.get_or_insert_with(Vec::new).push(call),
         _ => {
-            let mut m = message(Role::Assistant, None);
+            let mut m = Message::new(Role::Assistant, None);
             m.tool_calls = Some(vec![call]);
             out.push(m);
         }
@@ -332,7 +319,7 @@ fn from_call_output(o: &FunctionCallOutputItem, at: &str) -> Result<Message, Wir
     if o.call_id.is_empty() {
         return Err(WireError::invalid_at(at, "`function_call_output` without `call_id`"));
     }
-    let mut m = message(Role::Tool, Some(content(&o.output, &format!("{at}.output"))?));
+    let mut m = Message::new(Role::Tool, Some(content(&o.output, &format!("{at}.output"))?));
     m.tool_call_id = Some(o.call_id.clone());
     Ok(m)
 }

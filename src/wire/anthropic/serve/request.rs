@@ -55,7 +55,7 @@ pub fn to_canonical(r: MessagesRequest<'_>, body: &Value) -> Result<Served, Wire
     let mut left = Left::default();
     let mut messages = Vec::with_capacity(r.messages.len() + 1);
     if let Some(system) = r.system {
-        messages.push(message(Role::System, Some(system_content(system)?)));
+        messages.push(Message::new(Role::System, Some(system_content(system)?)));
     }
     for (i, turn) in r.messages.into_iter().enumerate() {
         turn_messages(turn, i, &mut messages, &mut left)?;
@@ -100,19 +100,6 @@ pub fn to_canonical(r: MessagesRequest<'_>, body: &Value) -> Result<Served, Wire
         prompt_cache: false,
     };
     Ok(Served { chat, only, required })
-}
-
-fn message(role: Role, content: Option<Content>) -> Message {
-    Message {
-        role,
-        content,
-        name: None,
-        tool_calls: None,
-        tool_call_id: None,
-        reasoning_content: None,
-        reasoning_details: None,
-        extra: Extra::new(),
-    }
 }
 
 fn text_part(text: Cow<'_, str>, cache_control: Option<Value>) -> ContentPart {
@@ -167,7 +154,7 @@ fn turn_messages(turn: Turn<'_>, i: usize, out: &mut Vec<Message>, left: &mut Le
                 }
             }
             if !parts.is_empty() {
-                out.push(message(Role::User, Some(content_of(parts))));
+                out.push(Message::new(Role::User, Some(content_of(parts))));
             }
         }
     }
@@ -244,7 +231,7 @@ fn tool_result(
         }
     }
     let content = if parts.is_empty() { Content::Text(String::new()) } else { content_of(parts) };
-    let mut m = message(Role::Tool, Some(content));
+    let mut m = Message::new(Role::Tool, Some(content));
     m.tool_call_id = Some(id.into_owned());
     Ok(m)
 }
@@ -282,7 +269,7 @@ fn assistant(blocks: Vec<Block<'_>>, i: usize, left: &mut Left) -> Result<Messag
             ),
         }
     }
-    let mut m = message(Role::Assistant, (!parts.is_empty()).then(|| content_of(parts)));
+    let mut m = Message::new(Role::Assistant, (!parts.is_empty()).then(|| content_of(parts)));
     m.tool_calls = (!calls.is_empty()).then_some(calls);
     if let Some(c) = call_marker {
         m.extra.insert(crate::wire::cache_control::FIELD.into(), c);

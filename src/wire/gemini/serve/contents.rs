@@ -13,7 +13,6 @@ use serde_json::{Value, json};
 use super::super::tool_call_id;
 use super::FRONT;
 use super::types::{Blob, Content, FunctionCall, FunctionResponse, Part};
-use crate::api::Extra;
 use crate::api::chat::{self, ContentPart, ImageTag, ImageUrl, Message, Role, TextTag, ToolCall};
 use crate::wire::WireError;
 
@@ -44,7 +43,7 @@ enum Data {
 pub fn system(c: Content, out: &mut Vec<Message>) -> Result<(), WireError> {
     for (j, p) in c.parts.into_iter().enumerate() {
         match data(p, &format!("systemInstruction.parts[{j}]"))? {
-            Some(Data::Text(t)) => out.push(message(Role::System, Some(chat::Content::Text(t)))),
+            Some(Data::Text(t)) => out.push(Message::new(Role::System, Some(chat::Content::Text(t)))),
             None => {}
             Some(_) => return Err(WireError::invalid_at(format!("systemInstruction.parts[{j}]"), "only text parts")),
         }
@@ -81,19 +80,6 @@ fn unanswered(pending: &[Pending]) -> Result<(), WireError> {
             p.at.clone(),
             format!("functionCall `{}` has no functionResponse in the next user turn", p.name),
         )),
-    }
-}
-
-fn message(role: Role, content: Option<chat::Content>) -> Message {
-    Message {
-        role,
-        content,
-        name: None,
-        tool_calls: None,
-        tool_call_id: None,
-        reasoning_content: None,
-        reasoning_details: None,
-        extra: Extra::new(),
     }
 }
 
@@ -197,7 +183,7 @@ fn user(parts: Vec<Part>, i: usize, pending: &mut [Pending], out: &mut Vec<Messa
         }
     }
     if !content.is_empty() {
-        out.push(message(Role::User, Some(content_of(content))));
+        out.push(Message::new(Role::User, Some(content_of(content))));
     }
     Ok(())
 }
@@ -234,7 +220,7 @@ fn model(parts: Vec<Part>, i: usize, pending: &mut Vec<Pending>) -> Result<Messa
             Some(Data::Response(_)) => return Err(WireError::invalid_at(at, "a functionResponse in a model turn")),
         }
     }
-    let mut m = message(Role::Assistant, (!text.is_empty()).then(|| content_of(text)));
+    let mut m = Message::new(Role::Assistant, (!text.is_empty()).then(|| content_of(text)));
     m.tool_calls = (!calls.is_empty()).then_some(calls);
     m.reasoning_details = (!details.is_empty()).then_some(details);
     Ok(m)
@@ -262,7 +248,7 @@ fn tool_message(fr: FunctionResponse, pending: &mut [Pending], at: &str) -> Resu
         )
     })?;
     call.answered = true;
-    let mut m = message(Role::Tool, Some(chat::Content::Text(response_text(fr.response))));
+    let mut m = Message::new(Role::Tool, Some(chat::Content::Text(response_text(fr.response))));
     m.tool_call_id = Some(call.id.clone());
     Ok(m)
 }
