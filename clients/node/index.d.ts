@@ -158,6 +158,14 @@ export declare class ChatStream implements AsyncIterableIterator<ChatCompletionC
   cancel(): void;
 }
 
+/** The third argument of `Client.prompt`: the request options, `stream` and the rest of the body. */
+export interface PromptOptions<S extends boolean = boolean> extends RequestOptions {
+  /** `true`: answer with a ChatStream (as `stream()` does). Default false. */
+  stream?: S;
+  /** The rest of the chat body: `messages` are appended after the prompt's; `model`, ... */
+  body?: Partial<ChatRequest> & Record<string, unknown>;
+}
+
 export declare class Client {
   /** An unknown option key, a wrong type or an extra argument throws a TypeError naming it. */
   constructor(options?: ClientOptions);
@@ -168,6 +176,12 @@ export declare class Client {
   chat(body: ChatRequest & { stream?: false }, options?: RequestOptions): Promise<WithMeta<ChatCompletion>>;
   /** `stream: true` is added to the body. The request is sent when iteration starts. */
   stream(body: ChatRequest, options?: RequestOptions): ChatStream;
+  /**
+   * A chat rendered by the daemon from the prompt file `id` ("greet" = its latest version,
+   * "greet@2" = that version) with `variables`.
+   */
+  prompt(id: string, variables: Record<string, unknown> | undefined, options: PromptOptions<true> & { stream: true }): ChatStream;
+  prompt(id: string, variables?: Record<string, unknown>, options?: PromptOptions<false>): Promise<WithMeta<ChatCompletion>>;
   embeddings(body: EmbeddingsRequest, options?: RequestOptions): Promise<WithMeta<EmbeddingsResponse>>;
   models(options?: RequestOptions): Promise<WithMeta<ModelList>>;
   /** The daemon's status (what `sidegate status` prints). */

@@ -77,6 +77,46 @@ export function callArguments(call, args) {
   return [body, checkOptions(args[1])];
 }
 
+const PROMPT_OPTION_KEYS = new Set([...REQUEST_OPTION_KEYS, "stream", "body"]);
+
+/**
+ * `prompt(id, variables?, options?)`, checked: a non-empty prompt id (`"greet"`, `"greet@2"`),
+ * a plain object of variables (or nothing), and the request options plus `stream` (a boolean)
+ * and `body` (the rest of the chat body: `messages` appended after the prompt's, `model`, ...).
+ * Returns `[body, options, stream]`; `options.prompt` carries the reference to the daemon.
+ * @param {ArrayLike<unknown>} args
+ */
+export function promptArguments(args) {
+  checkArity(args, 3, "prompt(id, variables, options)");
+  const [id, variables, opts] = args;
+  if (typeof id !== "string") {
+    throw new TypeError(`prompt(id): id must be a string such as "greet" or "greet@2", got ${describe(id)}`);
+  }
+  if (id.trim() === "") throw new TypeError("prompt(id): id must not be empty");
+  if (variables !== undefined && variables !== null && !isPlainObject(variables)) {
+    throw new TypeError(`prompt(id, variables): variables must be an object, got ${describe(variables)}`);
+  }
+  if (opts !== undefined && opts !== null && !isPlainObject(opts)) {
+    throw new TypeError(`prompt(id, variables, options): options must be an object, got ${describe(opts)}`);
+  }
+  const { stream = false, body = {}, ...rest } = opts ?? {};
+  checkKeys(opts ?? {}, PROMPT_OPTION_KEYS, "prompt options");
+  if (typeof stream !== "boolean") throw new TypeError(`options.stream must be a boolean, got ${describe(stream)}`);
+  if (!isPlainObject(body)) throw new TypeError(`options.body must be an object, got ${describe(body)}`);
+  if (body.prompt !== undefined) {
+    throw new TypeError("prompt(): the prompt is named by its first argument, not also by body.prompt");
+  }
+  if (body.stream !== undefined) throw new TypeError("prompt(): set options.stream, not body.stream");
+  const checked = checkOptions(rest);
+  return [body, { ...checked, prompt: { id, variables: variables ?? {} } }, stream];
+}
+
+/** Whether a `prompt(...)` call asks for a stream (read before its arguments are checked). */
+export function promptWantsStream(args) {
+  const opts = args[2];
+  return isPlainObject(opts) && opts.stream === true;
+}
+
 /** `new Client()`, `new Client("/path.sock")`, `new Client({ ... })` or `new Client("/path.sock", { ... })`. */
 export function clientOptions(args) {
   checkArity(args, 2, "new Client()");

@@ -6,7 +6,7 @@
 // unary calls, a `ChatStream` queue for streams. Bytes and sockets live in connection.js.
 
 import { Connection } from "./connection.js";
-import { callArguments, checkTimeout, clientOptions } from "./arguments.js";
+import { callArguments, checkTimeout, clientOptions, promptArguments, promptWantsStream } from "./arguments.js";
 import { resolveSocketPath } from "./discovery.js";
 import {
   AbortError,
@@ -122,6 +122,7 @@ class Call {
     if (o.cache !== undefined) options.cache = o.cache;
     if (o.route !== undefined) options.route = o.route;
     if (o.label !== undefined) options.label = o.label;
+    if (o.prompt !== undefined) options.prompt = o.prompt;
     // The daemon gets what is left of the deadline, so it never works past the caller.
     if (this.deadline !== Infinity) options.timeout_ms = Math.max(1, Math.ceil(this.deadline - now()));
     const request = { op: this.op };
@@ -340,6 +341,30 @@ export class Client {
   stream(...args) {
     const [body, opts] = callArguments("stream", args);
     return new ChatStream(this, body, opts);
+  }
+
+  /**
+   * A Chat Completions call rendered by the daemon from the prompt file `id` (`"greet"`: its
+   * latest version, `"greet@2"`: that version) with `variables`: `prompt(id, variables?,
+   * options?)`. `options.body` is the rest of the chat body (`messages` are appended after
+   * the prompt's); `options.stream: true` returns a ChatStream (as `stream()` does), else a
+   * promise of the completion. Wrong arguments throw for a stream and reject otherwise, as
+   * `stream()` and `chat()` do.
+   */
+  prompt(...args) {
+    if (promptWantsStream(args)) {
+      const [body, opts] = promptArguments(args);
+      return new ChatStream(this, body, opts);
+    }
+    let body, opts;
+    try {
+      [body, opts] = promptArguments(args);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise((resolve, reject) => {
+      new Call(this, "chat", body, opts, unarySink(resolve, reject)).start();
+    });
   }
 
   /** `embeddings(body, options?)`. */

@@ -76,6 +76,17 @@ test("calls: wrong types, unknown option keys and extra arguments reject", async
   assert.throws(() => c.stream(msg("x"), { cach: "no-store" }), typeError('"cach"'));
   assert.throws(() => c.stream("x"), typeError("body"));
   assert.throws(() => c.stream(msg("x"), {}, 1), typeError("at most 2"));
+  await assert.rejects(c.prompt(3), typeError("id must be a string"));
+  await assert.rejects(c.prompt(" "), typeError("must not be empty"));
+  await assert.rejects(c.prompt("greet", [1]), typeError("variables must be an object"));
+  await assert.rejects(c.prompt("greet", {}, { streem: true }), typeError('"streem"'));
+  await assert.rejects(c.prompt("greet", {}, { stream: "yes" }), typeError("options.stream"));
+  await assert.rejects(c.prompt("greet", {}, { body: [] }), typeError("options.body"));
+  await assert.rejects(c.prompt("greet", {}, { body: { prompt: "x" } }), typeError("first argument"));
+  await assert.rejects(c.prompt("greet", {}, { body: { stream: true } }), typeError("options.stream"));
+  await assert.rejects(c.prompt("greet", {}, { route: 1 }), typeError("route"));
+  await assert.rejects(c.prompt("greet", {}, {}, {}), typeError("at most 3"));
+  assert.throws(() => c.prompt("greet", 5, { stream: true }), typeError("variables"));
   assert.equal(c._connects, 0, "no misuse reached the socket");
   await c.close();
 });

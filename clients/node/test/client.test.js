@@ -81,6 +81,34 @@ describe("client against a fake daemon", () => {
     await c2.close();
   });
 
+  test("prompt() is a chat whose options.prompt names the prompt file", async () => {
+    // the daemon renders the prompt; this fake answers without looking at the messages
+    d.setHandler((req, reply) => {
+      const text = req.body.messages?.at(-1)?.content ?? "rendered";
+      if (!req.body.stream) return reply.response(completionOf(text));
+      reply.chunk(chunkOf(text));
+      reply.end({ provider: "fake", model: "echo", cache: "bypass", attempts: 1 });
+    });
+    const c = new Client({ socketPath: d.socketPath });
+    const extra = [{ role: "user", content: "and wave" }];
+    const r = await c.prompt("greet@2", { who: "Ada" }, { route: "fast", body: { messages: extra } });
+    assert.equal(r.choices[0].message.content, "and wave");
+    let { req } = d.requests.at(-1);
+    assert.deepEqual(req.body, { messages: extra });
+    assert.deepEqual(req.options.prompt, { id: "greet@2", variables: { who: "Ada" } });
+    assert.equal(req.options.route, "fast");
+    await c.prompt("greet");
+    ({ req } = d.requests.at(-1));
+    assert.deepEqual(req, { op: "chat", body: {}, options: { prompt: { id: "greet", variables: {} } } });
+    const chunks = [];
+    for await (const ch of c.prompt("greet", { who: "Bo" }, { stream: true, label: "x" })) chunks.push(ch);
+    assert.equal(chunks.map((ch) => ch.choices[0].delta.content).join(""), "rendered");
+    ({ req } = d.requests.at(-1));
+    assert.deepEqual(req.body, { stream: true });
+    assert.deepEqual(req.options, { label: "x", prompt: { id: "greet", variables: { who: "Bo" } } });
+    await c.close();
+  });
+
   test("models, status, embeddings use their ops", async () => {
     d.setHandler(echo);
     const c = new Client({ socketPath: d.socketPath });

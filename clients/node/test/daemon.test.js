@@ -12,17 +12,39 @@ import {
   ProtocolError,
   SidegateTimeoutError,
 } from "../src/index.js";
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { Kind } from "../src/frame.js";
 import { SIDEGATE_BIN, makeDaemon, pollUntil, skipUnless, withSetup } from "./helpers/processes.js";
 
 const skip = skipUnless(SIDEGATE_BIN);
 const TIMEOUT = { timeout: 120000 };
 
+/** The prompt file the daemons serve: the mock echoes its rendered user turn. */
+const GREET_PROMPT = `name = "greet"
+version = "2"
+model = "echo"
+[variables.who]
+type = "string"
+[[messages]]
+role = "system"
+content = "You greet people tersely."
+[[messages]]
+role = "user"
+content = "Greet {{ who }}."
+`;
+
 function mockConfig(socketPath) {
+  const prompts = path.join(path.dirname(socketPath), "prompts");
+  mkdirSync(prompts, { recursive: true });
+  writeFileSync(path.join(prompts, "greet.toml"), GREET_PROMPT);
   return `
 [server]
 socket = "${socketPath}"
 state_dir = "${socketPath}.state"
+
+[prompts]
+dir = "prompts"
 
 [providers.mock]
 kind = "mock"
@@ -92,6 +114,28 @@ describe("real daemon, mock providers", { skip, ...TIMEOUT }, () => {
     assert.equal(r.meta.attempts, 1);
     assert.ok(["hit", "miss", "bypass"].includes(r.meta.cache), `meta.cache = ${r.meta.cache}`);
     assert.ok(!Object.keys(r).includes("meta"));
+  });
+
+  test("prompt(): rendered by the daemon, whole and streamed; a bad one names the prompt", async () => {
+    assert.equal(text(await c.prompt("greet", { who: "Ada" })), "Greet Ada.");
+    const appended = { body: { messages: [{ role: "user", content: "and then?" }] } };
+    assert.equal(text(await c.prompt("greet@2", { who: "Ada" }, appended)), "and then?");
+    const { out } = await collect(c.prompt("greet", { who: "Bo" }, { stream: true }));
+    assert.equal(out, "Greet Bo.");
+    for (const [id, vars, says] of [
+      ["nosuch", {}, "nosuch"],
+      ["greet@9", { who: "A" }, "greet@9"],
+      ["greet", {}, "who"],
+      ["greet", { who: 5 }, "who"],
+    ]) {
+      await assert.rejects(c.prompt(id, vars), (e) => {
+        assert.ok(e instanceof InvalidRequestError, `${e}`);
+        assert.equal(e.status, 400);
+        assert.equal(e.param, "prompt");
+        assert.ok(e.message.includes(says), e.message);
+        return true;
+      });
+    }
   });
 
   test("chat by model name and by provider/vendor-model", async () => {

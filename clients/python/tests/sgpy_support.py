@@ -100,6 +100,9 @@ socket = "{socket}"
 state_dir = "{state_dir}"
 {server_extra}
 
+[prompts]
+dir = "prompts"
+
 [providers.mock]
 kind = "mock"
 
@@ -142,6 +145,26 @@ FAKE_ALIASES = {
 }
 
 
+#: The prompt file every test daemon serves (``prompts/greet.toml``, version 2): the mock
+#: deployment echoes the last user message, so an answer shows what was rendered.
+GREET_PROMPT = """\
+name = "greet"
+version = "2"
+model = "echo"
+[variables.who]
+type = "string"
+[variables.punct]
+type = "string"
+default = "."
+[[messages]]
+role = "system"
+content = "You greet people tersely."
+[[messages]]
+role = "user"
+content = "Greet {{ who }}{{ punct }}"
+"""
+
+
 def _aliases() -> str:
     return "".join(
         f'\n[models.{name}]\nprovider = "fake"\nmodel = "{vendor_model}"\n'
@@ -160,6 +183,8 @@ class Daemon:
         self.config.write_text(
             CONFIG.format(socket=self.socket, state_dir=os.path.join(os.path.dirname(self.socket), "state"), port=vendor_port, server_extra=server_extra, aliases=_aliases())
         )
+        (workdir / "prompts").mkdir(exist_ok=True)
+        (workdir / "prompts" / "greet.toml").write_text(GREET_PROMPT)
         self.log_path = workdir / "sidegate.log"
         self.proc: Optional[subprocess.Popen[bytes]] = None
         self.start()

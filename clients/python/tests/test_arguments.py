@@ -54,6 +54,12 @@ def test_constructor_values_out_of_range() -> None:
         Client("/x.sock", 5)  # type: ignore[misc]  # timeout is keyword-only
 
 
+def test_prompt_id_must_not_be_empty(fake: Any) -> None:
+    with pytest.raises(ValueError, match="empty"):
+        Client(fake.path).prompt("  ")
+    assert fake.requests == [] and fake.connections == 0
+
+
 CALLS: List[Any] = [
     ("chat", {"model": "m", "messages": [], "stream": "yes"}, "stream"),
     ("chat", {"model": "m", "messages": [], "route": 3}, "route"),
@@ -61,6 +67,11 @@ CALLS: List[Any] = [
     ("chat", {"model": "m", "messages": [], "cache": 1}, "cache"),
     ("chat", {"model": "m", "messages": [], "timeout": "30"}, "timeout"),
     ("chat", {"model": "m", "messages": [], "options": [("cache", "no-store")]}, "options"),
+    ("prompt", {"prompt_id": 3}, "prompt id"),
+    ("prompt", {"prompt_id": "greet", "variables": [("who", "A")]}, "variables"),
+    ("prompt", {"prompt_id": "greet", "prompt": {"id": "other"}}, "named by its first argument"),
+    ("prompt", {"prompt_id": "greet", "options": {"prompt": "other"}}, "named by its first argument"),
+    ("prompt", {"prompt_id": "greet", "stream": 1}, "stream"),
     ("embeddings", {"model": "e", "input": "x", "route": 1}, "route"),
     ("models", {"route": "x"}, "route"),
     ("status", {"label": "x"}, "label"),

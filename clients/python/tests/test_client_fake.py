@@ -53,6 +53,22 @@ def test_extra_body_and_no_options(fake: Any) -> None:
     assert req["body"]["top_k"] == 3 and "options" not in req
 
 
+def test_prompt_goes_in_options(fake: Any) -> None:
+    """``prompt()`` is a chat REQUEST whose ``options.prompt`` names the prompt file; the other
+    keyword arguments stay the body, the sidegate options stay options."""
+    with Client(fake.path) as c:
+        c.prompt("greet@2", {"who": "Ada"}, route="fast", messages=_msg("and wave"))
+        c.prompt("greet")
+        chunks = list(c.prompt("greet", {"who": "Bo"}, stream=True, options={"label": "x"}, messages=_msg("hi there")))
+    assert _join(chunks) == "hi there"  # the fake daemon streamed its echo
+    first, second, third = fake.requests[-3:]
+    assert first["op"] == "chat" and first["body"] == {"messages": _msg("and wave")}
+    assert first["options"] == {"route": "fast", "prompt": {"id": "greet@2", "variables": {"who": "Ada"}}}
+    assert second["options"] == {"prompt": {"id": "greet", "variables": {}}} and second.get("body") == {}
+    assert third["body"] == {"messages": _msg("hi there"), "stream": True}
+    assert third["options"] == {"label": "x", "prompt": {"id": "greet", "variables": {"who": "Bo"}}}
+
+
 def test_bad_cache_option(fake: Any) -> None:
     with pytest.raises(ValueError):
         Client(fake.path).chat(model="echo", messages=_msg("x"), cache="sometimes")

@@ -77,6 +77,41 @@ def test_chat_fake_vendor(client: Client) -> None:
     assert r.meta["provider"] == "fake"
 
 
+def test_prompt_whole_and_streamed(client: Client) -> None:
+    """The daemon renders the prompt file (tests/sgpy_support.py's greet@2) before routing:
+    the mock deployment echoes its rendered user turn, or the caller's appended one."""
+    r = client.prompt("greet", {"who": "Ada"})
+    assert r.content == "Greet Ada." and r.meta["model"] == "echo"
+    r = client.prompt("greet@2", {"who": "Ada", "punct": "!"}, messages=_msg("and then?"))
+    assert r.content == "and then?"
+    assert _join(list(client.prompt("greet", {"who": "Bo"}, stream=True))) == "Greet Bo."
+
+
+def test_prompt_async(daemon: Daemon) -> None:
+    async def main() -> None:
+        async with AsyncClient(daemon.socket) as a:
+            r = await a.prompt("greet", {"who": "Cy"})
+            assert r.content == "Greet Cy."
+            chunks = [c async for c in await a.prompt("greet", {"who": "Di"}, stream=True)]
+            assert _join(chunks) == "Greet Di."
+
+    asyncio.run(main())
+
+
+def test_prompt_errors_name_the_prompt(client: Client) -> None:
+    for prompt_id, variables, says in [
+        ("nosuch", {}, "nosuch"),
+        ("greet@9", {"who": "A"}, "greet@9"),
+        ("greet", {}, "who"),
+        ("greet", {"who": "A", "extra": 1}, "extra"),
+        ("greet", {"who": 5}, "who"),
+    ]:
+        with pytest.raises(InvalidRequestError) as info:
+            client.prompt(prompt_id, variables)
+        assert info.value.status == 400 and info.value.param == "prompt", info.value
+        assert says in str(info.value), info.value
+
+
 def test_stream_mock_and_vendor(client: Client) -> None:
     for model, provider in (("fast", "mock"), ("fake/any", "fake")):
         s = client.chat(model=model, messages=_msg("one two three four"), stream=True)

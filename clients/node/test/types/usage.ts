@@ -38,6 +38,13 @@ export async function examples(): Promise<void> {
   void endMeta;
 
   await c.chat({ model: "x", messages: [] }, { route: "fast", label: "job", timeoutMs: 5000, cache: "no-cache" });
+  const greeted = await c.prompt("greet@2", { who: "Ada" }, { body: { messages: [{ role: "user", content: "and?" }] } });
+  const greeting: string | null = greeted.choices[0].message.content;
+  void greeting;
+  for await (const chunk of c.prompt("greet", { who: "Bo" }, { stream: true, signal })) {
+    const ch: ChatCompletionChunk = chunk;
+    void ch;
+  }
   const e = await c.embeddings({ model: "embed", input: ["a", "b"] });
   const vec: number[] | string = e.data[0].embedding;
   void vec;

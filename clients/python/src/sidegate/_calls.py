@@ -8,6 +8,7 @@ from typing import Any, Dict, Mapping, NamedTuple, Optional, Type
 
 from . import frame as fr
 from ._core import (
+    ChatCompletion,
     PathArg,
     Response,
     build_options,
@@ -18,7 +19,18 @@ from ._core import (
     split_chat_kwargs,
 )
 
-__all__ = ["CallPlan", "ClientSettings"]
+__all__ = ["CallPlan", "ClientSettings", "prompt_reference"]
+
+
+def prompt_reference(prompt_id: Any, variables: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """The native ``options.prompt`` of a ``prompt()`` call, checked: a non-empty ``str`` id
+    and a mapping (or ``None``) of variables. Wrong types raise TypeError."""
+    if not isinstance(prompt_id, str):
+        raise TypeError(f"prompt id must be a str such as 'greet' or 'greet@2', not {type(prompt_id).__name__}")
+    if not prompt_id.strip():
+        raise ValueError("prompt id must not be empty")
+    check_mapping(variables, "variables")
+    return {"id": prompt_id, "variables": dict(variables) if variables is not None else {}}
 
 
 class CallPlan(NamedTuple):
@@ -83,6 +95,27 @@ class ClientSettings:
         t = self._t(timeout)
         opts = build_options(cache=cache, route=route, label=label, timeout=t, extra=options)
         return _new_plan(CallPlan, (op, payload, opts, t, answer))
+
+    def _plan_prompt(
+        self,
+        prompt_id: Any,
+        variables: Optional[Mapping[str, Any]],
+        stream: bool,
+        cache: Optional[str],
+        route: Optional[str],
+        label: Optional[str],
+        timeout: Optional[float],
+        options: Optional[Mapping[str, Any]],
+        body: Dict[str, Any],
+    ) -> CallPlan:
+        """``prompt``: a chat call whose messages come from the prompt file ``prompt_id``
+        (``name`` or ``name@version``), rendered by the daemon from ``variables``; the
+        keyword arguments (``messages`` appended after the prompt's, ``model``, ...) are the body."""
+        options = dict(check_mapping(options, "options") or {})
+        if "prompt" in body or "prompt" in options:
+            raise TypeError("prompt(): the prompt is named by its first argument, not also by a `prompt` keyword or option")
+        options["prompt"] = prompt_reference(prompt_id, variables)
+        return self._plan_body("chat", ChatCompletion, stream, cache, route, label, timeout, options, body)
 
     def _plan_request(
         self,

@@ -175,6 +175,26 @@ class AsyncClient(ClientSettings):
             return await self._stream(plan)
         return await self._call(plan)  # type: ignore[return-value]  # plan.answer is ChatCompletion
 
+    async def prompt(
+        self,
+        prompt_id: str,
+        variables: Optional[Mapping[str, Any]] = None,
+        *,
+        stream: bool = False,
+        cache: Optional[str] = None,
+        route: Optional[str] = None,
+        label: Optional[str] = None,
+        timeout: Optional[float] = None,
+        options: Optional[Mapping[str, Any]] = None,
+        **body: Any,
+    ) -> Union[ChatCompletion, AsyncStream]:
+        """See :meth:`sidegate.Client.prompt`. With ``stream=True``:
+        ``async for chunk in await client.prompt("greet", {...}, stream=True)``."""
+        plan = self._plan_prompt(prompt_id, variables, stream, cache, route, label, timeout, options, body)
+        if stream:
+            return await self._stream(plan)
+        return await self._call(plan)  # type: ignore[return-value]  # plan.answer is ChatCompletion
+
     async def embeddings(
         self,
         *,

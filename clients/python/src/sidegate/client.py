@@ -181,6 +181,31 @@ class Client(ClientSettings):
             return self._stream(plan)
         return self._call(plan)  # type: ignore[return-value]  # plan.answer is ChatCompletion
 
+    def prompt(
+        self,
+        prompt_id: str,
+        variables: Optional[Mapping[str, Any]] = None,
+        *,
+        stream: bool = False,
+        cache: Optional[str] = None,
+        route: Optional[str] = None,
+        label: Optional[str] = None,
+        timeout: Optional[float] = None,
+        options: Optional[Mapping[str, Any]] = None,
+        **body: Any,
+    ) -> Union[ChatCompletion, Stream]:
+        """An OpenAI Chat Completions call rendered from the prompt file ``prompt_id``
+        (``"greet"`` for its latest version, ``"greet@2"`` for one version) with
+        ``variables``. Keyword arguments form the rest of the body: ``messages`` are appended
+        after the prompt's, ``model`` overrides the prompt's target; ``cache``, ``route``,
+        ``label``, ``timeout`` and ``options`` as for :meth:`chat`. With ``stream=True``
+        returns a :class:`Stream` of chunk dicts. A bad reference or variable is a
+        :class:`~sidegate.errors.InvalidRequestError` from the daemon (``param == "prompt"``)."""
+        plan = self._plan_prompt(prompt_id, variables, stream, cache, route, label, timeout, options, body)
+        if stream:
+            return self._stream(plan)
+        return self._call(plan)  # type: ignore[return-value]  # plan.answer is ChatCompletion
+
     def embeddings(
         self,
         *,
