@@ -29,6 +29,8 @@ fn row(i: u64) -> Record {
         cache: "bypass".into(),
         dialect: "chat",
         prompt: None,
+        variant: None,
+        shadow: false,
     }
 }
 
