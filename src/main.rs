@@ -60,7 +60,7 @@ enum Cmd {
         /// How far back, e.g. 24h, 7d, 30d.
         #[arg(long, default_value = "24h")]
         since: String,
-        /// Group by any of caller, route, deployment, provider, app, status, dialect, prompt (comma-separated).
+        /// Group by any of caller, route, deployment, provider, app, status, dialect, prompt, variant, shadow (comma-separated).
         #[arg(long, default_value = "caller,route,deployment")]
         by: String,
         /// An array of JSON rows.

@@ -196,3 +196,26 @@ fn a_valid_experiment_resolves_its_variants_and_shadows() {
     );
     assert!(!snap.experiments.contains_key("other"));
 }
+
+/// The per-request cost of the experiment step (`cargo test --lib assignment_cost --
+/// --ignored --nocapture`): a request with an episode, one without (sticky to its caller),
+/// and a request for a route without an experiment. Debug builds are many times slower than
+/// the daemon's release build; docs/benchmarks.md has the numbers.
+#[test]
+#[ignore]
+fn assignment_cost() {
+    let snap = snapshot(SPLIT).unwrap();
+    let req: ChatRequest = serde_json::from_value(serde_json::json!({"model": "chat", "messages": []})).unwrap();
+    let other: ChatRequest = serde_json::from_value(serde_json::json!({"model": "other", "messages": []})).unwrap();
+    let n = 200_000u32;
+    for (what, req, episode) in
+        [("episode", &req, Some("conv-42")), ("caller", &req, None), ("no experiment", &other, Some("conv-42"))]
+    {
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            let mut opts = CallOptions { episode: episode.map(str::to_string), ..CallOptions::default() };
+            std::hint::black_box(assign(&snap, req, &mut opts));
+        }
+        println!("{what}: {:.0} ns per request", start.elapsed().as_nanos() as f64 / f64::from(n));
+    }
+}
