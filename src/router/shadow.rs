@@ -158,31 +158,55 @@ struct Call {
 
 impl Call {
     async fn run(mut self, slot: Slot) -> Outcome {
-        let snap = self.live.snapshot.clone();
-        if let Some(p) = self.prompt.take() {
-            let rendered = p.and_then(|r| prompt_step::render(&snap.prompts, &r, &mut self.req));
-            if let Err(e) = rendered {
-                tracing::debug!(route = %self.route, variant = %self.shadow.name, error = %e, "shadow not sent");
-                return Outcome::Failed;
-            }
-        }
-        let target = self.shadow.target.as_deref().unwrap_or(&self.route);
-        self.req.model = target.to_string();
-        let needs = plan::Needs::chat(&self.req, None);
-        let (Ok(()), Ok(plan)) = (self.req.validate(), plan::plan(&snap, target, &needs, &self.health)) else {
-            return Outcome::Failed;
+        let (plan, ceiling) = match self.prepare() {
+            Ok(p) => p,
+            Err(skipped) => return skipped,
         };
-        let Some(ceiling) = ceiling(&plan, &needs) else { return Outcome::Unpriced };
-        let state = slot.0.clone();
         let ledger = self.accounting.ledger.as_ref();
         let spent_before = |since_s: u64| match ledger {
             Some(l) => l.shadow_spent_since(&self.route, &self.shadow.name, since_s).map_err(|e| e.to_string()),
             None => Ok(0.0),
         };
         let today = crate::api::ids::unix_now() / DAY_S;
-        let Some(reservation) = state.reserve(ceiling, self.shadow.budget_usd, today, spent_before) else {
+        let Some(reservation) = slot.0.reserve(ceiling, self.shadow.budget_usd, today, spent_before) else {
             return Outcome::Budget;
         };
+        match self.call(plan).await {
+            Called::Answered(cost) => {
+                // (An answer with no known cost is held at its ceiling.)
+                reservation.settle(cost.unwrap_or(ceiling));
+                Outcome::Ran
+            }
+            Called::Failed => {
+                // A failed call has no usage: it costs nothing, as for live requests.
+                reservation.settle(0.0);
+                Outcome::Failed
+            }
+        }
+    }
+
+    /// The copy rendered and planned on the shadow's target, and what it could cost at most.
+    fn prepare(&mut self) -> Result<(plan::Plan, f64), Outcome> {
+        let snap = self.live.snapshot.clone();
+        if let Some(p) = self.prompt.take() {
+            let rendered = p.and_then(|r| prompt_step::render(&snap.prompts, &r, &mut self.req));
+            if let Err(e) = rendered {
+                tracing::debug!(route = %self.route, variant = %self.shadow.name, error = %e, "shadow not sent");
+                return Err(Outcome::Failed);
+            }
+        }
+        let target = self.shadow.target.as_deref().unwrap_or(&self.route);
+        self.req.model = target.to_string();
+        let needs = plan::Needs::chat(&self.req, None);
+        let (Ok(()), Ok(plan)) = (self.req.validate(), plan::plan(&snap, target, &needs, &self.health)) else {
+            return Err(Outcome::Failed);
+        };
+        let ceiling = ceiling(&plan, &needs).ok_or(Outcome::Unpriced)?;
+        Ok((plan, ceiling))
+    }
+
+    /// The vendor call, recorded as the shadow's request.
+    async fn call(mut self, plan: plan::Plan) -> Called {
         let mut t = Tracked::start(&self.stats, super::meta::request_id(), self.label.take(), false, self.dialect);
         t.route.clone_from(&self.route);
         t.variant = Some(self.shadow.name.clone());
@@ -194,21 +218,21 @@ impl Call {
             Ok(p) => p,
             Err(e) => {
                 t.fail(e);
-                reservation.settle(0.0);
-                return Outcome::Failed;
+                return Called::Failed;
             }
         };
         match deliver::chat(t, produced, &self.req, None) {
-            Ok(ChatAnswer::Full(_, meta)) => {
-                reservation.settle(meta.cost_usd.unwrap_or(ceiling));
-                Outcome::Ran
-            }
-            Ok(ChatAnswer::Stream(_)) | Err(_) => {
-                reservation.settle(0.0);
-                Outcome::Failed
-            }
+            Ok(ChatAnswer::Full(_, meta)) => Called::Answered(meta.cost_usd),
+            Ok(ChatAnswer::Stream(_)) | Err(_) => Called::Failed,
         }
     }
+}
+
+/// How a shadow's vendor call ended.
+enum Called {
+    /// Answered, at this cost (None: not known).
+    Answered(Option<f64>),
+    Failed,
 }
 
 /// What the dearest candidate of `plan` could cost for this request; None when one has no
