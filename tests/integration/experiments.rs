@@ -312,3 +312,41 @@ async fn a_reload_changes_the_split_and_a_broken_experiment_never_replaces_a_goo
     let err = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success() && err.contains("routes.chat.variants.1.model") && err.contains("m-nope"), "{err}");
 }
+
+#[tokio::test]
+async fn a_failing_shadow_never_touches_a_streamed_live_answer() {
+    let broken = "[models.m-500]\nprovider = \"oai\"\nmodel = \"fail-500\"\nprice = { input = 1.0, output = 1.0 }\n\
+                  [[routes.chat.shadow]]\nname = \"broken\"\nmodel = \"m-500\"\nsample = 1.0\nbudget_usd = 1.0\n";
+    let s = start(broken).await;
+    let body = json!({"model": "chat", "stream": true, "prompt": {"id": "greet", "variables": {"who": "Di"}}});
+    let r =
+        s.d.http()
+            .post("http://sidegate/v1/chat/completions")
+            .header("x-sidegate-episode", "e-9")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let variant = r.headers()["x-sidegate-variant"].to_str().unwrap().to_string();
+    let (chunks, done) = crate::common::chat_sse(&r.text().await.unwrap());
+    assert!(done && !chunks.is_empty());
+    let text: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+    assert_eq!(text, "Greet Di.");
+    let mut outcomes = BTreeMap::new();
+    for _ in 0..200 {
+        outcomes = shadow_outcomes(&s.d).await;
+        if outcomes.contains_key("failed") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(outcomes.get("failed"), Some(&1), "{outcomes:?}");
+    // Its failure is recorded under the shadow, the live answer under its variant.
+    let report = experiments_report(&s.d, |r| requests_of(r, "broken") >= 1 && requests_of(r, &variant) >= 1).await;
+    assert_eq!(
+        (row(&report, "broken")["errors"].as_u64(), row(&report, "broken")["shadow"].as_bool()),
+        (Some(1), Some(true))
+    );
+    assert_eq!(row(&report, &variant)["errors"], 0);
+}
