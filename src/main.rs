@@ -60,7 +60,7 @@ enum Cmd {
         /// How far back, e.g. 24h, 7d, 30d.
         #[arg(long, default_value = "24h")]
         since: String,
-        /// Group by any of caller, route, deployment, provider, app, status, dialect, prompt (comma-separated).
+        /// Group by any of caller, route, deployment, provider, app, status, dialect, prompt, variant, shadow (comma-separated).
         #[arg(long, default_value = "caller,route,deployment")]
         by: String,
         /// An array of JSON rows.
@@ -69,6 +69,20 @@ enum Cmd {
         /// CSV for spreadsheets.
         #[arg(long)]
         csv: bool,
+    },
+    /// Compare experiment variants from the ledger: requests, errors, feedback, latency, cost.
+    Experiments {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Only this route's variants.
+        #[arg(long)]
+        route: Option<String>,
+        /// How far back, e.g. 24h, 7d.
+        #[arg(long, default_value = "7d")]
+        since: String,
+        /// `{"variants": [...], "unmatched_feedback": N}`.
+        #[arg(long)]
+        json: bool,
     },
     /// Send one chat request and stream the answer to stdout.
     Chat {
@@ -143,6 +157,7 @@ fn main() -> ExitCode {
         Cmd::Check { config, strict } => check(config, strict),
         Cmd::Status { socket, json } => client_cmd(socket, |c| Box::pin(status(c, json))),
         Cmd::Usage { config, since, by, json, csv } => usage(config, &since, &by, json, csv),
+        Cmd::Experiments { config, route, since, json } => experiments(config, route.as_deref(), &since, json),
         Cmd::Reload { socket } => client_cmd(socket, |c| Box::pin(reload(c))),
         Cmd::Chat { socket, model, no_stream, prompt } => {
             client_cmd(socket, move |c| Box::pin(chat(c, model, prompt, no_stream)))
@@ -381,6 +396,30 @@ fn human_bytes(b: u64) -> String {
         1_000..1_000_000 => format!("{:.1} kB", b as f64 / 1e3),
         _ => format!("{:.1} MB", b as f64 / 1e6),
     }
+}
+
+/// `sidegate experiments`: the ledger only, without secrets.
+fn experiments(config: Option<PathBuf>, route: Option<&str>, since: &str, json: bool) -> ExitCode {
+    let snapshot = match load_config(config, Secrets::Skip) {
+        Ok((s, _)) => s,
+        Err(code) => return code,
+    };
+    let Some(ledger) = snapshot.ledger.path else {
+        eprintln!("sidegate: no usage ledger: the config has no state directory, or [ledger] enabled = false");
+        return ExitCode::from(1);
+    };
+    let report = humantime::parse_duration(since)
+        .map_err(|e| format!("--since {since}: {e}"))
+        .and_then(|d| sidegate::usage::experiments::report(&ledger, d, route));
+    match report {
+        Ok(r) if json => println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default()),
+        Ok(r) => print!("{}", sidegate::usage::experiments::table(&r)),
+        Err(e) => {
+            eprintln!("sidegate: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn usage(config: Option<PathBuf>, since: &str, by: &str, json: bool, csv: bool) -> ExitCode {

@@ -33,6 +33,25 @@ export interface RequestOptions {
   route?: string;
   /** Application tag for logs and the usage ledger. */
   label?: string;
+  /** What a route experiment's variant sticks to instead of the caller (a conversation or user id). */
+  episode?: string;
+}
+
+/** `feedback(requestId, options)`: a score, a label, or both. */
+export interface FeedbackOptions {
+  score?: number;
+  label?: string;
+  comment?: string;
+  signal?: AbortSignalLike;
+  timeoutMs?: number;
+}
+
+export interface FeedbackResult {
+  object: "feedback";
+  request_id: string;
+  recorded: boolean;
+  /** An earlier feedback for the same request was replaced. */
+  replaced: boolean;
 }
 
 /** What happened on the daemon side (protocol §5); fields may be added. */
@@ -183,6 +202,8 @@ export declare class Client {
   prompt(id: string, variables: Record<string, unknown> | undefined, options: PromptOptions<true> & { stream: true }): ChatStream;
   prompt(id: string, variables?: Record<string, unknown>, options?: PromptOptions<false>): Promise<WithMeta<ChatCompletion>>;
   embeddings(body: EmbeddingsRequest, options?: RequestOptions): Promise<WithMeta<EmbeddingsResponse>>;
+  /** Record an outcome for an answered request (`answer.meta.request_id`). */
+  feedback(requestId: string, options: FeedbackOptions): Promise<WithMeta<FeedbackResult>>;
   models(options?: RequestOptions): Promise<WithMeta<ModelList>>;
   /** The daemon's status (what `sidegate status` prints). */
   status(options?: RequestOptions): Promise<WithMeta<Record<string, unknown>>>;

@@ -2,7 +2,7 @@
 //!
 //! One module per section of the file, each holding its serde type (strict: unknown keys are
 //! errors), its resolved settings and its resolve function: `server`, `providers`, `models`,
-//! `routes`, `cache`, `shared`, `breaker`, `callers`, `ledger`, `responses`, `prompts`; `secrets` reads the keys they
+//! `routes`, `cache`, `shared`, `breaker`, `callers`, `ledger`, `responses`, `prompts`, `experiments` (a route's variants and shadows); `secrets` reads the keys they
 //! name. `context` is the leaf they all share (the error and warning collector with
 //! file:line:col and key, the `Env` trait); `snapshot` is the whole file and runs the sections
 //! in order; `defaults` is the no-file config; `watch` notices changes.
@@ -12,6 +12,7 @@ mod cache;
 pub mod callers;
 mod context;
 mod defaults;
+pub mod experiments;
 mod ledger;
 mod models;
 mod prompts;

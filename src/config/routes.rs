@@ -38,6 +38,12 @@ pub struct RouteFile {
     /// conversation fails over (its signed blocks are never sent; "text" keeps their visible
     /// text as plain text of the assistant turn).
     pub foreign_reasoning: Option<String>,
+    /// A live experiment: the route's traffic split by weight (`[[routes.NAME.variants]]`).
+    pub variants: Option<Vec<super::experiments::VariantFile>>,
+    /// Shadow variants: a sampled copy of its traffic, recorded, never returned.
+    pub shadow: Option<Vec<super::experiments::ShadowFile>>,
+    /// Mixed into the variant assignment's hash (default: the route's name).
+    pub experiment_seed: Option<String>,
 }
 
 /// Who places Anthropic prompt-cache breakpoints for a route's requests.

@@ -13,6 +13,7 @@ use super::breaker::{BreakerFile, BreakerSettings, resolve_breaker};
 use super::cache::{CacheFile, CacheSettings, TierBacking, resolve_cache};
 use super::callers::{CallerFile, Callers, Routable, resolve_callers};
 use super::context::{ConfigErrors, ConfigWarning, Env, ResolveCx, Secrets};
+use super::experiments::{Experiment, ExperimentRefs, resolve_experiments, routes_with_experiments};
 use super::ledger::{LedgerFile, LedgerSettings, resolve_ledger};
 use super::models::{ModelFile, ModelSettings, resolve_models};
 use super::prompts::{PromptsFile, resolve_prompts};
@@ -75,6 +76,8 @@ pub struct Snapshot {
     pub responses: ResponsesSettings,
     /// The prompt files of `[prompts] dir` (empty without one).
     pub prompts: Arc<crate::prompts::Library>,
+    /// Each route's experiment (variants, shadows), by route name; most routes have none.
+    pub experiments: BTreeMap<String, Arc<Experiment>>,
     /// Where it came from: a file path, or the built-in default.
     pub source: ConfigSource,
     /// Hash of the file's bytes (hex, 16 digits), "builtin" for the default.
@@ -141,6 +144,17 @@ pub(super) fn resolve(raw: &FileConfig, input: Input<'_>) -> Result<Snapshot, Co
     let ledger = resolve_ledger(&mut cx, &raw.ledger, server.state_dir.as_deref());
     let responses = resolve_responses(&mut cx, &raw.responses, server.state_dir.as_deref());
     let prompts = resolve_prompts(&mut cx, &raw.prompts);
+    let experiments = resolve_experiments(
+        &mut cx,
+        &raw.routes,
+        &ExperimentRefs {
+            routes: &routes,
+            models: &models,
+            prompts: &prompts,
+            prompts_broken: raw.prompts.dir.is_some() && prompts.dir.is_none(),
+            with_experiments: routes_with_experiments(&raw.routes),
+        },
+    );
     let found = cx.finish();
     if !found.errors.is_empty() {
         return Err(ConfigErrors(found.errors));
@@ -162,6 +176,7 @@ pub(super) fn resolve(raw: &FileConfig, input: Input<'_>) -> Result<Snapshot, Co
             p => format!("{}-{:016x}-{p}", input.version, found.secrets_hash),
         },
         prompts,
+        experiments,
         version: input.version,
         secret_files: found.secret_files,
         warnings: found.warnings,

@@ -45,6 +45,10 @@ pub struct RequestOptions {
     /// A prompt file to render first: `{"id": "greet@2", "variables": {...}}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt: Option<serde_json::Value>,
+    /// What a route experiment's variant sticks to instead of the caller (an episode,
+    /// conversation or user id of the application's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub episode: Option<String>,
 }
 
 /// An ERROR frame body: `{"status", "error", "retry_after"?, "meta"?}`; `error` is OpenAI's

@@ -156,6 +156,12 @@ impl Accounting {
 }
 
 impl Account {
+    /// A shadow call's account: recorded (ledger row, metrics) under the live request's
+    /// caller, never admitted against that caller's limits or budget.
+    pub fn for_shadow(sink: Arc<Accounting>, caller: String) -> Account {
+        Account { configured: caller != "unknown", caller, sink: Some(sink), ..Account::default() }
+    }
+
     /// The cost of `usage` at the answering deployment's price (None: price unknown).
     pub fn cost_of(&self, usage: Option<&crate::api::Usage>) -> Option<f64> {
         let u = usage?;
@@ -295,5 +301,7 @@ fn ledger_row(req: &mut Tracked, end: &End, cost: Option<f64>) -> Record {
         cache: req.cache.as_str().to_string(),
         dialect: req.dialect.as_str(),
         prompt: req.prompt.take(),
+        variant: req.variant.take(),
+        shadow: req.shadow,
     }
 }

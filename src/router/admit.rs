@@ -23,13 +23,15 @@ pub async fn admit(
     live: &Live,
     needs: &Needs,
     opts: &CallOptions,
-    name: &str,
+    (name, target): (&str, &str),
     req: &mut Tracked,
 ) -> Result<Admitted, GatewayError> {
     let snap = &live.snapshot;
+    // The caller may use what it asked for (`name`); an experiment's variant may plan it on
+    // another route or model (`target`), and it is recorded under the route it asked for.
     acct.authorize(snap, &opts.credential, name, req)?;
-    let plan = plan::plan(snap, name, needs, health)?;
-    req.route.clone_from(&plan.route);
+    let plan = plan::plan(snap, target, needs, health)?;
+    req.route = if target == name { plan.route.clone() } else { name.to_string() };
     acct.admit(snap, &plan.candidates, plan.tokens, needs, req)?;
     acct.admit_shared(snap, plan.tokens, req).await?;
     let timeout = opts.timeout.map_or(plan.timing.timeout, |t| t.min(plan.timing.timeout));

@@ -23,6 +23,9 @@ pub struct Meta {
     pub attempt_log: Vec<AttemptRecord>,
     /// The caller the request was accounted to (`unknown` when none matched).
     pub caller: String,
+    /// The experiment variant that answered (`x-sidegate-variant`), when the route has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
     /// What the answer cost, when it is known by the time the meta is sent (whole answers:
     /// yes, with a known price; streams: not yet, the ledger has it).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -16,13 +16,16 @@ pub mod breaker;
 mod cache_step;
 mod count;
 mod deliver;
+mod experiment;
 mod failed;
+mod feedback;
 pub mod health;
 pub mod meta;
 mod plan;
 mod produce;
 mod prompt_step;
 pub mod request;
+mod shadow;
 mod stream;
 mod stream_rate;
 
@@ -72,6 +75,9 @@ pub struct CallOptions {
     /// `x-sidegate-prompt`, native `prompt`).
     /// (Read by the front; a malformed one is the message of the caller's 400.)
     pub prompt: Option<Result<crate::prompts::PromptRef, String>>,
+    /// What a route's experiment variant sticks to instead of the caller
+    /// (`x-sidegate-episode`, native `episode`).
+    pub episode: Option<String>,
 }
 
 /// A chat answer: whole, or a committed stream.
@@ -157,6 +163,8 @@ pub struct Gateway {
     pub stats: Arc<Stats>,
     /// Stored OpenAI Responses answers (`store`, `previous_response_id`); outlives snapshots.
     pub responses: Arc<crate::response_store::ResponseStore>,
+    /// Shadow variants' calls in flight and daily budgets; outlives snapshots.
+    shadows: shadow::Shadows,
     started: std::time::Instant,
 }
 
@@ -174,6 +182,7 @@ impl Gateway {
             live: ArcSwap::from_pointee(live),
             stats: Arc::default(),
             responses: Arc::new(crate::response_store::ResponseStore::in_memory()),
+            shadows: shadow::Shadows::default(),
             started: std::time::Instant::now(),
             loaded_at: std::sync::atomic::AtomicU64::new(unix_now()),
             last_reload: std::sync::Mutex::new(None),
@@ -242,6 +251,7 @@ impl Gateway {
 
     /// A chat request through the pipeline: admit, produce (cache or attempt loop), deliver.
     pub async fn chat(&self, mut req: ChatRequest, mut opts: CallOptions) -> Result<ChatAnswer, GatewayError> {
+        let assigned = experiment::assign(&self.live.load().snapshot, &req, &mut opts);
         let valid = match opts.prompt.take() {
             None => req.validate(),
             Some(Err(message)) => Err((message, "prompt")),
@@ -250,10 +260,15 @@ impl Gateway {
                 Err(message) => Err((message, "prompt")),
             },
         };
-        let route = opts.route.as_deref().unwrap_or(&req.model);
+        let asked = opts.route.as_deref().unwrap_or(&req.model);
+        let route = experiment::Assigned::target(assigned.as_ref()).unwrap_or(asked);
         req.prompt_cache = self.live.load().snapshot.routes.get(route).is_some_and(|r| r.prompt_cache.is_auto());
         let needs = plan::Needs::chat(&req, opts.regions.take());
-        let (t, produced) = self.produce(Job::chat(&req), valid, needs, &req.model, &mut opts).await?;
+        let (t, produced) =
+            self.produce(Job::chat(&req), valid, needs, &req.model, &mut opts, assigned.as_ref()).await?;
+        if let Some(a) = assigned {
+            self.launch_shadows(a, &t);
+        }
         let caller_deadline = opts.timeout.map(|d| Instant::now() + d.saturating_sub(t.started.elapsed()));
         deliver::chat(t, produced, &req, caller_deadline)
     }
@@ -271,7 +286,7 @@ impl Gateway {
                 Err(("a prompt file renders chat messages; an embeddings request cannot name one".into(), "prompt"))
             }
         };
-        let (t, produced) = self.produce(Job::Embed(&req), valid, needs, &req.model, &mut opts).await?;
+        let (t, produced) = self.produce(Job::Embed(&req), valid, needs, &req.model, &mut opts, None).await?;
         deliver::embeddings(t, produced)
     }
 
@@ -285,6 +300,7 @@ impl Gateway {
         needs: plan::Needs,
         model: &str,
         opts: &mut CallOptions,
+        assigned: Option<&experiment::Assigned>,
     ) -> Result<(Tracked, produce::Produced), GatewayError> {
         let stream = matches!(job, Job::Stream(_));
         let mut t =
@@ -295,10 +311,13 @@ impl Gateway {
         valid.map_err(|(m, p)| t.fail(GatewayError::invalid(m, Some(p))))?;
         let live = self.current();
         let name = opts.route.as_deref().unwrap_or(model);
-        let admitted = match admit::admit(&self.accounting, &self.health, &live, &needs, opts, name, &mut t).await {
-            Ok(a) => a,
-            Err(e) => return Err(t.fail(e)),
-        };
+        let target = experiment::Assigned::target(assigned).unwrap_or(name);
+        t.variant = experiment::Assigned::variant_name(assigned);
+        let admitted =
+            match admit::admit(&self.accounting, &self.health, &live, &needs, opts, (name, target), &mut t).await {
+                Ok(a) => a,
+                Err(e) => return Err(t.fail(e)),
+            };
         let produced = match cache_step::settings(&self.cache, &live, &admitted.plan, opts.cache) {
             None => produce::direct(&live, &self.health, &admitted, job).await,
             Some(rc) => cache_step::produce(&self.cache, &self.health, &live, &admitted, rc, opts.cache, job).await,

@@ -70,6 +70,10 @@ pub struct Tracked {
     pub dialect: Dialect,
     /// The prompt file version the request was rendered from (`name@version`).
     pub prompt: Option<String>,
+    /// The experiment variant the request got (`[[routes.NAME.variants]]`), or the shadow's name.
+    pub variant: Option<String>,
+    /// A shadow call (`[[routes.NAME.shadow]]`): recorded, never returned.
+    pub shadow: bool,
     pub started: std::time::Instant,
     /// Who asked, what it reserved, and where the request's usage is recorded.
     pub account: Account,
@@ -98,6 +102,8 @@ impl Tracked {
             stream,
             dialect,
             prompt: None,
+            variant: None,
+            shadow: false,
             started: std::time::Instant::now(),
             account: Account::default(),
             finished: false,
@@ -124,6 +130,7 @@ impl Tracked {
             latency_ms: round_ms(self.started.elapsed()),
             attempt_log: calls,
             caller: self.account.caller.clone(),
+            variant: self.variant.clone(),
             cost_usd: None,
         }
     }
@@ -160,6 +167,8 @@ impl Tracked {
             stream = self.stream,
             dialect = self.dialect.as_str(),
             prompt = self.prompt.as_deref().unwrap_or(""),
+            variant = self.variant.as_deref().unwrap_or(""),
+            shadow = self.shadow,
             attempts = self.attempts,
             cache = self.cache.as_str(),
             latency_ms = round_ms(self.started.elapsed()),

@@ -70,6 +70,14 @@ pub struct Tier {
     pub tier: &'static str,
 }
 
+/// A shadow copy's outcome (ran, failed, budget, full, unpriced, pinned).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Shadow {
+    pub route: String,
+    pub variant: String,
+    pub outcome: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReloadResult {
     pub result: &'static str,
@@ -117,6 +125,8 @@ pub struct Metrics {
     pub breaker_open: Family<Deployment, Gauge>,
     pub deployment_in_flight: Family<Deployment, Gauge>,
     pub reloads: Family<ReloadResult, Counter>,
+    /// Shadow copies of live requests, by route, shadow and outcome.
+    pub shadows: Family<Shadow, Counter>,
     pub cache_entries: Family<Tier, Gauge>,
     pub cache_bytes: Family<Tier, Gauge>,
     pub cache_tier_hits: Family<Tier, Counter>,
@@ -157,6 +167,7 @@ impl Metrics {
             breaker_open: Family::default(),
             deployment_in_flight: Family::default(),
             reloads: Family::default(),
+            shadows: Family::default(),
             cache_entries: Family::default(),
             cache_bytes: Family::default(),
             cache_tier_hits: Family::default(),
@@ -198,6 +209,11 @@ impl Metrics {
                 "sidegate_deployment_in_flight",
                 "Vendor calls in flight per deployment",
                 m.deployment_in_flight.clone(),
+            );
+            r.register(
+                "sidegate_shadow_requests",
+                "Shadow copies of live requests, by route, shadow and outcome (ran, failed, budget, full, unpriced, pinned)",
+                m.shadows.clone(),
             );
             r.register("sidegate_config_reloads", "Config reloads, by result (applied, failed)", m.reloads.clone());
             r.register("sidegate_cache_entries", "Entries held by each cache tier", m.cache_entries.clone());

@@ -2,6 +2,8 @@
 //! settling of the caller's budget, and the last hour per minute for the dashboard (history). Fed once per request when it ends, off the hot path where
 //! it can be (the ledger writes on its own thread).
 
+pub mod experiments;
+pub mod feedback;
 pub mod history;
 pub mod ledger;
 pub mod metrics;

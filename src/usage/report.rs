@@ -10,7 +10,8 @@ use serde::Serialize;
 use super::ledger::open_read_only;
 
 /// Columns a report may group by.
-pub const GROUPS: &[&str] = &["caller", "route", "deployment", "provider", "app", "status", "dialect", "prompt"];
+pub const GROUPS: &[&str] =
+    &["caller", "route", "deployment", "provider", "app", "status", "dialect", "prompt", "variant", "shadow"];
 
 #[derive(Debug, Serialize)]
 pub struct Row {

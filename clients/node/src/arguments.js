@@ -13,7 +13,8 @@ export function checkTimeout(value, what) {
 }
 
 const CLIENT_OPTION_KEYS = new Set(["socketPath", "timeoutMs", "connectTimeoutMs", "clientName"]);
-const REQUEST_OPTION_KEYS = new Set(["signal", "timeoutMs", "cache", "route", "label"]);
+const REQUEST_OPTION_KEYS = new Set(["signal", "timeoutMs", "cache", "route", "label", "episode"]);
+const FEEDBACK_OPTION_KEYS = new Set(["score", "label", "comment", "signal", "timeoutMs"]);
 
 /** What a value is, for an error message: `a number (3)`, `an array`, `null`. */
 function describe(value) {
@@ -117,6 +118,39 @@ export function promptWantsStream(args) {
   return isPlainObject(opts) && opts.stream === true;
 }
 
+/**
+ * `[body, options]` of `feedback(requestId, { score, label, comment, signal, timeoutMs })`,
+ * checked: a non-empty request id, a finite number `score` and/or a string `label` (at least
+ * one), a string `comment`. Throws a TypeError naming what is wrong.
+ * @param {ArrayLike<unknown>} args
+ */
+export function feedbackArguments(args) {
+  checkArity(args, 2, "feedback(requestId, options)");
+  const requestId = args[0];
+  const opts = args[1] === undefined ? {} : args[1];
+  if (typeof requestId !== "string" || requestId === "") {
+    throw new TypeError(`feedback(requestId): requestId must be a non-empty string, got ${describe(requestId)}`);
+  }
+  if (!isPlainObject(opts)) throw new TypeError(`feedback(requestId, options): options must be an object, got ${describe(opts)}`);
+  checkKeys(opts, FEEDBACK_OPTION_KEYS, "feedback options");
+  checkSignal(opts.signal);
+  checkTimeout(opts.timeoutMs, "options.timeoutMs");
+  if (opts.score !== undefined && (typeof opts.score !== "number" || !Number.isFinite(opts.score))) {
+    throw new TypeError(`options.score must be a finite number, got ${describe(opts.score)}`);
+  }
+  for (const key of ["label", "comment"]) {
+    if (opts[key] !== undefined && typeof opts[key] !== "string") {
+      throw new TypeError(`options.${key} must be a string, got ${describe(opts[key])}`);
+    }
+  }
+  if (opts.score === undefined && opts.label === undefined) {
+    throw new TypeError("feedback() needs options.score, options.label, or both");
+  }
+  const body = { request_id: requestId };
+  for (const key of ["score", "label", "comment"]) if (opts[key] !== undefined) body[key] = opts[key];
+  return [body, { signal: opts.signal, timeoutMs: opts.timeoutMs }];
+}
+
 /** `new Client()`, `new Client("/path.sock")`, `new Client({ ... })` or `new Client("/path.sock", { ... })`. */
 export function clientOptions(args) {
   checkArity(args, 2, "new Client()");
@@ -169,7 +203,7 @@ function checkOptions(opts) {
   if (opts.cache !== undefined && !CACHE_MODES.has(opts.cache)) {
     throw new TypeError(`options.cache must be "no-cache" or "no-store", got ${JSON.stringify(opts.cache)}`);
   }
-  for (const key of ["route", "label"]) {
+  for (const key of ["route", "label", "episode"]) {
     if (opts[key] !== undefined && typeof opts[key] !== "string") {
       throw new TypeError(`options.${key} must be a string`);
     }

@@ -6,7 +6,14 @@
 // unary calls, a `ChatStream` queue for streams. Bytes and sockets live in connection.js.
 
 import { Connection } from "./connection.js";
-import { callArguments, checkTimeout, clientOptions, promptArguments, promptWantsStream } from "./arguments.js";
+import {
+  callArguments,
+  checkTimeout,
+  clientOptions,
+  feedbackArguments,
+  promptArguments,
+  promptWantsStream,
+} from "./arguments.js";
 import { resolveSocketPath } from "./discovery.js";
 import {
   AbortError,
@@ -123,6 +130,7 @@ class Call {
     if (o.route !== undefined) options.route = o.route;
     if (o.label !== undefined) options.label = o.label;
     if (o.prompt !== undefined) options.prompt = o.prompt;
+    if (o.episode !== undefined) options.episode = o.episode;
     // The daemon gets what is left of the deadline, so it never works past the caller.
     if (this.deadline !== Infinity) options.timeout_ms = Math.max(1, Math.ceil(this.deadline - now()));
     const request = { op: this.op };
@@ -370,6 +378,24 @@ export class Client {
   /** `embeddings(body, options?)`. */
   embeddings(...args) {
     return this._unary("embeddings", args);
+  }
+
+  /**
+   * Record an outcome for an answered request (`answer.meta.request_id`):
+   * `feedback(requestId, { score?, label?, comment?, signal?, timeoutMs? })`, a score, a label
+   * or both. A later one for the same request replaces it. Resolves with
+   * `{ object: "feedback", request_id, recorded: true, replaced }`.
+   */
+  feedback(...args) {
+    let body, opts;
+    try {
+      [body, opts] = feedbackArguments(args);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise((resolve, reject) => {
+      new Call(this, "feedback", body, opts, unarySink(resolve, reject)).start();
+    });
   }
 
   /** `models(options?)`. */

@@ -90,3 +90,25 @@ test("calls: wrong types, unknown option keys and extra arguments reject", async
   assert.equal(c._connects, 0, "no misuse reached the socket");
   await c.close();
 });
+
+test("feedback(requestId, options): every argument checked, named when wrong", async () => {
+  const c = new Client("/nonexistent/never-used.sock");
+  for (const [args, part] of [
+    [[], "requestId must be a non-empty string"],
+    [[""], "requestId must be a non-empty string"],
+    [[7, { score: 1 }], "requestId must be a non-empty string"],
+    [["sg-1"], "needs options.score, options.label"],
+    [["sg-1", { comment: "only" }], "needs options.score, options.label"],
+    [["sg-1", { score: "high" }], "options.score must be a finite number"],
+    [["sg-1", { score: NaN }], "options.score must be a finite number"],
+    [["sg-1", { label: 3 }], "options.label must be a string"],
+    [["sg-1", { label: "x", comment: {} }], "options.comment must be a string"],
+    [["sg-1", { label: "x", stars: 5 }], 'unknown option "stars"'],
+    [["sg-1", { label: "x" }, {}], "at most 2 arguments"],
+    [["sg-1", "good"], "options must be an object"],
+  ]) {
+    await assert.rejects(c.feedback(...args), typeError(part), JSON.stringify(args));
+  }
+  await assert.rejects(c.chat(msg("x"), { episode: 5 }), typeError("options.episode must be a string"));
+  await c.close();
+});

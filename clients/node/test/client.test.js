@@ -121,6 +121,20 @@ describe("client against a fake daemon", () => {
     await c.close();
   });
 
+  test("feedback sends its fields as the feedback op; episode goes in the options", async () => {
+    d.setHandler(echo);
+    const c = new Client({ socketPath: d.socketPath });
+    const r = await c.feedback("sg-00000000000000ab", { score: 0.5, label: "good", comment: "fine", timeoutMs: 5000 });
+    assert.deepEqual(r, { op: "feedback", body: { request_id: "sg-00000000000000ab", score: 0.5, label: "good", comment: "fine" } });
+    assert.equal(d.requests.at(-1).req.op, "feedback");
+    assert.ok(d.requests.at(-1).req.options.timeout_ms <= 5000);
+    await c.feedback("sg-1", { label: "bad" });
+    assert.deepEqual(d.requests.at(-1).req, { op: "feedback", body: { request_id: "sg-1", label: "bad" } });
+    await c.chat(msg("hi"), { episode: "conv-9" });
+    assert.deepEqual(d.requests.at(-1).req.options, { episode: "conv-9" });
+    await c.close();
+  });
+
   test("stream: chunks in order, stream:true added, meta after END", async () => {
     d.setHandler(echo);
     const c = new Client({ socketPath: d.socketPath });

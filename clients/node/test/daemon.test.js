@@ -216,6 +216,15 @@ describe("real daemon, mock providers", { skip, ...TIMEOUT }, () => {
     assert.ok(s !== null);
   });
 
+  test("feedback() for an answer is recorded; a second one replaces it; a bad one is a 400", async () => {
+    const r = await c.chat(user("fast", unique("rate me")));
+    const id = r.meta.request_id;
+    const stored = await c.feedback(id, { score: 0.9, label: "good" });
+    assert.deepEqual([stored.recorded, stored.request_id, stored.replaced], [true, id, false]);
+    assert.equal((await c.feedback(id, { label: "bad", comment: "changed my mind" })).replaced, true);
+    await assert.rejects(c.feedback("not a request id", { score: 1 }), (e) => e instanceof InvalidRequestError && e.status === 400);
+  });
+
   test("unknown model: InvalidRequestError 404 model_not_found", async () => {
     await assert.rejects(c.chat(user("nope-not-configured", "x")), (e) => {
       assert.ok(e instanceof InvalidRequestError, `${e.constructor.name}: ${e.message}`);

@@ -166,6 +166,9 @@ class FakeDaemon:
         if op == "status":
             send(fr.RESPONSE, rid, {"body": {"ok": True}, "meta": {}})
             return
+        if op == "feedback":
+            send(fr.RESPONSE, rid, {"body": {"object": "feedback", "request_id": body.get("request_id"), "recorded": True, "replaced": False}})
+            return
         if op == "embeddings":
             inputs = body.get("input") or []
             data = [{"object": "embedding", "index": i, "embedding": [float(len(s))]} for i, s in enumerate(inputs)]

@@ -190,3 +190,16 @@ def test_unicode_and_large(fake: Any) -> None:
             assert (await a.chat(model="echo", messages=_msg(big))).content == big
 
     asyncio.run(main())
+
+
+def test_feedback(fake: Any) -> None:
+    async def main() -> None:
+        async with AsyncClient(fake.path) as a:
+            r = await a.feedback("sg-2", score=1, comment="spot on")
+            assert r["recorded"] is True
+            with pytest.raises(TypeError):
+                await a.feedback("sg-2")
+
+    asyncio.run(main())
+    assert fake.requests[-1]["op"] == "feedback"
+    assert fake.requests[-1]["body"] == {"request_id": "sg-2", "score": 1, "comment": "spot on"}

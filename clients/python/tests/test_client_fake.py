@@ -327,3 +327,29 @@ def test_close_fails_calls_in_flight(fake: Any) -> None:
     c.close()
     t.join(30)
     assert len(errors) == 1 and isinstance(errors[0], ConnectionLost)
+
+
+def test_feedback_sends_its_fields_and_checks_them(fake: Any) -> None:
+    with Client(fake.path) as c:
+        r = c.feedback("sg-00000000000000ab", score=0.5, label="good", comment="fine", timeout=5)
+        assert r["recorded"] is True
+        req = fake.requests[-1]
+        assert req["op"] == "feedback"
+        assert req["body"] == {"request_id": "sg-00000000000000ab", "score": 0.5, "label": "good", "comment": "fine"}
+        assert req["options"] == {"timeout_ms": 5000}
+        c.feedback("sg-1", label="bad")
+        assert fake.requests[-1]["body"] == {"request_id": "sg-1", "label": "bad"}
+        for kwargs, exc in [
+            ({}, TypeError),  # neither score nor label
+            ({"score": "high"}, TypeError),
+            ({"score": True}, TypeError),
+            ({"score": float("nan")}, ValueError),
+            ({"label": 3}, TypeError),
+            ({"label": "x", "comment": 5}, TypeError),
+        ]:
+            with pytest.raises(exc):
+                c.feedback("sg-1", **kwargs)
+        with pytest.raises(TypeError):
+            c.feedback("", score=1)
+        with pytest.raises(TypeError):
+            c.feedback("sg-1", 0.5)  # type: ignore[misc]  # score is keyword-only

@@ -428,3 +428,12 @@ def test_async_openai_sdk_over_the_socket(daemon: Daemon) -> None:
             await oc.close()
 
     assert asyncio.run(main()) == "async sdk"
+
+
+def test_feedback_for_an_answer(client: Client) -> None:
+    r = client.chat(model="fast", messages=_msg("rate me"))
+    stored = client.feedback(r.meta["request_id"], score=0.9, label="good")
+    assert stored["recorded"] is True and stored["request_id"] == r.meta["request_id"]
+    assert client.feedback(r.meta["request_id"], label="bad")["replaced"] is True
+    with pytest.raises(InvalidRequestError):
+        client.request("feedback", {"request_id": r.meta["request_id"], "score": "high"})

@@ -147,6 +147,7 @@ async fn route(
             let (parts, _) = req.into_parts();
             responses::by_id(&parts, cx, cred, &id, request_id, delete).await
         }
+        (&Method::POST, "/feedback") => feedback(req, cx, cred, request_id).await,
         (&Method::GET, "/models") => Ok(json_response(StatusCode::OK, &cx.gateway.models(), None)),
         (&Method::GET, p) if p.starts_with("/models/") => {
             let id = &p["/models/".len()..];
@@ -171,6 +172,7 @@ async fn route(
             | "/messages"
             | "/messages/count_tokens"
             | "/responses"
+            | "/feedback"
             | "/models"
             | "/healthz"
             | "/status"
@@ -219,6 +221,13 @@ fn caller_name(cx: &Ctx, cred: &Credential) -> String {
         Ok(c) => c.name().to_string(),
         Err(_) => "denied".to_string(),
     }
+}
+
+/// `POST /v1/feedback`: an outcome for an answered request (src/router/feedback.rs).
+async fn feedback(req: Request<Incoming>, cx: &Ctx, cred: &Credential, id: String) -> Result<Response<Body>, Failed> {
+    let r = request::read_json::<serde_json::Value>(req, cx, cred, id, Dialect::OpenAiChat).await?;
+    let stored = cx.gateway.feedback(&r.body, &r.opts.credential).await?;
+    Ok(json_response(StatusCode::OK, &stored, None))
 }
 
 fn metrics_response(cx: &Ctx) -> Response<Body> {

@@ -131,6 +131,7 @@ pub fn call_options(parts: &Parts, cred: &Credential, request_id: String, dialec
         },
         request_id,
         dialect,
+        episode: h("x-sidegate-episode"),
         // The body's `prompt` joins it in each endpoint (`with_body_prompt`).
         prompt: crate::front::prompt_option::read(
             None,

@@ -65,6 +65,9 @@ pub fn meta_headers(r: &mut Response<Body>, m: &Meta) {
     put("x-sidegate-attempts", &m.attempts.to_string());
     put("x-sidegate-attempt-log", &m.attempt_header());
     put("x-sidegate-caller", &m.caller);
+    if let Some(v) = &m.variant {
+        put("x-sidegate-variant", v);
+    }
     if let Some(c) = m.cost_usd {
         put("x-sidegate-cost-usd", &format!("{c:.8}"));
     }

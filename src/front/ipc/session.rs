@@ -87,6 +87,7 @@ fn call_options(
         cache,
         dialect,
         prompt: crate::front::prompt_option::read(o.prompt, None, None),
+        episode: o.episode,
     })
 }
 
@@ -125,6 +126,11 @@ async fn dispatch(
             let (value, meta) = gw.embeddings(body, opts).await.map_err(routed(&request_id))?;
             respond(id, tx, &value, Some(&meta)).await
         }
+        "feedback" => {
+            let body: serde_json::Value = serde_json::from_str(raw).map_err(|e| (from_json_error(&e), None))?;
+            let stored = gw.feedback(&body, &credential).await.map_err(|e| (e, None))?;
+            respond(id, tx, &stored, None).await
+        }
         "models" => respond(id, tx, &gw.models(), None).await,
         "status" => respond(id, tx, &gw.status(), None).await,
         "reload" => {
@@ -135,7 +141,7 @@ async fn dispatch(
         }
         other => Err((
             GatewayError::Invalid {
-                message: format!("unknown op `{other}` (known: chat, embeddings, models, status, reload)"),
+                message: format!("unknown op `{other}` (known: chat, embeddings, feedback, models, status, reload)"),
                 param: Some("op".into()),
                 code: Some("unknown_op"),
             },

@@ -7,7 +7,10 @@
 //! holds while the disk is full. Drops and write errors show in `status` and `/metrics`. A
 //! read that fails is an error, never "nothing spent": budgets fail closed on it.
 
+mod feedback;
 mod writer;
+
+pub use feedback::FeedbackWriteError;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -55,6 +58,10 @@ pub struct Record {
     pub dialect: &'static str,
     /// The prompt file version the request was rendered from (`name@version`), if any.
     pub prompt: Option<String>,
+    /// The experiment variant (or shadow) the request ran as, if its route has an experiment.
+    pub variant: Option<String>,
+    /// A shadow call: its cost is its experiment's, never its caller's budget.
+    pub shadow: bool,
 }
 
 pub struct Ledger {
@@ -163,6 +170,7 @@ fn open_rw(path: &Path) -> rusqlite::Result<Connection> {
     c.pragma_update(None, "journal_mode", "WAL")?;
     c.pragma_update(None, "synchronous", "NORMAL")?;
     c.execute_batch(SCHEMA)?;
+    c.execute_batch(feedback::SCHEMA)?;
     for (name, decl) in ADDED_COLUMNS {
         add_column(&c, name, decl)?;
     }
@@ -172,12 +180,15 @@ fn open_rw(path: &Path) -> rusqlite::Result<Connection> {
 /// Columns added after the first schema, in order; a ledger written before one existed gains
 /// it with its default. `dialect`: its old rows were all chat (no other ingress existed).
 /// The cache-write and reasoning counts: 0 for old rows (they were not kept); `prompt`: NULL.
-const ADDED_COLUMNS: [(&str, &str); 5] = [
+/// `variant`: NULL, `shadow`: 0 (no experiment existed).
+const ADDED_COLUMNS: [(&str, &str); 7] = [
     ("dialect", "TEXT NOT NULL DEFAULT 'chat'"),
     ("cache_write_tokens", "INTEGER NOT NULL DEFAULT 0"),
     ("cache_write_1h_tokens", "INTEGER NOT NULL DEFAULT 0"),
     ("reasoning_tokens", "INTEGER NOT NULL DEFAULT 0"),
     ("prompt", "TEXT"),
+    ("variant", "TEXT"),
+    ("shadow", "INTEGER NOT NULL DEFAULT 0"),
 ];
 
 fn add_column(c: &Connection, name: &str, decl: &str) -> rusqlite::Result<()> {
@@ -250,7 +261,8 @@ impl Ledger {
     /// Queues a row; never blocks. A full queue drops the row and counts it; a priced row's
     /// cost counts as unsettled until the row is written, dropped or not.
     pub fn record(&self, r: Record) {
-        let seq = r.cost_usd.filter(|c| *c > 0.0).map(|cost_usd| {
+        // A shadow's cost is not its caller's spend: only live rows wait as unsettled.
+        let seq = r.cost_usd.filter(|c| *c > 0.0 && !r.shadow).map(|cost_usd| {
             let seq = self.shared.next_seq.fetch_add(1, Ordering::Relaxed);
             let entry = Unsettled { caller: r.caller.clone(), ts_ms: r.ts_ms, cost_usd };
             self.shared.lock_unsettled().insert(seq, entry);
@@ -292,7 +304,7 @@ impl Ledger {
         let written = {
             let c = self.reader.lock().unwrap_or_else(|p| p.into_inner());
             c.query_row(
-                "SELECT COALESCE(SUM(cost_usd), 0) FROM requests WHERE caller = ?1 AND ts_ms >= ?2",
+                "SELECT COALESCE(SUM(cost_usd), 0) FROM requests WHERE caller = ?1 AND ts_ms >= ?2 AND shadow = 0",
                 params![caller, since_ms],
                 |row| row.get::<_, f64>(0),
             )

@@ -29,6 +29,8 @@ fn row(i: u64) -> Record {
         cache: "bypass".into(),
         dialect: "chat",
         prompt: None,
+        variant: None,
+        shadow: false,
     }
 }
 
@@ -192,4 +194,44 @@ fn a_ledger_from_before_the_cache_write_and_reasoning_columns_gains_them() {
         .unwrap();
     assert_eq!(got, [("sg-old".to_string(), 0, 0, 0), ("sg-2".to_string(), 300, 100, 42)]);
     open_rw(&path).unwrap(); // a second open finds the columns and adds nothing
+}
+
+#[test]
+fn shadow_rows_are_their_experiments_spend_never_their_callers() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(&dir.path().join("ledger.db"), Duration::from_secs(86_400)).unwrap();
+    let shadow = |i, cost| Record { route: "r".into(), variant: Some("try".into()), shadow: true, ..priced(i, cost) };
+    ledger.record(priced(1, 0.5));
+    ledger.record(shadow(2, 0.25));
+    ledger.record(shadow(3, 0.125));
+    // Before the rows are written, only the live row waits as the caller's unsettled spend.
+    assert!((ledger.spent_since("c", 0).unwrap() - 0.5).abs() < 1e-9);
+    eventually(&ledger, |r| r.written == 3);
+    assert!((ledger.spent_since("c", 0).unwrap() - 0.5).abs() < 1e-9);
+    assert!((ledger.shadow_spent_since("r", "try", 0).unwrap() - 0.375).abs() < 1e-9);
+    assert_eq!(ledger.shadow_spent_since("r", "other", 0).unwrap(), 0.0);
+}
+
+#[test]
+fn feedback_is_kept_per_request_and_a_later_one_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let ledger = Ledger::open(&path, Duration::from_secs(86_400)).unwrap();
+    let f = |score, label: Option<&str>| crate::usage::feedback::Feedback {
+        request_id: "sg-1".into(),
+        score,
+        label: label.map(str::to_string),
+        comment: None,
+    };
+    assert!(!ledger.record_feedback(&f(Some(0.5), None), "c").unwrap());
+    assert!(ledger.record_feedback(&f(None, Some("good")), "c").unwrap());
+    let side = Connection::open(&path).unwrap();
+    let rows: Vec<(Option<f64>, Option<String>)> = side
+        .prepare("SELECT score, label FROM feedback")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows, [(None, Some("good".to_string()))]);
 }

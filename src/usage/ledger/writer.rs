@@ -151,7 +151,7 @@ impl Writer {
 /// Rows per INSERT statement: one statement for many rows costs far less per row than one
 /// per row (fewer VM runs and journal writes).
 const ROWS_PER_INSERT: usize = 32;
-const COLUMNS: usize = 22;
+const COLUMNS: usize = 24;
 
 /// The INSERT for `rows` rows (built once per size: the writer uses two sizes).
 fn insert_sql(rows: usize) -> String {
@@ -159,7 +159,7 @@ fn insert_sql(rows: usize) -> String {
     format!(
         "INSERT INTO requests (ts_ms, request_id, caller, app, route, deployment, provider, prompt_tokens, completion_tokens, \
          cached_tokens, cost_usd, latency_ms, status, outcome, attempts, stream, cache, dialect, cache_write_tokens, \
-         cache_write_1h_tokens, reasoning_tokens, prompt) VALUES {}",
+         cache_write_1h_tokens, reasoning_tokens, prompt, variant, shadow) VALUES {}",
         vec![row.as_str(); rows].join(",")
     )
 }
@@ -219,6 +219,8 @@ pub(super) fn insert(conn: &mut Connection, batch: &[&Record]) -> rusqlite::Resu
                 &n[5],
                 &n[6],
                 &r.prompt,
+                &r.variant,
+                &r.shadow,
             ]);
         }
         st.execute(values.as_slice())?;

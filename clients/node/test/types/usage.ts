@@ -52,6 +52,10 @@ export async function examples(): Promise<void> {
   const ids: string[] = models.data.map((m) => m.id);
   void ids;
   await c.status();
+  const fb = await c.feedback("sg-1", { score: 0.5, label: "good", comment: "fine" });
+  const recorded: boolean = fb.recorded;
+  void recorded;
+  await c.chat({ model: "chat", messages: [] }, { episode: "conv-1" });
 
   try {
     await c.chat({ model: "fast", messages: [] });

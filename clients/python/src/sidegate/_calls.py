@@ -4,6 +4,7 @@ checked arguments and turning a method call (``chat``, ``embeddings``, ``models`
 
 from __future__ import annotations
 
+import math
 from typing import Any, Dict, Mapping, NamedTuple, Optional, Type
 
 from . import frame as fr
@@ -129,6 +130,33 @@ class ClientSettings:
         check_mapping(body, "body")
         t = self._t(timeout)
         return _new_plan(CallPlan, (op, body, build_options(timeout=t, extra=options), t, Response))
+
+    def _plan_feedback(
+        self,
+        request_id: str,
+        score: Optional[float],
+        label: Optional[str],
+        comment: Optional[str],
+        timeout: Optional[float],
+    ) -> CallPlan:
+        """``feedback``: an outcome for an answered request (its ``meta["request_id"]``)."""
+        if not isinstance(request_id, str) or not request_id:
+            raise TypeError(f"request_id must be a non-empty str, not {request_id!r}")
+        if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
+            raise TypeError(f"score must be a number, not {type(score).__name__}")
+        if score is not None and not math.isfinite(score):
+            raise ValueError(f"score must be a finite number, not {score!r}")
+        for name, value in (("label", label), ("comment", comment)):
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+        if score is None and label is None:
+            raise TypeError("feedback() needs a score, a label, or both")
+        body: Dict[str, Any] = {"request_id": request_id}
+        for name, value in (("score", score), ("label", label), ("comment", comment)):
+            if value is not None:
+                body[name] = value
+        t = self._t(timeout)
+        return _new_plan(CallPlan, ("feedback", body, build_options(timeout=t), t, Response))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(socket_path={self.socket_path!r})"

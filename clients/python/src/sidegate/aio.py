@@ -208,6 +208,18 @@ class AsyncClient(ClientSettings):
         plan = self._plan_body("embeddings", Response, False, cache, route, label, timeout, options, body)
         return await self._call(plan)
 
+    async def feedback(
+        self,
+        request_id: str,
+        *,
+        score: Optional[float] = None,
+        label: Optional[str] = None,
+        comment: Optional[str] = None,
+        timeout: Optional[float] = None,
+    ) -> Response:
+        """See :meth:`sidegate.Client.feedback`."""
+        return await self._call(self._plan_feedback(request_id, score, label, comment, timeout))
+
     async def models(self, *, timeout: Optional[float] = None) -> Response:
         return await self._call(self._plan_request("models", None, timeout))
 

@@ -220,6 +220,20 @@ class Client(ClientSettings):
         plan = self._plan_body("embeddings", Response, False, cache, route, label, timeout, options, body)
         return self._call(plan)
 
+    def feedback(
+        self,
+        request_id: str,
+        *,
+        score: Optional[float] = None,
+        label: Optional[str] = None,
+        comment: Optional[str] = None,
+        timeout: Optional[float] = None,
+    ) -> Response:
+        """Record an outcome for an answered request (``response.meta["request_id"]``): a
+        ``score``, a ``label``, or both, and an optional ``comment``. A later one for the same
+        request replaces it. Returns ``{"object": "feedback", "recorded": True, ...}``."""
+        return self._call(self._plan_feedback(request_id, score, label, comment, timeout))
+
     def models(self, *, timeout: Optional[float] = None) -> Response:
         """The model list (as ``GET /v1/models``): ``{"object": "list", "data": [...]}``."""
         return self._call(self._plan_request("models", None, timeout))
