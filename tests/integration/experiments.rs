@@ -261,6 +261,18 @@ async fn feedback_over_http_and_native_shows_in_the_experiments_report() {
         let e = c.call("feedback", &body, &json!({})).await.unwrap_err();
         assert!(matches!(e, sidegate::client::ClientError::Api { status: 400, .. }), "{e}");
     }
+    // Every feedback call has its log line, naming the request it is about; refusals too.
+    let (about, refused) = (format!("for_request={id}"), "op=\"feedback\" for_request= status=400");
+    let mut logged = false;
+    for _ in 0..200 {
+        let log = s.d.log();
+        if log.contains(&about) && log.contains(&format!("for_request={native_id}")) && log.contains(refused) {
+            logged = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(logged, "{}", s.d.log());
     let report = experiments_report(&s.d, |r| {
         r["variants"].as_array().unwrap().iter().map(|v| v["feedback"].as_u64().unwrap()).sum::<u64>() >= 2
     })

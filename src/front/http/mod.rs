@@ -226,7 +226,7 @@ fn caller_name(cx: &Ctx, cred: &Credential) -> String {
 /// `POST /v1/feedback`: an outcome for an answered request (src/router/feedback.rs).
 async fn feedback(req: Request<Incoming>, cx: &Ctx, cred: &Credential, id: String) -> Result<Response<Body>, Failed> {
     let r = request::read_json::<serde_json::Value>(req, cx, cred, id, Dialect::OpenAiChat).await?;
-    let stored = cx.gateway.feedback(&r.body, &r.opts.credential).await?;
+    let stored = cx.gateway.feedback(&r.body, &r.opts.credential, &r.opts.request_id).await?;
     Ok(json_response(StatusCode::OK, &stored, None))
 }
 

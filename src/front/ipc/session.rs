@@ -128,7 +128,8 @@ async fn dispatch(
         }
         "feedback" => {
             let body: serde_json::Value = serde_json::from_str(raw).map_err(|e| (from_json_error(&e), None))?;
-            let stored = gw.feedback(&body, &credential).await.map_err(|e| (e, None))?;
+            let request_id = crate::router::meta::request_id();
+            let stored = gw.feedback(&body, &credential, &request_id).await.map_err(routed(&request_id))?;
             respond(id, tx, &stored, None).await
         }
         "models" => respond(id, tx, &gw.models(), None).await,
