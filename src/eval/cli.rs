@@ -15,7 +15,7 @@ use super::{EvalError, compare, dataset, file};
 use crate::config::{self, OsEnv, Secrets, Snapshot};
 
 #[derive(clap::Args, Debug)]
-#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(subcommand_negates_reqs = true)]
 pub struct EvalArgs {
     #[command(subcommand)]
     pub what: Option<EvalCmd>,
@@ -92,9 +92,9 @@ async fn dispatch(args: EvalArgs) -> Result<(), EvalError> {
             let store = open_store(&load_config(args.config.as_deref(), Secrets::Skip)?)?;
             let c = compare::compare(&store, a, b)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&compare::json(&c)).unwrap_or_default());
+                say(&format!("{}\n", serde_json::to_string_pretty(&compare::json(&c)).unwrap_or_default()));
             } else {
-                print!("{}", compare::text(&c));
+                say(&compare::text(&c));
             }
             Ok(())
         }
@@ -115,7 +115,9 @@ pub struct Connect {
 }
 
 async fn run_file(path: &Path, how: Connect, opts: &Options, out: &Output) -> Result<(), EvalError> {
-    let spec = Arc::new(file::load(path)?);
+    // (a run is found again by its file's absolute path)
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let spec = Arc::new(file::load(&path)?);
     let data = dataset::load(&spec.dataset)?;
     let snapshot = load_config(how.config.as_deref(), Secrets::Skip)?;
     let store = Arc::new(open_store(&snapshot)?);
@@ -142,9 +144,9 @@ async fn run_file(path: &Path, how: Connect, opts: &Options, out: &Output) -> Re
 
 fn show(r: &Report, out: &Output) -> Result<(), EvalError> {
     if out.json {
-        println!("{}", serde_json::to_string_pretty(&report::json(r)).unwrap_or_default());
+        say(&format!("{}\n", serde_json::to_string_pretty(&report::json(r)).unwrap_or_default()));
     } else {
-        print!("{}", report::table::table(r));
+        say(&report::table::table(r));
     }
     if let Some(p) = &out.html {
         std::fs::write(p, report::html::html(r))
@@ -152,6 +154,12 @@ fn show(r: &Report, out: &Output) -> Result<(), EvalError> {
         eprintln!("eval: report written to {}", p.display());
     }
     Ok(())
+}
+
+/// To stdout; a closed pipe (`| head`) is not an error worth a panic.
+fn say(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
 fn load_config(cli: Option<&Path>, secrets: Secrets) -> Result<Snapshot, EvalError> {
