@@ -72,8 +72,8 @@ pub fn parse_jsonl(text: &str, path: &Path) -> Result<Vec<Item>, EvalError> {
 
 fn item_of(v: Value, index: usize, line: usize) -> Result<Item, String> {
     let Value::Object(mut o) = v else { return Err("a line must be a JSON object".into()) };
-    if let Some(k) = o.keys().find(|k| !matches!(k.as_str(), "vars" | "messages" | "expect" | "tools" | "id")) {
-        return Err(format!("unknown field `{k}` (known: vars, messages, tools, expect, id)"));
+    if let Some(k) = o.keys().find(|k| !matches!(k.as_str(), "vars" | "messages" | "expect" | "tools")) {
+        return Err(format!("unknown field `{k}` (known: vars, messages, tools, expect)"));
     }
     let vars = match o.remove("vars") {
         None | Some(Value::Null) => Map::new(),

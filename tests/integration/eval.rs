@@ -196,8 +196,10 @@ async fn every_scorer_kind_in_process() {
     assert_eq!(s.vendor.calls(), 8, "4 answers and 4 judge calls");
 }
 
-const SLOW: &str =
-    "dataset = \"slow.jsonl\"\nvariants = [\"slow\"]\nconcurrency = 1\n[[scorers]]\nkind = \"contains\"\n";
+/// Item-major, one at a time: item 1 on `echo`, then item 1 on `stuck` (a model that never
+/// answers) holds the run until it is killed.
+const STUCK: &str =
+    "dataset = \"two.jsonl\"\nvariants = [\"echo\", \"stuck\"]\nconcurrency = 1\n[[scorers]]\nkind = \"contains\"\n";
 
 fn results_in(db: &Path, run: i64) -> usize {
     let Ok(store) = sidegate::eval::store::Store::open(db) else { return 0 };
@@ -206,15 +208,14 @@ fn results_in(db: &Path, run: i64) -> usize {
 
 #[tokio::test]
 async fn a_run_killed_mid_way_resumes_without_resending_what_was_done() {
-    let s = start("").await;
-    // `slow-first` answers after 3 s: the kill comes while an item is in flight.
-    let text: String = (1..=3)
+    let s = start("[models.stuck]\nprovider = \"fake\"\nmodel = \"hang\"").await;
+    let text: String = (1..=2)
         .map(|i| {
             format!("{{\"messages\": [{{\"role\": \"user\", \"content\": \"item {i}\"}}], \"expect\": \"item {i}\"}}\n")
         })
         .collect();
-    write(&s.dir, "slow.jsonl", &text);
-    let file = write(&s.dir, "slow.toml", SLOW);
+    write(&s.dir, "two.jsonl", &text);
+    let file = write(&s.dir, "stuck.toml", STUCK);
     let db = s.dir.join("state/eval.sqlite");
     let mut child = Command::new(bin())
         .args(["eval", "--config"])
@@ -225,16 +226,21 @@ async fn a_run_killed_mid_way_resumes_without_resending_what_was_done() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    eventually("one item done", || results_in(&db, 1) >= 1).await;
+    eventually("item 1 on echo done and item 1 on stuck sent", || results_in(&db, 1) == 1 && s.vendor.calls() == 2)
+        .await;
     child.kill().unwrap(); // SIGKILL
     let _ = child.wait();
-    let (done, calls) = (results_in(&db, 1), s.vendor.calls());
-    assert!(done < 3, "the run was cut short");
+    assert_eq!((results_in(&db, 1), s.vendor.calls()), (1, 2));
+    // The model answers now (the eval file, its dataset and prompts are unchanged: same run).
+    let config = std::fs::read_to_string(&s.d.config).unwrap().replace("model = \"hang\"", "model = \"echo#unstuck\"");
+    std::fs::write(&s.d.config, config).unwrap();
     let r = eval_json(&s.d.config, &[file.to_str().unwrap(), "--json", "--in-process"]).await;
     assert_eq!(r["run"], 1, "the unfinished run of the same file is resumed");
-    assert_eq!(s.vendor.calls() - calls, 3 - done as u64, "only the items not done are sent");
-    assert_eq!(variant(&r, "slow")["items"], 3);
-    assert!(close(&variant(&r, "slow")["score_mean"], 1.0));
+    assert_eq!(s.vendor.calls(), 2 + 3, "the three results not done are sent, the done one is not");
+    for v in ["echo", "stuck"] {
+        assert_eq!(variant(&r, v)["items"], 2);
+        assert!(close(&variant(&r, v)["score_mean"], 1.0), "{r}");
+    }
     assert_eq!(r["status"], "done");
 }
 
