@@ -36,6 +36,7 @@ pub struct EvalArgs {
     /// The daemon's socket (default: the config's).
     #[arg(long)]
     pub socket: Option<PathBuf>,
+    /// The config (default: `$SIDEGATE_CONFIG`, else the system path).
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
 }

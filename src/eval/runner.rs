@@ -217,12 +217,16 @@ async fn reserve(shared: &Shared) -> Option<f64> {
     }
 }
 
-fn settle(shared: &Shared, reserved: f64, cost: f64) {
+/// An item ended: its reservation is replaced by what it cost. Only an answer (not a failed
+/// call, which may have cost nothing) tells what the next items will cost.
+fn settle(shared: &Shared, reserved: f64, cost: f64, answered: bool) {
     let mut b = shared.budget.lock().unwrap_or_else(|p| p.into_inner());
     b.reserved -= reserved;
     b.in_flight -= 1;
     b.spent += cost;
-    b.estimate = Some(b.estimate.unwrap_or(0.0).max(cost));
+    if answered {
+        b.estimate = Some(b.estimate.unwrap_or(0.0).max(cost));
+    }
     drop(b);
     shared.settled.notify_waiters();
 }
@@ -254,7 +258,7 @@ async fn one(
     let verdicts = verdicts(shared, item, built.as_ref(), &answer).await;
     if let Some(r) = reserved {
         let judges: f64 = verdicts.iter().map(|v| v.2).sum();
-        settle(shared, r, answer.cost_usd.unwrap_or(0.0) + judges);
+        settle(shared, r, answer.cost_usd.unwrap_or(0.0) + judges, answer.error.is_none());
     }
     shared.store.record(shared.run, item.index, &variant.name, &key, &answer, reused_id, &verdicts)?;
     shared.progress.tick(answer.error.is_some());
