@@ -100,7 +100,7 @@ pub async fn run(
         spent: store.spent(run)?,
         reserved: 0.0,
         in_flight: 0,
-        estimate: None,
+        estimate: store.dearest(run)?,
         stopped: false,
     };
     let shared = Arc::new(Shared {

@@ -217,6 +217,19 @@ impl Store {
         })
     }
 
+    /// The dearest answered item the run paid for (answer and judges): what a resumed run
+    /// reserves per item from the start.
+    pub fn dearest(&self, run: i64) -> Result<Option<f64>, EvalError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT MAX(COALESCE(a.cost_usd, 0) + COALESCE((SELECT SUM(s.cost_usd) FROM scores s WHERE s.run_id = r.run_id AND s.idx = r.idx AND s.variant = r.variant), 0))
+                 FROM results r JOIN answers a ON a.id = r.answer_id WHERE r.run_id = ?1 AND r.cached = 0 AND a.error IS NULL",
+                [run],
+                |r| r.get(0),
+            )
+        })
+    }
+
     /// The newest good answer to the request `key`.
     pub fn cached(&self, key: &str) -> Result<Option<(i64, Answer)>, EvalError> {
         self.with(|c| {
@@ -375,6 +388,7 @@ mod tests {
         let s = Store::open(&path).unwrap();
         assert_eq!(s.done(run).unwrap().len(), 2);
         assert!((s.spent(run).unwrap() - 0.35).abs() < 1e-9, "reused answers cost nothing; the judge does");
+        assert_eq!(s.dearest(run).unwrap(), Some(0.25), "the reused answer is not what this run paid");
         let rows = s.results(run).unwrap();
         assert_eq!((rows[0].cached, rows[1].cached, rows[1].judge_cost_usd), (false, true, 0.1));
         s.finish(run, "done", 0).unwrap();

@@ -175,7 +175,7 @@ fn items(out: &mut String, r: &Report) {
             r.variants.iter().map(|v| r.results.iter().find(|x| x.idx == it.idx && x.variant == v.name)).collect();
         let scores: Vec<Option<f64>> = cells.iter().map(|c| c.map(|c| c.score)).collect();
         let same = scores.windows(2).all(|w| w[0] == w[1]);
-        let input = serde_json::to_string_pretty(&it.input).unwrap_or_default();
+        let input = shown_input(&it.input);
         let _ = write!(
             out,
             "<tr data-same=\"{}\"><td>{} <span class=\"why\">line {}</span></td><td><pre>{}</pre></td><td><pre>{}</pre></td>",
@@ -210,6 +210,22 @@ fn items(out: &mut String, r: &Report) {
     out.push_str("</tbody></table>");
 }
 
+/// An item's input as people read it: its variables, then its messages as `role: text`.
+fn shown_input(input: &serde_json::Value) -> String {
+    let mut lines = Vec::new();
+    if let Some(vars) = input["vars"].as_object().filter(|v| !v.is_empty()) {
+        lines.push(serde_json::to_string_pretty(vars).unwrap_or_default());
+    }
+    for m in input["messages"].as_array().into_iter().flatten() {
+        let text = match &m["content"] {
+            serde_json::Value::String(t) => t.clone(),
+            other => other.to_string(),
+        };
+        lines.push(format!("{}: {text}", m["role"].as_str().unwrap_or("?")));
+    }
+    lines.join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,5 +236,13 @@ mod tests {
             escape("<script>alert('x')</script> & \"q\""),
             "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
         );
+    }
+
+    #[test]
+    fn inputs_show_their_vars_and_messages() {
+        let v = serde_json::json!({"vars": {}, "messages": [{"role": "user", "content": "hi"}]});
+        assert_eq!(shown_input(&v), "user: hi");
+        let v = serde_json::json!({"vars": {"who": "Ada"}, "messages": []});
+        assert_eq!(shown_input(&v), "{\n  \"who\": \"Ada\"\n}");
     }
 }
