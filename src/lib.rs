@@ -20,6 +20,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod dashboard;
+pub mod eval;
 pub mod front;
 pub mod generate;
 pub mod prompts;

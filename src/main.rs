@@ -112,6 +112,10 @@ enum Cmd {
         #[command(subcommand)]
         what: PromptsCmd,
     },
+    /// Run an eval file: a dataset across variants (routes, models, prompt versions), scored,
+    /// stored under the state directory and reported (docs/eval.md); `show` and `compare`
+    /// read stored runs.
+    Eval(sidegate::eval::cli::EvalArgs),
     /// Write shell completions or man pages into DIR (for packaging).
     #[command(hide = true)]
     Generate {
@@ -164,6 +168,7 @@ fn main() -> ExitCode {
         }
         Cmd::Dashboard { socket, listen } => dashboard(socket, listen),
         Cmd::Prompts { config, what } => prompts(config, what),
+        Cmd::Eval(args) => sidegate::eval::cli::main(args),
         Cmd::Generate { what, dir } => generate(what, &dir),
     }
 }

@@ -12,6 +12,7 @@ mod cli;
 mod commit_point;
 mod common;
 mod dashboard;
+mod eval;
 mod experiments;
 mod failover;
 mod front_abuse;
