@@ -108,7 +108,7 @@ max_memory = "lots"
 max_disk = "10KB"
 
 [shared]
-redis = "rediss://example:6380"
+redis = "http://example:6380"
 
 [routes.a]
 targets = ["echo"]
@@ -125,7 +125,7 @@ cache = { tiers = [] }
     for want in [
         "cache.max_memory: `lots` is not a size",
         "cache.max_disk: must be at least 1MiB",
-        "shared.redis: unsupported scheme `rediss`",
+        "shared.redis: unsupported scheme `http`",
         "routes.a.cache.ttl: must be above 0",
         "routes.a.cache.tiers.1: unknown tier `ssd`",
         "routes.a.cache.tiers.2: tier `memory` is listed twice",

@@ -2,6 +2,11 @@
 //! estimates, client-side limits (concurrency, requests and tokens per minute), and counters
 //! for `status`. Kept outside the config snapshot, keyed by the deployment's fingerprint, so a
 //! reload that does not change a deployment keeps all of it.
+//!
+//! In a fleet (`crate::fleet`), a breaker that opens here is told to the other hosts through a
+//! [`BreakerSignal`] (a channel send: no Redis round trip on the request path), and an opening
+//! another host told us is kept beside the local breaker ([`FleetOpen`]): the deployment is
+//! skipped until it ends, then one host of the fleet sends the probe.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,15 +22,85 @@ use crate::token_bucket::Bucket;
 /// Weight of the newest sample in the moving latency estimates.
 const EWMA_ALPHA: f64 = 0.3;
 
+/// How long a host waits for the fleet's answer on who probes before its own breaker decides
+/// alone (Redis is gone, or the prober died).
+const FLEET_ANSWER_WAIT: Duration = Duration::from_secs(5);
+
+/// What a deployment's breaker tells the fleet and asks it (implemented by `crate::fleet`).
+/// Every call returns at once; answers come back through [`Health`]'s `fleet_*` methods.
+pub trait BreakerSignal: Send + Sync {
+    /// This host's breaker for deployment `key` opened for `open_for`.
+    fn opened(&self, key: &str, name: &str, open_for: Duration, account: bool);
+    /// This host's probe closed it.
+    fn closed(&self, key: &str, name: &str);
+    /// An opening told by the fleet has ended here: may this host send the probe?
+    fn wants_probe(&self, key: &str);
+}
+
+/// A breaker another host opened, as this host keeps it.
+#[derive(Debug, Clone)]
+pub struct FleetOpen {
+    pub by: String,
+    pub until: Instant,
+    /// Asked the fleet who probes; `granted`: this host does.
+    asked: bool,
+    granted: bool,
+}
+
 #[derive(Default)]
 pub struct Health {
     cfg: BreakerConfig,
     deployments: Mutex<HashMap<String, Arc<DeploymentState>>>,
+    signal: Option<Arc<dyn BreakerSignal>>,
+    /// Fleet openings of deployments this host has not used yet (by fleet key).
+    pending_fleet: Mutex<HashMap<String, FleetOpen>>,
 }
 
 impl Health {
     pub fn new(cfg: BreakerConfig) -> Self {
-        Health { cfg, deployments: Mutex::default() }
+        Health { cfg, ..Health::default() }
+    }
+
+    /// Health whose breakers tell `signal` when they open and close.
+    pub fn with_signal(cfg: BreakerConfig, signal: Option<Arc<dyn BreakerSignal>>) -> Self {
+        Health { cfg, signal, ..Health::default() }
+    }
+
+    /// Another host opened deployment `key`'s breaker for `open_for`.
+    pub fn fleet_opened(&self, key: &str, by: &str, open_for: Duration) {
+        let f = FleetOpen { by: by.to_string(), until: Instant::now() + open_for, asked: false, granted: false };
+        match self.by_fleet_key(key) {
+            Some(d) => lock(&d.inner).fleet = Some(f),
+            None => {
+                lock(&self.pending_fleet).insert(key.to_string(), f);
+            }
+        }
+    }
+
+    /// The host that probed closed it (or the opening was withdrawn).
+    pub fn fleet_closed(&self, key: &str) {
+        lock(&self.pending_fleet).remove(key);
+        if let Some(d) = self.by_fleet_key(key) {
+            lock(&d.inner).fleet = None;
+        }
+    }
+
+    /// The fleet's answer to [`BreakerSignal::wants_probe`]: this host probes, or another
+    /// does (ask again after `retry_in` if no news came).
+    pub fn fleet_probe(&self, key: &str, granted: bool, retry_in: Duration) {
+        let Some(d) = self.by_fleet_key(key) else { return };
+        let mut g = lock(&d.inner);
+        if let Some(f) = g.fleet.as_mut() {
+            f.granted = granted;
+            f.asked = false;
+            if !granted {
+                f.until = Instant::now() + retry_in;
+            }
+        }
+    }
+
+    fn by_fleet_key(&self, key: &str) -> Option<Arc<DeploymentState>> {
+        lock(&self.deployments).values().find(|d| d.fleet_key == key).cloned()
     }
 
     /// The state of `m`, created on first use.
@@ -35,7 +110,10 @@ impl Health {
         if let Some(s) = map.get(key) {
             return s.clone();
         }
-        let s = Arc::new(DeploymentState::new(m, self.cfg));
+        let s = Arc::new(DeploymentState::new(m, self.cfg, self.signal.clone()));
+        if let Some(f) = lock(&self.pending_fleet).remove(&s.fleet_key) {
+            lock(&s.inner).fleet = Some(f);
+        }
         map.insert(key.to_owned(), s.clone());
         s
     }
@@ -61,6 +139,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct DeploymentState {
     pub name: String,
     pub provider: String,
+    /// The deployment's name in the fleet: a hash of its fingerprint (same config, same key).
+    pub fleet_key: String,
+    signal: Option<Arc<dyn BreakerSignal>>,
     max_concurrent: Option<u32>,
     inner: Mutex<Inner>,
     requests: AtomicU64,
@@ -77,6 +158,8 @@ struct Inner {
     ttft_ms: Option<f64>,
     /// The error of the last account failure (what a request held back by it is told).
     account_error: Option<ProviderError>,
+    /// Opened by another host of the fleet.
+    fleet: Option<FleetOpen>,
 }
 
 /// Why a deployment cannot take a call right now.
@@ -117,11 +200,13 @@ impl NotNowReason {
 }
 
 impl DeploymentState {
-    fn new(m: &ModelSettings, cfg: BreakerConfig) -> Self {
+    fn new(m: &ModelSettings, cfg: BreakerConfig, signal: Option<Arc<dyn BreakerSignal>>) -> Self {
         let now = Instant::now();
         DeploymentState {
             name: m.name.clone(),
             provider: m.provider.name.clone(),
+            fleet_key: fleet_key(m.fingerprint()),
+            signal,
             max_concurrent: m.limits.max_concurrent,
             inner: Mutex::new(Inner {
                 breaker: Breaker::new(cfg),
@@ -131,6 +216,7 @@ impl DeploymentState {
                 latency_ms: None,
                 ttft_ms: None,
                 account_error: None,
+                fleet: None,
             }),
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
@@ -152,7 +238,9 @@ impl DeploymentState {
         if !wait.is_zero() {
             return Err(NotNow { until: Some(now + wait), reason: NotNowReason::RateLimit });
         }
-        let probe = match g.breaker.admit(now) {
+        let fleet_probe = self.fleet_gate(&mut g, now)?;
+        let admitted = if fleet_probe { g.breaker.begin_probe(now) } else { g.breaker.admit(now) };
+        let probe = match admitted {
             Admit::Yes => false,
             Admit::Probe => true,
             Admit::No(until) => {
@@ -174,6 +262,47 @@ impl DeploymentState {
         drop(g);
         self.requests.fetch_add(1, Ordering::Relaxed);
         Ok(Ticket { state: self.clone(), probe, settled: false })
+    }
+
+    /// A fleet opening: skip until it ends, then wait for the fleet to name the prober (this
+    /// host: `Ok(true)`, the call is the probe). No answer in time: the local breaker decides.
+    fn fleet_gate(&self, g: &mut Inner, now: Instant) -> Result<bool, NotNow> {
+        if self.signal.is_some() && g.fleet.is_none() && g.breaker.due_for_probe(now) {
+            // This host's own opening ended: its probe, too, is one of the fleet's.
+            g.fleet = Some(FleetOpen { by: String::new(), until: now, asked: false, granted: false });
+        }
+        let Some(f) = g.fleet.as_mut() else { return Ok(false) };
+        if now < f.until {
+            return Err(NotNow { until: Some(f.until), reason: NotNowReason::BreakerOpen });
+        }
+        if f.granted || now > f.until + FLEET_ANSWER_WAIT || self.signal.is_none() {
+            let granted = f.granted;
+            g.fleet = None;
+            return Ok(granted);
+        }
+        if !f.asked {
+            f.asked = true;
+            if let Some(s) = &self.signal {
+                s.wants_probe(&self.fleet_key);
+            }
+        }
+        Err(NotNow { until: None, reason: NotNowReason::BreakerOpen })
+    }
+
+    /// Tells the fleet what a recorded outcome did to the breaker (`before`: its state then).
+    fn signal_change(&self, g: &mut Inner, before: &'static str, outcome: Outcome, now: Instant) {
+        if outcome == Outcome::Success {
+            g.fleet = None; // this host's own success: the deployment works from here
+        }
+        let Some(s) = &self.signal else { return };
+        match g.breaker.describe() {
+            ("open", Some(until)) if before != "open" => {
+                let account = g.breaker.blocked_by_account(now);
+                s.opened(&self.fleet_key, &self.name, until.saturating_duration_since(now), account);
+            }
+            ("closed", _) if before != "closed" => s.closed(&self.fleet_key, &self.name),
+            _ => {}
+        }
     }
 
     /// The moving latency estimate used by `least-latency`: time to first chunk for streams,
@@ -201,7 +330,11 @@ impl DeploymentState {
 
     fn report(&self, now: Instant) -> DeploymentStatus {
         let g = lock(&self.inner);
-        let (state, until) = g.breaker.describe();
+        let (mut state, mut until) = g.breaker.describe();
+        let opened_by = g.fleet.as_ref().filter(|f| state == "closed" && !f.by.is_empty()).map(|f| {
+            (state, until) = if now < f.until { ("open", Some(f.until)) } else { ("half_open", None) };
+            f.by.clone()
+        });
         let (ok, failed) = g.breaker.window(now);
         let total = ok + failed;
         DeploymentStatus {
@@ -215,8 +348,14 @@ impl DeploymentState {
             in_flight: g.in_flight,
             requests: self.requests.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
+            opened_by,
         }
     }
+}
+
+/// A deployment's fleet key: 16 hex digits of a hash of its fingerprint.
+fn fleet_key(fingerprint: &str) -> String {
+    blake3::hash(fingerprint.as_bytes()).to_hex()[..16].to_string()
 }
 
 fn round(x: f64) -> f64 {
@@ -245,7 +384,10 @@ impl Ticket {
             // After a committed stream: a later break is still a failure of the deployment.
             if outcome == Outcome::Failure {
                 self.state.failures.fetch_add(1, Ordering::Relaxed);
-                lock(&self.state.inner).breaker.record(Instant::now(), Outcome::Failure, false);
+                let mut g = lock(&self.state.inner);
+                let (before, now) = (g.breaker.describe().0, Instant::now());
+                g.breaker.record(now, Outcome::Failure, false);
+                self.state.signal_change(&mut g, before, outcome, now);
             }
             return;
         }
@@ -254,7 +396,9 @@ impl Ticket {
             self.state.failures.fetch_add(1, Ordering::Relaxed);
         }
         let mut g = lock(&self.state.inner);
-        g.breaker.record(Instant::now(), outcome, self.probe);
+        let (before, now) = (g.breaker.describe().0, Instant::now());
+        g.breaker.record(now, outcome, self.probe);
+        self.state.signal_change(&mut g, before, outcome, now);
         let ewma = |old: Option<f64>, new: f64| Some(old.map_or(new, |o| o + EWMA_ALPHA * (new - o)));
         match measured {
             Some(Measured::Whole(d)) => g.latency_ms = ewma(g.latency_ms, d.as_secs_f64() * 1000.0),
