@@ -13,6 +13,7 @@ mod commit_point;
 mod common;
 mod dashboard;
 mod failover;
+mod fleet;
 mod front_abuse;
 mod gemini;
 mod gemini_ingress;
