@@ -2,6 +2,8 @@
 //! check is one atomic Lua script on the server (check-and-add, never read-modify-write from
 //! here), so hosts can never jointly overspend.
 //!
+//! - one script per request checks and counts rpm, tpm and the budget together (one round
+//!   trip; nothing is counted unless all allow it);
 //! - rpm/tpm are sliding windows: this minute's count plus the last minute's, weighted by how
 //!   much of it is still inside the window (two keys per caller, never a fixed-minute reset).
 //! - a budget reservation is its own entry with its own TTL (`[shared] reservation_ttl`): a
@@ -19,25 +21,58 @@ use std::time::{Duration, Instant};
 use super::local_share::{LocalShare, Pending};
 use crate::fleet::connect::Link;
 
-/// Budget: drop expired reservations, then hold `ceiling` unless spent + held would pass the
-/// limit. KEYS: spent, held (hash id -> amount), expiries (zset id -> ms).
-/// ARGV: id, ceiling, limit, now ms, ttl ms, expire-at (s). Returns `ok:<total>` or `over:<total>`.
-const RESERVE: &str = r"
-local now = tonumber(ARGV[4])
-local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
-for _, id in ipairs(gone) do redis.call('HDEL', KEYS[2], id) end
-if #gone > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now) end
-local held = 0
-for _, v in ipairs(redis.call('HVALS', KEYS[2])) do held = held + tonumber(v) end
-local total = tonumber(redis.call('GET', KEYS[1]) or '0') + held
-if total + tonumber(ARGV[2]) > tonumber(ARGV[3]) + 1e-9 then return 'over:' .. tostring(total) end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[3], now + tonumber(ARGV[5]), ARGV[1])
-for i = 2, 3 do redis.call('EXPIREAT', KEYS[i], ARGV[6]) end
-return 'ok:' .. tostring(total + tonumber(ARGV[2]))";
+/// Every shared limit of one request in one atomic script (one round trip): the sliding
+/// rpm and tpm windows (this minute's count plus last minute's, weighted by how much of it is
+/// still inside the window), then the budget (expired reservations dropped, then `ceiling` held
+/// unless spent + held would pass the limit); nothing is counted unless all of them allow it.
+/// KEYS: rpm now, rpm last minute, tpm now, tpm last minute, budget spent, held (hash id ->
+/// amount), expiries (zset id -> ms). ARGV: fraction of this minute gone, rpm limit, tokens,
+/// tpm limit, reservation id, ceiling, budget limit, now ms, reservation ttl ms, expire-at (s);
+/// a limit of '' is not checked. Returns `ok:<budget total>`, `rpm:<now>:<last>`,
+/// `tpm:<now>:<last>` or `budget:<total>`.
+const ADMIT: &str = r"
+local gone = tonumber(ARGV[1])
+local function window(cur, prev)
+  local c = tonumber(redis.call('GET', cur) or '0')
+  local p = tonumber(redis.call('GET', prev) or '0')
+  return c, p, p * (1 - gone) + c
+end
+if ARGV[2] ~= '' then
+  local c, p, used = window(KEYS[1], KEYS[2])
+  if used + 1 > tonumber(ARGV[2]) + 1e-9 then return 'rpm:' .. c .. ':' .. p end
+end
+if ARGV[4] ~= '' then
+  local c, p, used = window(KEYS[3], KEYS[4])
+  if used + tonumber(ARGV[3]) > tonumber(ARGV[4]) + 1e-9 then return 'tpm:' .. c .. ':' .. p end
+end
+local total = 0
+if ARGV[6] ~= '' then
+  local now = tonumber(ARGV[8])
+  local gone_ids = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now)
+  for _, id in ipairs(gone_ids) do redis.call('HDEL', KEYS[6], id) end
+  if #gone_ids > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now) end
+  local held = 0
+  for _, v in ipairs(redis.call('HVALS', KEYS[6])) do held = held + tonumber(v) end
+  total = tonumber(redis.call('GET', KEYS[5]) or '0') + held
+  if total + tonumber(ARGV[6]) > tonumber(ARGV[7]) + 1e-9 then return 'budget:' .. total end
+  redis.call('HSET', KEYS[6], ARGV[5], ARGV[6])
+  redis.call('ZADD', KEYS[7], now + tonumber(ARGV[9]), ARGV[5])
+  redis.call('EXPIREAT', KEYS[6], ARGV[10])
+  redis.call('EXPIREAT', KEYS[7], ARGV[10])
+  total = total + tonumber(ARGV[6])
+end
+if ARGV[2] ~= '' then
+  redis.call('INCRBYFLOAT', KEYS[1], 1)
+  redis.call('EXPIRE', KEYS[1], 130)
+end
+if ARGV[4] ~= '' then
+  redis.call('INCRBYFLOAT', KEYS[3], ARGV[3])
+  redis.call('EXPIRE', KEYS[3], 130)
+end
+return 'ok:' .. total";
 
 /// Settle: the reservation goes (if its TTL has not already released it), the real cost is
-/// spent. KEYS as RESERVE; ARGV: id, cost, expire-at (s).
+/// spent. KEYS: spent, held, expiries; ARGV: id, cost, expire-at (s).
 const SETTLE: &str = r"
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
@@ -45,27 +80,26 @@ redis.call('INCRBYFLOAT', KEYS[1], ARGV[2])
 redis.call('EXPIREAT', KEYS[1], ARGV[3])
 return 1";
 
-/// Sliding window: KEYS this minute's and last minute's counts; ARGV amount, limit, the
-/// fraction of this minute gone. Returns `ok` or the window's use (`over:<used>:<last>`).
-const TAKE: &str = r"
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-local prev = tonumber(redis.call('GET', KEYS[2]) or '0')
-local used = prev * (1 - tonumber(ARGV[3])) + cur
-if used + tonumber(ARGV[1]) > tonumber(ARGV[2]) + 1e-9 then
-  return 'over:' .. tostring(cur) .. ':' .. tostring(prev)
-end
-redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
-redis.call('EXPIRE', KEYS[1], 130)
-return 'ok'";
+/// One request's shared limits: what it asks of each.
+#[derive(Debug, Clone)]
+pub struct Ask<'a> {
+    pub caller: &'a str,
+    pub now_ms: u64,
+    pub rpm: Option<f64>,
+    /// (tokens, limit)
+    pub tpm: Option<(f64, f64)>,
+    /// ((period start, period end), ceiling, limit)
+    pub budget: Option<((u64, u64), f64, f64)>,
+}
 
-/// What a shared check said.
+/// Which shared limit refused a request.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Verdict {
-    Ok,
-    /// Over the shared limit: budget spent so far (budgets) / seconds until there is room.
-    Over(f64),
-    /// Redis did not answer in time, and this host's share allows it: go on.
-    Unavailable,
+pub enum Refusal {
+    /// Seconds until the window has room.
+    Rpm(f64),
+    Tpm(f64),
+    /// Spent or held so far in the period (counted across hosts, or this host's share of it).
+    Budget(f64),
 }
 
 /// A budget reservation held in Redis (or, while Redis was down, on this host only).
@@ -134,48 +168,100 @@ impl SharedLimits {
         }
     }
 
-    /// Reserves `ceiling` USD of `caller`'s budget for the period `[start, end)`.
-    pub async fn reserve(
-        &self,
-        caller: &str,
-        (start, end): (u64, u64),
-        ceiling: f64,
-        limit: f64,
-    ) -> (Verdict, Option<Reservation>) {
+    /// Checks and counts every shared limit of one request at once; a budget returns its
+    /// reservation, to settle when the request ends.
+    pub async fn admit(&self, ask: &Ask<'_>) -> Result<Option<Reservation>, Refusal> {
+        let minute = ask.now_ms / 60_000;
+        let gone = (ask.now_ms % 60_000) as f64 / 60_000.0;
         let id = format!("{}-{}", std::process::id(), self.next_id.fetch_add(1, Ordering::Relaxed));
-        let now_ms = crate::api::ids::unix_ms();
+        let ((start, end), ceiling, limit) = ask.budget.unwrap_or(((0, 0), 0.0, 0.0));
+        let [spent, held, exp] = budget_keys(ask.caller, start);
+        let keys = [
+            rate_key("rpm", ask.caller, minute),
+            rate_key("rpm", ask.caller, minute.saturating_sub(1)),
+            rate_key("tpm", ask.caller, minute),
+            rate_key("tpm", ask.caller, minute.saturating_sub(1)),
+            spent,
+            held,
+            exp,
+        ];
+        let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
         let args = [
+            gone.to_string(),
+            opt(ask.rpm),
+            ask.tpm.map_or(0.0, |t| t.0).to_string(),
+            opt(ask.tpm.map(|t| t.1)),
             id.clone(),
-            ceiling.to_string(),
+            opt(ask.budget.map(|b| b.1)),
             limit.to_string(),
-            now_ms.to_string(),
+            ask.now_ms.to_string(),
             self.reservation_ttl.as_millis().to_string(),
             (end + 86_400).to_string(),
         ];
-        let period = (caller.to_string(), start);
-        let mut r = Reservation { caller: caller.to_string(), start, end, id, ceiling, local: false };
-        match self.eval("a budget", RESERVE, &budget_keys(caller, start), &args).await {
-            Some(s) if s.starts_with("ok:") => {
-                lock(&self.known_totals).insert(period, number(&s[3..]).unwrap_or(ceiling));
-                (Verdict::Ok, Some(r))
+        let reservation = |local| {
+            ask.budget.map(|_| Reservation {
+                caller: ask.caller.to_string(),
+                start,
+                end,
+                id: id.clone(),
+                ceiling,
+                local,
+            })
+        };
+        let period = (ask.caller.to_string(), start);
+        let Some(answer) = self.eval("a caller's limits", ADMIT, &keys, &args).await else {
+            return self.admit_locally(ask).map(|()| reservation(true));
+        };
+        let (kind, rest) = answer.split_once(':').unwrap_or((answer.as_str(), ""));
+        let mut nums = rest.split(':').map(|v| v.parse::<f64>().unwrap_or(0.0));
+        let (a, b) = (nums.next().unwrap_or(0.0), nums.next().unwrap_or(0.0));
+        match kind {
+            "ok" => {
+                if ask.budget.is_some() {
+                    lock(&self.known_totals).insert(period, a);
+                }
+                Ok(reservation(false))
             }
-            Some(s) if s.starts_with("over:") => {
-                let total = number(&s[5..]).unwrap_or(limit);
-                lock(&self.known_totals).insert(period, total);
-                (Verdict::Over(total), None)
+            "rpm" => Err(Refusal::Rpm(room_in(a, b, gone, 1.0, ask.rpm.unwrap_or(0.0)))),
+            "tpm" => {
+                let (tokens, tpm) = ask.tpm.unwrap_or((0.0, 0.0));
+                Err(Refusal::Tpm(room_in(a, b, gone, tokens, tpm)))
             }
             _ => {
-                let known = lock(&self.known_totals).get(&period).copied().unwrap_or(0.0);
-                let share = (limit - known).max(0.0) / f64::from(self.hosts());
-                match self.local.reserve_budget(&period, ceiling, share) {
-                    Ok(()) => {
-                        r.local = true;
-                        (Verdict::Unavailable, Some(r))
-                    }
-                    Err(used) => (Verdict::Over(known + used * f64::from(self.hosts())), None),
-                }
+                lock(&self.known_totals).insert(period, a);
+                Err(Refusal::Budget(a))
             }
         }
+    }
+
+    /// Redis did not answer: this host's share of each limit, counted to add later.
+    fn admit_locally(&self, ask: &Ask<'_>) -> Result<(), Refusal> {
+        let hosts = f64::from(self.hosts());
+        if let Some(rpm) = ask.rpm {
+            self.local.take_rate("rpm", ask.caller, 1.0, rpm / hosts, ask.now_ms).map_err(Refusal::Rpm)?;
+            self.local.queue(Pending::Rate {
+                caller: ask.caller.into(),
+                kind: "rpm".into(),
+                amount: 1.0,
+                now_ms: ask.now_ms,
+            });
+        }
+        if let Some((tokens, tpm)) = ask.tpm {
+            self.local.take_rate("tpm", ask.caller, tokens, tpm / hosts, ask.now_ms).map_err(Refusal::Tpm)?;
+            self.local.queue(Pending::Rate {
+                caller: ask.caller.into(),
+                kind: "tpm".into(),
+                amount: tokens,
+                now_ms: ask.now_ms,
+            });
+        }
+        if let Some(((start, _), ceiling, limit)) = ask.budget {
+            let period = (ask.caller.to_string(), start);
+            let known = lock(&self.known_totals).get(&period).copied().unwrap_or(0.0);
+            let share = (limit - known).max(0.0) / hosts;
+            self.local.reserve_budget(&period, ceiling, share).map_err(|used| Refusal::Budget(known + used * hosts))?;
+        }
+        Ok(())
     }
 
     /// Settles a reservation at its real `cost`.
@@ -189,32 +275,6 @@ impl SharedLimits {
         if self.eval("settling a budget", SETTLE, &budget_keys(&r.caller, r.start), &args).await.is_none() {
             // The reservation's TTL releases the ceiling; the cost is added when Redis is back.
             self.local.queue(Pending::Spent { caller: r.caller, start: r.start, end: r.end, amount: cost });
-        }
-    }
-
-    /// Takes `amount` from `caller`'s shared sliding-minute `kind` window (rpm or tpm).
-    pub async fn take(&self, caller: &str, kind: &str, amount: f64, limit: f64, now_ms: u64) -> Verdict {
-        let minute = now_ms / 60_000;
-        let gone = (now_ms % 60_000) as f64 / 60_000.0;
-        let keys = [rate_key(kind, caller, minute), rate_key(kind, caller, minute.saturating_sub(1))];
-        let args = [amount.to_string(), limit.to_string(), gone.to_string()];
-        match self.eval("a rate limit", TAKE, &keys, &args).await {
-            Some(s) if s == "ok" => Verdict::Ok,
-            Some(s) if s.starts_with("over:") => {
-                let mut parts = s[5..].split(':').map(|v| number(v).unwrap_or(0.0));
-                let (cur, prev) = (parts.next().unwrap_or(0.0), parts.next().unwrap_or(0.0));
-                Verdict::Over(room_in(cur, prev, gone, amount, limit))
-            }
-            _ => {
-                let share = limit / f64::from(self.hosts());
-                match self.local.take_rate(kind, caller, amount, share, now_ms) {
-                    Ok(()) => {
-                        self.local.queue(Pending::Rate { caller: caller.into(), kind: kind.into(), amount, now_ms });
-                        Verdict::Unavailable
-                    }
-                    Err(wait) => Verdict::Over(wait),
-                }
-            }
         }
     }
 
@@ -262,14 +322,10 @@ fn room_in(cur: f64, prev: f64, gone: f64, amount: f64, limit: f64) -> f64 {
     ((needed - gone) * 60.0).clamp(1.0, left)
 }
 
-fn number(s: &str) -> Option<f64> {
-    s.parse().ok()
-}
-
-/// Budget keys share a hash tag, so one script may touch all three on a cluster too.
+/// A caller's keys share one hash tag, so one script may touch them all on a cluster too.
 fn budget_keys(caller: &str, start: u64) -> [String; 3] {
-    let tag = format!("sidegate:budget:{{{caller}:{start}}}");
-    [format!("{tag}:spent"), format!("{tag}:held"), format!("{tag}:exp")]
+    let base = format!("sidegate:budget:{{{caller}}}:{start}");
+    [format!("{base}:spent"), format!("{base}:held"), format!("{base}:exp")]
 }
 
 fn rate_key(kind: &str, caller: &str, minute: u64) -> String {
@@ -297,7 +353,7 @@ mod tests {
     #[test]
     fn keys_share_a_hash_tag_per_caller() {
         let k = budget_keys("me", 86_400);
-        assert!(k.iter().all(|k| k.starts_with("sidegate:budget:{me:86400}:")), "{k:?}");
+        assert!(k.iter().all(|k| k.starts_with("sidegate:budget:{me}:86400:")), "{k:?}");
         assert_eq!(rate_key("rpm", "me", 7), "sidegate:rpm:{me}:7");
     }
 
@@ -307,19 +363,18 @@ mod tests {
         let settings = crate::config::RedisSettings::plain("redis://127.0.0.1:9/0", Duration::from_millis(100));
         let hosts = Arc::new(AtomicU32::new(4));
         let s = SharedLimits::new(Arc::new(Link::new(&settings)), Duration::from_secs(60), hosts);
-        let now = 120_000;
+        let rate = Ask { caller: "me", now_ms: 120_000, rpm: Some(20.0), tpm: None, budget: None };
         let mut ok = 0;
         for _ in 0..10 {
-            if s.take("me", "rpm", 1.0, 20.0, now).await == Verdict::Unavailable {
+            if s.admit(&rate).await.is_ok() {
                 ok += 1;
             }
         }
         assert_eq!(ok, 5, "a fourth of 20 per minute");
-        let (v, r) = s.reserve("me", (0, 86_400), 0.6, 4.0).await;
-        assert_eq!(v, Verdict::Unavailable);
-        let (v2, _) = s.reserve("me", (0, 86_400), 0.6, 4.0).await;
-        assert!(matches!(v2, Verdict::Over(_)), "1.2 is past a fourth of $4: {v2:?}");
-        s.settle(r.unwrap(), 0.01).await;
-        assert_eq!(s.reserve("me", (0, 86_400), 0.6, 4.0).await.0, Verdict::Unavailable, "settled low: room again");
+        let spend = Ask { rpm: None, budget: Some(((0, 86_400), 0.6, 4.0)), ..rate };
+        let r = s.admit(&spend).await.unwrap().unwrap();
+        assert!(matches!(s.admit(&spend).await, Err(Refusal::Budget(_))), "1.2 is past a fourth of $4");
+        s.settle(r, 0.01).await;
+        assert!(s.admit(&spend).await.is_ok(), "settled low: room again");
     }
 }

@@ -28,6 +28,8 @@ pub struct SharedBreaker {
     pub deployment: String,
     pub key: String,
     pub opened_by: String,
+    /// When the opening was published (Unix ms).
+    pub opened_at_ms: u64,
     pub open_for_ms: u64,
     pub account: bool,
     /// The host holding the probe lock, if one is probing.
@@ -93,6 +95,7 @@ async fn breakers(link: &Link) -> Result<Vec<SharedBreaker>, QueryError> {
             deployment: news.name,
             key: news.key,
             opened_by: news.by,
+            opened_at_ms: news.at_ms,
             open_for_ms: left.max(0) as u64,
             account: news.account,
             probing,
@@ -104,10 +107,10 @@ async fn breakers(link: &Link) -> Result<Vec<SharedBreaker>, QueryError> {
 
 async fn counters(link: &Link) -> Result<Vec<SharedCounter>, QueryError> {
     let mut out = Vec::new();
-    for key in scan(link, "sidegate:budget:{*}:spent").await? {
-        let caller = tagged(&key).and_then(|t| t.rsplit_once(':')).map(|(c, _)| c.to_string()).unwrap_or_default();
+    for key in scan(link, "sidegate:budget:{*}:*:spent").await? {
+        let caller = tagged(&key).unwrap_or_default().to_string();
         let spent: Option<f64> = link.query(redis::cmd("GET").arg(&key)).await?;
-        let held_key = key.replace("}:spent", "}:held");
+        let held_key = format!("{}:held", key.trim_end_matches(":spent"));
         let held: Vec<f64> = link.query(redis::cmd("HVALS").arg(&held_key)).await?;
         out.push(SharedCounter { kind: "budget".into(), caller, value: spent.unwrap_or(0.0), held: held.iter().sum() });
     }
@@ -235,7 +238,7 @@ mod tests {
     #[test]
     fn hash_tags_name_the_caller() {
         assert_eq!(tagged("sidegate:rpm:{me}:123"), Some("me"));
-        assert_eq!(tagged("sidegate:budget:{me:86400}:spent"), Some("me:86400"));
+        assert_eq!(tagged("sidegate:budget:{me}:86400:spent"), Some("me"));
         assert_eq!(tagged("nothing"), None);
     }
 

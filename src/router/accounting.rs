@@ -113,44 +113,48 @@ impl Accounting {
     pub async fn admit_shared(&self, snap: &Snapshot, tokens: f64, log: &mut Tracked) -> Result<(), GatewayError> {
         use crate::api::ids::unix_now;
         use crate::callers::limits::period_start;
-        use crate::callers::shared::Verdict;
+        use crate::callers::shared::{Ask, Refusal};
         let (Some(shared), Some(settings)) =
             (&self.shared, snap.callers.by_name.get(&log.account.caller).filter(|_| log.account.configured))
         else {
             return Ok(());
         };
         let now = unix_now();
-        let now_ms = crate::api::ids::unix_ms();
+        let budget = settings.budget.zip(log.account.ceiling).map(|((usd, period), ceiling)| {
+            let start = period_start(period, now);
+            ((start, crate::callers::limits::period_end(period, start)), ceiling, usd)
+        });
+        let ask = Ask {
+            caller: &settings.name,
+            now_ms: crate::api::ids::unix_ms(),
+            rpm: settings.rpm.map(f64::from),
+            tpm: settings.tpm.map(|t| (tokens, t as f64)),
+            budget,
+        };
         let rate = |kind: &str, which: CallerLimit, limit: f64, wait: f64| GatewayError::CallerLimited {
             limit: which,
             message: format!("caller `{}` is over its limit of {limit} {kind} (counted across hosts)", settings.name),
             retry_after: Duration::from_secs_f64(wait.max(1.0)),
         };
-        if let Some(rpm) = settings.rpm
-            && let Verdict::Over(wait) = shared.take(&settings.name, "rpm", 1.0, f64::from(rpm), now_ms).await
-        {
-            return Err(rate("requests per minute", CallerLimit::Requests, f64::from(rpm), wait));
-        }
-        if let Some(tpm) = settings.tpm
-            && let Verdict::Over(wait) = shared.take(&settings.name, "tpm", tokens, tpm as f64, now_ms).await
-        {
-            return Err(rate("tokens per minute", CallerLimit::Tokens, tpm as f64, wait));
-        }
-        if let (Some((usd, period)), Some(ceiling)) = (settings.budget, log.account.ceiling) {
-            let start = period_start(period, now);
-            let end = crate::callers::limits::period_end(period, start);
-            match shared.reserve(&settings.name, (start, end), ceiling, usd).await {
-                (Verdict::Ok | Verdict::Unavailable, reservation) => log.account.shared_reservation = reservation,
-                (Verdict::Over(spent), _) => {
-                    return Err(GatewayError::CallerLimited {
-                        limit: CallerLimit::Budget,
-                        message: format!(
-                            "caller `{}` is over its budget of ${usd:.4} across hosts: ${spent:.4} spent or reserved, and this request may cost up to ${ceiling:.4}",
-                            settings.name
-                        ),
-                        retry_after: Duration::from_secs(end.saturating_sub(now).max(1)),
-                    });
-                }
+        match shared.admit(&ask).await {
+            Ok(reservation) => log.account.shared_reservation = reservation,
+            Err(Refusal::Rpm(wait)) => {
+                return Err(rate("requests per minute", CallerLimit::Requests, ask.rpm.unwrap_or(0.0), wait));
+            }
+            Err(Refusal::Tpm(wait)) => {
+                let tpm = ask.tpm.map_or(0.0, |t| t.1);
+                return Err(rate("tokens per minute", CallerLimit::Tokens, tpm, wait));
+            }
+            Err(Refusal::Budget(spent)) => {
+                let ((_, end), ceiling, usd) = budget.unwrap_or(((0, 0), 0.0, 0.0));
+                return Err(GatewayError::CallerLimited {
+                    limit: CallerLimit::Budget,
+                    message: format!(
+                        "caller `{}` is over its budget of ${usd:.4} across hosts: ${spent:.4} spent or reserved, and this request may cost up to ${ceiling:.4}",
+                        settings.name
+                    ),
+                    retry_after: Duration::from_secs(end.saturating_sub(now).max(1)),
+                });
             }
         }
         Ok(())
