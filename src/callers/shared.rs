@@ -80,6 +80,9 @@ redis.call('INCRBYFLOAT', KEYS[1], ARGV[2])
 redis.call('EXPIREAT', KEYS[1], ARGV[3])
 return 1";
 
+/// How long Redis is skipped after a failure.
+const BACKOFF: Duration = Duration::from_secs(1);
+
 /// One request's shared limits: what it asks of each.
 #[derive(Debug, Clone)]
 pub struct Ask<'a> {
@@ -124,6 +127,9 @@ pub struct SharedLimits {
     local: LocalShare,
     next_id: AtomicU64,
     last_warning: Mutex<Option<Instant>>,
+    /// After a failure Redis is not asked for a second: a hung Redis costs one timeout per
+    /// second, not one per request.
+    down_until: Mutex<Option<Instant>>,
 }
 
 impl SharedLimits {
@@ -136,6 +142,7 @@ impl SharedLimits {
             local: LocalShare::default(),
             next_id: AtomicU64::new(0),
             last_warning: Mutex::new(None),
+            down_until: Mutex::new(None),
         }
     }
 
@@ -153,6 +160,9 @@ impl SharedLimits {
     }
 
     async fn eval(&self, what: &str, script: &str, keys: &[String], args: &[String]) -> Option<String> {
+        if lock(&self.down_until).is_some_and(|t| Instant::now() < t) {
+            return None;
+        }
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(script).arg(keys.len()).arg(keys).arg(args);
         // Boxed: keeps the request future's type shallow (it nests in every front's future).
@@ -162,6 +172,7 @@ impl SharedLimits {
             Ok(redis::Value::Int(i)) => Some(i.to_string()),
             Ok(_) => None,
             Err(e) => {
+                *lock(&self.down_until) = Some(Instant::now() + BACKOFF);
                 self.warn(what, &e);
                 None
             }
@@ -279,35 +290,45 @@ impl SharedLimits {
     }
 
     /// Adds what this host counted while Redis was down to the shared counters (called by
-    /// the fleet's heartbeat once Redis answers). Returns how many entries were added.
+    /// the fleet's heartbeat once Redis answers): one pipeline, rate counts summed per minute
+    /// key. Returns how many entries were added.
     pub async fn reconcile(&self) -> usize {
+        *lock(&self.down_until) = None;
         let pending = self.local.drain();
-        let mut done = 0;
-        for (i, p) in pending.iter().enumerate() {
-            let cmd = match p {
+        if pending.is_empty() {
+            return 0;
+        }
+        let mut rates: HashMap<String, f64> = HashMap::new();
+        let mut spent: HashMap<(&str, u64, u64), f64> = HashMap::new();
+        for p in &pending {
+            match p {
                 Pending::Spent { caller, start, end, amount } => {
-                    let k = budget_keys(caller, *start);
-                    let mut c = redis::cmd("EVAL");
-                    c.arg(SETTLE).arg(3).arg(&k).arg("-").arg(amount.to_string()).arg(end + 86_400);
-                    c
+                    *spent.entry((caller, *start, *end)).or_default() += amount
                 }
                 Pending::Rate { caller, kind, amount, now_ms } => {
-                    let mut c = redis::cmd("INCRBYFLOAT");
-                    c.arg(rate_key(kind, caller, now_ms / 60_000)).arg(amount.to_string());
-                    c
+                    *rates.entry(rate_key(kind, caller, now_ms / 60_000)).or_default() += amount;
                 }
-            };
-            if self.link.query::<redis::Value>(&cmd).await.is_err() {
-                self.local.requeue(pending[i..].to_vec());
-                return done;
             }
-            done += 1;
         }
-        if done > 0 {
-            self.local.clear_budgets();
-            tracing::info!(entries = done, "shared limits: Redis is back; what this host counted meanwhile is added");
+        let mut pipe = redis::pipe();
+        for ((caller, start, end), amount) in &spent {
+            let k = budget_keys(caller, *start);
+            pipe.cmd("EVAL").arg(SETTLE).arg(3).arg(&k).arg("-").arg(amount.to_string()).arg(end + 86_400).ignore();
         }
-        done
+        for (key, amount) in &rates {
+            pipe.cmd("INCRBYFLOAT").arg(key).arg(amount.to_string()).ignore();
+            pipe.cmd("EXPIRE").arg(key).arg(130).ignore();
+        }
+        if self.link.query_pipe::<()>(&pipe).await.is_err() {
+            self.local.requeue(pending);
+            return 0;
+        }
+        self.local.clear_budgets();
+        tracing::info!(
+            entries = pending.len(),
+            "shared limits: Redis is back; what this host counted meanwhile is added"
+        );
+        pending.len()
     }
 }
 
