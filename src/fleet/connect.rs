@@ -23,6 +23,8 @@ pub enum ConnectError {
     Sentinel(String),
     #[error("no answer within {0} ms")]
     Timeout(u128),
+    #[error("not connecting again yet: the last attempt failed under a second ago")]
+    Backoff,
 }
 
 /// A Sentinel endpoint: the sentinels' addresses and the master's name.
@@ -160,7 +162,7 @@ impl Link {
         {
             let mut last = self.last_attempt.lock().unwrap_or_else(|p| p.into_inner());
             if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
-                return Err(ConnectError::Sentinel("not reconnecting yet (last attempt failed)".into()));
+                return Err(ConnectError::Backoff);
             }
             *last = Some(Instant::now());
         }
