@@ -125,6 +125,8 @@ pub struct SharedLimits {
     /// Each budget period's shared total when Redis last answered, for the share while down.
     known_totals: Mutex<HashMap<(String, u64), f64>>,
     local: LocalShare,
+    /// Reservation ids: this process's random prefix and a counter (unique across hosts).
+    id_prefix: String,
     next_id: AtomicU64,
     last_warning: Mutex<Option<Instant>>,
     /// After a failure Redis is not asked for a second: a hung Redis costs one timeout per
@@ -140,6 +142,7 @@ impl SharedLimits {
             hosts,
             known_totals: Mutex::default(),
             local: LocalShare::default(),
+            id_prefix: format!("{:016x}", rand::random::<u64>()),
             next_id: AtomicU64::new(0),
             last_warning: Mutex::new(None),
             down_until: Mutex::new(None),
@@ -184,7 +187,7 @@ impl SharedLimits {
     pub async fn admit(&self, ask: &Ask<'_>) -> Result<Option<Reservation>, Refusal> {
         let minute = ask.now_ms / 60_000;
         let gone = (ask.now_ms % 60_000) as f64 / 60_000.0;
-        let id = format!("{}-{}", std::process::id(), self.next_id.fetch_add(1, Ordering::Relaxed));
+        let id = format!("{}-{}", self.id_prefix, self.next_id.fetch_add(1, Ordering::Relaxed));
         let ((start, end), ceiling, limit) = ask.budget.unwrap_or(((0, 0), 0.0, 0.0));
         let [spent, held, exp] = budget_keys(ask.caller, start);
         let keys = [
