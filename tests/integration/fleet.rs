@@ -488,3 +488,42 @@ async fn rediss_with_a_client_certificate_and_an_acl_user_from_a_secret() {
     assert_eq!(vendor.calls(), 1);
     assert!(!a.log().contains("s3cret-pw"), "the password never shows in logs");
 }
+
+/// The shared limits against a real Redis, through the library: a reservation nobody settles
+/// (its host died mid-call) is released at its own TTL, and the rpm window refuses past its
+/// limit with a wait until there is room.
+#[tokio::test]
+async fn an_unsettled_reservation_is_released_at_its_own_ttl() {
+    use sidegate::callers::shared::{Ask, Refusal, SharedLimits};
+    let Some(redis) = FleetRedis::start(false).await else { return };
+    let settings = sidegate::config::RedisSettings::plain(&redis.url(), Duration::from_secs(1));
+    let link = Arc::new(sidegate::fleet::connect::Link::new(&settings));
+    let hosts = Arc::new(std::sync::atomic::AtomicU32::new(1));
+    let limits = SharedLimits::new(link, Duration::from_secs(1), hosts);
+    let now_ms = sidegate::api::ids::unix_ms();
+    let day = now_ms / 1000 / 86_400 * 86_400;
+    let spend = Ask { caller: "ttl", now_ms, rpm: None, tpm: None, budget: Some(((day, day + 86_400), 1.0, 1.0)) };
+    let held = limits.admit(&spend).await.unwrap();
+    assert!(held.is_some(), "the whole budget is reserved");
+    assert!(matches!(limits.admit(&spend).await, Err(Refusal::Budget(t)) if (t - 1.0).abs() < 1e-9));
+    // Never settled: the reservation's TTL gives the amount back (bounded wait, no timing).
+    let mut released = false;
+    for _ in 0..200 {
+        let ask = Ask { now_ms: sidegate::api::ids::unix_ms(), ..spend.clone() };
+        if limits.admit(&ask).await.is_ok() {
+            released = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(released, "the unsettled reservation still holds the budget");
+
+    let rate = Ask { caller: "rate", now_ms, rpm: Some(10.0), tpm: None, budget: None };
+    for i in 0..10 {
+        assert!(limits.admit(&rate).await.is_ok(), "request {i} of 10");
+    }
+    match limits.admit(&rate).await {
+        Err(Refusal::Rpm(wait)) => assert!((1.0..=60.0).contains(&wait), "{wait}"),
+        other => panic!("the 11th in a minute: {other:?}"),
+    }
+}
