@@ -527,3 +527,51 @@ async fn an_unsettled_reservation_is_released_at_its_own_ttl() {
         other => panic!("the 11th in a minute: {other:?}"),
     }
 }
+
+/// `redis+sentinel://`: the daemons ask a real sentinel (the same `redis-server` binary in
+/// sentinel mode) where the master is, and share the cache and the heartbeats through it.
+#[tokio::test]
+async fn a_sentinel_endpoint_names_the_master() {
+    let Some(redis) = FleetRedis::start(false).await else { return };
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let conf = redis.dir.path().join("sentinel.conf");
+    std::fs::write(
+        &conf,
+        format!("port {port}\nbind 127.0.0.1\nsentinel monitor fleetmaster 127.0.0.1 {} 1\n", redis.port),
+    )
+    .unwrap();
+    let child =
+        Command::new("redis-server").arg(&conf).arg("--sentinel").stdout(Stdio::null()).stderr(Stdio::null()).spawn();
+    let _sentinel = ChildGuard(child.expect("start redis-server --sentinel"));
+    for _ in 0..600 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let vendor = FakeVendor::start().await.unwrap();
+    let body = format!(
+        "[providers.fake]\nkind = \"openai-compatible\"\nbase_url = \"{}\"\n[models.e]\nprovider = \"fake\"\nmodel = \"echo\"\n\
+         [routes.cached]\ntargets = [\"e\"]\ncache = {{ ttl = \"10m\" }}\n\
+         [shared]\nredis = \"redis+sentinel://127.0.0.1:{port}/fleetmaster\"\nredis_timeout = \"1s\"\nheartbeat = \"200ms\"\n",
+        vendor.base_url()
+    );
+    let (a, b) = (Daemon::start("", &body).await, Daemon::start("", &body).await);
+    for d in [&a, &b] {
+        until("two hosts through the sentinel", d, |s| s["fleet"]["hosts"] == 2 && s["fleet"]["redis"] == "up").await;
+    }
+    let req = json!({"model": "cached", "messages": [{"role": "user", "content": "via sentinel"}]});
+    assert_eq!(a.native().await.call("chat", &req, &json!({})).await.unwrap().meta["cache"], "miss");
+    until("the redis write", &a, |s| s["cache"]["redis"]["writes"] == 1).await;
+    assert_eq!(b.native().await.call("chat", &req, &json!({})).await.unwrap().meta["cache"], "hit");
+    assert_eq!(vendor.calls(), 1);
+}
+
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
