@@ -14,6 +14,7 @@ mod common;
 mod dashboard;
 mod failover;
 mod fleet;
+mod fleet_limits;
 mod front_abuse;
 mod gemini;
 mod gemini_ingress;
