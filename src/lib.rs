@@ -10,7 +10,8 @@
 //!
 //! Around them: [`api`] (canonical OpenAI-shaped types), [`protocol`] (native frames),
 //! [`config`] (file -> checked snapshot), [`daemon`] (serve and drain), [`client`] (the
-//! native-protocol client used by the CLI, tests and benchmarks).
+//! native-protocol client used by the CLI, tests and benchmarks), [`fleet`] (what the hosts
+//! sharing one Redis tell each other).
 
 pub mod api;
 pub mod cache;
@@ -21,6 +22,7 @@ pub mod control;
 pub mod daemon;
 pub mod dashboard;
 pub mod eval;
+pub mod fleet;
 pub mod front;
 pub mod generate;
 pub mod prompts;

@@ -47,6 +47,13 @@ enum Cmd {
         /// Print the raw JSON.
         #[arg(long)]
         json: bool,
+        /// The whole fleet, read from the shared Redis the config names: hosts, their versions
+        /// and config versions, shared breakers and counters (no daemon needed).
+        #[arg(long)]
+        fleet: bool,
+        /// The config naming the shared Redis (with --fleet).
+        #[arg(long, requires = "fleet")]
+        config: Option<PathBuf>,
     },
     /// Ask the running daemon to reload its config now; prints the result or the errors.
     Reload {
@@ -69,6 +76,10 @@ enum Cmd {
         /// CSV for spreadsheets.
         #[arg(long)]
         csv: bool,
+        /// Every host's usage, from the shared Redis stream (`[shared] usage_stream = true`);
+        /// may also group by host.
+        #[arg(long)]
+        fleet: bool,
     },
     /// Compare experiment variants from the ledger: requests, errors, feedback, latency, cost.
     Experiments {
@@ -159,8 +170,16 @@ fn main() -> ExitCode {
             exit_code(runtime().block_on(sidegate::daemon::run(snapshot, origin)))
         }
         Cmd::Check { config, strict } => check(config, strict),
-        Cmd::Status { socket, json } => client_cmd(socket, |c| Box::pin(status(c, json))),
-        Cmd::Usage { config, since, by, json, csv } => usage(config, &since, &by, json, csv),
+        Cmd::Status { fleet: true, config, json, .. } => match load_config(config, Secrets::Read) {
+            Ok((snapshot, _)) => sidegate::fleet::cli::status(&snapshot, json),
+            Err(code) => code,
+        },
+        Cmd::Status { socket, json, .. } => client_cmd(socket, |c| Box::pin(status(c, json))),
+        Cmd::Usage { config, since, by, json, csv, fleet: true } => match load_config(config, Secrets::Read) {
+            Ok((snapshot, _)) => sidegate::fleet::cli::usage(&snapshot, &since, &by, json, csv),
+            Err(code) => code,
+        },
+        Cmd::Usage { config, since, by, json, csv, .. } => usage(config, &since, &by, json, csv),
         Cmd::Experiments { config, route, since, json } => experiments(config, route.as_deref(), &since, json),
         Cmd::Reload { socket } => client_cmd(socket, |c| Box::pin(reload(c))),
         Cmd::Chat { socket, model, no_stream, prompt } => {
@@ -367,6 +386,12 @@ async fn status(c: &Client, raw: bool) -> Result<(), ClientError> {
             println!("         writes failing: {e} (${:.4} unsettled, still counted by budgets)", l.unsettled_usd);
         }
     }
+    if let Some(f) = &s.fleet {
+        println!(
+            "fleet    host {} of {} live, redis {}; breaker signals {} sent, {} received; {} probes",
+            f.host, f.hosts, f.redis, f.signals_sent, f.signals_received, f.probes
+        );
+    }
     if !s.deployments.is_empty() {
         println!("deployments (since start):");
         println!(
@@ -378,6 +403,10 @@ async fn status(c: &Client, raw: bool) -> Result<(), ClientError> {
             let breaker = match d.open_for_ms {
                 Some(ms) => format!("open {:.1}s", ms as f64 / 1000.0),
                 None => d.breaker.clone(),
+            };
+            let breaker = match &d.opened_by {
+                Some(by) => format!("{breaker} (fleet: {by})"),
+                None => breaker,
             };
             println!(
                 "  {:<24} {:<10} {:>10} {:>10} {:>6.0}% {:>9} {:>9}",

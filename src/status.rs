@@ -25,6 +25,25 @@ pub struct Status {
     /// The usage ledger's writes: written, waiting after failures, dropped (None: no ledger).
     #[serde(default)]
     pub ledger: Option<crate::usage::ledger::LedgerReport>,
+    /// This host in its fleet (None: no `[shared] redis`).
+    #[serde(default)]
+    pub fleet: Option<FleetMember>,
+}
+
+/// This host as a member of a fleet sharing one Redis.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FleetMember {
+    pub host: String,
+    /// Live hosts as last counted (heartbeats); a shared limit's share while Redis is down.
+    pub hosts: u32,
+    /// `up` after the last heartbeat answered, `down` after it failed, `idle` before.
+    pub redis: String,
+    /// Breaker openings this host told the fleet, and openings it learned from other hosts.
+    pub signals_sent: u64,
+    pub signals_received: u64,
+    /// Probes this host was named to send for a fleet opening.
+    pub probes: u64,
+    pub usage_stream: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,6 +86,9 @@ pub struct DeploymentStatus {
     pub in_flight: u32,
     pub requests: u64,
     pub failures: u64,
+    /// The host whose breaker opened this one, when the fleet (not this host) opened it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

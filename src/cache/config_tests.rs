@@ -108,7 +108,7 @@ max_memory = "lots"
 max_disk = "10KB"
 
 [shared]
-redis = "rediss://example:6380"
+redis = "http://example:6380"
 
 [routes.a]
 targets = ["echo"]
@@ -125,7 +125,7 @@ cache = { tiers = [] }
     for want in [
         "cache.max_memory: `lots` is not a size",
         "cache.max_disk: must be at least 1MiB",
-        "shared.redis: unsupported scheme `rediss`",
+        "shared.redis: unsupported scheme `http`",
         "routes.a.cache.ttl: must be above 0",
         "routes.a.cache.tiers.1: unknown tier `ssd`",
         "routes.a.cache.tiers.2: tier `memory` is listed twice",
@@ -185,4 +185,71 @@ fn disk_tier_without_a_state_dir_is_an_error_only_when_named() {
     let named =
         load("[routes.a]\ntargets = [\"echo\"]\ncache = { tiers = [\"memory\", \"disk\"] }\n", &nowhere).unwrap_err();
     assert!(named.join("\n").contains("the disk tier needs a state directory"), "{named:?}");
+}
+
+#[test]
+fn fleet_keys_resolve_with_tls_files_and_an_acl_password_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n").unwrap();
+    let snap = load(
+        &format!(
+            r#"
+[shared]
+redis = "rediss://10.0.0.5:6380/0"
+redis_username = "sidegate"
+redis_password = {{ env = "SG_TEST_REDIS_PW" }}
+redis_ca_file = "{}"
+host = "web-1"
+heartbeat = "500ms"
+reservation_ttl = "2m"
+usage_stream = true
+"#,
+            ca.display()
+        ),
+        &env(&[("HOME", "/home/u"), ("SG_TEST_REDIS_PW", "pw-from-env")], 1000),
+    )
+    .unwrap();
+    let r = snap.shared.redis.as_ref().unwrap();
+    assert_eq!(
+        (r.username.as_deref(), r.password.as_ref().map(|p| p.expose())),
+        (Some("sidegate"), Some("pw-from-env"))
+    );
+    assert_eq!(r.tls.ca.as_deref(), Some(ca.as_path()));
+    assert!(!format!("{r:?}").contains("pw-from-env"), "the password is a secret: {r:?}");
+    let f = &snap.shared.fleet;
+    assert_eq!(
+        (f.host.as_str(), f.heartbeat, f.reservation_ttl),
+        ("web-1", Duration::from_millis(500), Duration::from_secs(120))
+    );
+    assert!(f.usage_stream && f.share_breakers);
+    let sentinel = load("[shared]\nredis = \"redis+sentinel://s1:26379,s2:26379/mymaster\"\n", &home()).unwrap();
+    assert!(sentinel.shared.redis.is_some());
+}
+
+#[test]
+fn fleet_mistakes_are_located_errors() {
+    let errs = load(
+        r#"
+[shared]
+redis = "redis://10.0.0.5:6379/0"
+redis_cert_file = "/nonexistent/client.pem"
+heartbeat = "10ms"
+host = "two words"
+"#,
+        &home(),
+    )
+    .unwrap_err();
+    let all = errs.join("\n");
+    for want in [
+        "shared.redis_ca_file: TLS files need a rediss:// URL",
+        "shared.redis_cert_file: a client certificate needs its key",
+        "shared.redis_cert_file: /nonexistent/client.pem is not a readable file",
+        "shared.heartbeat: must be between 100ms and 60s",
+        "shared.host: must be 1-128 characters without spaces",
+    ] {
+        assert!(all.contains(want), "missing `{want}` in:\n{all}");
+    }
+    let bad = load("[shared]\nredis = \"redis+sentinel://s1:26379\"\n", &home()).unwrap_err().join("\n");
+    assert!(bad.contains("shared.redis: redis+sentinel:// needs host:port"), "{bad}");
 }

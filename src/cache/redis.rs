@@ -3,18 +3,20 @@
 //!
 //! Redis must never fail or stall a request: every command has a short timeout, and after a
 //! failure the tier is skipped for a second (so a dead or hung Redis costs at most one timeout
-//! per second, not one per request). The `ConnectionManager` reconnects by itself. Failures
-//! are logged at most once a minute.
+//! per second, not one per request). The connection (`fleet::connect::Link`, the builder the
+//! shared limits and the fleet use too: TLS, ACL, Sentinel) reconnects by itself. Failures are
+//! logged at most once a minute.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 
 use super::entry::Entry;
 use super::key::CacheKey;
 use crate::config::RedisSettings;
+use crate::fleet::connect::Link;
 
 /// How long the tier is skipped after a failure.
 const BACKOFF: Duration = Duration::from_secs(1);
@@ -38,7 +40,7 @@ pub struct RedisTier {
     /// The URL with any password replaced, for status and logs.
     pub shown: String,
     timeout: Duration,
-    conn: tokio::sync::OnceCell<Option<ConnectionManager>>,
+    link: Link,
     down_until: Mutex<Option<Instant>>,
     last_warning: Mutex<Option<Instant>>,
     last_error: Mutex<Option<String>>,
@@ -54,7 +56,7 @@ impl RedisTier {
             shown: redact_url(&url),
             url,
             timeout: settings.timeout,
-            conn: tokio::sync::OnceCell::new(),
+            link: Link::new(settings),
             down_until: Mutex::new(None),
             last_warning: Mutex::new(None),
             last_error: Mutex::new(None),
@@ -65,7 +67,7 @@ impl RedisTier {
 
     /// Whether this tier was built for `settings` (a reload may point at another server).
     pub fn serves(&self, settings: &RedisSettings) -> bool {
-        self.url == settings.url.expose() && self.timeout == settings.timeout
+        self.link.settings().same_as(settings)
     }
 
     /// `up` or `down` after the last command, `idle` before the first.
@@ -136,32 +138,13 @@ impl RedisTier {
             self.stats.skipped.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        let conn = self
-            .conn
-            .get_or_init(|| async {
-                let client = match redis::Client::open(self.url.as_str()) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::warn!(redis = %self.shown, error = %redact(&e.to_string(), &self.url), "redis tier disabled: bad URL");
-                        return None;
-                    }
-                };
-                // Few, fast reconnect attempts: the tier's own backoff paces retries.
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(self.timeout))
-                    .set_response_timeout(Some(self.timeout))
-                    .set_number_of_retries(1)
-                    .set_max_delay(Duration::from_millis(200));
-                match ConnectionManager::new_lazy_with_config(client, config) {
-                    Ok(m) => Some(m),
-                    Err(e) => {
-                        tracing::warn!(redis = %self.shown, error = %redact(&e.to_string(), &self.url), "redis tier disabled");
-                        None
-                    }
-                }
-            })
-            .await;
-        conn.clone()
+        match self.link.get().await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                self.failed(&e.to_string(), false);
+                None
+            }
+        }
     }
 
     fn backing_off(&self) -> bool {
@@ -232,10 +215,7 @@ mod tests {
     /// Nothing listens on port 9: a lookup is a quick miss, and the tier then backs off.
     #[tokio::test]
     async fn an_unreachable_redis_is_a_quick_miss() {
-        let settings = RedisSettings {
-            url: crate::secret::Secret::new("redis://127.0.0.1:9/0"),
-            timeout: Duration::from_millis(200),
-        };
+        let settings = RedisSettings::plain("redis://127.0.0.1:9/0", Duration::from_millis(200));
         let t = RedisTier::new(&settings);
         let started = Instant::now();
         assert!(t.get(&CacheKey([7; 32])).await.is_none());

@@ -4,6 +4,7 @@
 
 pub mod identity;
 pub mod limits;
+mod local_share;
 pub mod prices;
 pub mod shared;
 

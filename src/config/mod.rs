@@ -37,7 +37,7 @@ pub use providers::{HttpSettings, MockSettings, Preset, ProviderKind, ProviderSe
 pub use responses::ResponsesSettings;
 pub use routes::{PromptCache, RouteSettings, Strategy, StreamRate, Timing};
 pub use server::{FrontLimits, ServerSettings, default_socket};
-pub use shared::{RedisSettings, SharedSettings};
+pub use shared::{FleetSettings, RedisSettings, SharedSettings, TlsFiles};
 pub use snapshot::{ConfigSource, Snapshot};
 
 /// Where the config comes from: `--config`, else `$SIDEGATE_CONFIG`, else the system path.

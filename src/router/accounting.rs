@@ -25,7 +25,9 @@ pub struct Accounting {
     pub ledger: Option<Ledger>,
     pub metrics: Metrics,
     /// Limits and budgets shared by every host (`[shared] redis`), on top of the local ones.
-    pub shared: Option<crate::callers::shared::SharedLimits>,
+    pub shared: Option<Arc<crate::callers::shared::SharedLimits>>,
+    /// This host's side of the fleet (status, the usage stream).
+    pub fleet: Option<Arc<crate::fleet::Fleet>>,
 }
 
 /// Per-request accounting state, carried by the request's log until it ends.
@@ -43,8 +45,8 @@ pub struct Account {
     sink: Option<Arc<Accounting>>,
     /// The budget reservation's ceiling (what the priciest candidate could cost).
     ceiling: Option<f64>,
-    /// A reservation held in Redis: (caller, period start), settled when the request ends.
-    shared_reservation: Option<(String, u64)>,
+    /// A reservation held in Redis (or this host's share), settled when the request ends.
+    shared_reservation: Option<crate::callers::shared::Reservation>,
 }
 
 impl Accounting {
@@ -111,44 +113,48 @@ impl Accounting {
     pub async fn admit_shared(&self, snap: &Snapshot, tokens: f64, log: &mut Tracked) -> Result<(), GatewayError> {
         use crate::api::ids::unix_now;
         use crate::callers::limits::period_start;
-        use crate::callers::shared::Verdict;
+        use crate::callers::shared::{Ask, Refusal};
         let (Some(shared), Some(settings)) =
             (&self.shared, snap.callers.by_name.get(&log.account.caller).filter(|_| log.account.configured))
         else {
             return Ok(());
         };
         let now = unix_now();
+        let budget = settings.budget.zip(log.account.ceiling).map(|((usd, period), ceiling)| {
+            let start = period_start(period, now);
+            ((start, crate::callers::limits::period_end(period, start)), ceiling, usd)
+        });
+        let ask = Ask {
+            caller: &settings.name,
+            now_ms: crate::api::ids::unix_ms(),
+            rpm: settings.rpm.map(f64::from),
+            tpm: settings.tpm.map(|t| (tokens, t as f64)),
+            budget,
+        };
         let rate = |kind: &str, which: CallerLimit, limit: f64, wait: f64| GatewayError::CallerLimited {
             limit: which,
             message: format!("caller `{}` is over its limit of {limit} {kind} (counted across hosts)", settings.name),
             retry_after: Duration::from_secs_f64(wait.max(1.0)),
         };
-        if let Some(rpm) = settings.rpm
-            && let Verdict::Over(wait) = shared.take(&settings.name, "rpm", 1.0, f64::from(rpm), now).await
-        {
-            return Err(rate("requests per minute", CallerLimit::Requests, f64::from(rpm), wait));
-        }
-        if let Some(tpm) = settings.tpm
-            && let Verdict::Over(wait) = shared.take(&settings.name, "tpm", tokens, tpm as f64, now).await
-        {
-            return Err(rate("tokens per minute", CallerLimit::Tokens, tpm as f64, wait));
-        }
-        if let (Some((usd, period)), Some(ceiling)) = (settings.budget, log.account.ceiling) {
-            let start = period_start(period, now);
-            let end = crate::callers::limits::period_end(period, start);
-            match shared.reserve(&settings.name, start, end, ceiling, usd).await {
-                Verdict::Ok => log.account.shared_reservation = Some((settings.name.clone(), start)),
-                Verdict::Over(spent) => {
-                    return Err(GatewayError::CallerLimited {
-                        limit: CallerLimit::Budget,
-                        message: format!(
-                            "caller `{}` is over its budget of ${usd:.4} across hosts: ${spent:.4} spent or reserved, and this request may cost up to ${ceiling:.4}",
-                            settings.name
-                        ),
-                        retry_after: Duration::from_secs(end.saturating_sub(now).max(1)),
-                    });
-                }
-                Verdict::Unavailable => {}
+        match shared.admit(&ask).await {
+            Ok(reservation) => log.account.shared_reservation = reservation,
+            Err(Refusal::Rpm(wait)) => {
+                return Err(rate("requests per minute", CallerLimit::Requests, ask.rpm.unwrap_or(0.0), wait));
+            }
+            Err(Refusal::Tpm(wait)) => {
+                let tpm = ask.tpm.map_or(0.0, |t| t.1);
+                return Err(rate("tokens per minute", CallerLimit::Tokens, tpm, wait));
+            }
+            Err(Refusal::Budget(spent)) => {
+                let ((_, end), ceiling, usd) = budget.unwrap_or(((0, 0), 0.0, 0.0));
+                return Err(GatewayError::CallerLimited {
+                    limit: CallerLimit::Budget,
+                    message: format!(
+                        "caller `{}` is over its budget of ${usd:.4} across hosts: ${spent:.4} spent or reserved, and this request may cost up to ${ceiling:.4}",
+                        settings.name
+                    ),
+                    retry_after: Duration::from_secs(end.saturating_sub(now).max(1)),
+                });
             }
         }
         Ok(())
@@ -205,24 +211,25 @@ pub fn settle(req: &mut Tracked, end: &End) {
     }
     settle_shared(&sink, &mut req.account, cost);
     count(&sink.metrics, req, end.status(), cost);
-    if let Some(ledger) = &sink.ledger {
-        ledger.record(ledger_row(req, end, cost));
+    let stream = sink.fleet.as_ref().and_then(|f| f.usage.as_ref());
+    if sink.ledger.is_some() || stream.is_some() {
+        let row = ledger_row(req, end, cost);
+        if let Some(s) = stream {
+            s.push(&row);
+        }
+        if let Some(ledger) = &sink.ledger {
+            ledger.record(row);
+        }
     }
 }
 
-/// Corrects the budget reserved in Redis from the ceiling to the real cost (in the
-/// background: the answer does not wait for Redis).
+/// Settles the budget reserved in Redis at the real cost (in the background: the answer does
+/// not wait for Redis).
 fn settle_shared(sink: &Arc<Accounting>, acct: &mut Account, cost: Option<f64>) {
-    if let (Some((caller, start)), Some(ceiling)) = (acct.shared_reservation.take(), acct.ceiling)
+    if let (Some(reservation), Some(shared)) = (acct.shared_reservation.take(), sink.shared.clone())
         && let Ok(rt) = tokio::runtime::Handle::try_current()
     {
-        let delta = cost.unwrap_or(0.0) - ceiling;
-        let sink = sink.clone();
-        rt.spawn(async move {
-            if let Some(shared) = &sink.shared {
-                shared.settle(&caller, start, delta).await;
-            }
-        });
+        rt.spawn(async move { shared.settle(reservation, cost.unwrap_or(0.0)).await });
     }
 }
 

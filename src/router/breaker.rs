@@ -89,6 +89,27 @@ impl Breaker {
         }
     }
 
+    /// The fleet named this host to probe a deployment another host's breaker opened: a closed
+    /// breaker lets this one call through as a probe (an open one of its own still rules).
+    pub fn begin_probe(&mut self, now: Instant) -> Admit {
+        match self.state {
+            State::Closed => {
+                self.state = State::HalfOpen { probing: true };
+                Admit::Probe
+            }
+            _ => self.admit(now),
+        }
+    }
+
+    /// Whether the next admit would send a probe (the opening is over, no probe out).
+    pub fn due_for_probe(&self, now: Instant) -> bool {
+        match self.state {
+            State::Open { until } => now >= until,
+            State::HalfOpen { probing } => !probing,
+            State::Closed => false,
+        }
+    }
+
     /// Records a call admitted with `Yes` or `Probe`.
     pub fn record(&mut self, now: Instant, outcome: Outcome, probe: bool) {
         if outcome != Outcome::Neutral {
@@ -274,6 +295,19 @@ mod tests {
         b.record(later, Outcome::Success, false);
         assert_eq!(b.window(later), (2, 0));
         assert_eq!(b.admit(later), Admit::Yes);
+    }
+
+    #[test]
+    fn a_fleet_probe_goes_through_a_closed_breaker_once() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(cfg());
+        assert_eq!(b.begin_probe(t0), Admit::Probe);
+        assert_eq!(b.admit(t0), Admit::No(None), "the probe is out");
+        b.record(t0, Outcome::Failure, true);
+        assert!(matches!(b.admit(t0), Admit::No(Some(_))), "a failed fleet probe opens it here");
+        assert!(matches!(b.begin_probe(t0), Admit::No(Some(_))), "its own opening still rules");
+        assert!(!b.due_for_probe(t0));
+        assert!(b.due_for_probe(t0 + Duration::from_secs(5)), "after the doubled backoff");
     }
 
     #[test]

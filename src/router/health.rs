@@ -2,6 +2,11 @@
 //! estimates, client-side limits (concurrency, requests and tokens per minute), and counters
 //! for `status`. Kept outside the config snapshot, keyed by the deployment's fingerprint, so a
 //! reload that does not change a deployment keeps all of it.
+//!
+//! In a fleet (`crate::fleet`), a breaker that opens here is told to the other hosts through a
+//! [`BreakerSignal`] (a channel send: no Redis round trip on the request path), and an opening
+//! another host told us is kept beside the local breaker ([`FleetOpen`]): the deployment is
+//! skipped until it ends, then one host of the fleet sends the probe.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +18,10 @@ use crate::config::ModelSettings;
 use crate::providers::ProviderError;
 use crate::status::DeploymentStatus;
 use crate::token_bucket::Bucket;
+use fleet::fleet_key;
+pub use fleet::{BreakerSignal, FleetOpen};
+
+mod fleet;
 
 /// Weight of the newest sample in the moving latency estimates.
 const EWMA_ALPHA: f64 = 0.3;
@@ -21,11 +30,19 @@ const EWMA_ALPHA: f64 = 0.3;
 pub struct Health {
     cfg: BreakerConfig,
     deployments: Mutex<HashMap<String, Arc<DeploymentState>>>,
+    signal: Option<Arc<dyn BreakerSignal>>,
+    /// Fleet openings of deployments this host has not used yet (by fleet key).
+    pending_fleet: Mutex<HashMap<String, FleetOpen>>,
 }
 
 impl Health {
     pub fn new(cfg: BreakerConfig) -> Self {
-        Health { cfg, deployments: Mutex::default() }
+        Health { cfg, ..Health::default() }
+    }
+
+    /// Health whose breakers tell `signal` when they open and close.
+    pub fn with_signal(cfg: BreakerConfig, signal: Option<Arc<dyn BreakerSignal>>) -> Self {
+        Health { cfg, signal, ..Health::default() }
     }
 
     /// The state of `m`, created on first use.
@@ -35,7 +52,10 @@ impl Health {
         if let Some(s) = map.get(key) {
             return s.clone();
         }
-        let s = Arc::new(DeploymentState::new(m, self.cfg));
+        let s = Arc::new(DeploymentState::new(m, self.cfg, self.signal.clone()));
+        if let Some(f) = lock(&self.pending_fleet).remove(&s.fleet_key) {
+            lock(&s.inner).fleet = Some(f);
+        }
         map.insert(key.to_owned(), s.clone());
         s
     }
@@ -61,6 +81,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct DeploymentState {
     pub name: String,
     pub provider: String,
+    /// The deployment's name in the fleet: a hash of its fingerprint (same config, same key).
+    pub fleet_key: String,
+    signal: Option<Arc<dyn BreakerSignal>>,
     max_concurrent: Option<u32>,
     inner: Mutex<Inner>,
     requests: AtomicU64,
@@ -77,6 +100,8 @@ struct Inner {
     ttft_ms: Option<f64>,
     /// The error of the last account failure (what a request held back by it is told).
     account_error: Option<ProviderError>,
+    /// Opened by another host of the fleet.
+    fleet: Option<FleetOpen>,
 }
 
 /// Why a deployment cannot take a call right now.
@@ -117,11 +142,13 @@ impl NotNowReason {
 }
 
 impl DeploymentState {
-    fn new(m: &ModelSettings, cfg: BreakerConfig) -> Self {
+    fn new(m: &ModelSettings, cfg: BreakerConfig, signal: Option<Arc<dyn BreakerSignal>>) -> Self {
         let now = Instant::now();
         DeploymentState {
             name: m.name.clone(),
             provider: m.provider.name.clone(),
+            fleet_key: fleet_key(m.fingerprint()),
+            signal,
             max_concurrent: m.limits.max_concurrent,
             inner: Mutex::new(Inner {
                 breaker: Breaker::new(cfg),
@@ -131,6 +158,7 @@ impl DeploymentState {
                 latency_ms: None,
                 ttft_ms: None,
                 account_error: None,
+                fleet: None,
             }),
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
@@ -152,7 +180,9 @@ impl DeploymentState {
         if !wait.is_zero() {
             return Err(NotNow { until: Some(now + wait), reason: NotNowReason::RateLimit });
         }
-        let probe = match g.breaker.admit(now) {
+        let fleet_probe = self.fleet_gate(&mut g, now)?;
+        let admitted = if fleet_probe { g.breaker.begin_probe(now) } else { g.breaker.admit(now) };
+        let probe = match admitted {
             Admit::Yes => false,
             Admit::Probe => true,
             Admit::No(until) => {
@@ -201,7 +231,11 @@ impl DeploymentState {
 
     fn report(&self, now: Instant) -> DeploymentStatus {
         let g = lock(&self.inner);
-        let (state, until) = g.breaker.describe();
+        let (mut state, mut until) = g.breaker.describe();
+        let opened_by = g.fleet.as_ref().filter(|f| state == "closed" && !f.by.is_empty()).map(|f| {
+            (state, until) = if now < f.until { ("open", Some(f.until)) } else { ("half_open", None) };
+            f.by.clone()
+        });
         let (ok, failed) = g.breaker.window(now);
         let total = ok + failed;
         DeploymentStatus {
@@ -215,6 +249,7 @@ impl DeploymentState {
             in_flight: g.in_flight,
             requests: self.requests.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
+            opened_by,
         }
     }
 }
@@ -245,7 +280,10 @@ impl Ticket {
             // After a committed stream: a later break is still a failure of the deployment.
             if outcome == Outcome::Failure {
                 self.state.failures.fetch_add(1, Ordering::Relaxed);
-                lock(&self.state.inner).breaker.record(Instant::now(), Outcome::Failure, false);
+                let mut g = lock(&self.state.inner);
+                let (before, now) = (g.breaker.describe().0, Instant::now());
+                g.breaker.record(now, Outcome::Failure, false);
+                self.state.signal_change(&mut g, before, outcome, now);
             }
             return;
         }
@@ -254,7 +292,9 @@ impl Ticket {
             self.state.failures.fetch_add(1, Ordering::Relaxed);
         }
         let mut g = lock(&self.state.inner);
-        g.breaker.record(Instant::now(), outcome, self.probe);
+        let (before, now) = (g.breaker.describe().0, Instant::now());
+        g.breaker.record(now, outcome, self.probe);
+        self.state.signal_change(&mut g, before, outcome, now);
         let ewma = |old: Option<f64>, new: f64| Some(old.map_or(new, |o| o + EWMA_ALPHA * (new - o)));
         match measured {
             Some(Measured::Whole(d)) => g.latency_ms = ewma(g.latency_ms, d.as_secs_f64() * 1000.0),

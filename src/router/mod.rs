@@ -171,13 +171,24 @@ pub struct Gateway {
 impl Gateway {
     /// A gateway over `live`; `ledger` records usage (None: no state directory, or disabled).
     pub fn new(live: Live, ledger: Option<crate::usage::Ledger>) -> Self {
+        let shared = &live.snapshot.shared;
+        let fleet = shared.redis.as_ref().map(|r| crate::fleet::Fleet::new(r, &shared.fleet));
+        let health =
+            Arc::new(health::Health::with_signal(live.snapshot.breaker, fleet.as_ref().and_then(|f| f.signal())));
+        if let Some(f) = &fleet {
+            f.note_config(&live.snapshot.version);
+            if tokio::runtime::Handle::try_current().is_ok() {
+                f.start(health.clone());
+            }
+        }
         Gateway {
             accounting: Arc::new(accounting::Accounting {
                 ledger,
-                shared: live.snapshot.shared.redis.as_ref().map(crate::callers::shared::SharedLimits::new),
+                shared: fleet.as_ref().map(|f| f.limits.clone()),
+                fleet,
                 ..Default::default()
             }),
-            health: Arc::new(health::Health::new(live.snapshot.breaker)),
+            health,
             cache: Arc::new(crate::cache::Cache::new(&live.snapshot)),
             live: ArcSwap::from_pointee(live),
             stats: Arc::default(),
@@ -200,6 +211,9 @@ impl Gateway {
     pub fn swap(&self, live: Live) {
         let keep: std::collections::HashSet<String> =
             live.snapshot.models.values().map(|m| m.fingerprint().to_owned()).collect();
+        if let Some(f) = &self.accounting.fleet {
+            f.note_config(&live.snapshot.version);
+        }
         self.live.store(Arc::new(live));
         self.loaded_at.store(unix_now(), Ordering::Relaxed);
         // Ad-hoc `provider/model` deployments have no config entry; keep theirs too.
@@ -383,6 +397,7 @@ impl Gateway {
             routes: snap.routes.keys().cloned().collect(),
             responses: self.responses.report(),
             ledger: self.accounting.ledger.as_ref().map(crate::usage::Ledger::report),
+            fleet: self.accounting.fleet.as_ref().map(|f| f.report()),
         }
     }
 }

@@ -15,6 +15,8 @@ mod dashboard;
 mod eval;
 mod experiments;
 mod failover;
+mod fleet;
+mod fleet_limits;
 mod front_abuse;
 mod gemini;
 mod gemini_ingress;
