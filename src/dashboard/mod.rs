@@ -1,9 +1,11 @@
 //! The local dashboard's content: the page, its script and style (embedded in the binary: no
-//! external asset, no CDN) and the JSON it draws (`GET /ui/data`: the daemon's status plus
-//! the last hour per minute from [`crate::usage::history`]). The HTTP front serves them
+//! external asset, no CDN) and the JSON it draws (`GET /ui/data`: the daemon's status, the
+//! last hour per minute from [`crate::usage::history`] and the newest eval runs from
+//! [`evals`]). The HTTP front serves them
 //! (`front::http::ui`); [`proxy`] is `sidegate dashboard`, which serves them on a loopback
 //! port from the Unix socket.
 
+pub mod evals;
 pub mod proxy;
 
 use serde_json::{Value, json};
@@ -37,6 +39,7 @@ pub fn data(gateway: &Gateway) -> Value {
         "now": crate::api::ids::unix_now(),
         "status": gateway.status(),
         "history": gateway.accounting.metrics.history.view(minute),
+        "evals": evals::recent(gateway.current().snapshot.server.state_dir.as_deref()),
     })
 }
 

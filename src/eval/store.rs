@@ -106,6 +106,25 @@ impl Store {
         Ok(Store { conn: Mutex::new(conn), path: path.to_path_buf() })
     }
 
+    /// Opens an existing store for reading only (the dashboard): never creates the file or
+    /// its tables, never writes.
+    pub fn open_read_only(path: &Path) -> Result<Store, EvalError> {
+        let err = |source| EvalError::Store { path: path.display().to_string(), source };
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(1)).map_err(err)?;
+        Ok(Store { conn: Mutex::new(conn), path: path.to_path_buf() })
+    }
+
+    /// The ids of the `n` newest runs, newest first.
+    pub fn recent_runs(&self, n: usize) -> Result<Vec<i64>, EvalError> {
+        self.with(|c| {
+            let mut q = c.prepare("SELECT id FROM runs ORDER BY id DESC LIMIT ?1")?;
+            let ids = q.query_map(params![n as i64], |r| r.get(0))?.collect::<rusqlite::Result<Vec<i64>>>()?;
+            Ok(ids)
+        })
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, EvalError> {
         let mut c = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut c).map_err(|source| EvalError::Store { path: self.path.display().to_string(), source })

@@ -100,7 +100,27 @@ keys = ["${ALICE}"]
 
 [callers.bob]
 keys = ["${BOB}"]
+
+# the test's own \`sidegate eval --in-process\` (a peer of this uid)
+[callers.evaluator]
+uid = ${process.getuid()}
 `;
+}
+
+/** An eval of two variants over two items, one the fake vendor's echo passes and one it fails. */
+function writeEval(dir) {
+  writeFileSync(path.join(dir, "cases.jsonl"), [
+    { messages: [{ role: "user", content: "hello there" }], expect: "hello" },
+    { messages: [{ role: "user", content: "goodbye" }], expect: "<b>never</b>" },
+  ].map((c) => JSON.stringify(c)).join("\n") + "\n");
+  writeFileSync(path.join(dir, "eval.toml"), 'dataset = "cases.jsonl"\nvariants = ["fake-echo", "fast"]\n[[scorers]]\nkind = "contains"\n');
+}
+
+function runEval(dir) {
+  const child = start(SIDEGATE_BIN, ["eval", "--in-process", "--config", path.join(dir, "sidegate.toml"), path.join(dir, "eval.toml")]);
+  return new Promise((resolve, reject) => {
+    child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`sidegate eval exited ${code}: ${child.output}`))));
+  });
 }
 
 describe("the /ui dashboard in Chromium", { skip: skipReason(), timeout: 180000 }, () => {
@@ -130,6 +150,9 @@ describe("the /ui dashboard in Chromium", { skip: skipReason(), timeout: 180000 
     for (let i = 0; i < 4; i++) await chat(ALICE, "fast");
     await chat(BOB, "failover");
     await chat(BOB, "failover", true);
+    // an eval run the page lists (in its own process: the daemon's counts above stay as sent)
+    writeEval(dir);
+    await runEval(dir);
     // a reload that fails: the page lists its errors
     writeFileSync(path.join(dir, "sidegate.toml"), config(dir, port, addr, "not_a_key = 1"));
     await until("the failed reload", async () => (await data()).status.config.last_reload?.result === "failed");
@@ -204,6 +227,31 @@ describe("the /ui dashboard in Chromium", { skip: skipReason(), timeout: 180000 
     mkdirSync(path.dirname(SHOT), { recursive: true });
     await page.screenshot({ path: SHOT, fullPage: true });
     assert.ok(readFileSync(SHOT).length > 10000, "a screenshot with something on it");
+  });
+
+  test("the evaluations panel lists the run and opens its report", async () => {
+    const page = await context.newPage();
+    const errors = [];
+    page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.goto(`${base}/ui?key=${ALICE}`);
+    await page.waitForSelector("#evals tr[data-run]", { timeout: WAIT_MS });
+    const cell = (sel) => page.locator(sel).first().textContent();
+    assert.equal(await page.locator("#evals tbody tr").count(), 2, "one row per variant");
+    for (const v of ["fake-echo", "fast"]) {
+      assert.equal(await cell(`#evals tr[data-variant="${v}"] td.items`), "2", v);
+      assert.equal(await cell(`#evals tr[data-variant="${v}"] td.score`), "0.500", v);
+      assert.equal(await cell(`#evals tr[data-variant="${v}"] td.pass`), "50%", v);
+    }
+    assert.equal(await cell('#evals tr[data-variant="fake-echo"] td.status'), "done");
+    await page.locator("#evals a").first().click();
+    await page.waitForSelector("svg circle", { timeout: WAIT_MS });
+    assert.equal(await page.locator("svg circle").count(), 2, "one point per variant in the score/cost chart");
+    assert.ok((await page.textContent("body")).includes("<b>never</b>"), "dataset text shown as text");
+    // the report's inline filter runs under the page's nonce policy
+    await page.locator("#only-diff").check();
+    assert.deepEqual(errors, [], "no script errors or policy violations");
+    await page.screenshot({ path: path.join(path.dirname(SHOT), "dashboard-eval.png"), fullPage: true });
   });
 
   test("without a key the page is refused, as the API is", async () => {

@@ -162,6 +162,25 @@
     $("cache").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", { id: "cache-" + k.replace(" ", "-") }, v)]));
   }
 
+  // The newest `sidegate eval` runs, one row per variant; the run's number opens its report.
+  function evals(e) {
+    const rows = [];
+    for (const run of e.runs) {
+      const file = String(run.file).split("/").pop();
+      run.variants.forEach((v, i) => rows.push(el("tr", { "data-run": run.run, "data-variant": v.name },
+        el("td", {}, i ? "" : el("a", { href: `/ui/eval/${run.run}${location.search}` }, "#" + run.run)),
+        el("td", { title: run.file }, i ? "" : file), el("td", { class: "status" }, i ? "" : run.status),
+        el("td", {}, v.name), el("td", { class: "num items" }, v.items),
+        el("td", { class: "num score" }, v.score_mean == null ? "-" : v.score_mean.toFixed(3)),
+        el("td", { class: "num pass" }, v.pass_rate == null ? "-" : (v.pass_rate * 100).toFixed(0) + "%"),
+        el("td", { class: "num" }, ms(v.latency_p50_ms)), el("td", { class: "num" }, ms(v.latency_p95_ms)),
+        el("td", { class: "num cost" }, usd(v.cost_usd || 0)))));
+    }
+    $("evals").tBodies[0].replaceChildren(...rows);
+    $("evals-note").textContent = e.error ? "cannot read the eval store: " + e.error
+      : e.runs.length ? "" : "no `sidegate eval` run yet" + (e.store ? ` (${e.store})` : " (no state directory)");
+  }
+
   function render(d) {
     const st = d.status, h = d.history;
     $("version").textContent = `${st.version}, pid ${st.pid}`;
@@ -171,6 +190,7 @@
     deployments(st, h);
     callers(h);
     cache(st.cache);
+    evals(d.evals);
     const f = h.first_minute;
     chart($("chart-caller-requests"), pick(h.callers, "requests"), f, false);
     chart($("chart-caller-cost"), pick(h.callers, "cost_usd"), f, true);

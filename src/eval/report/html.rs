@@ -30,11 +30,18 @@ th{background:#f3f3f3}td.pass{background:#e8f6e8}td.fail{background:#fbe9e9}pre{
 const PALETTE: [&str; 8] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
 
 pub fn html(r: &Report) -> String {
+    page(r, None)
+}
+
+/// The report; with `nonce`, its inline style and script carry it, for a page served under a
+/// `Content-Security-Policy` that allows only them (the dashboard's `/ui/eval/RUN`).
+pub fn page(r: &Report, nonce: Option<&str>) -> String {
     let mut out = String::new();
+    let nonce = nonce.map(|n| format!(" nonce=\"{}\"", escape(n))).unwrap_or_default();
     let title = format!("sidegate eval run {}", r.run.id);
     let _ = write!(
         out,
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{}</title><style>{CSS}</style></head><body>",
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{}</title><style{nonce}>{CSS}</style></head><body>",
         escape(&title)
     );
     let _ = write!(
@@ -52,7 +59,8 @@ pub fn html(r: &Report) -> String {
     boxes(&mut out, &r.variants);
     out.push_str("</div>");
     items(&mut out, r);
-    out.push_str("<script>document.getElementById('only-diff').addEventListener('change',function(e){document.querySelectorAll('#items tbody tr').forEach(function(tr){tr.hidden=e.target.checked&&tr.dataset.same==='1';});});</script>");
+    let _ = write!(out, "<script{nonce}>");
+    out.push_str("document.getElementById('only-diff').addEventListener('change',function(e){document.querySelectorAll('#items tbody tr').forEach(function(tr){tr.hidden=e.target.checked&&tr.dataset.same==='1';});});</script>");
     out.push_str("</body></html>\n");
     out
 }

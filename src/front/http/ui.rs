@@ -34,12 +34,17 @@ pub fn serve(parts: &Parts, path: &str, cx: &Ctx, cred: &Credential) -> Result<R
         return Ok(static_response(asset.content_type, asset.text));
     }
     let (page, data) = (sub.is_empty(), sub == "/data");
-    if !page && !data {
+    let eval_run = sub.strip_prefix("/eval/").map(|id| id.parse::<i64>());
+    if !page && !data && eval_run.is_none() {
         return Err(GatewayError::NoSuchEndpoint { method: "GET".into(), path: parts.uri.path().into() });
     }
     let credential = call_options(parts, cred, String::new(), Dialect::OpenAiChat).credential;
     identify(&credential, &cx.gateway.current().snapshot.callers)
         .map_err(|message| GatewayError::CallerRefused { refusal: Refusal::UnknownCaller, message })?;
+    if let Some(id) = eval_run {
+        let id = id.map_err(|_| GatewayError::invalid("an eval run is named by its number: /ui/eval/RUN", None))?;
+        return eval_report(cx, id);
+    }
     if page {
         return Ok(static_response("text/html; charset=utf-8", crate::dashboard::PAGE));
     }
@@ -47,6 +52,29 @@ pub fn serve(parts: &Parts, path: &str, cx: &Ctx, cred: &Credential) -> Result<R
     let mut r = Response::new(Body::full(body));
     r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
+}
+
+/// `GET /ui/eval/RUN`: a stored eval run's HTML report. Its inline style and script carry a
+/// fresh nonce, and the policy allows those and nothing else.
+fn eval_report(cx: &Ctx, id: i64) -> Result<Response<Body>, GatewayError> {
+    let nonce = format!("{:032x}", rand::random::<u128>());
+    let state_dir = cx.gateway.current().snapshot.server.state_dir.clone();
+    let html = crate::dashboard::evals::page(state_dir.as_deref(), id, &nonce)
+        .map_err(|message| GatewayError::invalid(message, None))?;
+    let csp = format!(
+        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; img-src data:; \
+         base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    );
+    let mut r = Response::new(Body::full(html));
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert("content-security-policy", v);
+    }
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(r)
 }
 
