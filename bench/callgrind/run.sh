@@ -5,7 +5,8 @@
 #
 # Usage: bench/callgrind/run.sh [--before PATH] [--runs N] [--only SUBSTRING] [--keep DIR]
 #   --before PATH   also measure another sidegate binary (an older build), in the same run
-#   --runs N        repetitions per row (median shown; default 1: the counts vary by well under 1%)
+#   --runs N        repetitions per row (median shown; default 1). Single runs of a mock row vary by
+#                   1-2k instructions; a vendor row can stray by ~10% once: use 3 for figures to keep
 #   --only S        only the rows whose label contains S (e.g. "stream", "cache", "tcp")
 #   --after PATH    measure this binary instead of target/release/sidegate (still built first)
 #   --keep DIR      keep each row's callgrind profile of the larger run in DIR (for
