@@ -90,7 +90,7 @@ impl Http {
     /// POSTs a JSON body; a non-2xx answer becomes the error `on_error` classifies.
     pub async fn post(
         &self,
-        url: &str,
+        url: impl reqwest::IntoUrl,
         body: Vec<u8>,
         on_error: ErrorParser,
     ) -> Result<reqwest::Response, ProviderError> {
@@ -101,7 +101,7 @@ impl Http {
     /// the account's; a header that is not valid HTTP is a request error.
     pub async fn post_with(
         &self,
-        url: &str,
+        url: impl reqwest::IntoUrl,
         body: Vec<u8>,
         headers: &[(String, String)],
         on_error: ErrorParser,

@@ -26,14 +26,14 @@ pub fn error_response(dialect: Dialect, e: &GatewayError) -> Response<Body> {
     let h = r.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if let Some(secs) = e.retry_after_secs() {
-        h.insert("retry-after", HeaderValue::from(secs));
+        h.insert(super::names::RETRY_AFTER, HeaderValue::from(secs));
     }
-    h.insert("x-sidegate-attempts", HeaderValue::from(e.attempts().len() as u64));
+    h.insert(super::names::X_SIDEGATE_ATTEMPTS, HeaderValue::from(e.attempts().len() as u64));
     let log = crate::router::meta::attempt_header(e.attempts());
     if !log.is_empty()
         && let Ok(v) = HeaderValue::from_str(&log)
     {
-        h.insert("x-sidegate-attempt-log", v);
+        h.insert(super::names::X_SIDEGATE_ATTEMPT_LOG, v);
     }
     r
 }

@@ -11,6 +11,7 @@ mod error;
 mod gemini;
 mod inbound;
 mod messages;
+mod names;
 mod openai;
 mod request;
 mod response;
@@ -100,9 +101,9 @@ async fn handle(mut req: Request<Incoming>, cx: &Ctx, cred: &Credential) -> Resp
     if let Some(v) = header {
         if dialect == Dialect::AnthropicMessages {
             // The Anthropic SDKs name this header's id in their errors.
-            r.headers_mut().insert("request-id", v.clone());
+            r.headers_mut().insert(names::REQUEST_ID, v.clone());
         }
-        r.headers_mut().insert("x-sidegate-request-id", v);
+        r.headers_mut().insert(names::X_SIDEGATE_REQUEST_ID, v);
     }
     hold.keep_for(&mut r);
     r

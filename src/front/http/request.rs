@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use hyper::Request;
 use hyper::body::Incoming;
+use hyper::header::HeaderName;
 use hyper::http::request::Parts;
 
 use serde::de::{DeserializeOwned, IgnoredAny};
@@ -57,14 +58,14 @@ pub fn json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, GatewayError>
 }
 
 /// One request header as text, if present and visible ASCII.
-pub fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+pub fn header(parts: &Parts, name: impl hyper::header::AsHeaderName) -> Option<&str> {
     parts.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// The key a TCP caller presents, in whichever way its SDK sends one: `Authorization:
 /// Bearer` (OpenAI), `x-api-key` (Anthropic), `x-goog-api-key` or `?key=` (Gemini).
 fn presented_key(parts: &Parts) -> Option<String> {
-    let bearer = header(parts, "authorization").and_then(|a| a.strip_prefix("Bearer "));
+    let bearer = header(parts, hyper::header::AUTHORIZATION).and_then(|a| a.strip_prefix("Bearer "));
     let key = bearer.or_else(|| header(parts, "x-api-key")).or_else(|| header(parts, "x-goog-api-key"));
     match key {
         Some(k) => Some(k.trim().to_string()),
@@ -108,7 +109,8 @@ pub fn percent_decode(s: &str) -> String {
 /// The per-call options of a request of `dialect`. `cred` is the connection's credential:
 /// the peer's on the Unix socket (a header cannot change it); on TCP, the key presented.
 pub fn call_options(parts: &Parts, cred: &Credential, request_id: String, dialect: Dialect) -> CallOptions {
-    let h = |name: &str| header(parts, name).map(str::to_string);
+    use super::names::*;
+    let h = |name: HeaderName| header(parts, name).map(str::to_string);
     let credential = match cred {
         Credential::Anonymous => match presented_key(parts) {
             Some(key) => Credential::Bearer(key),
@@ -118,25 +120,24 @@ pub fn call_options(parts: &Parts, cred: &Credential, request_id: String, dialec
     };
     CallOptions {
         credential,
-        route: h("x-sidegate-route"),
-        timeout: h("x-sidegate-timeout-ms").and_then(|v| v.parse::<u64>().ok()).map(Duration::from_millis),
-        label: h("x-sidegate-label"),
-        regions: h("x-sidegate-regions")
+        route: h(X_SIDEGATE_ROUTE),
+        timeout: h(X_SIDEGATE_TIMEOUT_MS).and_then(|v| v.parse::<u64>().ok()).map(Duration::from_millis),
+        label: h(X_SIDEGATE_LABEL),
+        regions: h(X_SIDEGATE_REGIONS)
             .map(|v| v.split(',').map(|r| r.trim().to_string()).filter(|r| !r.is_empty()).collect()),
         cache: {
             // Every `cache-control` line counts: `no-store` anywhere wins over `no-cache`.
-            let all: Vec<&str> =
-                parts.headers.get_all("cache-control").iter().filter_map(|v| v.to_str().ok()).collect();
+            let all: Vec<&str> = parts.headers.get_all(CACHE_CONTROL).iter().filter_map(|v| v.to_str().ok()).collect();
             crate::front::cache_directive::from_cache_control(&all.join(","))
         },
         request_id,
         dialect,
-        episode: h("x-sidegate-episode"),
+        episode: h(X_SIDEGATE_EPISODE),
         // The body's `prompt` joins it in each endpoint (`with_body_prompt`).
         prompt: crate::front::prompt_option::read(
             None,
-            header(parts, "x-sidegate-prompt"),
-            header(parts, "x-sidegate-prompt-variables"),
+            header(parts, super::names::X_SIDEGATE_PROMPT),
+            header(parts, super::names::X_SIDEGATE_PROMPT_VARIABLES),
         ),
     }
 }
@@ -147,8 +148,8 @@ pub fn with_body_prompt(opts: &mut CallOptions, parts: &Parts, body_prompt: Opti
     if body_prompt.is_some() {
         opts.prompt = crate::front::prompt_option::read(
             body_prompt,
-            header(parts, "x-sidegate-prompt"),
-            header(parts, "x-sidegate-prompt-variables"),
+            header(parts, super::names::X_SIDEGATE_PROMPT),
+            header(parts, super::names::X_SIDEGATE_PROMPT_VARIABLES),
         );
     }
 }

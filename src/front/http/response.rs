@@ -3,10 +3,11 @@
 
 use bytes::Bytes;
 use futures_util::Stream;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use super::Body;
+use super::names::*;
 use crate::router::{Meta, TokenCount};
 
 /// A JSON body (already encoded) with `status` and, for a routed answer, its meta headers.
@@ -29,7 +30,7 @@ pub fn sse_response(events: impl Stream<Item = Bytes> + Send + 'static, meta: &M
     let mut r = Response::new(Body::Stream(Box::pin(events)));
     let h = r.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    h.insert("cache-control", HeaderValue::from_static("no-cache"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     meta_headers(&mut r, meta);
     r
 }
@@ -42,33 +43,33 @@ pub fn count_response(count: TokenCount, estimate: impl FnOnce(u64) -> serde_jso
         TokenCount::Vendor { body, deployment } => {
             let mut r = json_bytes(StatusCode::OK, body, None);
             if let Ok(v) = HeaderValue::from_str(&deployment) {
-                r.headers_mut().insert("x-sidegate-model", v);
+                r.headers_mut().insert(X_SIDEGATE_MODEL, v);
             }
             (r, "vendor")
         }
         TokenCount::Estimate(n) => (json_response(StatusCode::OK, &estimate(n), None), "estimate"),
     };
-    r.headers_mut().insert("x-sidegate-count", HeaderValue::from_static(how));
+    r.headers_mut().insert(X_SIDEGATE_COUNT, HeaderValue::from_static(how));
     r
 }
 
 pub fn meta_headers(r: &mut Response<Body>, m: &Meta) {
     let h = r.headers_mut();
-    let mut put = |name: &'static str, v: &str| {
+    let mut put = |name: HeaderName, v: &str| {
         if let Ok(v) = HeaderValue::from_str(v) {
             h.insert(name, v);
         }
     };
-    put("x-sidegate-provider", &m.provider);
-    put("x-sidegate-model", &m.model);
-    put("x-sidegate-cache", m.cache.as_str());
-    put("x-sidegate-attempts", &m.attempts.to_string());
-    put("x-sidegate-attempt-log", &m.attempt_header());
-    put("x-sidegate-caller", &m.caller);
+    put(X_SIDEGATE_PROVIDER, &m.provider);
+    put(X_SIDEGATE_MODEL, &m.model);
+    put(X_SIDEGATE_CACHE, m.cache.as_str());
+    put(X_SIDEGATE_ATTEMPTS, &m.attempts.to_string());
+    put(X_SIDEGATE_ATTEMPT_LOG, &m.attempt_header());
+    put(X_SIDEGATE_CALLER, &m.caller);
     if let Some(v) = &m.variant {
-        put("x-sidegate-variant", v);
+        put(X_SIDEGATE_VARIANT, v);
     }
     if let Some(c) = m.cost_usd {
-        put("x-sidegate-cost-usd", &format!("{c:.8}"));
+        put(X_SIDEGATE_COST_USD, &format!("{c:.8}"));
     }
 }
