@@ -1,7 +1,8 @@
 //! Prompt files through the real daemon: a chat request, a native request, a Messages request
 //! passed through to Anthropic and a Responses request name a prompt and the vendor gets its
 //! rendered messages first (with the Anthropic family's own phrasing there); bad references
-//! and variables are 400s with their log line; a changed file is served at once, a broken
+//! and variables are 400s with their log line; a changed file is served at once (under load, too:
+//! no request fails), a broken
 //! one never replaces the good library.
 
 use serde_json::{Value, json};
@@ -257,4 +258,77 @@ fn the_prompts_commands_read_the_files_without_secrets_or_a_daemon() {
     let (code, _, err) = run(&["render", "greet"]);
     assert_eq!(code, Some(1));
     assert!(err.contains("variable `who` (string) is required"), "{err}");
+}
+
+/// The answer's text, from a Chat Completions body.
+fn answer_text(body: &Value) -> String {
+    body["choices"][0]["message"]["content"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn prompt_reloads_under_load_fail_no_request_and_a_broken_file_is_never_served() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let s = start().await;
+    let path = s.prompts.path().join("greet.toml");
+    let ask = json!({"prompt": {"id": "greet", "variables": {"who": "Gus"}}});
+    let stop = Arc::new(AtomicBool::new(false));
+    let load: Vec<_> = (0..8)
+        .map(|_| {
+            let (http, stop, ask) = (s.d.http(), stop.clone(), ask.clone());
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let r = http.post("http://sidegate/v1/chat/completions").json(&ask).send().await.unwrap();
+                    let status = r.status().as_u16();
+                    seen.push((status, answer_text(&r.json::<Value>().await.unwrap_or(Value::Null))));
+                }
+                seen
+            })
+        })
+        .collect();
+    let served = |text: &'static str| {
+        let http = s.d.http();
+        let ask = ask.clone();
+        async move {
+            let r = http.post("http://sidegate/v1/chat/completions").json(&ask).send().await.unwrap();
+            answer_text(&r.json::<Value>().await.unwrap()).contains(text)
+        }
+    };
+    let phrased = |word: &str| GREET.replace("Greet {{ who }}.", &format!("{word} {{{{ who }}}}."));
+    std::fs::write(&path, phrased("Salute")).unwrap();
+    let mut changed = false;
+    for _ in 0..200 {
+        if served("Salute").await {
+            changed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(changed, "the changed prompt was never served: {}", s.d.log());
+    // Broken while under load: the error is logged, and the good library keeps serving.
+    std::fs::write(&path, GREET.replace("Greet {{ who }}.", "Greet {{ who ")).unwrap();
+    eventually("the reload error naming the file", || s.d.log().contains("greet.toml:")).await;
+    assert!(served("Salute").await);
+    std::fs::write(&path, phrased("Hail")).unwrap();
+    let mut fixed = false;
+    for _ in 0..200 {
+        if served("Hail").await {
+            fixed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(fixed, "the fixed prompt was never served: {}", s.d.log());
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for t in load {
+        all.extend(t.await.unwrap());
+    }
+    assert!(!all.is_empty());
+    let bad: Vec<_> = all.iter().filter(|(status, _)| *status != 200).collect();
+    assert!(bad.is_empty(), "{} of {} requests failed: {:?}", bad.len(), all.len(), &bad[..bad.len().min(5)]);
+    for (_, text) in &all {
+        assert!(["Greet Gus.", "Salute Gus.", "Hail Gus."].iter().any(|t| text.contains(t)), "answer {text:?}");
+    }
 }
