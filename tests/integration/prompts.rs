@@ -1,9 +1,8 @@
 //! Prompt files through the real daemon: a chat request, a native request, a Messages request
 //! passed through to Anthropic and a Responses request name a prompt and the vendor gets its
 //! rendered messages first (with the Anthropic family's own phrasing there); bad references
-//! and variables are 400s with their log line; a changed file is served at once (under load, too:
-//! no request fails), a broken
-//! one never replaces the good library.
+//! and variables are 400s with their log line; a changed file is served at once (under load
+//! too, with no request failing), a broken one never replaces the good library.
 
 use serde_json::{Value, json};
 
