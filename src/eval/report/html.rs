@@ -102,9 +102,12 @@ fn scatter(out: &mut String, vs: &[VariantStats]) {
         "<figure><figcaption>Score against cost per item</figcaption><svg id=\"score-cost\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\">"
     );
     axes(out, "$ per item", "score", &format!("{max_cost:.2e}"), "1");
+    let mut labels: Vec<(f64, f64)> = Vec::with_capacity(vs.len());
     for (i, v) in vs.iter().enumerate() {
         let x = PAD + v.cost_per_item() / max_cost * (W - 2.0 * PAD);
         let y = H - PAD - v.score_mean * (H - 2.0 * PAD);
+        let label_y = label_row(&labels, x, y - 8.0);
+        labels.push((x, label_y));
         let (lo, hi) = (H - PAD - v.score_ci95.0 * (H - 2.0 * PAD), H - PAD - v.score_ci95.1 * (H - 2.0 * PAD));
         let c = PALETTE[i % PALETTE.len()];
         let _ = write!(
@@ -115,11 +118,21 @@ fn scatter(out: &mut String, vs: &[VariantStats]) {
             v.score_mean,
             v.cost_per_item(),
             x + 8.0,
-            y - 8.0,
+            label_y,
             escape(&v.name)
         );
     }
     out.push_str("</svg></figure>");
+}
+
+/// Where a point's label goes: at `y`, or one line lower for each label already placed near
+/// it, so the names of variants whose points coincide stay readable.
+fn label_row(placed: &[(f64, f64)], x: f64, y: f64) -> f64 {
+    let mut y = y;
+    while placed.iter().any(|&(px, py)| (px - x).abs() < 60.0 && (py - y).abs() < 12.0) {
+        y += 13.0;
+    }
+    y
 }
 
 /// One box per variant: p5..p95 whiskers, the quartiles' box, the median line.
@@ -244,6 +257,18 @@ mod tests {
             escape("<script>alert('x')</script> & \"q\""),
             "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
         );
+    }
+
+    #[test]
+    fn labels_of_coinciding_points_go_one_line_apart() {
+        let mut placed = Vec::new();
+        for _ in 0..3 {
+            let y = label_row(&placed, 100.0, 50.0);
+            placed.push((100.0, y));
+        }
+        assert_eq!(placed.iter().map(|p| p.1).collect::<Vec<_>>(), [50.0, 63.0, 76.0]);
+        // a point far away keeps its own place
+        assert_eq!(label_row(&placed, 300.0, 50.0), 50.0);
     }
 
     #[test]
