@@ -198,28 +198,23 @@ impl Link {
     /// Runs `cmd` within the timeout; a failure is noted (see [`Link::failed`]).
     pub async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, QueryError> {
         let mut conn = self.get().await.map_err(QueryError::Connect)?;
-        match tokio::time::timeout(self.settings.timeout, cmd.query_async::<T>(&mut conn)).await {
-            Ok(Ok(v)) => {
-                self.answered();
-                Ok(v)
-            }
-            Ok(Err(e)) => {
-                self.failed().await;
-                Err(QueryError::Redis(e))
-            }
-            Err(_) => {
-                self.failed().await;
-                Err(QueryError::Timeout(self.settings.timeout.as_millis()))
-            }
-        }
+        let answer = tokio::time::timeout(self.settings.timeout, cmd.query_async::<T>(&mut conn)).await;
+        self.outcome(answer).await
     }
-}
 
-impl Link {
     /// Runs a pipeline within the timeout (one round trip), as [`Link::query`].
     pub async fn query_pipe<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T, QueryError> {
         let mut conn = self.get().await.map_err(QueryError::Connect)?;
-        match tokio::time::timeout(self.settings.timeout, pipe.query_async::<T>(&mut conn)).await {
+        let answer = tokio::time::timeout(self.settings.timeout, pipe.query_async::<T>(&mut conn)).await;
+        self.outcome(answer).await
+    }
+
+    /// A timed query's answer, noted as answered or failed.
+    async fn outcome<T>(
+        &self,
+        answer: Result<redis::RedisResult<T>, tokio::time::error::Elapsed>,
+    ) -> Result<T, QueryError> {
+        match answer {
             Ok(Ok(v)) => {
                 self.answered();
                 Ok(v)

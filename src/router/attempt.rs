@@ -69,6 +69,14 @@ impl<'a> Job<'a> {
     pub fn chat(req: &'a ChatRequest) -> Self {
         if req.is_stream() { Job::Stream(req) } else { Job::Complete(req) }
     }
+
+    /// The model (or route) the request names.
+    pub fn model(&self) -> &'a str {
+        match self {
+            Job::Complete(r) | Job::Stream(r) => &r.model,
+            Job::Embed(r) => &r.model,
+        }
+    }
 }
 
 /// What a deployment answered.

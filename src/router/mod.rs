@@ -265,21 +265,23 @@ impl Gateway {
 
     /// A chat request through the pipeline: admit, produce (cache or attempt loop), deliver.
     pub async fn chat(&self, mut req: ChatRequest, mut opts: CallOptions) -> Result<ChatAnswer, GatewayError> {
-        let assigned = experiment::assign(&self.live.load().snapshot, &req, &mut opts);
+        // One snapshot for the whole request: a reload in between cannot give the experiment,
+        // the prompt and the plan three different configs.
+        let live = self.current();
+        let assigned = experiment::assign(&live.snapshot, &req, &mut opts);
         let valid = match opts.prompt.take() {
             None => req.validate(),
             Some(Err(message)) => Err((message, "prompt")),
-            Some(Ok(r)) => match prompt_step::render(&self.current().snapshot.prompts, &r, &mut req) {
+            Some(Ok(r)) => match prompt_step::render(&live.snapshot.prompts, &r, &mut req) {
                 Ok(()) => req.validate(),
                 Err(message) => Err((message, "prompt")),
             },
         };
         let asked = opts.route.as_deref().unwrap_or(&req.model);
         let route = experiment::Assigned::target(assigned.as_ref()).unwrap_or(asked);
-        req.prompt_cache = self.live.load().snapshot.routes.get(route).is_some_and(|r| r.prompt_cache.is_auto());
+        req.prompt_cache = live.snapshot.routes.get(route).is_some_and(|r| r.prompt_cache.is_auto());
         let needs = plan::Needs::chat(&req, opts.regions.take());
-        let (t, produced) =
-            self.produce(Job::chat(&req), valid, needs, &req.model, &mut opts, assigned.as_ref()).await?;
+        let (t, produced) = self.produce(live, Job::chat(&req), valid, needs, &mut opts, assigned.as_ref()).await?;
         if let Some(a) = assigned {
             self.launch_shadows(a, &t);
         }
@@ -300,7 +302,7 @@ impl Gateway {
                 Err(("a prompt file renders chat messages; an embeddings request cannot name one".into(), "prompt"))
             }
         };
-        let (t, produced) = self.produce(Job::Embed(&req), valid, needs, &req.model, &mut opts, None).await?;
+        let (t, produced) = self.produce(self.current(), Job::Embed(&req), valid, needs, &mut opts, None).await?;
         deliver::embeddings(t, produced)
     }
 
@@ -309,10 +311,10 @@ impl Gateway {
     /// step finishes the record with it.
     async fn produce(
         &self,
+        live: Arc<Live>,
         job: Job<'_>,
         valid: Result<(), (String, &'static str)>,
         needs: plan::Needs,
-        model: &str,
         opts: &mut CallOptions,
         assigned: Option<&experiment::Assigned>,
     ) -> Result<(Tracked, produce::Produced), GatewayError> {
@@ -323,8 +325,7 @@ impl Gateway {
             t.prompt = r.prompt.as_ref().map(|p| p.id.clone());
         }
         valid.map_err(|(m, p)| t.fail(GatewayError::invalid(m, Some(p))))?;
-        let live = self.current();
-        let name = opts.route.as_deref().unwrap_or(model);
+        let name = opts.route.as_deref().unwrap_or(job.model());
         let target = experiment::Assigned::target(assigned).unwrap_or(name);
         t.variant = experiment::Assigned::variant_name(assigned);
         let admitted =
