@@ -11,29 +11,16 @@
 import { spawn } from "node:child_process";
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { FAKE_VENDOR_BIN, REPO, SIDEGATE_BIN, WAIT_MS, launchChromium, skipReason, until } from "./support.js";
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const SIDEGATE_BIN = process.env.SIDEGATE_BIN || path.join(REPO, "target/debug/sidegate");
-const FAKE_VENDOR_BIN = process.env.FAKE_VENDOR_BIN || path.join(REPO, "target/debug/fake-vendor");
-const CHROMIUM = process.env.SIDEGATE_CHROMIUM || "/usr/bin/chromium";
 const SHOT = path.join(REPO, "target/browser/dashboard.png");
 const ALICE = "sk-alice-0123456789abcdef";
 const BOB = "sk-bob-0123456789abcdef00";
-const WAIT_MS = 30000;
 
-function skipReason() {
-  if (process.env.SIDEGATE_REQUIRE_DAEMON === "1") return false;
-  const missing = [SIDEGATE_BIN, FAKE_VENDOR_BIN, CHROMIUM].filter((b) => !existsSync(b));
-  return missing.length ? `missing ${missing.join(", ")}` : false;
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const children = [];
 process.on("exit", () => children.forEach((c) => c.kill("SIGKILL")));
 
@@ -44,16 +31,6 @@ function start(bin, args) {
   child.stderr.on("data", (b) => (child.output += b));
   children.push(child);
   return child;
-}
-
-async function until(what, f) {
-  const end = Date.now() + WAIT_MS;
-  for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 function freePort() {
@@ -156,14 +133,7 @@ describe("the /ui dashboard in Chromium", { skip: skipReason(), timeout: 180000 
     // a reload that fails: the page lists its errors
     writeFileSync(path.join(dir, "sidegate.toml"), config(dir, port, addr, "not_a_key = 1"));
     await until("the failed reload", async () => (await data()).status.config.last_reload?.result === "failed");
-    const userDataDir = mkdtempSync(path.join(os.tmpdir(), "sidegate-chromium-"));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"],
-      viewport: { width: 1280, height: 1800 },
-    });
+    context = await launchChromium({ width: 1280, height: 1800 });
   });
 
   after(async () => {

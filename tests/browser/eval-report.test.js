@@ -11,36 +11,14 @@
 import { spawn, execFileSync } from "node:child_process";
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { chromium } from "playwright-core";
+import { pathToFileURL } from "node:url";
+import { FAKE_VENDOR_BIN, REPO, SIDEGATE_BIN, launchChromium, skipReason, until } from "./support.js";
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const SIDEGATE_BIN = process.env.SIDEGATE_BIN || path.join(REPO, "target/debug/sidegate");
-const FAKE_VENDOR_BIN = process.env.FAKE_VENDOR_BIN || path.join(REPO, "target/debug/fake-vendor");
-const CHROMIUM = process.env.SIDEGATE_CHROMIUM || "/usr/bin/chromium";
 const SHOT = path.join(REPO, "target/browser/eval-report.png");
-const WAIT_MS = 30000;
 
-function skipReason() {
-  if (process.env.SIDEGATE_REQUIRE_DAEMON === "1") return false;
-  const missing = [SIDEGATE_BIN, FAKE_VENDOR_BIN, CHROMIUM].filter((b) => !existsSync(b));
-  return missing.length ? `missing ${missing.join(", ")}` : false;
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what, f) {
-  const end = Date.now() + WAIT_MS;
-  for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 const PROMPT = `name = "say"
 version = "2"
@@ -97,14 +75,7 @@ kind = "contains"
     report = path.join(dir, "report.html");
     execFileSync(SIDEGATE_BIN, ["eval", "--config", path.join(dir, "sidegate.toml"), path.join(dir, "eval.toml"), "--html", report],
       { stdio: ["ignore", "ignore", "inherit"] });
-    const userDataDir = mkdtempSync(path.join(os.tmpdir(), "sidegate-chromium-"));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"],
-      viewport: { width: 1280, height: 1400 },
-    });
+    context = await launchChromium({ width: 1280, height: 1400 });
   });
 
   after(async () => {
