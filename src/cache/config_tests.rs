@@ -225,6 +225,8 @@ usage_stream = true
     assert!(f.usage_stream && f.share_breakers);
     let sentinel = load("[shared]\nredis = \"redis+sentinel://s1:26379,s2:26379/mymaster\"\n", &home()).unwrap();
     assert!(sentinel.shared.redis.is_some());
+    let cluster = load("[shared]\nredis = \"redis+cluster://n1:7000,n2:7001?tls=true\"\n", &home()).unwrap();
+    assert!(cluster.shared.redis.is_some());
 }
 
 #[test]
@@ -242,7 +244,7 @@ host = "two words"
     .unwrap_err();
     let all = errs.join("\n");
     for want in [
-        "shared.redis_ca_file: TLS files need a rediss:// URL",
+        "shared.redis_ca_file: TLS files need a rediss:// or redis+cluster:// URL",
         "shared.redis_cert_file: a client certificate needs its key",
         "shared.redis_cert_file: /nonexistent/client.pem is not a readable file",
         "shared.heartbeat: must be between 100ms and 60s",
@@ -252,4 +254,6 @@ host = "two words"
     }
     let bad = load("[shared]\nredis = \"redis+sentinel://s1:26379\"\n", &home()).unwrap_err().join("\n");
     assert!(bad.contains("shared.redis: redis+sentinel:// needs host:port"), "{bad}");
+    let bad = load("[shared]\nredis = \"redis+cluster://n1\"\n", &home()).unwrap_err().join("\n");
+    assert!(bad.contains("shared.redis: redis+cluster:// needs host:port"), "{bad}");
 }

@@ -11,12 +11,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use redis::aio::ConnectionManager;
-
 use super::entry::Entry;
 use super::key::CacheKey;
 use crate::config::RedisSettings;
-use crate::fleet::connect::Link;
+use crate::fleet::connect::{Conn, Link};
 
 /// How long the tier is skipped after a failure.
 const BACKOFF: Duration = Duration::from_secs(1);
@@ -133,7 +131,7 @@ impl RedisTier {
     }
 
     /// The connection, unless the tier is backing off after a failure.
-    async fn usable(&self) -> Option<ConnectionManager> {
+    async fn usable(&self) -> Option<Conn> {
         if self.backing_off() {
             self.stats.skipped.fetch_add(1, Ordering::Relaxed);
             return None;

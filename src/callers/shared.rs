@@ -13,7 +13,7 @@
 //!   Redis was last seen; what it counted meanwhile is added to the shared counters when Redis
 //!   answers again. The connection reconnects by itself ([`Link`]); one warning per minute.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -293,46 +293,66 @@ impl SharedLimits {
     }
 
     /// Adds what this host counted while Redis was down to the shared counters (called by
-    /// the fleet's heartbeat once Redis answers): one pipeline, rate counts summed per minute
-    /// key. Returns how many entries were added.
+    /// the fleet's heartbeat once Redis answers): one pipeline per caller (a caller's keys share
+    /// a hash tag, so on a cluster each pipeline goes to one node), rate counts summed per
+    /// minute key. What could not be added is kept for the next time. Returns how many entries
+    /// were added.
     pub async fn reconcile(&self) -> usize {
         *lock(&self.down_until) = None;
         let pending = self.local.drain();
         if pending.is_empty() {
             return 0;
         }
-        let mut rates: HashMap<String, f64> = HashMap::new();
-        let mut spent: HashMap<(&str, u64, u64), f64> = HashMap::new();
-        for p in &pending {
-            match p {
-                Pending::Spent { caller, start, end, amount } => {
-                    *spent.entry((caller, *start, *end)).or_default() += amount
-                }
-                Pending::Rate { caller, kind, amount, now_ms } => {
-                    *rates.entry(rate_key(kind, caller, now_ms / 60_000)).or_default() += amount;
-                }
+        let mut per_caller: BTreeMap<String, Vec<Pending>> = BTreeMap::new();
+        for p in pending {
+            let (Pending::Spent { caller, .. } | Pending::Rate { caller, .. }) = &p;
+            per_caller.entry(caller.clone()).or_default().push(p);
+        }
+        let (mut added, mut kept) = (0, Vec::new());
+        for (_, entries) in per_caller {
+            if self.link.query_pipe::<()>(&reconcile_pipe(&entries)).await.is_ok() {
+                added += entries.len();
+            } else {
+                kept.extend(entries);
             }
         }
-        let mut pipe = redis::pipe();
-        for ((caller, start, end), amount) in &spent {
-            let k = budget_keys(caller, *start);
-            pipe.cmd("EVAL").arg(SETTLE).arg(3).arg(&k).arg("-").arg(amount.to_string()).arg(end + 86_400).ignore();
+        if kept.is_empty() {
+            self.local.clear_budgets();
+        } else {
+            self.local.requeue(kept);
         }
-        for (key, amount) in &rates {
-            pipe.cmd("INCRBYFLOAT").arg(key).arg(amount.to_string()).ignore();
-            pipe.cmd("EXPIRE").arg(key).arg(130).ignore();
+        if added > 0 {
+            tracing::info!(entries = added, "shared limits: Redis is back; what this host counted meanwhile is added");
         }
-        if self.link.query_pipe::<()>(&pipe).await.is_err() {
-            self.local.requeue(pending);
-            return 0;
-        }
-        self.local.clear_budgets();
-        tracing::info!(
-            entries = pending.len(),
-            "shared limits: Redis is back; what this host counted meanwhile is added"
-        );
-        pending.len()
+        added
     }
+}
+
+/// One caller's pending entries as one pipeline: spends settled per period, rate counts summed
+/// per minute key.
+fn reconcile_pipe(entries: &[Pending]) -> redis::Pipeline {
+    let mut rates: BTreeMap<String, f64> = BTreeMap::new();
+    let mut spent: BTreeMap<(&str, u64, u64), f64> = BTreeMap::new();
+    for p in entries {
+        match p {
+            Pending::Spent { caller, start, end, amount } => {
+                *spent.entry((caller, *start, *end)).or_default() += amount
+            }
+            Pending::Rate { caller, kind, amount, now_ms } => {
+                *rates.entry(rate_key(kind, caller, now_ms / 60_000)).or_default() += amount;
+            }
+        }
+    }
+    let mut pipe = redis::pipe();
+    for ((caller, start, end), amount) in &spent {
+        let k = budget_keys(caller, *start);
+        pipe.cmd("EVAL").arg(SETTLE).arg(3).arg(&k).arg("-").arg(amount.to_string()).arg(end + 86_400).ignore();
+    }
+    for (key, amount) in &rates {
+        pipe.cmd("INCRBYFLOAT").arg(key).arg(amount.to_string()).ignore();
+        pipe.cmd("EXPIRE").arg(key).arg(130).ignore();
+    }
+    pipe
 }
 
 /// Seconds until the sliding window has room for `amount` (at least 1, at most 60).

@@ -1,6 +1,6 @@
 //! `[shared]`: what the hosts of a fleet share, the Redis server behind the shared cache tier,
 //! the fleet-wide caller limits, the outage signal and the optional usage stream, and how to
-//! reach it (TLS files, an ACL user and password, a Sentinel master). A Redis URL or password
+//! reach it (TLS files, an ACL user and password, a Sentinel master or a Cluster). A Redis URL or password
 //! named by a variable or file that cannot be read leaves the shared tier off (a warning), as
 //! a Redis that is down would.
 
@@ -16,7 +16,7 @@ use crate::secret::Secret;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SharedFile {
-    /// `redis://`, `rediss://`, `redis+sentinel://` or `unix://` URL, or `{ env = "VAR" }` /
+    /// `redis://`, `rediss://`, `redis+sentinel://`, `redis+cluster://` or `unix://` URL, or `{ env = "VAR" }` /
     /// `{ file = "..." }`.
     pub redis: Option<SecretSource>,
     /// Longest wait for one Redis command before the cache goes on without it.
@@ -166,14 +166,14 @@ fn resolve_fleet(cx: &mut ResolveCx<'_>, raw: &SharedFile) -> FleetSettings {
 }
 
 /// The TLS files, relative to the config file's directory; naming them without `rediss://`
-/// is an error (they would be ignored).
+/// or `redis+cluster://` (whose nodes they put on TLS) is an error (they would be ignored).
 fn resolve_tls(cx: &mut ResolveCx<'_>, raw: &SharedFile, url: &str) -> TlsFiles {
     let base = cx.file().parent().map(Path::to_path_buf).unwrap_or_default();
     let at = |p: &Option<String>| p.as_ref().map(|p| base.join(p));
     let tls = TlsFiles { ca: at(&raw.redis_ca_file), cert: at(&raw.redis_cert_file), key: at(&raw.redis_key_file) };
     let any = tls.ca.is_some() || tls.cert.is_some() || tls.key.is_some();
-    if any && !url.starts_with("rediss://") {
-        cx.err(&["shared", "redis_ca_file"], "TLS files need a rediss:// URL");
+    if any && !url.starts_with("rediss://") && !url.starts_with("redis+cluster://") {
+        cx.err(&["shared", "redis_ca_file"], "TLS files need a rediss:// or redis+cluster:// URL");
     }
     if tls.cert.is_some() != tls.key.is_some() {
         cx.err(
@@ -193,8 +193,8 @@ fn resolve_tls(cx: &mut ResolveCx<'_>, raw: &SharedFile, url: &str) -> TlsFiles 
 
 fn check_redis_url(cx: &mut ResolveCx<'_>, url: &Secret) -> bool {
     let scheme = url.expose().split("://").next().unwrap_or("");
-    if scheme == "redis+sentinel" {
-        return match crate::fleet::connect::parse_sentinel(url.expose()) {
+    if matches!(scheme, "redis+sentinel" | "redis+cluster") {
+        return match crate::fleet::endpoint::Endpoint::parse(url.expose()) {
             Ok(_) => true,
             Err(e) => {
                 cx.err(&["shared", "redis"], url.redact(&e.to_string()));
@@ -206,7 +206,7 @@ fn check_redis_url(cx: &mut ResolveCx<'_>, url: &Secret) -> bool {
         cx.err(
             &["shared", "redis"],
             format!(
-                "unsupported scheme `{scheme}`; write redis://, rediss:// (TLS), redis+sentinel://host:port[,host:port]/master or unix:///path"
+                "unsupported scheme `{scheme}`; write redis://, rediss:// (TLS), redis+sentinel://host:port[,host:port]/master, redis+cluster://host:port[,host:port] or unix:///path"
             ),
         );
         return false;

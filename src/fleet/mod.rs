@@ -12,10 +12,12 @@
 //!   stream for one collector;
 //! - [`report`]: what `sidegate status --fleet` and `sidegate usage --fleet` read.
 //!
-//! [`connect`] is the one connection builder (TLS, ACL, Sentinel) for all of it and the cache.
+//! [`connect`] is the one connection (one server, Sentinel or Cluster; TLS, ACL) for all of it
+//! and the cache; [`endpoint`] reads the URL.
 
 pub mod cli;
 pub mod connect;
+pub mod endpoint;
 mod heartbeat;
 mod outage;
 pub mod report;
@@ -36,8 +38,10 @@ use crate::status::FleetMember;
 use connect::Link;
 
 /// Redis key prefixes, shared with the report.
-pub(crate) const HOSTS: &str = "sidegate:fleet:hosts";
-pub(crate) const HOST_PREFIX: &str = "sidegate:fleet:host:";
+/// The hosts set and the host records share a hash tag: the heartbeat script touches both, and
+/// on a cluster a script's keys must live on one node.
+pub(crate) const HOSTS: &str = "sidegate:fleet:{hosts}";
+pub(crate) const HOST_PREFIX: &str = "sidegate:fleet:{hosts}:";
 pub(crate) const BREAKER_PREFIX: &str = "sidegate:fleet:breaker:";
 pub(crate) const PROBE_PREFIX: &str = "sidegate:fleet:probe:";
 pub(crate) const BREAKER_CHANNEL: &str = "sidegate:fleet:breakers";

@@ -152,12 +152,7 @@ pub(super) async fn subscribe(fleet: Arc<Fleet>, health: Arc<Health>) {
 }
 
 async fn listen(fleet: &Fleet, health: &Health) -> Result<(), String> {
-    let client = super::connect::client(fleet.link.settings()).await.map_err(|e| e.to_string())?;
-    let wait = fleet.link.timeout().max(Duration::from_millis(500)) * 4;
-    let mut pubsub = tokio::time::timeout(wait, client.get_async_pubsub())
-        .await
-        .map_err(|_| "connect timed out".to_string())?
-        .map_err(|e| e.to_string())?;
+    let mut pubsub = fleet.link.pubsub().await.map_err(|e| e.to_string())?;
     pubsub.subscribe(BREAKER_CHANNEL).await.map_err(|e| e.to_string())?;
     read_open_keys(fleet, health).await;
     let mut messages = pubsub.on_message();
@@ -183,7 +178,7 @@ fn apply(fleet: &Fleet, health: &Health, news: &BreakerNews, open_for: Duration)
 
 /// Openings published before this host subscribed: each key's value and what is left of it.
 async fn read_open_keys(fleet: &Fleet, health: &Health) {
-    let Ok(keys) = super::report::scan(&fleet.link, &format!("{BREAKER_PREFIX}*")).await else { return };
+    let Ok(keys) = fleet.link.scan(&format!("{BREAKER_PREFIX}*")).await else { return };
     for key in keys {
         let Ok(Some(v)) = fleet.link.query::<Option<String>>(redis::cmd("GET").arg(&key)).await else { continue };
         let left = fleet.link.query::<i64>(redis::cmd("PTTL").arg(&key)).await.unwrap_or(0);

@@ -47,22 +47,6 @@ pub struct SharedCounter {
     pub held: f64,
 }
 
-/// Every key matching `pattern` (SCAN, so a big keyspace is never blocked).
-pub(crate) async fn scan(link: &Link, pattern: &str) -> Result<Vec<String>, QueryError> {
-    let mut out = Vec::new();
-    let mut cursor = 0u64;
-    loop {
-        let mut cmd = redis::cmd("SCAN");
-        cmd.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(500);
-        let (next, keys): (u64, Vec<String>) = link.query(&cmd).await?;
-        out.extend(keys);
-        if next == 0 || out.len() > 100_000 {
-            return Ok(out);
-        }
-        cursor = next;
-    }
-}
-
 pub async fn fleet_report(link: &Link) -> Result<FleetReport, QueryError> {
     let hosts = live_hosts(link).await?;
     let mut configs: Vec<String> = hosts.iter().map(|h| h.config.clone()).collect();
@@ -86,7 +70,7 @@ async fn live_hosts(link: &Link) -> Result<Vec<HostRecord>, QueryError> {
 
 async fn breakers(link: &Link) -> Result<Vec<SharedBreaker>, QueryError> {
     let mut out = Vec::new();
-    for key in scan(link, &format!("{BREAKER_PREFIX}*")).await? {
+    for key in link.scan(&format!("{BREAKER_PREFIX}*")).await? {
         let v: Option<String> = link.query(redis::cmd("GET").arg(&key)).await?;
         let left: i64 = link.query(redis::cmd("PTTL").arg(&key)).await?;
         let Some(news) = v.and_then(|v| serde_json::from_str::<BreakerNews>(&v).ok()) else { continue };
@@ -107,7 +91,7 @@ async fn breakers(link: &Link) -> Result<Vec<SharedBreaker>, QueryError> {
 
 async fn counters(link: &Link) -> Result<Vec<SharedCounter>, QueryError> {
     let mut out = Vec::new();
-    for key in scan(link, "sidegate:budget:{*}:*:spent").await? {
+    for key in link.scan("sidegate:budget:{*}:*:spent").await? {
         let caller = tagged(&key).unwrap_or_default().to_string();
         let spent: Option<f64> = link.query(redis::cmd("GET").arg(&key)).await?;
         let held_key = format!("{}:held", key.trim_end_matches(":spent"));
@@ -116,7 +100,7 @@ async fn counters(link: &Link) -> Result<Vec<SharedCounter>, QueryError> {
     }
     let minute = crate::api::ids::unix_ms() / 60_000;
     for kind in ["rpm", "tpm"] {
-        for key in scan(link, &format!("sidegate:{kind}:{{*}}:{minute}")).await? {
+        for key in link.scan(&format!("sidegate:{kind}:{{*}}:{minute}")).await? {
             let value: Option<f64> = link.query(redis::cmd("GET").arg(&key)).await?;
             let caller = tagged(&key).unwrap_or_default().to_string();
             out.push(SharedCounter { kind: kind.into(), caller, value: value.unwrap_or(0.0), held: 0.0 });

@@ -180,7 +180,7 @@ pub(crate) async fn fleet_of_three(body: &str) -> Vec<Daemon> {
     out
 }
 
-fn deployment<'a>(s: &'a Value, name: &str) -> &'a Value {
+pub(crate) fn deployment<'a>(s: &'a Value, name: &str) -> &'a Value {
     s["deployments"].as_array().and_then(|a| a.iter().find(|d| d["name"] == name)).unwrap_or(&Value::Null)
 }
 

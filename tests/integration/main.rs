@@ -16,6 +16,7 @@ mod eval;
 mod experiments;
 mod failover;
 mod fleet;
+mod fleet_cluster;
 mod fleet_limits;
 mod front_abuse;
 mod gemini;
