@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 18's fleet numbers as a table: outage signal propagation (p50/max over 20 trials) and
 # the cost of shared limits (added p50 at c=1, req/s at c=64 with and without). Needs
-# redis-server. Usage: bench/fleet.sh [--debug] [--trials N] [--requests N]
+# redis-server. Usage: bench/fleet.sh [--debug] [--trials N] [--requests N] [--cluster]
+#   --cluster against a three-node Redis Cluster (redis+cluster://; needs redis-cli too)
 #   --debug   use a debug build (quick to build; its latencies are not representative)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -9,8 +9,9 @@
 //!    with the limits local only and with `[shared] redis` (a sliding-window script for rpm and
 //!    for tpm, and a reservation script, per request; the settle runs after the answer).
 //!
-//! `bench/fleet.sh` builds and runs it; `fleet-bench --sidegate PATH [--trials N] [--requests N]`.
-//! Needs `redis-server` on the PATH.
+//! `bench/fleet.sh` builds and runs it; `fleet-bench --sidegate PATH [--trials N] [--requests N]
+//! [--cluster]`. Needs `redis-server` on the PATH; `--cluster` runs everything against a
+//! three-node Redis Cluster (`redis+cluster://`, made with `redis-cli --cluster create`).
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -50,6 +51,54 @@ async fn redis(dir: &Path) -> (Proc, String) {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     (Proc(child), format!("redis://127.0.0.1:{port}/0"))
+}
+
+/// Three cluster-mode `redis-server`s made one cluster; its `redis+cluster://` URL.
+async fn cluster(dir: &Path) -> (Vec<Proc>, String) {
+    let mut ports = Vec::new();
+    while ports.len() < 3 {
+        let p = free_port();
+        if p < 55_000 && TcpListener::bind(("127.0.0.1", p + 10_000)).is_ok() && !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
+    let mut procs = Vec::new();
+    for p in &ports {
+        let child = Command::new("redis-server")
+            .args(["--port", &p.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--cluster-enabled", "yes", "--cluster-config-file", &format!("nodes-{p}.conf")])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("redis-server: {e}"));
+        procs.push(Proc(child));
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", *p)).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+    let nodes: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let made = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(&nodes)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .output()
+        .unwrap_or_else(|e| panic!("redis-cli: {e}"));
+    assert!(made.status.success(), "redis-cli --cluster create: {}", String::from_utf8_lossy(&made.stdout));
+    for p in &ports {
+        for _ in 0..400 {
+            let info = Command::new("redis-cli").args(["-p", &p.to_string(), "cluster", "info"]).output();
+            if info.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("cluster_state:ok")) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+    (procs, format!("redis+cluster://{}", nodes.join(",")))
 }
 
 /// Starts `sidegate serve` with `body` in `dir/name`; its socket.
@@ -184,7 +233,13 @@ async fn main() {
     let trials: usize = arg("--trials").and_then(|v| v.parse().ok()).unwrap_or(20);
     let requests: usize = arg("--requests").and_then(|v| v.parse().ok()).unwrap_or(2000);
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let (_redis, url) = redis(dir.path()).await;
+    let on_cluster = std::env::args().any(|a| a == "--cluster");
+    let (_redis, url) = if on_cluster {
+        cluster(dir.path()).await
+    } else {
+        let (p, url) = redis(dir.path()).await;
+        (vec![p], url)
+    };
 
     let mut p = propagation(&bin, dir.path(), &url, trials).await;
     let (p50, max) = (percentile(&mut p, 0.5), percentile(&mut p, 1.0));
@@ -199,7 +254,7 @@ async fn main() {
     let shared = format!("{caller}[shared]\nredis = \"{url}\"\nredis_timeout = \"1s\"\n");
     let fleet = limits_cost(&bin, dir.path(), "shared", &shared, requests).await;
 
-    println!("| fleet number | value |");
+    println!("| fleet number ({}) | value |", if on_cluster { "3-node Redis Cluster" } else { "one redis-server" });
     println!("|---|---|");
     println!("| outage signal, publish -> other host's status (p50, {trials} trials) | {p50:.1} ms |");
     println!("| outage signal, publish -> other host's status (max) | {max:.1} ms |");
