@@ -33,7 +33,7 @@ pub enum ConnectError {
     Timeout(u128),
     #[error("not connecting again yet: the last attempt failed under a second ago")]
     Backoff,
-    #[error("a connection is being made; this command goes on without Redis")]
+    #[error("a connection is still being made; this command goes on without Redis")]
     Connecting,
     #[error("Redis did not take the connection: {0}")]
     Refused(String),
@@ -87,8 +87,8 @@ pub async fn client(s: &RedisSettings) -> Result<redis::Client, ConnectError> {
 
 /// A connection to the shared Redis that reconnects by itself. Built on first use; if building
 /// fails (a bad file, sentinels or cluster nodes that do not answer), the next use tries again,
-/// at most once a second; while one use builds it, the others go on without Redis rather than
-/// wait. Behind Sentinel or a cluster, a connection that keeps failing is rebuilt, asking again
+/// at most once a second; while one use builds it, the others wait for it at most the
+/// timeout, as for any answer. Behind Sentinel or a cluster, a connection that keeps failing is rebuilt, asking again
 /// where the servers are.
 pub struct Link {
     settings: RedisSettings,
@@ -124,7 +124,15 @@ impl Link {
         if let Some(c) = lock(&self.conn).as_ref() {
             return Ok(c.clone());
         }
-        let Ok(_building) = self.building.try_lock() else { return Err(ConnectError::Connecting) };
+        let _building = match self.building.try_lock() {
+            Ok(g) => g,
+            Err(_) => {
+                // Another use is building it: wait for that as for any answer, at most the
+                // timeout, rather than count a failure that did not happen.
+                let _ = tokio::time::timeout(self.settings.timeout, self.building.lock()).await;
+                return lock(&self.conn).clone().ok_or(ConnectError::Connecting);
+            }
+        };
         if let Some(c) = lock(&self.conn).as_ref() {
             return Ok(c.clone());
         }
@@ -318,4 +326,27 @@ impl QueryError {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nothing listens on ports 9 and 10: a typed error, then no new attempt for a second.
+    #[tokio::test]
+    async fn a_cluster_nobody_answers_is_a_typed_error_then_a_backoff() {
+        let s = RedisSettings::plain("redis+cluster://127.0.0.1:9,127.0.0.1:10", Duration::from_millis(100));
+        let link = Link::new(&s);
+        let first = link.get().await.err();
+        assert!(matches!(first, Some(ConnectError::Cluster(_) | ConnectError::Timeout(_))), "{first:?}");
+        assert!(matches!(link.get().await, Err(ConnectError::Backoff)));
+        let q = link.query::<String>(&redis::cmd("PING")).await;
+        assert!(matches!(q, Err(QueryError::Connect(ConnectError::Backoff))));
+    }
+
+    #[tokio::test]
+    async fn a_cluster_url_has_no_single_client() {
+        let s = RedisSettings::plain("redis+cluster://127.0.0.1:9", Duration::from_millis(100));
+        assert!(matches!(client(&s).await, Err(ConnectError::BadNodes(_))));
+    }
 }
