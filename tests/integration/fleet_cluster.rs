@@ -1,9 +1,10 @@
 //! Issue 18 on a Redis Cluster (`redis+cluster://`): three `redis-server`s in cluster mode, made
 //! one cluster by `redis-cli --cluster create` here, and three daemons that know two of its
 //! nodes. The fleet works as on one server: a cross-host cache hit, an outage one host sees
-//! skipped by the others, one budget held at concurrency, and `status --fleet` finding hosts,
-//! breakers and counters on every node (their keys sit in different slots). Every wait is
-//! bounded and polls; nothing asserts on timing.
+//! skipped by the others, one budget held at concurrency (on a cluster speaking TLS only, with
+//! client certificates), and `status --fleet` finding hosts, breakers and counters on every
+//! node (their keys sit in different slots). Every wait is bounded and polls; nothing asserts
+//! on timing.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -13,19 +14,21 @@ use fake_vendor::FakeVendor;
 use serde_json::json;
 
 use crate::common::Daemon;
-use crate::fleet::{chat_body, cli_json, deployment, priced, status, until};
+use crate::fleet::{chat_body, cli_json, deployment, make_certificates, priced, status, until};
 
 /// Three cluster-mode `redis-server`s on loopback holding all 16384 slots between them.
 struct RedisCluster {
     children: Vec<Child>,
     ports: Vec<u16>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    /// TLS only (client and cluster bus), with client certificates required.
+    tls: bool,
 }
 
 impl RedisCluster {
     /// None (the test is skipped) without `redis-server` and `redis-cli`, unless
     /// CI/SIDEGATE_REQUIRE_REDIS.
-    async fn start() -> Option<RedisCluster> {
+    async fn start(tls: bool) -> Option<RedisCluster> {
         let found = |bin: &str| Command::new(bin).arg("--version").stdout(Stdio::null()).status().is_ok();
         if !found("redis-server") || !found("redis-cli") {
             let required = std::env::var_os("CI").is_some() || std::env::var_os("SIDEGATE_REQUIRE_REDIS").is_some();
@@ -34,12 +37,28 @@ impl RedisCluster {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
+        if tls {
+            make_certificates(dir.path());
+        }
         let ports: Vec<u16> = (0..3).map(|_| cluster_port()).collect();
         let mut children = Vec::new();
         for p in &ports {
             let port = p.to_string();
-            let child = Command::new("redis-server")
-                .args(["--bind", "127.0.0.1", "--port", &port, "--save", "", "--appendonly", "no"])
+            let mut cmd = Command::new("redis-server");
+            cmd.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+            if tls {
+                let f = |name: &str| dir.path().join(name);
+                cmd.args(["--port", "0", "--tls-port", &port, "--tls-cluster", "yes", "--tls-auth-clients", "yes"])
+                    .arg("--tls-cert-file")
+                    .arg(f("server.pem"))
+                    .arg("--tls-key-file")
+                    .arg(f("server.key"))
+                    .arg("--tls-ca-cert-file")
+                    .arg(f("ca.pem"));
+            } else {
+                cmd.args(["--port", &port]);
+            }
+            let child = cmd
                 .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "3000"])
                 .arg("--cluster-config-file")
                 .arg(dir.path().join(format!("nodes-{port}.conf")))
@@ -51,12 +70,13 @@ impl RedisCluster {
                 .expect("start redis-server");
             children.push(child);
         }
-        let cluster = RedisCluster { children, ports, _dir: dir };
+        let cluster = RedisCluster { children, ports, dir, tls };
         for p in &cluster.ports {
             wait_for_port(*p).await;
         }
         let nodes: Vec<String> = cluster.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-        let out = Command::new("redis-cli")
+        let out = cluster
+            .redis_cli()
             .arg("--cluster")
             .arg("create")
             .args(&nodes)
@@ -81,17 +101,40 @@ impl RedisCluster {
         panic!("the node on {port} never saw the cluster ok: {}", self.cli(port, &["cluster", "info"]));
     }
 
+    /// `redis-cli`, with the client certificate on a TLS cluster.
+    fn redis_cli(&self) -> Command {
+        let mut cmd = Command::new("redis-cli");
+        if self.tls {
+            let f = |name: &str| self.dir.path().join(name);
+            cmd.arg("--tls").arg("--cacert").arg(f("ca.pem")).arg("--cert").arg(f("client.pem"));
+            cmd.arg("--key").arg(f("client.key"));
+        }
+        cmd
+    }
+
     fn cli(&self, port: u16, args: &[&str]) -> String {
-        let out = Command::new("redis-cli").args(["-p", &port.to_string()]).args(args).output().expect("redis-cli");
+        let out = self.redis_cli().args(["-p", &port.to_string()]).args(args).output().expect("redis-cli");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// The daemons know two seed nodes; the third is learned from the cluster.
     fn shared(&self) -> String {
-        format!(
-            "[shared]\nredis = \"redis+cluster://127.0.0.1:{},127.0.0.1:{}\"\nredis_timeout = \"1s\"\nheartbeat = \"200ms\"\n",
-            self.ports[0], self.ports[1]
-        )
+        let mut s = format!(
+            "[shared]\nredis = \"redis+cluster://127.0.0.1:{},127.0.0.1:{}{}\"\nredis_timeout = \"1s\"\nheartbeat = \"200ms\"\n",
+            self.ports[0],
+            self.ports[1],
+            if self.tls { "?tls=true" } else { "" }
+        );
+        if self.tls {
+            let f = |name: &str| self.dir.path().join(name).display().to_string();
+            s.push_str(&format!(
+                "redis_ca_file = \"{}\"\nredis_cert_file = \"{}\"\nredis_key_file = \"{}\"\n",
+                f("ca.pem"),
+                f("client.pem"),
+                f("client.key")
+            ));
+        }
+        s
     }
 
     /// How many of the nodes hold at least one key.
@@ -142,7 +185,7 @@ async fn three_hosts(body: &str) -> Vec<Daemon> {
 
 #[tokio::test]
 async fn a_fleet_on_a_redis_cluster_shares_the_cache_and_outages() {
-    let Some(cluster) = RedisCluster::start().await else { return };
+    let Some(cluster) = RedisCluster::start(false).await else { return };
     let (bad, good) = (FakeVendor::start().await.unwrap(), FakeVendor::start().await.unwrap());
     let body = format!(
         "[providers.bad]\nkind = \"openai-compatible\"\nbase_url = \"{}\"\n[providers.good]\nkind = \"openai-compatible\"\nbase_url = \"{}\"\n\
@@ -201,8 +244,8 @@ async fn a_fleet_on_a_redis_cluster_shares_the_cache_and_outages() {
 }
 
 #[tokio::test]
-async fn a_budget_on_a_redis_cluster_is_never_overshot_across_hosts() {
-    let Some(cluster) = RedisCluster::start().await else { return };
+async fn a_budget_on_a_tls_redis_cluster_is_never_overshot_across_hosts() {
+    let Some(cluster) = RedisCluster::start(true).await else { return };
     let body = format!("{}\n{}", priced("budget = { usd = 0.05, per = \"day\" }"), cluster.shared());
     let fleet = three_hosts(&body).await;
     let mut clients = Vec::new();
