@@ -61,6 +61,10 @@ pub struct ReloadRecord {
     pub result: ReloadResult,
     /// Validation or build errors, each `file:line:col: key: message`.
     pub errors: Vec<String>,
+    /// Keys (`section.key`) whose new values take effect at the next start; the running
+    /// values are kept until then.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restart_needed: Vec<String>,
 }
 
 /// A request to reload now; the daemon answers on the channel when the reload is done.

@@ -331,8 +331,13 @@ fn apply_moves(m: Moved, unix_bound: &mut Bound<PathBuf>, tcp_bound: &mut Option
 
 /// One reload: read, validate, build, bind what moved, swap. Never applies a bad config.
 async fn reload_once(cause: ReloadCause, origin: &ConfigOrigin, gateway: &Gateway, cx: &Ctx) -> (ReloadRecord, Moved) {
-    let mut rec =
-        ReloadRecord { at: crate::api::ids::unix_now(), cause, result: ReloadResult::Unchanged, errors: Vec::new() };
+    let mut rec = ReloadRecord {
+        at: crate::api::ids::unix_now(),
+        cause,
+        result: ReloadResult::Unchanged,
+        errors: Vec::new(),
+        restart_needed: Vec::new(),
+    };
     let current = gateway.current();
     let snapshot = match config::load(&origin.path, origin.explicit, &OsEnv) {
         Ok(s) => s,
@@ -356,6 +361,17 @@ async fn reload_once(cause: ReloadCause, origin: &ConfigOrigin, gateway: &Gatewa
     match result {
         Ok((live, moved)) => {
             live.snapshot.log_warnings();
+            rec.restart_needed = current
+                .snapshot
+                .shared
+                .restart_only_changes(&live.snapshot.shared)
+                .into_iter()
+                .map(String::from)
+                .collect();
+            if !rec.restart_needed.is_empty() {
+                tracing::warn!(keys = %rec.restart_needed.join(", "),
+                    "reload: these settings take effect when the daemon restarts; the running values are kept until then");
+            }
             let version = live.snapshot.version.clone();
             gateway.swap(live);
             rec.result = ReloadResult::Applied;

@@ -509,6 +509,12 @@ async fn reload(c: &Client) -> Result<(), ClientError> {
         }
         Some(result) => {
             println!("reload: {result} (config {})", r.body["version"].as_str().unwrap_or("?"));
+            for key in r.body["restart_needed"].as_array().into_iter().flatten() {
+                eprintln!(
+                    "note: {} changed; it takes effect when the daemon restarts (the running value is kept)",
+                    key.as_str().unwrap_or("?")
+                );
+            }
             Ok(())
         }
         None => Err(ClientError::Protocol(format!("unexpected answer: {}", r.body))),

@@ -257,3 +257,15 @@ host = "two words"
     let bad = load("[shared]\nredis = \"redis+cluster://n1\"\n", &home()).unwrap_err().join("\n");
     assert!(bad.contains("shared.redis: redis+cluster:// needs host:port"), "{bad}");
 }
+
+#[test]
+fn fleet_changes_that_wait_for_a_restart_are_named() {
+    let a = load("[shared]\nredis = \"redis://10.0.0.5:6379/0\"\nheartbeat = \"1s\"\n", &home()).unwrap();
+    let b =
+        load("[shared]\nredis = \"redis://10.0.0.5:6379/0\"\nheartbeat = \"2s\"\nhost = \"web-2\"\n", &home()).unwrap();
+    assert_eq!(a.shared.restart_only_changes(&b.shared), ["shared.host", "shared.heartbeat"]);
+    assert!(a.shared.restart_only_changes(&a.shared).is_empty());
+    let none = load("", &home()).unwrap();
+    assert_eq!(none.shared.restart_only_changes(&a.shared), ["shared.redis"]);
+    assert!(none.shared.restart_only_changes(&none.shared).is_empty());
+}

@@ -94,6 +94,34 @@ impl Default for FleetSettings {
     }
 }
 
+impl SharedSettings {
+    /// The `[shared]` keys whose new values in `new` wait for a restart: the fleet (heartbeats,
+    /// the outage signal, the usage stream) and the shared limits keep the connection and the
+    /// settings they started with; the cache tier follows a reload.
+    pub fn restart_only_changes(&self, new: &SharedSettings) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        match (&self.redis, &new.redis) {
+            (None, None) => return out,
+            (Some(a), Some(b)) if a.same_as(b) => {}
+            _ => out.push("shared.redis"),
+        }
+        let (a, b) = (&self.fleet, &new.fleet);
+        for (key, changed) in [
+            ("shared.host", a.host != b.host),
+            ("shared.heartbeat", a.heartbeat != b.heartbeat),
+            ("shared.reservation_ttl", a.reservation_ttl != b.reservation_ttl),
+            ("shared.share_breakers", a.share_breakers != b.share_breakers),
+            ("shared.usage_stream", a.usage_stream != b.usage_stream),
+            ("shared.usage_stream_max", a.usage_stream_max != b.usage_stream_max),
+        ] {
+            if changed {
+                out.push(key);
+            }
+        }
+        out
+    }
+}
+
 impl RedisSettings {
     /// Settings for `url` alone (no TLS files, no separate ACL user).
     pub fn plain(url: &str, timeout: Duration) -> Self {

@@ -435,3 +435,20 @@ impl Drop for ChildGuard {
         let _ = self.0.wait();
     }
 }
+
+/// A reload that changes what the fleet started with is applied, and says which keys wait for
+/// a restart (status, the log), instead of taking them silently.
+#[tokio::test]
+async fn a_reload_names_the_fleet_settings_that_wait_for_a_restart() {
+    let body = |beat: &str| {
+        format!("[shared]\nredis = \"redis://127.0.0.1:9/0\"\nredis_timeout = \"100ms\"\nheartbeat = \"{beat}\"\n")
+    };
+    let d = Daemon::start("", &body("200ms")).await;
+    let text = std::fs::read_to_string(&d.config).unwrap().replace("heartbeat = \"200ms\"", "heartbeat = \"2s\"");
+    let tmp = d.config.with_extension("new");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, &d.config).unwrap();
+    let s = until("the reload", &d, |s| s["config"]["last_reload"]["result"] == "applied").await;
+    assert_eq!(s["config"]["last_reload"]["restart_needed"], json!(["shared.heartbeat"]), "{s}");
+    crate::common::eventually("the log line", || d.log().contains("take effect when the daemon restarts")).await;
+}
