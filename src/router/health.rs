@@ -224,9 +224,14 @@ impl DeploymentState {
         if g.breaker.blocked_by_account(now) { g.account_error.clone() } else { None }
     }
 
-    /// Opens the breaker until `until` (a vendor asked us to back off).
+    /// Opens the breaker until `until` (a vendor asked us to back off). In a fleet, a cooldown
+    /// that opens the breaker is told to the other hosts like any opening: they share the
+    /// vendor account's limits, so they back off too, and one of them tries when it ends.
     pub fn cool_until(&self, until: Instant) {
-        lock(&self.inner).breaker.cool_until(until);
+        let mut g = lock(&self.inner);
+        let (before, now) = (g.breaker.describe().0, Instant::now());
+        g.breaker.cool_until(until);
+        self.signal_change(&mut g, before, Outcome::Neutral, now);
     }
 
     fn report(&self, now: Instant) -> DeploymentStatus {

@@ -452,3 +452,32 @@ async fn a_reload_names_the_fleet_settings_that_wait_for_a_restart() {
     assert_eq!(s["config"]["last_reload"]["restart_needed"], json!(["shared.heartbeat"]), "{s}");
     crate::common::eventually("the log line", || d.log().contains("take effect when the daemon restarts")).await;
 }
+
+/// A vendor's 429 with `retry-after` cools the deployment on every host (they share the
+/// vendor account's limits): the others skip it without sending it anything.
+#[tokio::test]
+async fn a_rate_limit_one_host_meets_cools_the_deployment_on_all() {
+    let Some(redis) = FleetRedis::start(false).await else { return };
+    let (limited, good) = (FakeVendor::start().await.unwrap(), FakeVendor::start().await.unwrap());
+    let body = format!(
+        "[providers.limited]\nkind = \"openai-compatible\"\nbase_url = \"{}\"\n[providers.good]\nkind = \"openai-compatible\"\nbase_url = \"{}\"\n\
+         [models.primary]\nprovider = \"limited\"\nmodel = \"fail-429-60\"\n[models.backup]\nprovider = \"good\"\nmodel = \"echo\"\n\
+         [routes.r]\ntargets = [\"primary\", \"backup\"]\n{}",
+        limited.base_url(),
+        good.base_url(),
+        shared(&redis, "")
+    );
+    let fleet = fleet_of_three(&body).await;
+    let req = chat_body("r", "x");
+    let r = fleet[0].native().await.call("chat", &req, &json!({})).await.unwrap();
+    assert_eq!(r.meta["model"], "backup", "the 429 failed over");
+    assert_eq!(limited.calls(), 1);
+    let opener = status(&fleet[0]).await["fleet"]["host"].as_str().unwrap().to_string();
+    for d in &fleet[1..] {
+        until("the fleet's news", d, |s| s["fleet"]["signals_received"].as_u64() >= Some(1)).await;
+        assert_eq!(d.native().await.call("chat", &req, &json!({})).await.unwrap().meta["model"], "backup");
+        let s = status(d).await;
+        assert_eq!(deployment(&s, "primary")["opened_by"], opener.as_str(), "{s}");
+    }
+    assert_eq!(limited.calls(), 1, "the other hosts did not meet the rate limit themselves");
+}

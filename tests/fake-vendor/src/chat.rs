@@ -48,6 +48,11 @@ pub async fn chat(body: Value, guard: CallGuard, stats: &Arc<Stats>) -> Response
         "fail-429-bare" => {
             return error_resp(429, "requests", "rate_limit_exceeded", "Rate limit reached for requests");
         }
+        "fail-429-60" => {
+            let mut r = error_resp(429, "tokens", "rate_limit_exceeded", "Rate limit reached for tokens");
+            r.headers_mut().insert("retry-after", "60".parse().expect("static header"));
+            return r;
+        }
         "quota-429" => {
             return error_resp(429, "insufficient_quota", "insufficient_quota", "You exceeded your current quota");
         }

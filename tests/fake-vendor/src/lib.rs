@@ -20,6 +20,7 @@
 //! | `stream-error`   | stream: one chunk, then an in-band `data: {"error": ...}` |
 //! | `reset`          | connection closed without a response |
 //! | `fail-429-bare`  | 429 `rate_limit_exceeded` without `retry-after` |
+//! | `fail-429-60`    | 429 `rate_limit_exceeded`, `retry-after: 60` (chat completions only) |
 //! | `stall`          | stream: one chunk, then silence with the connection open |
 //! | `empty`          | 200 with `"choices": []`; stream: the role chunk, a `stop` chunk, `[DONE]` (no content) |
 //! | `reasoner`       | the echo, with `reasoning_content` before it (as DeepSeek-style servers send) |
