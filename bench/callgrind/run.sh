@@ -10,7 +10,8 @@
 #   --only S        only the rows whose label contains S (e.g. "stream", "cache", "tcp")
 #   --after PATH    measure this binary instead of target/release/sidegate (still built first)
 #   --keep DIR      keep each row's callgrind profile of the larger run in DIR (for
-#                   callgrind_annotate: where the instructions go)
+#                   callgrind_annotate: where the instructions go; the per-chunk rows keep
+#                   the run with the long prompt)
 # Needs valgrind, curl and python3 (the native rows use the Python shim from clients/python).
 # The daemon runs with the default features on (callers, ledger, metrics) and its default log
 # level (one log line per request, to a file). Each row runs the daemon twice (N and N+500
@@ -120,6 +121,7 @@ per_unit() {
     if [[ "$load" == *CHUNKS* ]]; then
       a=$(count "$bin" "$cfg" 200 "${words[@]/CHUNKS/short}")
       b=$(count "$bin" "$cfg" 200 "${words[@]/CHUNKS/long}")
+      [ -n "$keep" ] && cp "$(ls "$work"/cg.out.* | head -1)" "$keep/$(basename "$bin")-${cfg}-$(echo "$load" | tr ' ' _).cg"
       xs+=($(( (b - a) / 200 / 100 )))
     else
       a=$(count "$bin" "$cfg" 50 "${words[@]}")

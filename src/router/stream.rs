@@ -84,7 +84,7 @@ impl ChatStream {
                                 if chunk.choices.is_empty() {
                                     continue;
                                 }
-                                chunk.usage = None;
+                                chunk.touch().usage = None;
                             }
                         }
                         return Some((Ok(chunk), st));
