@@ -9,8 +9,10 @@
 #                   1-2k instructions; a vendor row can stray by ~10% once: use 3 for figures to keep
 #   --only S        only the rows whose label contains S (e.g. "stream", "cache", "tcp")
 #   --after PATH    measure this binary instead of target/release/sidegate (still built first)
+#   --no-build      do not build first (the binaries must exist: a build in progress elsewhere)
 #   --keep DIR      keep each row's callgrind profile of the larger run in DIR (for
-#                   callgrind_annotate: where the instructions go)
+#                   callgrind_annotate: where the instructions go; the per-chunk rows keep
+#                   the run with the long prompt)
 # Needs valgrind, curl and python3 (the native rows use the Python shim from clients/python).
 # The daemon runs with the default features on (callers, ledger, metrics) and its default log
 # level (one log line per request, to a file). Each row runs the daemon twice (N and N+500
@@ -20,7 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
-before=""; runs=1; only=""; keep=""; after="target/release/sidegate"
+before=""; runs=1; only=""; keep=""; after="target/release/sidegate"; build=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --before) before="$2"; shift 2 ;;
@@ -28,14 +30,17 @@ while [ $# -gt 0 ]; do
     --only) only="$2"; shift 2 ;;
     --keep) keep="$2"; mkdir -p "$keep"; shift 2 ;;
     --after) after="$2"; shift 2 ;;
-    *) echo "usage: $0 [--before PATH] [--runs N] [--only SUBSTRING] [--keep DIR]" >&2; exit 2 ;;
+    --no-build) build=0; shift ;;
+    *) echo "usage: $0 [--before PATH] [--after PATH] [--no-build] [--runs N] [--only SUBSTRING] [--keep DIR]" >&2; exit 2 ;;
   esac
 done
 for tool in valgrind curl python3; do
   command -v "$tool" >/dev/null || { echo "$0: $tool is missing" >&2; exit 1; }
 done
-cargo build --release --quiet -p sidegate --bin sidegate
-cargo build --release --quiet -p fake-vendor
+if [ "$build" = 1 ]; then
+  cargo build --release --quiet -p sidegate --bin sidegate
+  cargo build --release --quiet -p fake-vendor
+fi
 work=$(mktemp -d)
 trap 'kill $(cat "$work/vendor.pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
 target/release/fake-vendor --port 0 > "$work/vendor.out" & echo $! > "$work/vendor.pid"
@@ -120,6 +125,7 @@ per_unit() {
     if [[ "$load" == *CHUNKS* ]]; then
       a=$(count "$bin" "$cfg" 200 "${words[@]/CHUNKS/short}")
       b=$(count "$bin" "$cfg" 200 "${words[@]/CHUNKS/long}")
+      [ -n "$keep" ] && cp "$(ls "$work"/cg.out.* | head -1)" "$keep/$(basename "$bin")-${cfg}-$(echo "$load" | tr ' ' _).cg"
       xs+=($(( (b - a) / 200 / 100 )))
     else
       a=$(count "$bin" "$cfg" 50 "${words[@]}")

@@ -97,6 +97,12 @@ pub struct ChatChunk {
     /// chunk), verbatim, when the vendor spoke the caller's own dialect. Never on the wire.
     #[serde(skip)]
     pub native: Option<crate::wire::native::NativeBytes>,
+    /// This chunk's JSON exactly as an OpenAI Chat Completions vendor sent it, while nothing
+    /// changed the chunk since: the OpenAI-shaped fronts (HTTP chat, native) write these bytes
+    /// instead of encoding the chunk again (issue 16: the encode was ~3k instructions a chunk).
+    /// Whatever changes a decoded chunk clears it ([`ChatChunk::touch`]). Never on the wire.
+    #[serde(skip)]
+    pub verbatim: Option<bytes::Bytes>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -280,6 +286,7 @@ impl ChatChunk {
             usage: None,
             extra: Extra::new(),
             native: None,
+            verbatim: None,
         }
     }
 
@@ -307,6 +314,7 @@ impl ChatChunk {
             usage: None,
             extra: Extra::new(),
             native: None,
+            verbatim: None,
         }
     }
 
@@ -333,6 +341,22 @@ impl ChatChunk {
             usage: Some(usage),
             extra: Extra::new(),
             native: None,
+            verbatim: None,
+        }
+    }
+
+    /// Marks the chunk as changed since the vendor sent it: its vendor bytes no longer say
+    /// what it says. Every change to a decoded chunk's fields goes with this call.
+    pub fn touch(&mut self) -> &mut Self {
+        self.verbatim = None;
+        self
+    }
+
+    /// The chunk as JSON: the vendor's own bytes while it is unchanged, else encoded.
+    pub fn to_json(&self) -> bytes::Bytes {
+        match &self.verbatim {
+            Some(b) => b.clone(),
+            None => bytes::Bytes::from(serde_json::to_vec(self).unwrap_or_default()),
         }
     }
 

@@ -166,6 +166,7 @@ pub fn replay(resp: &ChatResponse) -> Vec<ChatChunk> {
         usage: None,
         extra: resp.extra.clone(),
         native: None,
+        verbatim: None,
     };
     let one = |index: u32, delta: Delta, finish: Option<String>, logprobs: Option<Value>, extra: Extra| ChunkChoice {
         index,

@@ -112,6 +112,7 @@ where
                     // One completion: the first call's id, created and model on every chunk.
                     let (id, created, model) =
                         st.head.get_or_insert_with(|| (c.id.clone(), c.created, c.model.clone())).clone();
+                    c.touch();
                     (c.id, c.created, c.model) = (id, created, model);
                     for ch in &mut c.choices {
                         ch.index = i;

@@ -4,10 +4,12 @@
 //! [`StreamDecoder`] and yields canonical chunks. No vendor format is known here.
 
 use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 
@@ -199,20 +201,7 @@ where
     T: StreamDecoder,
     S: Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
 {
-    struct St<S, T> {
-        bytes: std::pin::Pin<Box<S>>,
-        parser: SseParser,
-        t: T,
-        ready: VecDeque<ChatChunk>,
-        scratch: Vec<ChatChunk>,
-        key: Option<Redactor>,
-        pending_err: Option<ProviderError>,
-        finished: bool,
-        native: Option<Dialect>,
-        /// Vendor events not yet attached to a chunk (`native` only).
-        raw: Vec<u8>,
-    }
-    let st = St {
+    Box::pin(Drive {
         bytes: Box::pin(bytes),
         parser: SseParser::default(),
         t,
@@ -223,18 +212,47 @@ where
         finished: false,
         native,
         raw: Vec::new(),
-    };
-    let s = futures_util::stream::unfold(st, |mut st| async move {
+    })
+}
+
+/// [`drive`]'s state, polled in place (a stream combinator moved it into a future and back
+/// for every chunk; issue 16).
+struct Drive<S, T> {
+    bytes: std::pin::Pin<Box<S>>,
+    parser: SseParser,
+    t: T,
+    ready: VecDeque<ChatChunk>,
+    scratch: Vec<ChatChunk>,
+    key: Option<Redactor>,
+    pending_err: Option<ProviderError>,
+    finished: bool,
+    native: Option<Dialect>,
+    /// Vendor events not yet attached to a chunk (`native` only).
+    raw: Vec<u8>,
+}
+
+// Nothing in `Drive` is pinned structurally (the byte stream is boxed), so it may move.
+impl<S, T> Unpin for Drive<S, T> {}
+
+impl<S, T> Stream for Drive<S, T>
+where
+    T: StreamDecoder,
+    S: Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
+{
+    type Item = Result<ChatChunk, ProviderError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let st = &mut *self;
         loop {
             // Chunks translated before a failure reach the caller first, then the error.
             if let Some(c) = st.ready.pop_front() {
-                return Some((Ok(c), st));
+                return Poll::Ready(Some(Ok(c)));
             }
             if let Some(e) = st.pending_err.take() {
-                return Some((Err(e), st));
+                return Poll::Ready(Some(Err(e)));
             }
             if st.finished {
-                return None;
+                return Poll::Ready(None);
             }
             let step = match st.parser.next_event() {
                 Ok(Some(ev)) => {
@@ -243,7 +261,7 @@ where
                     }
                     st.t.on_event(ev, &mut st.scratch).map_err(ProviderError::from)
                 }
-                Ok(None) => match st.bytes.next().await {
+                Ok(None) => match ready!(st.bytes.as_mut().poll_next(cx)) {
                     Some(Ok(b)) => {
                         st.parser.push(&b);
                         Ok(Flow::More)
@@ -272,6 +290,5 @@ where
                 }
             }
         }
-    });
-    Box::pin(s)
+    }
 }

@@ -6,8 +6,10 @@
 //! once output has come, chunks pass as they arrive.
 
 use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
-use futures_util::StreamExt;
+use futures_util::Stream;
 
 use super::{ChunkStream, Failure, ProviderError};
 use crate::api::{ChatChunk, ChatResponse};
@@ -51,32 +53,40 @@ pub fn has_output(c: &ChatChunk) -> bool {
 
 /// `s`, with its chunks held back until the first one with output.
 pub fn stream(s: ChunkStream) -> ChunkStream {
-    struct St {
-        inner: ChunkStream,
-        held: VecDeque<ChatChunk>,
-        output: bool,
-        done: bool,
-    }
-    let st = St { inner: s, held: VecDeque::new(), output: false, done: false };
-    Box::pin(futures_util::stream::unfold(st, |mut st| async move {
+    Box::pin(HeldUntilOutput { inner: s, held: VecDeque::new(), output: false, done: false })
+}
+
+/// [`stream`]'s state, polled in place (a stream combinator moved it into a future and back
+/// for every chunk of the whole stream; issue 16).
+struct HeldUntilOutput {
+    inner: ChunkStream,
+    held: VecDeque<ChatChunk>,
+    output: bool,
+    done: bool,
+}
+
+impl Stream for HeldUntilOutput {
+    type Item = Result<ChatChunk, ProviderError>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let st = &mut *self;
         loop {
             if st.done {
-                return None;
+                return Poll::Ready(None);
             }
             if st.output {
                 if let Some(c) = st.held.pop_front() {
-                    return Some((Ok(c), st));
+                    return Poll::Ready(Some(Ok(c)));
                 }
-                return st.inner.next().await.map(|item| (item, st));
+                return st.inner.as_mut().poll_next(cx);
             }
-            match st.inner.next().await {
+            match ready!(st.inner.as_mut().poll_next(cx)) {
                 Some(Ok(c)) => {
                     st.output = has_output(&c);
                     st.held.push_back(c);
                 }
                 Some(Err(e)) => {
                     st.done = true;
-                    return Some((Err(e), st));
+                    return Poll::Ready(Some(Err(e)));
                 }
                 None => {
                     st.done = true;
@@ -84,17 +94,18 @@ pub fn stream(s: ChunkStream) -> ChunkStream {
                         Failure::BadResponse,
                         "vendor stream ended with no text or function call (nor a refusal)",
                     );
-                    return Some((Err(e), st));
+                    return Poll::Ready(Some(Err(e)));
                 }
             }
         }
-    }))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use futures_util::StreamExt;
     use serde_json::json;
 
     fn answer(choices: serde_json::Value) -> ChatResponse {

@@ -236,6 +236,9 @@ pub fn tag_answer(resp: &mut ChatResponse, provider: &str) {
 
 /// Tags every reasoning block of a stream chunk with the provider that minted it.
 pub fn tag_chunk(chunk: &mut ChatChunk, provider: &str) {
+    if chunk.choices.iter().any(|c| c.delta.reasoning_details.as_ref().is_some_and(|d| !d.is_empty())) {
+        chunk.touch();
+    }
     for c in &mut chunk.choices {
         for d in c.delta.reasoning_details.iter_mut().flatten() {
             d.provider = Some(provider.to_string());

@@ -37,7 +37,9 @@ impl SseParser {
         self.buf.extend_from_slice(bytes);
     }
 
-    /// The next complete event, if one is buffered.
+    /// The next complete event, if one is buffered. Lines are found with `memchr` and read in
+    /// place, consumed by advancing the buffer: a byte-by-byte search and a split-off buffer
+    /// handle per line cost ~1.7k instructions an event (issue 16).
     pub fn next_event(&mut self) -> Result<Option<SseEvent>, SseError> {
         loop {
             if self.skip_lf && !self.buf.is_empty() {
@@ -46,55 +48,71 @@ impl SseParser {
                 }
                 self.skip_lf = false;
             }
-            let Some(end) = self.buf.iter().position(|b| *b == b'\n' || *b == b'\r') else {
+            let Some(end) = memchr::memchr2(b'\n', b'\r', &self.buf) else {
                 if self.buf.len() + self.data.len() > MAX_EVENT {
                     return Err(SseError::TooLarge);
                 }
                 return Ok(None);
             };
-            let line = self.buf.split_to(end);
-            let term = self.buf[0];
-            self.buf.advance(1);
-            if term == b'\r' {
-                if self.buf.is_empty() {
+            let mut used = end + 1;
+            if self.buf[end] == b'\r' {
+                if used == self.buf.len() {
                     self.skip_lf = true;
-                } else if self.buf[0] == b'\n' {
-                    self.buf.advance(1);
+                } else if self.buf[used] == b'\n' {
+                    used += 1;
                 }
             }
-            let line = std::str::from_utf8(&line).map_err(|_| SseError::NotUtf8)?;
-            if line.is_empty() {
-                if self.has_data {
-                    let ev = SseEvent { event: self.event.take(), data: std::mem::take(&mut self.data) };
-                    self.has_data = false;
-                    return Ok(Some(ev));
-                }
-                self.event = None;
-                continue;
-            }
-            if line.starts_with(':') {
-                continue;
-            }
-            let (field, value) = match line.find(':') {
-                Some(i) => (&line[..i], line[i + 1..].strip_prefix(' ').unwrap_or(&line[i + 1..])),
-                None => (line, ""),
+            let step = match std::str::from_utf8(&self.buf[..end]) {
+                Ok(line) => on_line(line, &mut self.event, &mut self.data, &mut self.has_data),
+                Err(_) => Err(SseError::NotUtf8),
             };
-            match field {
-                "data" => {
-                    if self.has_data {
-                        self.data.push('\n');
-                    }
-                    self.data.push_str(value);
-                    self.has_data = true;
-                    if self.data.len() > MAX_EVENT {
-                        return Err(SseError::TooLarge);
-                    }
-                }
-                "event" => self.event = Some(value.to_string()),
-                _ => {} // id, retry: not used by these vendors
+            self.buf.advance(used);
+            if let Some(ev) = step? {
+                return Ok(Some(ev));
             }
         }
     }
+}
+
+/// One line of the stream: a blank line ends the event being read (returned when it has
+/// data), a `data:` line adds to it, an `event:` line names it; comments and other fields
+/// are skipped.
+fn on_line(
+    line: &str,
+    event: &mut Option<String>,
+    data: &mut String,
+    has_data: &mut bool,
+) -> Result<Option<SseEvent>, SseError> {
+    if line.is_empty() {
+        if *has_data {
+            *has_data = false;
+            return Ok(Some(SseEvent { event: event.take(), data: std::mem::take(data) }));
+        }
+        *event = None;
+        return Ok(None);
+    }
+    if line.starts_with(':') {
+        return Ok(None);
+    }
+    let (field, value) = match line.find(':') {
+        Some(i) => (&line[..i], line[i + 1..].strip_prefix(' ').unwrap_or(&line[i + 1..])),
+        None => (line, ""),
+    };
+    match field {
+        "data" => {
+            if *has_data {
+                data.push('\n');
+            }
+            data.push_str(value);
+            *has_data = true;
+            if data.len() > MAX_EVENT {
+                return Err(SseError::TooLarge);
+            }
+        }
+        "event" => *event = Some(value.to_string()),
+        _ => {} // id, retry: not used by these vendors
+    }
+    Ok(None)
 }
 
 /// One event as SSE bytes: `event: <name>\n` (when named), `data: <data>\n`, blank line.

@@ -16,7 +16,7 @@ pub fn encode(stream: ChatStream) -> impl Stream<Item = Bytes> + Send {
             next = stream.next().await;
         }
         match next {
-            Some(Ok(chunk)) => Some((event(&serde_json::to_vec(&chunk).unwrap_or_default()), Some(stream))),
+            Some(Ok(chunk)) => Some((event(&chunk.to_json()), Some(stream))),
             Some(Err(e)) => Some((event(&e.openai_body()), None)),
             None => Some((Bytes::from_static(b"data: [DONE]\n\n"), None)),
         }

@@ -157,8 +157,7 @@ async fn relay(id: u64, tx: &mpsc::Sender<Bytes>, mut stream: crate::router::Cha
         match item {
             Ok(chunk) if chunk.is_native_only() => {}
             Ok(chunk) => {
-                let body = serde_json::to_vec(&chunk).unwrap_or_default();
-                if tx.send(encode(Kind::Chunk, id, &body)).await.is_err() {
+                if tx.send(encode(Kind::Chunk, id, &chunk.to_json())).await.is_err() {
                     return Ok(()); // connection gone; dropping the stream cancels the vendor call
                 }
             }

@@ -31,6 +31,11 @@ impl StreamDecoder for StreamState {
             && let Some(u) = chunk.extra.get("x_groq").and_then(|x| x.get("usage"))
         {
             chunk.usage = serde_json::from_value::<Usage>(u.clone()).ok();
+        } else {
+            // Unchanged: the event's own bytes are the chunk (moved, not copied).
+            let start = data.as_ptr() as usize - ev.data.as_ptr() as usize;
+            let end = start + data.len();
+            chunk.verbatim = Some(bytes::Bytes::from(ev.data).slice(start..end));
         }
         if !chunk.choices.is_empty() || chunk.usage.is_some() {
             out.push(chunk);
@@ -93,6 +98,20 @@ mod tests {
     }
 
     #[test]
+    fn an_unchanged_chunk_keeps_the_vendors_bytes_without_surrounding_space() {
+        let mut t = StreamState::default();
+        let mut out = Vec::new();
+        let data = "  {\"id\":\"c\", \"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"logprobs\":null}]} ";
+        t.on_event(SseEvent { event: None, data: data.into() }, &mut out).unwrap();
+        assert_eq!(out[0].verbatim.as_deref(), Some(data.trim().as_bytes()));
+        assert_eq!(&out[0].to_json()[..], data.trim().as_bytes());
+        // Once changed, the chunk is encoded from its fields.
+        out[0].touch().usage = Some(Usage::new(1, 1));
+        let json: Value = serde_json::from_slice(&out[0].to_json()).unwrap();
+        assert_eq!(json["usage"]["prompt_tokens"], 1);
+    }
+
+    #[test]
     fn azure_filter_opener_skipped_and_groq_usage_lifted() {
         let mut t = StreamState { x_groq: true };
         let out = events(
@@ -105,6 +124,12 @@ mod tests {
         );
         assert_eq!(out.len(), 2);
         assert_eq!(out[1].usage, Some(Usage::new(3, 1)));
+        // The lifted usage is a change: that chunk is encoded again, the other passes as sent.
+        assert!(out[1].verbatim.is_none());
+        assert_eq!(
+            out[0].verbatim.as_deref(),
+            Some(&br#"{"id":"c","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}"#[..])
+        );
         assert_eq!(t.on_event(SseEvent { event: None, data: "[DONE]".into() }, &mut Vec::new()).unwrap(), Flow::Done);
     }
 }
