@@ -24,6 +24,9 @@ struct Args {
     only: String,
     requests: usize,
     concurrency: Vec<usize>,
+    /// `--smaps DIR`: the overhead run saves the daemon's /proc smaps idle, right after the
+    /// load and once it has settled (bench/rss.sh reads them).
+    smaps: Option<PathBuf>,
 }
 
 fn args() -> Args {
@@ -33,6 +36,7 @@ fn args() -> Args {
         only: "all".into(),
         requests: 4000,
         concurrency: vec![1, 64],
+        smaps: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -43,9 +47,10 @@ fn args() -> Args {
             "--only" => a.only = v,
             "--requests" => a.requests = v.parse().unwrap_or(a.requests),
             "--concurrency" => a.concurrency = v.split(',').filter_map(|x| x.parse().ok()).collect(),
+            "--smaps" => a.smaps = Some(PathBuf::from(v)),
             _ => {
                 eprintln!(
-                    "usage: sidegate-bench [--sidegate PATH] [--vendor PATH] [--requests N] [--concurrency 1,64] [--only overhead|failover|reload|cache|callers|ingress]"
+                    "usage: sidegate-bench [--sidegate PATH] [--vendor PATH] [--requests N] [--concurrency 1,64] [--smaps DIR] [--only overhead|failover|reload|cache|callers|ingress]"
                 );
                 std::process::exit(2);
             }
@@ -101,6 +106,15 @@ fn rss_kb(pid: u32, field: &str) -> u64 {
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
         .unwrap_or(0)
+}
+
+/// Copies /proc/PID/smaps and /proc/PID/status to DIR/NAME.smaps and DIR/NAME.status.
+fn save_smaps(dir: Option<&Path>, pid: u32, name: &str) {
+    let Some(dir) = dir else { return };
+    for what in ["smaps", "status"] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/{what}")).expect("daemon /proc entry");
+        std::fs::write(dir.join(format!("{name}.{what}")), text).expect("smaps copy");
+    }
 }
 
 struct Daemon(Child);
@@ -186,6 +200,7 @@ async fn main() {
     wait_socket(&sock).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle_rss = rss_kb(pid, "VmRSS:");
+    save_smaps(a.smaps.as_deref(), pid, "idle");
 
     let direct = reqwest::Client::builder().pool_max_idle_per_host(256).build().expect("client");
     let uds = reqwest::Client::builder().unix_socket(sock.clone()).pool_max_idle_per_host(256).build().expect("client");
@@ -270,6 +285,13 @@ async fn main() {
         }
     }
     let load_rss = rss_kb(pid, "VmHWM:");
+    if a.smaps.is_some() {
+        save_smaps(a.smaps.as_deref(), pid, "load");
+        // what the daemon keeps once the burst is over (its connections closed, idle)
+        drop((direct, uds, tcp, native));
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        save_smaps(a.smaps.as_deref(), pid, "after");
+    }
 
     println!("\nsidegate overhead: {} requests per row, fake OpenAI vendor on loopback (zero added delay)", a.requests);
     println!(

@@ -4,8 +4,8 @@
 //! table then holds ([`Held`], for `status`).
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,7 +14,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::Stored;
 use super::memory::Memory;
 
-/// Writes queued before new ones are dropped (logged): the request path never waits.
+/// Writes queued before new ones are dropped (logged): the request path never waits. The
+/// bound is kept by a count ([`Disk::queued`]) over a list channel, which holds memory only
+/// for the ops in it: a channel bounded at 16,384 preallocates every slot, 0.64 MB resident
+/// from the start (docs/benchmarks.md, "Memory (issue 16)").
 const QUEUE: usize = 16_384;
 const BATCH: usize = 512;
 
@@ -26,7 +29,9 @@ pub enum Op {
 }
 
 pub struct Disk {
-    tx: SyncSender<Op>,
+    tx: Sender<Op>,
+    /// Ops sent and not yet received by the writer.
+    queued: Arc<AtomicUsize>,
     reader: Arc<Mutex<Connection>>,
     held: Arc<Held>,
 }
@@ -92,14 +97,15 @@ impl Disk {
         let reader = open_rw(path).map_err(err)?;
         let held = Arc::new(Held::default());
         held.set(count(&reader).map_err(err)?);
-        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let queued = Arc::new(AtomicUsize::new(0));
         let bounds = (max_entries, max_bytes);
-        let noted = held.clone();
+        let (noted, received) = (held.clone(), Received(queued.clone()));
         std::thread::Builder::new()
             .name("sidegate-responses".into())
-            .spawn(move || write_loop(writer, rx, bounds, memory, &noted))
+            .spawn(move || write_loop(writer, rx, &received, bounds, memory, &noted))
             .map_err(|e| format!("cannot start the responses store writer: {e}"))?;
-        Ok(Disk { tx, reader: Arc::new(Mutex::new(reader)), held })
+        Ok(Disk { tx, queued, reader: Arc::new(Mutex::new(reader)), held })
     }
 
     /// Entries and bytes committed (as of the writer's last batch).
@@ -108,11 +114,28 @@ impl Disk {
     }
 
     pub fn queue(&self, op: Op) {
-        match self.tx.try_send(op) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => tracing::warn!("responses store queue full: a write was dropped"),
-            Err(TrySendError::Disconnected(_)) => tracing::warn!("responses store writer stopped: a write was dropped"),
+        if self.queued.fetch_add(1, Ordering::Relaxed) >= QUEUE {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            tracing::warn!("responses store queue full: a write was dropped");
+        } else {
+            self.send_counted(op);
         }
+    }
+
+    /// Ops sent and not yet taken by the writer.
+    #[cfg(test)]
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Sends an op already added to `queued` (the writer takes every op it receives off it).
+    fn send_counted(&self, op: Op) -> bool {
+        if self.tx.send(op).is_ok() {
+            return true;
+        }
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+        tracing::warn!("responses store writer stopped: a write was dropped");
+        false
     }
 
     /// `owner`'s unexpired entry `id`, read on the blocking pool.
@@ -135,7 +158,9 @@ impl Disk {
     /// Blocks until what is queued now is committed.
     pub fn flush(&self) {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        if self.tx.send(Op::Flush(tx)).is_ok() {
+        // (past the bound: a flush must reach the writer)
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        if self.send_counted(Op::Flush(tx)) {
             let _ = rx.recv_timeout(Duration::from_secs(5));
         }
     }
@@ -166,12 +191,29 @@ fn read_one(c: &Connection, id: &str, owner: &str, now: u64) -> rusqlite::Result
     }))
 }
 
-fn write_loop(mut conn: Connection, rx: Receiver<Op>, bounds: (u64, u64), memory: Arc<Mutex<Memory>>, held: &Held) {
+/// The writer's side of [`Disk::queued`].
+struct Received(Arc<AtomicUsize>);
+
+impl Received {
+    fn one(&self, op: Op) -> Op {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+        op
+    }
+}
+
+fn write_loop(
+    mut conn: Connection,
+    rx: Receiver<Op>,
+    received: &Received,
+    bounds: (u64, u64),
+    memory: Arc<Mutex<Memory>>,
+    held: &Held,
+) {
     while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
+        let mut batch = vec![received.one(first)];
         while batch.len() < BATCH {
             match rx.try_recv() {
-                Ok(op) => batch.push(op),
+                Ok(op) => batch.push(received.one(op)),
                 Err(_) => break,
             }
         }

@@ -57,6 +57,7 @@ async fn disk_store_does_the_same_before_and_after_the_writer_commits() {
     store.put(entry("resp_b", "uid:1000", t, "kept"));
     store.flush();
     assert_eq!(store.in_memory_len(), 0, "committed writes leave memory");
+    assert_eq!(store.disk.as_ref().unwrap().queued(), 0, "the queue's count drops with each op the writer takes");
     let reopened = ResponseStore::open(&settings(Some(path), 10, 1 << 20));
     let got = reopened.get("resp_b", "uid:1000", t + 1).await.unwrap();
     assert_eq!(*got, entry("resp_b", "uid:1000", t, "kept"));
