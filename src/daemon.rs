@@ -58,10 +58,9 @@ struct Bound<A> {
 }
 
 pub async fn run(snapshot: Snapshot, origin: ConfigOrigin) -> Result<(), DaemonError> {
-    let (mut d, mut reload_rx) = Daemon::start(snapshot, origin).await?;
-    let mut signals = Signals::install()?;
     let (watch_tx, mut watch_rx) = mpsc::channel::<()>(1);
-    let mut watch = config::watch::watch(&watch_list(&d.origin, &d.gateway), watch_tx.clone());
+    let (mut d, mut reload_rx, mut watch) = Daemon::start(snapshot, origin, &watch_tx).await?;
+    let mut signals = Signals::install()?;
     let mut poll = tokio::time::interval_at(Instant::now() + POLL, POLL);
     let watchdog = systemd::watchdog_interval();
     let mut watchdog_tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
@@ -138,10 +137,14 @@ struct Daemon {
 impl Daemon {
     /// Opens the ledger, builds the providers, binds (or adopts) the listeners and starts
     /// serving on them.
+    /// Builds the gateway and starts the listeners. The config files are watched before the
+    /// socket is bound: an edit made as soon as the socket answers is seen by the watcher, not
+    /// left to the 10 s poll.
     async fn start(
         snapshot: Snapshot,
         origin: ConfigOrigin,
-    ) -> Result<(Self, mpsc::Receiver<ReloadRequest>), DaemonError> {
+        watch_tx: &mpsc::Sender<()>,
+    ) -> Result<(Self, mpsc::Receiver<ReloadRequest>, config::watch::ConfigWatch), DaemonError> {
         let server = snapshot.server.clone();
         let max_connections = connection_limit(&server);
         let ledger = open_ledger(&snapshot);
@@ -160,6 +163,7 @@ impl Daemon {
             budget: crate::front::budget::MemoryBudget::new(server.front.max_inflight_body_bytes),
             pressure: Arc::default(),
         };
+        let watch = config::watch::watch(&watch_list(&origin, &gateway), watch_tx.clone());
         // Socket activation: systemd owns the socket; otherwise we bind (and later unlink) it.
         let adopted = systemd::adopted_listener().map_err(DaemonError::Activation)?;
         let activated = adopted.is_some();
@@ -173,7 +177,7 @@ impl Daemon {
             Some(addr) => Some(start_tcp(addr, &cx, &tasks).await?),
             None => None,
         };
-        Ok((Daemon { gateway, cx, origin, activated, unix_bound, tcp_bound }, reload_rx))
+        Ok((Daemon { gateway, cx, origin, activated, unix_bound, tcp_bound }, reload_rx, watch))
     }
 
     fn log_start(&self, watch: &config::watch::ConfigWatch) {
