@@ -31,7 +31,7 @@ impl StreamDecoder for StreamState {
             && let Some(u) = chunk.extra.get("x_groq").and_then(|x| x.get("usage"))
         {
             chunk.usage = serde_json::from_value::<Usage>(u.clone()).ok();
-        } else {
+        } else if spec_complete(&chunk, data) {
             // Unchanged: the event's own bytes are the chunk (moved, not copied).
             let start = data.as_ptr() as usize - ev.data.as_ptr() as usize;
             let end = start + data.len();
@@ -46,6 +46,22 @@ impl StreamDecoder for StreamState {
     fn on_end(&mut self, _out: &mut Vec<ChatChunk>) -> Result<(), WireError> {
         Err(WireError::Truncated("vendor stream ended before [DONE]".into()))
     }
+}
+
+/// Whether the vendor's chunk has every field the OpenAI spec requires of a chunk (`id`,
+/// `object`, `created`, `model`; `index` and `finish_reason` in each choice), so that its own
+/// bytes can stand for it. A chunk that leaves one out is encoded from its fields, which fills
+/// the defaults in. A key's quoted name cannot occur inside a JSON string (its quotes would be
+/// escaped there), so counting them counts keys.
+fn spec_complete(chunk: &ChatChunk, data: &str) -> bool {
+    let keys = |name: &str| memchr::memmem::find_iter(data.as_bytes(), name.as_bytes()).count();
+    let n = chunk.choices.len();
+    !chunk.id.is_empty()
+        && chunk.created != 0
+        && !chunk.model.is_empty()
+        && keys("\"object\"") > 0
+        && keys("\"finish_reason\"") >= n
+        && keys("\"index\"") >= n
 }
 
 /// One chunk, or the error the vendor sent in its place.
@@ -98,10 +114,29 @@ mod tests {
     }
 
     #[test]
+    fn a_chunk_missing_a_required_field_is_encoded_with_the_defaults() {
+        let full = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}"#;
+        let no_object = full.replace(r#""object":"chat.completion.chunk","#, "");
+        let no_finish = full.replace(r#","finish_reason":null"#, "");
+        let text_mentions_keys =
+            full.replace("hi", r#"say \"object\" and \"finish_reason\""#).replace(r#","finish_reason":null"#, "");
+        for (data, verbatim) in
+            [(full.to_string(), true), (no_object, false), (no_finish, false), (text_mentions_keys, false)]
+        {
+            let mut out = Vec::new();
+            StreamState::default().on_event(SseEvent { event: None, data: data.clone() }, &mut out).unwrap();
+            assert_eq!(out[0].verbatim.is_some(), verbatim, "{data}");
+            let json: Value = serde_json::from_slice(&out[0].to_json()).unwrap();
+            assert_eq!(json["object"], "chat.completion.chunk", "{data}");
+            assert!(json["choices"][0].get("finish_reason").is_some(), "{data}");
+        }
+    }
+
+    #[test]
     fn an_unchanged_chunk_keeps_the_vendors_bytes_without_surrounding_space() {
         let mut t = StreamState::default();
         let mut out = Vec::new();
-        let data = "  {\"id\":\"c\", \"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"logprobs\":null}]} ";
+        let data = "  {\"id\":\"c\", \"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"logprobs\":null,\"finish_reason\":null}]} ";
         t.on_event(SseEvent { event: None, data: data.into() }, &mut out).unwrap();
         assert_eq!(out[0].verbatim.as_deref(), Some(data.trim().as_bytes()));
         assert_eq!(&out[0].to_json()[..], data.trim().as_bytes());
@@ -118,8 +153,8 @@ mod tests {
             &mut t,
             &[
                 r#"{"id":"","object":"","created":0,"model":"","choices":[],"prompt_filter_results":[{"prompt_index":0}]}"#,
-                r#"{"id":"c","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}"#,
-                r#"{"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"x_groq":{"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}}"#,
+                r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}"#,
+                r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"x_groq":{"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}}"#,
             ],
         );
         assert_eq!(out.len(), 2);
@@ -128,7 +163,9 @@ mod tests {
         assert!(out[1].verbatim.is_none());
         assert_eq!(
             out[0].verbatim.as_deref(),
-            Some(&br#"{"id":"c","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}"#[..])
+            Some(
+                &br#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}"#[..]
+            )
         );
         assert_eq!(t.on_event(SseEvent { event: None, data: "[DONE]".into() }, &mut Vec::new()).unwrap(), Flow::Done);
     }
