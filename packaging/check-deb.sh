@@ -26,9 +26,15 @@ rm -rf target/assets
 "$bin" generate man target/assets/man >/dev/null
 "$bin" generate completions target/assets/completions >/dev/null
 
-echo "-- cargo deb ($profile build)"
+# A binary with packed relative relocations (build.rs) needs glibc >= 2.36, which the package
+# must declare itself (dpkg-shlibdeps only sees versioned symbols): the `relr` variant.
+variant=()
+if readelf -V "$bin" | grep -q GLIBC_ABI_DT_RELR; then variant=(--variant relr); fi
+
+echo "-- cargo deb ($profile build${variant:+, ${variant[1]} variant})"
 # (stripped: lintian refuses unstripped binaries; a backtrace still names functions)
-out=$(cargo deb --no-build --strip "${deb_profile[@]}" --output target/debian/ 2>&1) || { echo "$out" >&2; exit 1; }
+out=$(cargo deb --no-build --strip "${deb_profile[@]}" "${variant[@]}" --output target/debian/ 2>&1) \
+  || { echo "$out" >&2; exit 1; }
 deb=$(echo "$out" | grep -E '\.deb$' | tail -n 1)
 [ -f "$deb" ] || fail "no .deb in cargo-deb's output: $out"
 echo "$deb: $(stat -c %s "$deb") bytes"
@@ -40,6 +46,9 @@ for script in postinst prerm postrm; do
   echo "$info" | grep -qE "^ +[0-9]+ bytes, +[0-9]+ lines +\* +$script " || fail "no executable $script: $info"
 done
 [ "$(dpkg-deb -f "$deb" Section)" = net ] || fail "section is not net"
+if [ ${#variant[@]} -gt 0 ]; then
+  dpkg-deb -f "$deb" Depends | grep -q 'libc6 (>= 2.36)' || fail "a RELR binary without libc6 (>= 2.36): $(dpkg-deb -f "$deb" Depends)"
+fi
 conffiles=$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)
 [ "$conffiles" = /etc/sidegate/sidegate.toml ] || fail "conffiles are: $conffiles"
 listing=$(dpkg-deb -c "$deb")

@@ -35,6 +35,7 @@ pub mod status;
 pub mod sys;
 pub mod systemd;
 pub mod telemetry;
+pub mod tls;
 pub mod token_bucket;
 pub mod usage;
 pub mod wire;

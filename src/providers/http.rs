@@ -65,6 +65,7 @@ impl Http {
             headers.insert(name, v);
         }
         let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(crate::tls::client_config()?)
             .default_headers(headers)
             .connect_timeout(cfg.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
