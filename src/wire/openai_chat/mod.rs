@@ -54,14 +54,19 @@ impl StreamDecoder for StreamState {
 /// the defaults in. A key's quoted name cannot occur inside a JSON string (its quotes would be
 /// escaped there), so counting them counts keys.
 fn spec_complete(chunk: &ChatChunk, data: &str) -> bool {
-    let keys = |name: &str| memchr::memmem::find_iter(data.as_bytes(), name.as_bytes()).count();
+    use memchr::memmem::Finder;
+    // The searchers are built once: building one costs more than searching a chunk.
+    static KEYS: std::sync::LazyLock<[Finder<'static>; 3]> = std::sync::LazyLock::new(|| {
+        [Finder::new(b"\"object\""), Finder::new(b"\"finish_reason\""), Finder::new(b"\"index\"")]
+    });
+    let [object, finish_reason, index] = &*KEYS;
     let n = chunk.choices.len();
     !chunk.id.is_empty()
         && chunk.created != 0
         && !chunk.model.is_empty()
-        && keys("\"object\"") > 0
-        && keys("\"finish_reason\"") >= n
-        && keys("\"index\"") >= n
+        && object.find(data.as_bytes()).is_some()
+        && finish_reason.find_iter(data.as_bytes()).take(n).count() == n
+        && index.find_iter(data.as_bytes()).take(n).count() == n
 }
 
 /// One chunk, or the error the vendor sent in its place.
