@@ -172,7 +172,7 @@ impl Link {
 
     /// A command failed or timed out. Behind Sentinel or a cluster, the fifth failure in a row
     /// drops the connection so the next use asks again where the servers are.
-    pub async fn failed(&self) {
+    pub fn failed(&self) {
         use std::sync::atomic::Ordering;
         let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
         if n >= 5 && self.endpoint.as_ref().is_ok_and(Endpoint::is_multi_node) {
@@ -296,11 +296,11 @@ impl Link {
                 Ok(v)
             }
             Ok(Err(e)) => {
-                self.failed().await;
+                self.failed();
                 Err(QueryError::Redis(e))
             }
             Err(_) => {
-                self.failed().await;
+                self.failed();
                 Err(QueryError::Timeout(self.settings.timeout.as_millis()))
             }
         }

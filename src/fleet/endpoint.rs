@@ -42,31 +42,22 @@ const CLUSTER: &str = "redis+cluster://";
 
 impl Endpoint {
     pub fn parse(url: &str) -> Result<Endpoint, ConnectError> {
-        if let Some(rest) = url.strip_prefix(SENTINEL) {
+        // (scheme, what follows the hosts, whether a master name is wanted)
+        for (scheme, shape, wants_master) in [(SENTINEL, "/master", true), (CLUSTER, "", false)] {
+            let Some(rest) = url.strip_prefix(scheme) else { continue };
             let bad = || {
                 ConnectError::BadNodes(format!(
-                    "{SENTINEL} needs host:port[,host:port...]/master, got `{}`",
+                    "{scheme} needs host:port[,host:port...]{shape}, got `{}`",
                     crate::secret::redact_url(url)
                 ))
             };
             let n = parse_nodes(rest).ok_or_else(bad)?;
-            if n.master.is_empty() || n.master.contains('/') {
+            let master_ok =
+                if wants_master { !n.master.is_empty() && !n.master.contains('/') } else { n.master.is_empty() };
+            if !master_ok {
                 return Err(bad());
             }
-            return Ok(Endpoint::Sentinel(n));
-        }
-        if let Some(rest) = url.strip_prefix(CLUSTER) {
-            let bad = || {
-                ConnectError::BadNodes(format!(
-                    "{CLUSTER} needs host:port[,host:port...], got `{}`",
-                    crate::secret::redact_url(url)
-                ))
-            };
-            let n = parse_nodes(rest).ok_or_else(bad)?;
-            if !n.master.is_empty() {
-                return Err(bad());
-            }
-            return Ok(Endpoint::Cluster(n));
+            return Ok(if wants_master { Endpoint::Sentinel(n) } else { Endpoint::Cluster(n) });
         }
         Ok(Endpoint::Direct)
     }

@@ -486,14 +486,7 @@ impl Redis {
     /// None (the test is skipped) when `redis-server` is not installed, unless CI or
     /// `SIDEGATE_REQUIRE_REDIS` says it must be there.
     pub(crate) async fn start() -> Option<Redis> {
-        let found = Command::new("redis-server").arg("--version").stdout(Stdio::null()).status().is_ok();
-        if !found {
-            let required = std::env::var_os("CI").is_some() || std::env::var_os("SIDEGATE_REQUIRE_REDIS").is_some();
-            assert!(
-                !required,
-                "redis-server is not installed (apt-get install -y redis-server), and CI/SIDEGATE_REQUIRE_REDIS require it"
-            );
-            eprintln!("SKIPPED: redis-server is not installed (apt-get install -y redis-server)");
+        if !crate::common::redis_installed(&["redis-server"]) {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -507,13 +500,8 @@ impl Redis {
             .spawn()
             .expect("start redis-server");
         let r = Redis { child: Some(child), port, _dir: dir };
-        for _ in 0..600 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return Some(r);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("redis-server did not start on port {port}");
+        crate::common::wait_for_tcp(port, "redis-server").await;
+        Some(r)
     }
 
     pub(crate) fn url(&self) -> String {

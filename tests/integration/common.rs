@@ -119,6 +119,33 @@ impl Drop for Daemon {
     }
 }
 
+/// Whether the Redis programs `bins` are installed. When one is not, the test is skipped
+/// (false), unless CI or `SIDEGATE_REQUIRE_REDIS` require them: then it fails.
+pub fn redis_installed(bins: &[&str]) -> bool {
+    let Some(missing) = bins.iter().find(|b| Command::new(b).arg("--version").stdout(Stdio::null()).status().is_err())
+    else {
+        return true;
+    };
+    let required = std::env::var_os("CI").is_some() || std::env::var_os("SIDEGATE_REQUIRE_REDIS").is_some();
+    assert!(
+        !required,
+        "{missing} is not installed (apt-get install -y redis-server), and CI/SIDEGATE_REQUIRE_REDIS require it"
+    );
+    eprintln!("SKIPPED: {missing} is not installed (apt-get install -y redis-server)");
+    false
+}
+
+/// Polls until something listens on loopback `port` (up to ~30 s), else panics naming `what`.
+pub async fn wait_for_tcp(port: u16, what: &str) {
+    for _ in 0..600 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} did not start on port {port}");
+}
+
 pub async fn wait_for_socket(path: &Path, mut child: Option<&mut Child>) {
     for _ in 0..600 {
         if tokio::net::UnixStream::connect(path).await.is_ok() {

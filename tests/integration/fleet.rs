@@ -27,11 +27,7 @@ pub(crate) struct FleetRedis {
 impl FleetRedis {
     /// None (the test is skipped) without `redis-server`, unless CI/SIDEGATE_REQUIRE_REDIS.
     pub(crate) async fn start(tls: bool) -> Option<FleetRedis> {
-        let found = Command::new("redis-server").arg("--version").stdout(Stdio::null()).status().is_ok();
-        if !found {
-            let required = std::env::var_os("CI").is_some() || std::env::var_os("SIDEGATE_REQUIRE_REDIS").is_some();
-            assert!(!required, "redis-server is not installed, and CI/SIDEGATE_REQUIRE_REDIS require it");
-            eprintln!("SKIPPED: redis-server is not installed");
+        if !crate::common::redis_installed(&["redis-server"]) {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -62,13 +58,7 @@ impl FleetRedis {
             cmd.args(["--port", &port]);
         }
         self.child = Some(cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start redis-server"));
-        for _ in 0..600 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("redis-server did not start on port {}", self.port);
+        crate::common::wait_for_tcp(self.port, "redis-server").await;
     }
 
     pub(crate) fn url(&self) -> String {
@@ -403,12 +393,7 @@ async fn a_sentinel_endpoint_names_the_master() {
     let child =
         Command::new("redis-server").arg(&conf).arg("--sentinel").stdout(Stdio::null()).stderr(Stdio::null()).spawn();
     let _sentinel = ChildGuard(child.expect("start redis-server --sentinel"));
-    for _ in 0..600 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crate::common::wait_for_tcp(port, "the sentinel").await;
     let vendor = FakeVendor::start().await.unwrap();
     let body = format!(
         "[providers.fake]\nkind = \"openai-compatible\"\nbase_url = \"{}\"\n[models.e]\nprovider = \"fake\"\nmodel = \"echo\"\n\

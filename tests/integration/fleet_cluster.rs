@@ -26,14 +26,10 @@ struct RedisCluster {
 }
 
 impl RedisCluster {
-    /// None (the test is skipped) without `redis-server` and `redis-cli`, unless
-    /// CI/SIDEGATE_REQUIRE_REDIS.
+    /// None (the test is skipped) without `redis-server` and `redis-cli` (see
+    /// `common::redis_installed`).
     async fn start(tls: bool) -> Option<RedisCluster> {
-        let found = |bin: &str| Command::new(bin).arg("--version").stdout(Stdio::null()).status().is_ok();
-        if !found("redis-server") || !found("redis-cli") {
-            let required = std::env::var_os("CI").is_some() || std::env::var_os("SIDEGATE_REQUIRE_REDIS").is_some();
-            assert!(!required, "redis-server/redis-cli are not installed, and CI/SIDEGATE_REQUIRE_REDIS require them");
-            eprintln!("SKIPPED: redis-server or redis-cli is not installed");
+        if !crate::common::redis_installed(&["redis-server", "redis-cli"]) {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -72,7 +68,7 @@ impl RedisCluster {
         }
         let cluster = RedisCluster { children, ports, dir, tls };
         for p in &cluster.ports {
-            wait_for_port(*p).await;
+            crate::common::wait_for_tcp(*p, "redis-server").await;
         }
         let nodes: Vec<String> = cluster.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
         let out = cluster
@@ -160,16 +156,6 @@ fn cluster_port() -> u16 {
             return port;
         }
     }
-}
-
-async fn wait_for_port(port: u16) {
-    for _ in 0..600 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("redis-server did not start on port {port}");
 }
 
 async fn three_hosts(body: &str) -> Vec<Daemon> {

@@ -34,10 +34,11 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(16379)
 }
 
-async fn redis(dir: &Path) -> (Proc, String) {
-    let port = free_port();
+/// A `redis-server` on loopback `port` with `extra` arguments, once it accepts connections.
+async fn redis_server(dir: &Path, port: u16, extra: &[&str]) -> Proc {
     let child = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args(extra)
         .arg("--dir")
         .arg(dir)
         .stdout(Stdio::null())
@@ -50,7 +51,12 @@ async fn redis(dir: &Path) -> (Proc, String) {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    (Proc(child), format!("redis://127.0.0.1:{port}/0"))
+    Proc(child)
+}
+
+async fn redis(dir: &Path) -> (Proc, String) {
+    let port = free_port();
+    (redis_server(dir, port, &[]).await, format!("redis://127.0.0.1:{port}/0"))
 }
 
 /// Three cluster-mode `redis-server`s made one cluster; its `redis+cluster://` URL.
@@ -64,22 +70,8 @@ async fn cluster(dir: &Path) -> (Vec<Proc>, String) {
     }
     let mut procs = Vec::new();
     for p in &ports {
-        let child = Command::new("redis-server")
-            .args(["--port", &p.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--cluster-enabled", "yes", "--cluster-config-file", &format!("nodes-{p}.conf")])
-            .arg("--dir")
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("redis-server: {e}"));
-        procs.push(Proc(child));
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", *p)).await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        let config = format!("nodes-{p}.conf");
+        procs.push(redis_server(dir, *p, &["--cluster-enabled", "yes", "--cluster-config-file", &config]).await);
     }
     let nodes: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
     let made = Command::new("redis-cli")
