@@ -77,14 +77,22 @@ pub type Decoded = Result<Option<Frame>, FrameError>;
 
 /// Encodes one frame, length prefix included.
 pub fn encode(kind: Kind, id: u64, body: &[u8]) -> Bytes {
-    let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+    let mut out = BytesMut::with_capacity(HEADER_LEN + body.len());
+    encode_into(&mut out, kind, id, body);
+    out.freeze()
+}
+
+/// Appends one frame, length prefix included, to `out` (a connection's write buffer).
+pub fn encode_into(out: &mut BytesMut, kind: Kind, id: u64, body: &[u8]) {
+    use bytes::BufMut;
+    out.reserve(HEADER_LEN + body.len());
     let len = (ENVELOPE_FIXED + body.len()) as u32;
-    out.extend_from_slice(&len.to_le_bytes());
-    // Writing into a Vec cannot fail, and the envelope has no length bound on encode.
-    if let Err(e) = bincode::encode_into_std_write(EnvelopeRef { kind, id, body }, &mut out, CFG) {
-        unreachable!("encoding into a Vec failed: {e}");
+    out.put_slice(&len.to_le_bytes());
+    // Writing into memory cannot fail, and the envelope has no length bound on encode.
+    if let Err(e) = bincode::encode_into_std_write(EnvelopeRef { kind, id, body }, &mut BufMut::writer(&mut *out), CFG)
+    {
+        unreachable!("encoding into memory failed: {e}");
     }
-    Bytes::from(out)
 }
 
 /// Takes one frame off the front of `buf` if a whole one is there. `max` bounds the frame

@@ -4,7 +4,7 @@
 pub mod codec;
 pub mod messages;
 
-pub use codec::{Decoded, Frame, FrameError, HEADER_LEN, PREFACE, decode, encode};
+pub use codec::{Decoded, Frame, FrameError, HEADER_LEN, PREFACE, decode, encode, encode_into};
 
 /// Protocol version this build speaks.
 pub const VERSION: u32 = 1;

@@ -121,6 +121,62 @@ async fn client_disconnect_cancels_its_requests() {
     eventually("vendor sees the call aborted", || vendor.aborted() >= 1).await;
 }
 
+/// A client that stops reading while its answers pour out: the daemon holds its requests
+/// back (a bounded backlog), keeps serving other connections, and once the client reads
+/// again every frame arrives whole and in order, a CANCEL on the way included.
+#[tokio::test]
+async fn a_client_that_stops_reading_gets_every_frame_whole_when_it_reads_again() {
+    let d = Daemon::start("", "[providers.mock]\nkind = \"mock\"\n").await;
+    let mut raw = tokio::net::UnixStream::connect(&d.socket).await.unwrap();
+    raw.write_all(&PREFACE).await.unwrap();
+    raw.write_all(&encode(Kind::Hello, 0, br#"{"protocol":1}"#)).await.unwrap();
+    // ~20k chunks each: several MB of CHUNK frames, far past what the socket and the
+    // daemon's backlog hold.
+    let long = |tag: &str| (0..20_000).map(|i| format!("{tag}{i}")).collect::<Vec<_>>().join(" ");
+    let (a, b) = (long("a"), long("b"));
+    let request = |text: &str, stream: bool| {
+        let body = json!({"op": "chat", "body": {"model": "mock/x", "stream": stream, "messages": [{"role": "user", "content": text}]}});
+        serde_json::to_vec(&body).unwrap()
+    };
+    raw.write_all(&encode(Kind::Request, 1, &request(&a, true))).await.unwrap();
+    raw.write_all(&encode(Kind::Request, 2, &request(&b, true))).await.unwrap();
+    raw.write_all(&encode(Kind::Request, 3, &request("unary", false))).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Another connection is served while this one is stalled.
+    let other = d.native().await;
+    let r = other.call("chat", &chat("mock/x", "bystander"), &json!({})).await.unwrap();
+    assert_eq!(r.body["choices"][0]["message"]["content"], "bystander");
+    let (mut rd, mut wr) = raw.into_split();
+    let cancel = tokio::spawn(async move {
+        wr.write_all(&encode(Kind::Cancel, 2, b"")).await.unwrap();
+        wr // kept open until the reads are done
+    });
+    let mut buf = bytes::BytesMut::new();
+    let (mut text_a, mut text_b) = (String::new(), String::new());
+    let (mut ended_a, mut unary) = (false, None);
+    while !(ended_a && unary.is_some()) {
+        let n = tokio::time::timeout(Duration::from_secs(60), rd.read_buf(&mut buf)).await.unwrap().unwrap();
+        assert!(n > 0, "the daemon closed the connection");
+        while let Some(f) = sidegate::protocol::decode(&mut buf, 1 << 24).expect("only whole frames") {
+            let v: Value = serde_json::from_slice(&f.body).expect("a frame's body is whole JSON");
+            let piece = || v["choices"][0]["delta"]["content"].as_str().unwrap_or("").to_string();
+            match (f.kind, f.id) {
+                (Kind::Welcome, 0) => {}
+                (Kind::Chunk, 1) => text_a.push_str(&piece()),
+                (Kind::End, 1) => ended_a = true,
+                (Kind::Chunk, 2) => text_b.push_str(&piece()),
+                (Kind::End | Kind::Error, 2) => {}
+                (Kind::Response, 3) => unary = Some(v["body"]["choices"][0]["message"]["content"].clone()),
+                other => panic!("unexpected frame {other:?}: {v}"),
+            }
+        }
+    }
+    assert_eq!(text_a, a, "stream 1 whole and in order");
+    assert!(b.starts_with(&text_b), "stream 2 in order up to where it was cancelled");
+    assert_eq!(unary, Some(json!("unary")));
+    drop(cancel.await.unwrap());
+}
+
 /// Sends `bytes` after the preface (and HELLO when asked); returns the ERROR frame's code and
 /// whether the server then closed the connection.
 async fn bad_frame(d: &Daemon, bytes: &[u8], after_hello: bool) -> (String, bool) {

@@ -1,17 +1,27 @@
-//! One native-protocol connection: a reader loop (frames in, checks, dispatch), a writer task
-//! (frames out, batched into few syscalls), and one task per request in flight. A protocol
-//! violation gets an ERROR frame with id 0 and the connection is closed; nothing here can
-//! affect another connection. A client that disconnects cancels all its requests.
+//! One native-protocol connection, on one task: a loop that reads and checks frames,
+//! polls the connection's requests in flight (each a future in a `FuturesUnordered`, not a
+//! task of its own) and writes the frames they produce. A protocol violation gets an ERROR
+//! frame with id 0 and the connection is closed; nothing here can affect another
+//! connection. A client that disconnects cancels all its requests.
+//!
+//! Why one task (issue 16): a task per request and a writer task cost each request a spawn,
+//! two channel sends and two wake-ups, often on the other core. Here a request's answer is
+//! written by the task that read it, in the same poll. The cost is that one connection's
+//! requests share one core; a client that needs more opens more connections (each gets its
+//! own task, spread over the runtime's workers).
 
 use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
 
-use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
-use tokio::sync::mpsc;
-use tokio::task::AbortHandle;
+use futures_util::StreamExt;
+use futures_util::future::{AbortHandle, Abortable};
+use futures_util::stream::FuturesUnordered;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
 use super::inbound::{Inbound, Refused};
+use super::outbox::Outbox;
 use super::session::{self, OwnedRequest};
 use crate::api::GatewayError;
 use crate::config::FrontLimits;
@@ -19,17 +29,20 @@ use crate::front::Ctx;
 use crate::front::budget::Held;
 use crate::front::unix::UdsStream;
 use crate::protocol::messages::{Hello, Welcome, error_body};
-use crate::protocol::{Frame, FrameError, Kind, VERSION, encode};
+use crate::protocol::{Frame, FrameError, Kind, VERSION};
 
-/// Frames queued for the writer before request tasks wait (backpressure on slow readers).
-const WRITE_QUEUE: usize = 256;
+/// A request in flight: resolves to its id when it has written its last frame.
+type InFlight = Abortable<Pin<Box<dyn std::future::Future<Output = u64> + Send>>>;
+
+/// How long a closing connection may take to write its last frames to a peer that does not
+/// read them.
+const CLOSE_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub async fn serve_connection(stream: UdsStream, cx: Ctx, cred: crate::callers::Credential) {
-    let (mut rd, wr) = crate::front::unix::split(stream);
-    let (tx, rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
-    let writer = tokio::spawn(write_loop(wr, rx));
-    let mut conn = Conn { cx: cx.clone(), tx, in_flight: HashMap::new(), greeted: false, cred };
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<u64>();
+    let (mut rd, mut wr) = crate::front::unix::split(stream);
+    let out = Arc::new(Outbox::default());
+    let mut conn = Conn { cx: cx.clone(), out: out.clone(), in_flight: HashMap::new(), greeted: false, cred };
+    let mut requests = FuturesUnordered::<InFlight>::new();
     // Limits come from the config at connect time; a reload applies to new connections.
     let (max_frame, limits) = {
         let live = cx.gateway.current();
@@ -44,7 +57,7 @@ pub async fn serve_connection(stream: UdsStream, cx: Ctx, cred: crate::callers::
         loop {
             match inbound.next_frame() {
                 Ok(Some((frame, held))) => {
-                    if let Err(e) = conn.on_frame(frame, held, &done_tx, draining).await {
+                    if let Err(e) = conn.on_frame(frame, held, &mut requests, draining) {
                         break 'conn Some(e);
                     }
                 }
@@ -56,24 +69,44 @@ pub async fn serve_connection(stream: UdsStream, cx: Ctx, cred: crate::callers::
             break None; // a partial frame or an idle connection is not a request in flight
         }
         let deadline = quiet.deadline(conn.greeted, conn.in_flight.is_empty());
+        // Biased: the requests are polled before the write, so what they appended in this
+        // poll is written in the same poll (the write branch arranges no wake-up of its own
+        // while there is nothing to write).
         tokio::select! {
-            n = rd.read_buf(&mut inbound.buf) => match n {
+            biased;
+            _ = cx.hard_stop.cancelled() => {
+                // Grace period over: tell each caller why its request ends here.
+                let e = GatewayError::ShuttingDown { message: "sidegate stopped before this request finished" };
+                for (id, h) in conn.in_flight.drain() {
+                    h.abort();
+                    out.push(Kind::Error, id, &error_body(&e, None));
+                }
+                break None;
+            }
+            Some(done) = requests.next(), if !requests.is_empty() => {
+                if let Ok(id) = done {
+                    conn.in_flight.remove(&id);
+                }
+                quiet.heard();
+            }
+            written = std::future::poll_fn(|c| out.poll_write(&mut wr, c)) => {
+                if written.is_err() {
+                    break None; // the peer is gone
+                }
+            }
+            n = rd.read_buf(&mut inbound.buf), if !out.over_limit() => match n {
                 Ok(0) | Err(_) => break None, // closed; a frame cut short is dropped
                 Ok(_) => {
                     quiet.heard();
                     if let Err(refused) = inbound.account() {
-                        conn.refuse(refused).await;
+                        conn.refuse(refused);
                     }
                 }
             },
-            Some(id) = done_rx.recv() => {
-                conn.in_flight.remove(&id);
-                quiet.heard();
-            }
             _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => match quiet.expired(conn.greeted) {
                 Expired::Handshake => break Some(protocol_error("handshake_timeout",
                     "no HELLO within server.header_timeout of the preface")),
-                Expired::Ping => conn.send(encode(Kind::Ping, 0, b"idle")).await,
+                Expired::Ping => out.push(Kind::Ping, 0, b"idle"),
                 Expired::Silent => {
                     tracing::debug!("closing an idle native connection that did not answer PING");
                     break None;
@@ -84,37 +117,28 @@ pub async fn serve_connection(stream: UdsStream, cx: Ctx, cred: crate::callers::
                 break None;
             }
             _ = cx.shutdown.cancelled(), if !draining => { draining = true; }
-            _ = cx.hard_stop.cancelled() => {
-                // Grace period over: tell each caller why its request ends here.
-                let e = GatewayError::ShuttingDown { message: "sidegate stopped before this request finished" };
-                for (id, h) in conn.in_flight.drain() {
-                    h.abort();
-                    let _ = conn.tx.send(encode(Kind::Error, id, &error_body(&e, None))).await;
-                }
-                break None;
-            }
         }
     };
-    close(conn, writer, rd, fatal).await;
+    // Requests still running belong to a connection that is going away: dropping their
+    // futures cancels them (and their vendor calls).
+    drop(requests);
+    close(conn, wr, rd, fatal).await;
 }
 
-/// Sends the ERROR frame of a protocol violation, cancels what still runs, and closes.
+/// Sends the ERROR frame of a protocol violation, writes what is left, and closes.
 async fn close(
-    mut conn: Conn,
-    writer: tokio::task::JoinHandle<()>,
+    conn: Conn,
+    mut wr: crate::front::unix::Half,
     mut rd: crate::front::unix::Half,
     fatal: Option<GatewayError>,
 ) {
     if let Some(err) = &fatal {
         tracing::debug!(code = %err.label(), error = %err, "closing native connection after a protocol error");
-        let _ = conn.tx.send(encode(Kind::Error, 0, &error_body(err, None))).await;
+        conn.out.push(Kind::Error, 0, &error_body(err, None));
     }
-    // Requests still running belong to a connection that is going away: cancel them.
-    for (_, h) in conn.in_flight.drain() {
-        h.abort();
-    }
-    drop(conn);
-    let _ = writer.await;
+    let _ = tokio::time::timeout(CLOSE_FLUSH, conn.out.flush(&mut wr)).await;
+    conn.out.close();
+    let _ = wr.shutdown().await;
     if fatal.is_some() {
         // Lingering close: closing with unread input makes the kernel reset the connection,
         // and the client could lose the ERROR frame. Read (and drop) what it still sends.
@@ -187,7 +211,7 @@ const LINGER_MAX_BYTES: usize = 1 << 20;
 
 struct Conn {
     cx: Ctx,
-    tx: mpsc::Sender<Bytes>,
+    out: Arc<Outbox>,
     in_flight: HashMap<u64, AbortHandle>,
     greeted: bool,
     /// The peer's credential, for every request on this connection.
@@ -195,11 +219,11 @@ struct Conn {
 }
 
 impl Conn {
-    async fn on_frame(
+    fn on_frame(
         &mut self,
         f: Frame,
         held: Held,
-        done: &mpsc::UnboundedSender<u64>,
+        requests: &mut FuturesUnordered<InFlight>,
         draining: bool,
     ) -> Result<(), GatewayError> {
         if !self.greeted {
@@ -220,11 +244,11 @@ impl Conn {
                 server: format!("sidegate/{}", env!("CARGO_PKG_VERSION")),
                 max_frame: self.cx.gateway.current().snapshot.server.max_frame_bytes,
             };
-            self.send(encode(Kind::Welcome, 0, &serde_json::to_vec(&welcome).unwrap_or_default())).await;
+            self.out.push(Kind::Welcome, 0, &serde_json::to_vec(&welcome).unwrap_or_default());
             return Ok(());
         }
         match f.kind {
-            Kind::Request => self.on_request(f, held, done, draining).await,
+            Kind::Request => self.on_request(f, held, requests, draining),
             Kind::Cancel => {
                 if let Some(h) = self.in_flight.remove(&f.id) {
                     h.abort();
@@ -232,7 +256,7 @@ impl Conn {
                 Ok(())
             }
             Kind::Ping => {
-                self.send(encode(Kind::Pong, f.id, &f.body)).await;
+                self.out.push(Kind::Pong, f.id, &f.body);
                 Ok(())
             }
             Kind::Pong => Ok(()),
@@ -241,11 +265,11 @@ impl Conn {
     }
 
     /// `held`: the budget bytes of the frame, kept until the request ends.
-    async fn on_request(
+    fn on_request(
         &mut self,
         f: Frame,
         held: Held,
-        done: &mpsc::UnboundedSender<u64>,
+        requests: &mut FuturesUnordered<InFlight>,
         draining: bool,
     ) -> Result<(), GatewayError> {
         if f.id == 0 || self.in_flight.contains_key(&f.id) {
@@ -257,53 +281,32 @@ impl Conn {
         let req = OwnedRequest::parse(&f.body).map_err(|e| protocol_error("invalid_frame_body", &e))?;
         if draining {
             let e = GatewayError::ShuttingDown { message: "sidegate is shutting down; retry on the restarted daemon" };
-            self.send(encode(Kind::Error, f.id, &error_body(&e, None))).await;
+            self.out.push(Kind::Error, f.id, &error_body(&e, None));
             return Ok(());
         }
-        let (id, tx, gw, done, cred) =
-            (f.id, self.tx.clone(), self.cx.gateway.clone(), done.clone(), self.cred.clone());
+        let (id, out, gw, cred) = (f.id, self.out.clone(), self.cx.gateway.clone(), self.cred.clone());
         let reload = self.cx.reload.clone();
-        // Boxed: the request's future is large, and tokio copies an unboxed one into the
-        // task and its whole stage again on completion (issue 16: ~2,500 instructions of
-        // memcpy per native request); a box is one allocation and pointer moves.
-        let handle = self.cx.tasks.spawn(Box::pin(async move {
-            session::run(id, req, session::Session { gw: &gw, reload: &reload, tx: &tx }, cred).await;
+        // Boxed: the request's future is large, and moving it into the set by value would
+        // copy it (issue 16 measured ~2,500 instructions of memcpy per request when it was
+        // a task's); a box is one allocation and pointer moves.
+        let run: Pin<Box<dyn std::future::Future<Output = u64> + Send>> = Box::pin(async move {
+            session::run(id, req, session::Session { gw: &gw, reload: &reload, out: &out }, cred).await;
             drop(held);
-            let _ = done.send(id);
-        }));
-        self.in_flight.insert(id, handle.abort_handle());
+            id
+        });
+        let (handle, registration) = AbortHandle::new_pair();
+        requests.push(Abortable::new(run, registration));
+        self.in_flight.insert(id, handle);
         Ok(())
     }
 
     /// A frame the memory budget could not take: a REQUEST gets its ERROR (503, retry).
-    async fn refuse(&self, r: Refused) {
+    fn refuse(&self, r: Refused) {
         tracing::debug!(id = r.id, request = r.request, "native frame dropped: {}", r.why);
         if r.request && r.id != 0 {
-            self.send(encode(Kind::Error, r.id, &error_body(&r.why.to_error(), None))).await;
+            self.out.push(Kind::Error, r.id, &error_body(&r.why.to_error(), None));
         }
     }
-
-    async fn send(&self, frame: Bytes) {
-        let _ = self.tx.send(frame).await;
-    }
-}
-
-async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(wr: W, mut rx: mpsc::Receiver<Bytes>) {
-    let mut w = BufWriter::with_capacity(64 * 1024, wr);
-    while let Some(frame) = rx.recv().await {
-        if w.write_all(&frame).await.is_err() {
-            return;
-        }
-        while let Ok(more) = rx.try_recv() {
-            if w.write_all(&more).await.is_err() {
-                return;
-            }
-        }
-        if w.flush().await.is_err() {
-            return;
-        }
-    }
-    let _ = w.shutdown().await;
 }
 
 fn protocol_error(code: &'static str, message: &str) -> GatewayError {

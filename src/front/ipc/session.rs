@@ -3,16 +3,15 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use tokio::sync::mpsc;
 
+use super::outbox::Outbox;
 use crate::api::error::{GatewayError, from_json_error};
 use crate::api::{ChatRequest, EmbeddingsRequest};
+use crate::protocol::Kind;
 use crate::protocol::messages::{RequestOptions, error_body};
-use crate::protocol::{Kind, encode};
 use crate::router::{CallOptions, ChatAnswer, Gateway, Meta};
 use crate::wire::native::Dialect;
 
@@ -43,13 +42,12 @@ struct ResponseFrame<'a, T: Serialize> {
 pub struct Session<'a> {
     pub gw: &'a Gateway,
     pub reload: &'a crate::control::ReloadHandle,
-    pub tx: &'a mpsc::Sender<Bytes>,
+    pub out: &'a Outbox,
 }
 
 pub async fn run(id: u64, req: OwnedRequest, s: Session<'_>, cred: crate::callers::Credential) {
-    let tx = s.tx;
     if let Err((e, meta)) = dispatch(id, req, &s, cred).await {
-        let _ = tx.send(encode(Kind::Error, id, &error_body(&e, meta.as_ref()))).await;
+        let _ = s.out.send(Kind::Error, id, &error_body(&e, meta.as_ref())).await;
     }
 }
 
@@ -97,7 +95,7 @@ async fn dispatch(
     s: &Session<'_>,
     credential: crate::callers::Credential,
 ) -> Result<(), Failed> {
-    let (gw, tx) = (s.gw, s.tx);
+    let (gw, tx) = (s.gw, s.out);
     let raw = req.body.as_ref().map_or("{}", |b| b.get());
     match req.op.as_str() {
         "chat" => {
@@ -152,12 +150,12 @@ async fn dispatch(
 }
 
 /// A committed stream as CHUNK frames, then END (or ERROR with the stream's meta).
-async fn relay(id: u64, tx: &mpsc::Sender<Bytes>, mut stream: crate::router::ChatStream) -> Result<(), Failed> {
+async fn relay(id: u64, tx: &Outbox, mut stream: crate::router::ChatStream) -> Result<(), Failed> {
     while let Some(item) = stream.next().await {
         match item {
             Ok(chunk) if chunk.is_native_only() => {}
             Ok(chunk) => {
-                if tx.send(encode(Kind::Chunk, id, &chunk.to_json())).await.is_err() {
+                if tx.send(Kind::Chunk, id, &chunk.to_json()).await.is_err() {
                     return Ok(()); // connection gone; dropping the stream cancels the vendor call
                 }
             }
@@ -165,13 +163,13 @@ async fn relay(id: u64, tx: &mpsc::Sender<Bytes>, mut stream: crate::router::Cha
         }
     }
     let body = serde_json::to_vec(&serde_json::json!({ "meta": stream.meta })).unwrap_or_default();
-    let _ = tx.send(encode(Kind::End, id, &body)).await;
+    let _ = tx.send(Kind::End, id, &body).await;
     Ok(())
 }
 
-async fn respond<T: Serialize>(id: u64, tx: &mpsc::Sender<Bytes>, body: &T, meta: Option<&Meta>) -> Result<(), Failed> {
+async fn respond<T: Serialize>(id: u64, tx: &Outbox, body: &T, meta: Option<&Meta>) -> Result<(), Failed> {
     let bytes = serde_json::to_vec(&ResponseFrame { body, meta })
         .map_err(|e| (GatewayError::internal(format!("cannot encode response: {e}")), None))?;
-    let _ = tx.send(encode(Kind::Response, id, &bytes)).await;
+    let _ = tx.send(Kind::Response, id, &bytes).await;
     Ok(())
 }
