@@ -46,11 +46,41 @@ impl Meta {
 
 /// `deployment;outcome;latency_ms` per call, comma-separated.
 pub fn attempt_header(calls: &[AttemptRecord]) -> String {
-    let parts: Vec<String> = calls.iter().map(|a| format!("{};{};{}", a.deployment, a.outcome, a.latency_ms)).collect();
-    parts.join(", ")
+    use std::fmt::Write;
+    let mut out = String::with_capacity(calls.iter().map(|a| a.deployment.len() + 24).sum());
+    for (i, a) in calls.iter().enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        // Writing into a String cannot fail.
+        let _ = write!(out, "{sep}{};{};{}", a.deployment, a.outcome, a.latency_ms);
+    }
+    out
 }
 
 /// A short unique request id (`sg-` + 16 hex digits) for logs and correlation.
 pub fn request_id() -> String {
     format!("sg-{:016x}", rand::random::<u64>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(deployment: &str, outcome: &'static str, latency_ms: f64) -> AttemptRecord {
+        AttemptRecord {
+            deployment: deployment.into(),
+            provider: "p".into(),
+            outcome,
+            status: None,
+            message: None,
+            latency_ms,
+        }
+    }
+
+    #[test]
+    fn the_attempt_log_header_lists_each_call_in_order() {
+        assert_eq!(attempt_header(&[]), "");
+        assert_eq!(attempt_header(&[call("a", "ok", 12.5)]), "a;ok;12.5");
+        let calls = [call("down", "connect", 0.25), call("slow", "timeout", 100.0), call("good", "ok", 3.0)];
+        assert_eq!(attempt_header(&calls), "down;connect;0.25, slow;timeout;100, good;ok;3");
+    }
 }

@@ -55,6 +55,8 @@ pub fn count_response(count: TokenCount, estimate: impl FnOnce(u64) -> serde_jso
 
 pub fn meta_headers(r: &mut Response<Body>, m: &Meta) {
     let h = r.headers_mut();
+    // Room for all of them at once: growing the map on the way rehashes it (issue 16).
+    h.reserve(10);
     let mut put = |name: HeaderName, v: &str| {
         if let Ok(v) = HeaderValue::from_str(v) {
             h.insert(name, v);
@@ -62,8 +64,6 @@ pub fn meta_headers(r: &mut Response<Body>, m: &Meta) {
     };
     put(X_SIDEGATE_PROVIDER, &m.provider);
     put(X_SIDEGATE_MODEL, &m.model);
-    put(X_SIDEGATE_CACHE, m.cache.as_str());
-    put(X_SIDEGATE_ATTEMPTS, &m.attempts.to_string());
     put(X_SIDEGATE_ATTEMPT_LOG, &m.attempt_header());
     put(X_SIDEGATE_CALLER, &m.caller);
     if let Some(v) = &m.variant {
@@ -72,4 +72,6 @@ pub fn meta_headers(r: &mut Response<Body>, m: &Meta) {
     if let Some(c) = m.cost_usd {
         put(X_SIDEGATE_COST_USD, &format!("{c:.8}"));
     }
+    h.insert(X_SIDEGATE_CACHE, HeaderValue::from_static(m.cache.as_str()));
+    h.insert(X_SIDEGATE_ATTEMPTS, HeaderValue::from(m.attempts));
 }
