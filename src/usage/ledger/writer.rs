@@ -165,9 +165,25 @@ fn insert_sql(rows: usize) -> String {
 }
 
 pub(super) fn insert(conn: &mut Connection, batch: &[&Record]) -> rusqlite::Result<()> {
+    in_transaction(conn, |c| insert_rows(c, batch))
+}
+
+/// Runs `f` in one transaction. BEGIN and COMMIT go through the prepared-statement cache:
+/// rusqlite's `Transaction` parses them again per batch (~8k instructions, as much as the
+/// rows themselves when a quiet daemon writes one row per batch; issue 16). A failed `f` or
+/// COMMIT rolls back.
+fn in_transaction(conn: &Connection, f: impl FnOnce(&Connection) -> rusqlite::Result<()>) -> rusqlite::Result<()> {
+    conn.prepare_cached("BEGIN")?.execute([])?;
+    let done = f(conn).and_then(|()| conn.prepare_cached("COMMIT")?.execute([]).map(drop));
+    if done.is_err() && !conn.is_autocommit() {
+        let _ = conn.prepare_cached("ROLLBACK").and_then(|mut st| st.execute([]));
+    }
+    done
+}
+
+fn insert_rows(tx: &Connection, batch: &[&Record]) -> rusqlite::Result<()> {
     static FULL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     static ONE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let tx = conn.transaction()?;
     // Full chunks through the many-row statement, the rest row by row: two statements in
     // the prepared-statement cache, so no batch size makes SQLite parse SQL again.
     let full = batch.len() - batch.len() % ROWS_PER_INSERT;
@@ -225,5 +241,5 @@ pub(super) fn insert(conn: &mut Connection, batch: &[&Record]) -> rusqlite::Resu
         }
         st.execute(values.as_slice())?;
     }
-    tx.commit()
+    Ok(())
 }
