@@ -15,11 +15,16 @@ fn chat(model: &str) -> Value {
 }
 
 /// A daemon on the fake vendor (`fake/<model>` calls it), with route `cached` (memory cache)
-/// on its `as-sent` model.
+/// on its `as-sent` model, and the same vendor as `groq` (whose preset fans `n` out).
 async fn daemon() -> (FakeVendor, Daemon) {
     let vendor = FakeVendor::start().await.unwrap();
-    let cached = "\n[models.as-sent]\nprovider = \"fake\"\nmodel = \"as-sent\"\n\n[routes.cached]\ntargets = [\"as-sent\"]\ncache = { ttl = \"10m\", tiers = [\"memory\"] }\n";
-    let d = Daemon::start("", &(vendor_config(&vendor.base_url()) + cached)).await;
+    let base = vendor.base_url();
+    let more = format!(
+        "\n[models.as-sent]\nprovider = \"fake\"\nmodel = \"as-sent\"\n\n[routes.cached]\ntargets = [\"as-sent\"]\n\
+         cache = {{ ttl = \"10m\", tiers = [\"memory\"] }}\n\n[providers.groq]\nkind = \"openai-compatible\"\n\
+         base_url = \"{base}\"\napi_key = \"sk-fake-secret-key\"\npreset = \"groq\"\n"
+    );
+    let d = Daemon::start("", &(vendor_config(&base) + &more)).await;
     (vendor, d)
 }
 
@@ -114,6 +119,13 @@ async fn a_changed_answer_is_encoded_from_its_fields() {
     for v in [serde_json::from_str::<Value>(&http).unwrap(), native] {
         assert_eq!(v["choices"][0]["message"]["reasoning_details"][0]["provider"], "fake", "{v}");
     }
+    // Two answers merged into one (`n` fanned out): re-indexed, usage summed.
+    let mut two = chat("groq/as-sent");
+    two["n"] = json!(2);
+    let (_, http) = http_chat(&d, &two).await;
+    let v: Value = serde_json::from_str(&http).unwrap();
+    assert_eq!((v["choices"][1]["index"].as_u64(), v["usage"]["total_tokens"].as_u64()), (Some(1), Some(4)), "{v}");
+    assert!(v["usage"].get("queue_time").is_none(), "{v}");
     // A cached route: the answer that was stored, and each hit, are sidegate's encoding
     // (`usage.queue_time`, which it does not model, is gone; its own key order).
     let sent = vendor_says(&vendor, "as-sent").await;
