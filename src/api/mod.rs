@@ -8,6 +8,7 @@ pub mod embeddings;
 pub mod error;
 pub mod ids;
 pub mod reasoning;
+pub mod required_keys;
 pub mod response;
 #[cfg(test)]
 mod response_tests;

@@ -6,15 +6,18 @@ use serde_json::Value;
 use super::Extra;
 use super::chat::ToolCall;
 use super::reasoning::ReasoningDetail;
+use super::required_keys::{absent, absent_assistant, absent_chunk, absent_completion};
 
+/// A whole chat completion. The defaults of the keys OpenAI's spec requires note their
+/// absence (`required_keys`), so a vendor's answer that has them all can pass as sent.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChatResponse {
     pub id: String,
-    #[serde(default = "object_completion")]
+    #[serde(default = "absent_completion")]
     pub object: String,
-    #[serde(default)]
+    #[serde(default = "absent")]
     pub created: u64,
-    #[serde(default)]
+    #[serde(default = "absent")]
     pub model: String,
     pub choices: Vec<Choice>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -25,10 +28,13 @@ pub struct ChatResponse {
     /// (passthrough); a front of that dialect serves it as is. Never on the wire, never cached.
     #[serde(skip)]
     pub native: Option<crate::wire::native::NativeBytes>,
-}
-
-fn object_completion() -> String {
-    "chat.completion".into()
+    /// This answer's JSON exactly as an OpenAI Chat Completions vendor sent it, while nothing
+    /// changed the answer since and it had every key the spec requires: the OpenAI-shaped
+    /// fronts (HTTP chat, native) write these bytes instead of encoding the answer again
+    /// (issue 16). Whatever changes a decoded answer clears it ([`ChatResponse::touch`]); a
+    /// stored answer never has it. Never on the wire, never cached.
+    #[serde(skip)]
+    pub verbatim: Option<bytes::Bytes>,
 }
 
 fn object_chunk() -> String {
@@ -39,11 +45,11 @@ fn object_chunk() -> String {
 pub struct Choice {
     pub index: u32,
     pub message: ResponseMessage,
-    #[serde(default)]
+    #[serde(default = "absent")]
     pub finish_reason: Option<String>,
     /// Always written, `null` when absent: OpenAI's schema requires the key (its API sends
     /// `null`); vendors that omit it still parse.
-    #[serde(default)]
+    #[serde(default = "absent")]
     pub logprobs: Option<Value>,
     #[serde(flatten)]
     pub extra: Extra,
@@ -51,12 +57,12 @@ pub struct Choice {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ResponseMessage {
-    #[serde(default = "role_assistant")]
+    #[serde(default = "absent_assistant")]
     pub role: String,
-    #[serde(default)]
+    #[serde(default = "absent")]
     pub content: Option<String>,
     /// Always written, `null` when absent, as `logprobs` on the choice.
-    #[serde(default)]
+    #[serde(default = "absent")]
     pub refusal: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCall>>,
@@ -72,22 +78,19 @@ pub struct ResponseMessage {
     pub extra: Extra,
 }
 
-fn role_assistant() -> String {
-    "assistant".into()
-}
-
-/// One `chat.completion.chunk`.
+/// One `chat.completion.chunk`. The defaults of the keys OpenAI's spec requires note their
+/// absence, as [`ChatResponse`]'s do.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChatChunk {
-    #[serde(default)]
+    #[serde(default = "absent")]
     pub id: String,
-    #[serde(default = "object_chunk")]
+    #[serde(default = "absent_chunk")]
     pub object: String,
-    #[serde(default)]
+    #[serde(default = "absent")]
     pub created: u64,
-    #[serde(default)]
+    #[serde(default = "absent")]
     pub model: String,
-    #[serde(default)]
+    #[serde(default = "absent")]
     pub choices: Vec<ChunkChoice>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
@@ -108,9 +111,9 @@ pub struct ChatChunk {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChunkChoice {
     pub index: u32,
-    #[serde(default)]
+    #[serde(default = "absent")]
     pub delta: Delta,
-    #[serde(default)]
+    #[serde(default = "absent")]
     pub finish_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logprobs: Option<Value>,
@@ -269,6 +272,35 @@ impl Usage {
             total_tokens: self.total_tokens.saturating_add(o.total_tokens),
             prompt_tokens_details: prompt,
             completion_tokens_details: completion,
+        }
+    }
+}
+
+impl ChatResponse {
+    /// Marks the answer as changed since the vendor sent it: its vendor bytes no longer say
+    /// what it says. Every change to a decoded answer's fields goes with this call.
+    pub fn touch(&mut self) -> &mut Self {
+        self.verbatim = None;
+        self
+    }
+
+    /// The answer as JSON: the vendor's own bytes while it is unchanged, else encoded.
+    pub fn to_json(&self) -> bytes::Bytes {
+        match &self.verbatim {
+            Some(b) => b.clone(),
+            None => bytes::Bytes::from(serde_json::to_vec(self).unwrap_or_default()),
+        }
+    }
+
+    /// Appends [`ChatResponse::to_json`] to `out` (a frame being written around it), without
+    /// an intermediate buffer when it is encoded.
+    pub fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        match &self.verbatim {
+            Some(b) => {
+                out.extend_from_slice(b);
+                Ok(())
+            }
+            None => serde_json::to_writer(out, self),
         }
     }
 }

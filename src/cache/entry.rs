@@ -67,8 +67,12 @@ pub fn now_ms() -> u64 {
 }
 
 impl Entry {
-    /// A new entry and its encoded bytes.
-    pub fn new(origin: Origin, body: Body, ttl_ms: u64) -> (Entry, Vec<u8>) {
+    /// A new entry and its encoded bytes. A stored chat answer keeps no vendor bytes (in
+    /// memory either): a hit is encoded from its fields.
+    pub fn new(origin: Origin, mut body: Body, ttl_ms: u64) -> (Entry, Vec<u8>) {
+        if let Body::Chat(r) = &mut body {
+            r.touch();
+        }
         let created_ms = now_ms();
         let mut e = Entry { created_ms, expires_ms: created_ms.saturating_add(ttl_ms), origin, body, size: 0 };
         let bytes = e.encode();
@@ -158,6 +162,18 @@ mod tests {
         let last = flipped.len() - 2;
         flipped[last] ^= 0x01;
         assert!(matches!(Entry::decode(&flipped), Err(DecodeError::Checksum)));
+    }
+
+    #[test]
+    fn a_stored_chat_answer_keeps_no_vendor_bytes() {
+        let mut answer: crate::api::ChatResponse =
+            serde_json::from_value(serde_json::json!({"id": "c", "choices": []})).unwrap();
+        answer.verbatim = Some(bytes::Bytes::from_static(b"{\"vendor\":1}"));
+        let (e, bytes) = Entry::new(origin(), Body::Chat(Box::new(answer)), 60_000);
+        let Body::Chat(kept) = &e.body else { panic!("chat body") };
+        assert!(kept.verbatim.is_none(), "a memory hit is encoded from its fields");
+        let Body::Chat(back) = Entry::decode(&bytes).unwrap().body else { panic!("chat body") };
+        assert!(back.verbatim.is_none());
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub fn assemble(chunks: &[ChatChunk]) -> ChatResponse {
         usage: None,
         extra: Extra::new(),
         native: None,
+        verbatim: None,
     };
     for c in chunks {
         if out.id.is_empty() {

@@ -55,8 +55,10 @@ pub fn merge(answers: Vec<ChatResponse>) -> ChatResponse {
             usage: None,
             extra: Default::default(),
             native: None,
+            verbatim: None,
         };
     };
+    out.touch(); // choices re-indexed and joined, usage summed: not the first vendor's answer
     for r in it {
         out.choices.extend(r.choices);
         out.usage = match (out.usage, r.usage) {

@@ -81,6 +81,7 @@ impl Mock {
             usage: Some(usage),
             extra: Extra::new(),
             native: None,
+            verbatim: None,
         })
     }
 

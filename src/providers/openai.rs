@@ -3,7 +3,8 @@
 //! embeddings. The canonical types *are* OpenAI's, so translation is small:
 //! swap in the vendor's model id, apply the server family's quirks (`presets`), ask for usage
 //! on streams, classify errors, and check that what comes back has the promised shape. The
-//! stream and error-body reading is the dialect's (`wire::openai_chat`).
+//! answer, stream and error-body reading is the dialect's (`wire::openai_chat`); a whole
+//! Chat Completions answer keeps the vendor's bytes for the OpenAI-shaped fronts.
 
 use reqwest::header::HeaderMap;
 use serde_json::Value;
@@ -17,7 +18,7 @@ use crate::api::reasoning::{Effort, ReasoningAsk, Resolved};
 use crate::api::{ChatRequest, ChatResponse, EmbeddingsRequest, Extra};
 use crate::config::{HttpSettings, ProviderKind, UpstreamApi};
 use crate::wire::WireError;
-use crate::wire::openai_chat::{StreamState, error_fields};
+use crate::wire::openai_chat::{StreamState, error_fields, read_answer};
 
 /// Which endpoint a call goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,7 +178,8 @@ impl OpenAi {
         let body = http::encode(&Self::with_reasoning(&self.quirks, req, model, false, sent))?;
         let resp = self.post_chat(model, body).await?;
         let bytes = self.http.read(resp).await?;
-        serde_json::from_slice::<ChatResponse>(&bytes).map_err(|e| http::bad_response("chat completion", &e))
+        // The body is kept (not copied) as the answer's own JSON when it is spec-complete.
+        read_answer(bytes).map_err(|e| http::bad_response("chat completion", &e))
     }
 
     pub async fn stream(

@@ -227,6 +227,9 @@ fn prepend_text(m: &mut crate::api::Message, thought: &str) {
 
 /// Tags every reasoning block of a whole answer with the provider that minted it.
 pub fn tag_answer(resp: &mut ChatResponse, provider: &str) {
+    if resp.choices.iter().any(|c| c.message.reasoning_details.as_ref().is_some_and(|d| !d.is_empty())) {
+        resp.touch();
+    }
     for c in &mut resp.choices {
         for d in c.message.reasoning_details.iter_mut().flatten() {
             d.provider = Some(provider.to_string());

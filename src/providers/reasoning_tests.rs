@@ -133,9 +133,15 @@ fn answers_are_tagged_with_the_minting_provider() {
         "message": {"role": "assistant", "content": "x",
             "reasoning_details": [detail(FORMAT_ANTHROPIC, None, "t")]}, "finish_reason": "stop"}]}))
     .unwrap();
+    resp.verbatim = Some(bytes::Bytes::from_static(b"{}"));
+    let mut plain = resp.clone();
+    plain.choices[0].message.reasoning_details = None;
     tag_answer(&mut resp, "claude");
     let d = &resp.choices[0].message.reasoning_details.as_ref().unwrap()[0];
     assert_eq!(d.provider.as_deref(), Some("claude"));
+    assert!(resp.verbatim.is_none(), "tagged: no longer what the vendor sent");
+    tag_answer(&mut plain, "claude");
+    assert!(plain.verbatim.is_some(), "nothing to tag: unchanged");
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod anthropic;
 mod cache;
 mod callers;
 mod chaos;
+mod chat_passthrough;
 mod cli;
 mod commit_point;
 mod common;

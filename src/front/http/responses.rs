@@ -96,7 +96,7 @@ pub async fn create(req: Request<Incoming>, cx: &Ctx, cred: &Credential, id: Str
 
 /// The Response object for a whole canonical answer, under `response_id`.
 fn whole(mut resp: ChatResponse, response_id: &str, echo: ResponseEcho) -> Result<Value, GatewayError> {
-    resp.id = response_id.to_string();
+    resp.touch().id = response_id.to_string();
     if resp.created == 0 {
         resp.created = unix_now();
     }

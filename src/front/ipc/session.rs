@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 
 use super::outbox::Outbox;
 use crate::api::error::{GatewayError, from_json_error};
-use crate::api::{ChatRequest, EmbeddingsRequest};
+use crate::api::{ChatRequest, ChatResponse, EmbeddingsRequest};
 use crate::protocol::Kind;
 use crate::protocol::messages::{RequestOptions, error_body};
 use crate::router::{CallOptions, ChatAnswer, Gateway, Meta};
@@ -112,7 +112,7 @@ async fn dispatch(
                 };
             }
             match gw.chat(chat, opts).await.map_err(routed(&request_id))? {
-                ChatAnswer::Full(resp, meta) => respond(id, tx, &*resp, Some(&meta)).await,
+                ChatAnswer::Full(resp, meta) => respond_chat(id, tx, &resp, &meta).await,
                 ChatAnswer::Stream(stream) => relay(id, tx, stream).await,
             }
         }
@@ -164,6 +164,20 @@ async fn relay(id: u64, tx: &Outbox, mut stream: crate::router::ChatStream) -> R
     }
     let body = serde_json::to_vec(&serde_json::json!({ "meta": stream.meta })).unwrap_or_default();
     let _ = tx.send(Kind::End, id, &body).await;
+    Ok(())
+}
+
+/// RESPONSE for a whole chat answer, its JSON written by hand around the answer's own
+/// (the vendor's bytes while unchanged, else encoded): the same frame [`respond`] writes.
+async fn respond_chat(id: u64, tx: &Outbox, resp: &ChatResponse, meta: &Meta) -> Result<(), Failed> {
+    let cannot = |e: serde_json::Error| (GatewayError::internal(format!("cannot encode response: {e}")), None);
+    let mut frame = Vec::with_capacity(resp.verbatim.as_ref().map_or(1024, |b| b.len() + 512));
+    frame.extend_from_slice(b"{\"body\":");
+    resp.write_json(&mut frame).map_err(cannot)?;
+    frame.extend_from_slice(b",\"meta\":");
+    serde_json::to_writer(&mut frame, meta).map_err(cannot)?;
+    frame.push(b'}');
+    let _ = tx.send(Kind::Response, id, &frame).await;
     Ok(())
 }
 

@@ -223,5 +223,6 @@ pub fn to_chat_response(resp: &Response) -> Result<ChatResponse, WireError> {
         usage: resp.usage.as_ref().map(usage_in),
         extra: Extra::new(),
         native: None,
+        verbatim: None,
     })
 }

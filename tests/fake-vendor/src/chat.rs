@@ -118,6 +118,9 @@ pub async fn chat(body: Value, guard: CallGuard, stats: &Arc<Stats>) -> Response
             return r;
         }
         guard.finish();
+        if let Some(r) = shaped_answer(&model, &text) {
+            return r;
+        }
         if model == "empty" {
             let v = json!({"id": id, "object": "chat.completion", "created": 1_700_000_000u64, "model": model,
                 "choices": [], "usage": usage});
@@ -184,6 +187,35 @@ pub async fn chat(body: Value, guard: CallGuard, stats: &Arc<Stats>) -> Response
     }
     let end = if stall { faults::StreamEnd::Stall } else { faults::StreamEnd::Close };
     faults::sse_then(events, interval, guard, end)
+}
+
+/// The whole answers of the `as-sent`, `sparse` and `reasoning-details` models, written by
+/// hand (not through a JSON map, which would sort the keys): the echo of `text` in the shapes
+/// other servers send.
+fn shaped_answer(model: &str, text: &str) -> Option<Response<FakeBody>> {
+    let content = Value::String(text.to_string()).to_string();
+    let usage = r#"{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}"#;
+    let body = match model {
+        // Every key the spec requires, in an order of its own, with keys nobody else models
+        // (in usage, on the message, at the top) and a newline after it.
+        "as-sent" => {
+            format!(
+                r#"{{"id":"chatcmpl-as-sent","choices":[{{"message":{{"content":{content},"role":"assistant","refusal":null,"annotations":[]}},"finish_reason":"stop","index":0,"logprobs":null}}],"created":1700000000,"model":"as-sent","object":"chat.completion","usage":{{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2,"queue_time":0.012}},"x_vendor":{{"trace":"t-1"}}}}"#
+            ) + "\n"
+        }
+        // No `object`, `logprobs` or `refusal`, as some compatible servers answer.
+        "sparse" => format!(
+            r#"{{"id":"chatcmpl-sparse","created":1700000000,"model":"sparse","choices":[{{"index":0,"message":{{"role":"assistant","content":{content}}},"finish_reason":"stop"}}],"usage":{usage}}}"#
+        ),
+        // Complete, with a reasoning block (OpenRouter's shape).
+        "reasoning-details" => format!(
+            r#"{{"id":"chatcmpl-details","object":"chat.completion","created":1700000000,"model":"reasoning-details","choices":[{{"index":0,"message":{{"role":"assistant","content":{content},"refusal":null,"reasoning_details":[{{"type":"reasoning.text","text":"{REASONING}","format":"unknown"}}]}},"logprobs":null,"finish_reason":"stop"}}],"usage":{usage}}}"#
+        ),
+        _ => return None,
+    };
+    let mut r = Response::new(FakeBody::Full(Some(Bytes::from(body))));
+    r.headers_mut().insert("content-type", "application/json".parse().expect("static header"));
+    Some(r)
 }
 
 /// What the `reasoner` model thinks (as `reasoning_content`, the field compatible servers use).

@@ -25,6 +25,9 @@
 //! | `empty`          | 200 with `"choices": []`; stream: the role chunk, a `stop` chunk, `[DONE]` (no content) |
 //! | `reasoner`       | the echo, with `reasoning_content` before it (as DeepSeek-style servers send) |
 //! | `tool-call`      | with tools: "Let me check." and one call per tool, `finish_reason: "stop"` (as some compatible servers say) |
+//! | `as-sent`        | whole: the echo with every required key in an order of its own, plus keys nobody models (`usage.queue_time`, `x_vendor`, `annotations`) |
+//! | `sparse`         | whole: the echo without `object`, `logprobs` and `refusal` (as some compatible servers answer) |
+//! | `reasoning-details` | whole: the echo with a `reasoning_details` block (OpenRouter's shape) |
 //!
 //! Prompt caching is reported as each vendor reports it: Anthropic's breakpoints write, then
 //! read within their TTL (`anthropic::cache`); OpenAI's and Gemini's automatic caching read a

@@ -106,5 +106,6 @@ pub fn from_wire(r: wire::MessagesResponse, ctx: ReplyCtx, created: u64) -> Chat
         usage: Some(usage(&r.usage)),
         extra: Extra::new(),
         native: None,
+        verbatim: None,
     }
 }

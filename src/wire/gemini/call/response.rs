@@ -136,6 +136,7 @@ pub fn from_wire(r: GenerateResponse, model: &str, created: u64) -> Result<ChatR
         usage: r.usage_metadata.as_ref().map(usage),
         extra: Extra::new(),
         native: None,
+        verbatim: None,
     })
 }
 
