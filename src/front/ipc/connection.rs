@@ -69,9 +69,9 @@ pub async fn serve_connection(stream: UdsStream, cx: Ctx, cred: crate::callers::
             break None; // a partial frame or an idle connection is not a request in flight
         }
         let deadline = quiet.deadline(conn.greeted, conn.in_flight.is_empty());
-        // Biased: the requests are polled before the write, so what they appended in this
-        // poll is written in the same poll (the write branch arranges no wake-up of its own
-        // while there is nothing to write).
+        // Biased: the requests are polled before the writer, so what they appended in this
+        // poll is written in the same poll (the writer arranges no wake-up of its own while
+        // there is nothing to write, and ends the wait only for a failure or for room).
         tokio::select! {
             biased;
             _ = cx.hard_stop.cancelled() => {
@@ -89,8 +89,8 @@ pub async fn serve_connection(stream: UdsStream, cx: Ctx, cred: crate::callers::
                 }
                 quiet.heard();
             }
-            written = std::future::poll_fn(|c| out.poll_write(&mut wr, c)) => {
-                if written.is_err() {
+            pumped = std::future::poll_fn(|c| out.poll_pump(&mut wr, c)) => {
+                if pumped.is_err() {
                     break None; // the peer is gone
                 }
             }

@@ -122,6 +122,20 @@ impl Outbox {
         result
     }
 
+    /// The connection's writer, polled for as long as the connection lives: writes what
+    /// has gathered and stays Pending, so writing a frame does not end the connection's
+    /// wait (one poll per relayed chunk, not one turn of its loop). Ready when a write
+    /// failed (Err), or when the backlog fell back under [`LIMIT`] (Ok), so that the
+    /// connection reads frames again.
+    pub fn poll_pump<W: AsyncWrite + Unpin>(&self, w: &mut W, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let was_over = self.over_limit();
+        match self.poll_write(w, cx) {
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            _ if was_over && !self.over_limit() => Poll::Ready(Ok(())),
+            _ => Poll::Pending,
+        }
+    }
+
     /// Writes everything left (the connection is closing).
     pub async fn flush<W: AsyncWrite + Unpin>(&self, w: &mut W) -> io::Result<()> {
         if self.state().buf.is_empty() {
@@ -219,6 +233,22 @@ mod tests {
         assert!(out.poll_write(&mut sink, &mut cx).is_pending());
         assert!(!out.over_limit());
         assert!(matches!(poll_once(second.as_mut()), Poll::Ready(Ok(()))), "room again");
+    }
+
+    #[test]
+    fn the_pump_ends_its_wait_only_for_room_or_a_failure() {
+        let out = Outbox::default();
+        let mut sink = Sink { room: 1 << 30, ..Sink::default() };
+        let mut cx = Context::from_waker(Waker::noop());
+        out.push(Kind::Chunk, 1, b"small");
+        assert!(out.poll_pump(&mut sink, &mut cx).is_pending(), "written, and still pumping");
+        assert_eq!(frames(&sink.got).len(), 1);
+        out.push(Kind::Chunk, 1, &vec![b'x'; LIMIT]);
+        assert!(out.over_limit());
+        assert!(matches!(out.poll_pump(&mut sink, &mut cx), Poll::Ready(Ok(()))), "room again: read again");
+        out.push(Kind::Chunk, 2, b"more");
+        sink.fail = true;
+        assert!(matches!(out.poll_pump(&mut sink, &mut cx), Poll::Ready(Err(_))));
     }
 
     #[test]
