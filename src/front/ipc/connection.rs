@@ -51,6 +51,13 @@ pub async fn serve_connection(stream: UdsStream, cx: Ctx, cred: crate::callers::
     let mut inbound = Inbound::new(max_frame, cx.budget.clone());
     let mut quiet = Quiet::new(limits);
     let mut draining = false;
+    // Made once and polled again each turn of the loop: a cancellation wait or a timer made
+    // per turn registers and deregisters itself every time (issue 16).
+    let hard_stop = cx.hard_stop.cancelled();
+    let shutdown = cx.shutdown.cancelled();
+    let quiet_timer = tokio::time::sleep_until(Instant::now());
+    tokio::pin!(hard_stop, shutdown, quiet_timer);
+    let mut armed: Option<Instant> = None;
 
     let fatal: Option<GatewayError> = 'conn: loop {
         // Take every whole frame already buffered.
@@ -69,12 +76,18 @@ pub async fn serve_connection(stream: UdsStream, cx: Ctx, cred: crate::callers::
             break None; // a partial frame or an idle connection is not a request in flight
         }
         let deadline = quiet.deadline(conn.greeted, conn.in_flight.is_empty());
+        if let Some(at) = deadline
+            && armed != Some(at)
+        {
+            quiet_timer.as_mut().reset(at);
+            armed = Some(at);
+        }
         // Biased: the requests are polled before the writer, so what they appended in this
         // poll is written in the same poll (the writer arranges no wake-up of its own while
         // there is nothing to write, and ends the wait only for a failure or for room).
         tokio::select! {
             biased;
-            _ = cx.hard_stop.cancelled() => {
+            _ = &mut hard_stop => {
                 // Grace period over: tell each caller why its request ends here.
                 let e = GatewayError::ShuttingDown { message: "sidegate stopped before this request finished" };
                 for (id, h) in conn.in_flight.drain() {
@@ -103,20 +116,23 @@ pub async fn serve_connection(stream: UdsStream, cx: Ctx, cred: crate::callers::
                     }
                 }
             },
-            _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => match quiet.expired(conn.greeted) {
-                Expired::Handshake => break Some(protocol_error("handshake_timeout",
-                    "no HELLO within server.header_timeout of the preface")),
-                Expired::Ping => out.push(Kind::Ping, 0, b"idle"),
-                Expired::Silent => {
-                    tracing::debug!("closing an idle native connection that did not answer PING");
-                    break None;
+            _ = &mut quiet_timer, if deadline.is_some() => {
+                armed = None;
+                match quiet.expired(conn.greeted) {
+                    Expired::Handshake => break Some(protocol_error("handshake_timeout",
+                        "no HELLO within server.header_timeout of the preface")),
+                    Expired::Ping => out.push(Kind::Ping, 0, b"idle"),
+                    Expired::Silent => {
+                        tracing::debug!("closing an idle native connection that did not answer PING");
+                        break None;
+                    }
                 }
-            },
+            }
             _ = cx.pressure.shed(quiet.since), if conn.in_flight.is_empty() => {
                 tracing::debug!("closing an unused native connection: the listener is full");
                 break None;
             }
-            _ = cx.shutdown.cancelled(), if !draining => { draining = true; }
+            _ = &mut shutdown, if !draining => { draining = true; }
         }
     };
     // Requests still running belong to a connection that is going away: dropping their
