@@ -276,6 +276,15 @@ impl Usage {
     }
 }
 
+/// A decoded answer or chunk as JSON: the vendor's bytes it was read from (`verbatim`) while
+/// it is unchanged, else encoded from its fields.
+fn own_or_encoded<T: Serialize>(verbatim: Option<&bytes::Bytes>, value: &T) -> bytes::Bytes {
+    match verbatim {
+        Some(b) => b.clone(),
+        None => bytes::Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
+    }
+}
+
 impl ChatResponse {
     /// Marks the answer as changed since the vendor sent it: its vendor bytes no longer say
     /// what it says. Every change to a decoded answer's fields goes with this call.
@@ -286,10 +295,7 @@ impl ChatResponse {
 
     /// The answer as JSON: the vendor's own bytes while it is unchanged, else encoded.
     pub fn to_json(&self) -> bytes::Bytes {
-        match &self.verbatim {
-            Some(b) => b.clone(),
-            None => bytes::Bytes::from(serde_json::to_vec(self).unwrap_or_default()),
-        }
+        own_or_encoded(self.verbatim.as_ref(), self)
     }
 
     /// Appends [`ChatResponse::to_json`] to `out` (a frame being written around it), without
@@ -386,10 +392,7 @@ impl ChatChunk {
 
     /// The chunk as JSON: the vendor's own bytes while it is unchanged, else encoded.
     pub fn to_json(&self) -> bytes::Bytes {
-        match &self.verbatim {
-            Some(b) => b.clone(),
-            None => bytes::Bytes::from(serde_json::to_vec(self).unwrap_or_default()),
-        }
+        own_or_encoded(self.verbatim.as_ref(), self)
     }
 
     /// The text this chunk adds to choice 0, if any.

@@ -4,7 +4,7 @@
 //! killed mid-run. Waits poll for conditions; nothing asserts on timing.
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use fake_vendor::FakeVendor;
@@ -491,14 +491,7 @@ impl Redis {
         }
         let dir = tempfile::tempdir().unwrap();
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
+        let child = crate::common::redis_server(dir.path(), port, false).spawn().expect("start redis-server");
         let r = Redis { child: Some(child), port, _dir: dir };
         crate::common::wait_for_tcp(port, "redis-server").await;
         Some(r)

@@ -127,11 +127,7 @@ async fn concurrent_requests_never_spend_past_the_budget() {
     let no_opts = json!({});
     let calls = (0..50).map(|_| c.call("chat", &body, &no_opts));
     let results = futures_util::future::join_all(calls).await;
-    let ok = results.iter().filter(|r| r.is_ok()).count();
-    let over = results
-        .iter()
-        .filter(|r| matches!(r, Err(sidegate::client::ClientError::Api { status: 429, body, .. }) if body["error"]["code"] == "budget_exceeded"))
-        .count();
+    let (ok, over) = crate::common::answered_and_over_budget(&results);
     assert_eq!(ok, 5, "the budget covers exactly 5");
     assert_eq!(ok + over, 50);
     // and the ledger agrees: total cost never past the budget
@@ -289,11 +285,7 @@ async fn two_daemons_sharing_redis_never_spend_past_one_budget() {
         c.call("chat", &body, &no_opts)
     });
     let results = futures_util::future::join_all(calls).await;
-    let ok = results.iter().filter(|r| r.is_ok()).count();
-    let over = results
-        .iter()
-        .filter(|r| matches!(r, Err(sidegate::client::ClientError::Api { status: 429, body, .. }) if body["error"]["code"] == "budget_exceeded"))
-        .count();
+    let (ok, over) = crate::common::answered_and_over_budget(&results);
     assert_eq!(ok + over, 50);
     assert!(ok <= 5, "two hosts spent past one $0.05 budget: {ok} calls at $0.01 answered");
     assert!(ok >= 1);

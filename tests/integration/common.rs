@@ -135,6 +135,40 @@ pub fn redis_installed(bins: &[&str]) -> bool {
     false
 }
 
+/// A `redis-server` command for a test: on 127.0.0.1:`port`, nothing kept on disk but what
+/// goes to `dir`, no output. With `tls` the port speaks TLS only and requires client
+/// certificates (`server.pem`, `server.key`, `ca.pem` in `dir`). Callers add their own
+/// options (users, cluster mode) and spawn it.
+pub fn redis_server(dir: &Path, port: u16, tls: bool) -> Command {
+    let mut cmd = Command::new("redis-server");
+    cmd.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]).arg("--dir").arg(dir);
+    let port = port.to_string();
+    if tls {
+        cmd.args(["--port", "0", "--tls-port", &port, "--tls-auth-clients", "yes"])
+            .arg("--tls-cert-file")
+            .arg(dir.join("server.pem"))
+            .arg("--tls-key-file")
+            .arg(dir.join("server.key"))
+            .arg("--tls-ca-cert-file")
+            .arg(dir.join("ca.pem"));
+    } else {
+        cmd.args(["--port", &port]);
+    }
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    cmd
+}
+
+/// Of a batch of native calls, how many were answered and how many a budget refused (429
+/// `budget_exceeded`).
+pub fn answered_and_over_budget<T>(results: &[Result<T, sidegate::client::ClientError>]) -> (usize, usize) {
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    let over = results
+        .iter()
+        .filter(|r| matches!(r, Err(sidegate::client::ClientError::Api { status: 429, body, .. }) if body["error"]["code"] == "budget_exceeded"))
+        .count();
+    (ok, over)
+}
+
 /// Polls until something listens on loopback `port` (up to ~30 s), else panics naming `what`.
 pub async fn wait_for_tcp(port: u16, what: &str) {
     for _ in 0..600 {

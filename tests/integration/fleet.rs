@@ -41,23 +41,11 @@ impl FleetRedis {
     }
 
     pub(crate) async fn spawn(&mut self) {
-        let port = self.port.to_string();
-        let mut cmd = Command::new("redis-server");
-        cmd.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]).arg("--dir").arg(self.dir.path());
+        let mut cmd = crate::common::redis_server(self.dir.path(), self.port, self.tls);
         if self.tls {
-            let p = |f: &str| self.dir.path().join(f);
-            cmd.args(["--port", "0", "--tls-port", &port, "--tls-auth-clients", "yes"])
-                .arg("--tls-cert-file")
-                .arg(p("server.pem"))
-                .arg("--tls-key-file")
-                .arg(p("server.key"))
-                .arg("--tls-ca-cert-file")
-                .arg(p("ca.pem"))
-                .args(["--user", "default", "off", "--user", "fleet", "on", ">s3cret-pw", "~*", "&*", "+@all"]);
-        } else {
-            cmd.args(["--port", &port]);
+            cmd.args(["--user", "default", "off", "--user", "fleet", "on", ">s3cret-pw", "~*", "&*", "+@all"]);
         }
-        self.child = Some(cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start redis-server"));
+        self.child = Some(cmd.spawn().expect("start redis-server"));
         crate::common::wait_for_tcp(self.port, "redis-server").await;
     }
 

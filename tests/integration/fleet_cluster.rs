@@ -7,7 +7,7 @@
 //! on timing.
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use fake_vendor::FakeVendor;
@@ -39,29 +39,14 @@ impl RedisCluster {
         let ports: Vec<u16> = (0..3).map(|_| cluster_port()).collect();
         let mut children = Vec::new();
         for p in &ports {
-            let port = p.to_string();
-            let mut cmd = Command::new("redis-server");
-            cmd.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+            let mut cmd = crate::common::redis_server(dir.path(), *p, tls);
             if tls {
-                let f = |name: &str| dir.path().join(name);
-                cmd.args(["--port", "0", "--tls-port", &port, "--tls-cluster", "yes", "--tls-auth-clients", "yes"])
-                    .arg("--tls-cert-file")
-                    .arg(f("server.pem"))
-                    .arg("--tls-key-file")
-                    .arg(f("server.key"))
-                    .arg("--tls-ca-cert-file")
-                    .arg(f("ca.pem"));
-            } else {
-                cmd.args(["--port", &port]);
+                cmd.args(["--tls-cluster", "yes"]);
             }
             let child = cmd
                 .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "3000"])
                 .arg("--cluster-config-file")
-                .arg(dir.path().join(format!("nodes-{port}.conf")))
-                .arg("--dir")
-                .arg(dir.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .arg(dir.path().join(format!("nodes-{p}.conf")))
                 .spawn()
                 .expect("start redis-server");
             children.push(child);
@@ -240,11 +225,7 @@ async fn a_budget_on_a_tls_redis_cluster_is_never_overshot_across_hosts() {
     }
     let (req, no_opts) = (chat_body("m", "x"), json!({}));
     let results = futures_util::future::join_all((0..60).map(|i| clients[i % 3].call("chat", &req, &no_opts))).await;
-    let ok = results.iter().filter(|r| r.is_ok()).count();
-    let over = results
-        .iter()
-        .filter(|r| matches!(r, Err(sidegate::client::ClientError::Api { status: 429, body, .. }) if body["error"]["code"] == "budget_exceeded"))
-        .count();
+    let (ok, over) = crate::common::answered_and_over_budget(&results);
     assert_eq!(ok + over, 60, "every refusal is the budget's");
     assert_eq!(ok, 5, "three hosts hold one $0.05 budget on the cluster: exactly 5 calls at $0.01");
     let report = cli_json(&fleet[0], &["status", "--fleet", "--json"]);

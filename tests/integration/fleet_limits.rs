@@ -25,11 +25,7 @@ async fn three_hosts_at_concurrency_50_each_never_overshoot_one_budget() {
     let no_opts = json!({});
     let calls = (0..150).map(|i| clients[i % 3].call("chat", &req, &no_opts));
     let results = futures_util::future::join_all(calls).await;
-    let ok = results.iter().filter(|r| r.is_ok()).count();
-    let over = results
-        .iter()
-        .filter(|r| matches!(r, Err(sidegate::client::ClientError::Api { status: 429, body, .. }) if body["error"]["code"] == "budget_exceeded"))
-        .count();
+    let (ok, over) = crate::common::answered_and_over_budget(&results);
     assert_eq!(ok + over, 150, "every refusal is the budget's");
     assert_eq!(ok, 5, "three hosts hold one $0.05 budget: exactly 5 calls at $0.01");
 

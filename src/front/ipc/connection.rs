@@ -57,7 +57,6 @@ pub async fn serve_connection(stream: UdsStream, cx: Ctx, cred: crate::callers::
     let shutdown = cx.shutdown.cancelled();
     let quiet_timer = tokio::time::sleep_until(Instant::now());
     tokio::pin!(hard_stop, shutdown, quiet_timer);
-    let mut armed: Option<Instant> = None;
 
     let fatal: Option<GatewayError> = 'conn: loop {
         // Take every whole frame already buffered.
@@ -77,10 +76,9 @@ pub async fn serve_connection(stream: UdsStream, cx: Ctx, cred: crate::callers::
         }
         let deadline = quiet.deadline(conn.greeted, conn.in_flight.is_empty());
         if let Some(at) = deadline
-            && armed != Some(at)
+            && (quiet_timer.deadline() != at || quiet_timer.is_elapsed())
         {
             quiet_timer.as_mut().reset(at);
-            armed = Some(at);
         }
         // Biased: the requests are polled before the writer, so what they appended in this
         // poll is written in the same poll (the writer arranges no wake-up of its own while
@@ -116,18 +114,15 @@ pub async fn serve_connection(stream: UdsStream, cx: Ctx, cred: crate::callers::
                     }
                 }
             },
-            _ = &mut quiet_timer, if deadline.is_some() => {
-                armed = None;
-                match quiet.expired(conn.greeted) {
-                    Expired::Handshake => break Some(protocol_error("handshake_timeout",
-                        "no HELLO within server.header_timeout of the preface")),
-                    Expired::Ping => out.push(Kind::Ping, 0, b"idle"),
-                    Expired::Silent => {
-                        tracing::debug!("closing an idle native connection that did not answer PING");
-                        break None;
-                    }
+            _ = &mut quiet_timer, if deadline.is_some() => match quiet.expired(conn.greeted) {
+                Expired::Handshake => break Some(protocol_error("handshake_timeout",
+                    "no HELLO within server.header_timeout of the preface")),
+                Expired::Ping => out.push(Kind::Ping, 0, b"idle"),
+                Expired::Silent => {
+                    tracing::debug!("closing an idle native connection that did not answer PING");
+                    break None;
                 }
-            }
+            },
             _ = cx.pressure.shed(quiet.since), if conn.in_flight.is_empty() => {
                 tracing::debug!("closing an unused native connection: the listener is full");
                 break None;

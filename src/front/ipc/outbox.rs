@@ -25,9 +25,6 @@ use crate::protocol::{Kind, encode_into};
 /// can exceed this by one frame).
 pub const LIMIT: usize = 256 * 1024;
 
-/// A buffer this much larger than its backlog is given back once empty (after a burst).
-const KEEP_CAPACITY: usize = 64 * 1024;
-
 /// The connection's peer is gone (a write failed): nothing more can be sent.
 #[derive(Debug, thiserror::Error)]
 #[error("the native connection is closed")]
@@ -44,6 +41,40 @@ struct State {
     closed: bool,
     /// Requests waiting for the backlog to fall under [`LIMIT`].
     waiting: Vec<Waker>,
+}
+
+impl State {
+    /// Writes as much of a non-empty backlog as the socket takes: Ready once it is all
+    /// written, Pending when the socket is full. Requests waiting for room are woken once the
+    /// backlog falls under the limit; a failed write closes the outbox and ends them.
+    fn write_out<W: AsyncWrite + Unpin>(&mut self, w: &mut W, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let was_over = self.buf.len() >= LIMIT;
+        let result = loop {
+            if self.buf.is_empty() {
+                break Poll::Ready(Ok(()));
+            }
+            match Pin::new(&mut *w).poll_write(cx, &self.buf) {
+                Poll::Ready(Ok(0)) => break Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => self.buf.advance(n),
+                Poll::Ready(Err(e)) => break Poll::Ready(Err(e)),
+                Poll::Pending => break Poll::Pending,
+            }
+        };
+        if matches!(result, Poll::Ready(Err(_))) {
+            self.closed = true;
+            self.buf.clear();
+        }
+        // After a burst past the limit, the grown buffer is given back once empty.
+        if self.buf.is_empty() && self.buf.capacity() > LIMIT {
+            self.buf = BytesMut::new();
+        }
+        if (was_over && self.buf.len() < LIMIT) || self.closed {
+            for w in self.waiting.drain(..) {
+                w.wake();
+            }
+        }
+        result
+    }
 }
 
 impl Outbox {
@@ -88,38 +119,13 @@ impl Outbox {
     /// Writes the backlog until it is empty (Ready) or the socket is full (Pending, woken
     /// when it can take more). With nothing to write it stays Pending without arranging a
     /// wake-up: frames are appended only by the connection's own task, which polls this
-    /// after polling its requests. Requests waiting for room are woken once the backlog
-    /// falls under the limit. A failed write closes the outbox.
+    /// after polling its requests. A failed write closes the outbox.
     pub fn poll_write<W: AsyncWrite + Unpin>(&self, w: &mut W, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut st = self.state();
         if st.buf.is_empty() {
             return Poll::Pending;
         }
-        let was_over = st.buf.len() >= LIMIT;
-        let result = loop {
-            if st.buf.is_empty() {
-                break Poll::Ready(Ok(()));
-            }
-            match Pin::new(&mut *w).poll_write(cx, &st.buf) {
-                Poll::Ready(Ok(0)) => break Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                Poll::Ready(Ok(n)) => st.buf.advance(n),
-                Poll::Ready(Err(e)) => break Poll::Ready(Err(e)),
-                Poll::Pending => break Poll::Pending,
-            }
-        };
-        if matches!(result, Poll::Ready(Err(_))) {
-            st.closed = true;
-            st.buf.clear();
-        }
-        if st.buf.is_empty() && st.buf.capacity() > KEEP_CAPACITY.max(LIMIT) {
-            st.buf = BytesMut::new();
-        }
-        if (was_over && st.buf.len() < LIMIT) || st.closed {
-            for w in st.waiting.drain(..) {
-                w.wake();
-            }
-        }
-        result
+        st.write_out(w, cx)
     }
 
     /// The connection's writer, polled for as long as the connection lives: writes what
@@ -128,10 +134,14 @@ impl Outbox {
     /// failed (Err), or when the backlog fell back under [`LIMIT`] (Ok), so that the
     /// connection reads frames again.
     pub fn poll_pump<W: AsyncWrite + Unpin>(&self, w: &mut W, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let was_over = self.over_limit();
-        match self.poll_write(w, cx) {
+        let mut st = self.state();
+        if st.buf.is_empty() {
+            return Poll::Pending;
+        }
+        let was_over = st.buf.len() >= LIMIT;
+        match st.write_out(w, cx) {
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            _ if was_over && !self.over_limit() => Poll::Ready(Ok(())),
+            _ if was_over && st.buf.len() < LIMIT => Poll::Ready(Ok(())),
             _ => Poll::Pending,
         }
     }

@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 
 use super::outbox::Outbox;
 use crate::api::error::{GatewayError, from_json_error};
-use crate::api::{ChatRequest, ChatResponse, EmbeddingsRequest};
+use crate::api::{ChatRequest, EmbeddingsRequest};
 use crate::protocol::Kind;
 use crate::protocol::messages::{RequestOptions, error_body};
 use crate::router::{CallOptions, ChatAnswer, Gateway, Meta};
@@ -29,13 +29,6 @@ impl OwnedRequest {
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
         serde_json::from_slice(bytes).map_err(|e| format!("REQUEST body: {e}"))
     }
-}
-
-#[derive(Serialize)]
-struct ResponseFrame<'a, T: Serialize> {
-    body: &'a T,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    meta: Option<&'a Meta>,
 }
 
 /// What a native request needs from its connection.
@@ -95,7 +88,7 @@ async fn dispatch(
     s: &Session<'_>,
     credential: crate::callers::Credential,
 ) -> Result<(), Failed> {
-    let (gw, tx) = (s.gw, s.out);
+    let (gw, out) = (s.gw, s.out);
     let raw = req.body.as_ref().map_or("{}", |b| b.get());
     match req.op.as_str() {
         "chat" => {
@@ -112,8 +105,8 @@ async fn dispatch(
                 };
             }
             match gw.chat(chat, opts).await.map_err(routed(&request_id))? {
-                ChatAnswer::Full(resp, meta) => respond_chat(id, tx, &resp, &meta).await,
-                ChatAnswer::Stream(stream) => relay(id, tx, stream).await,
+                ChatAnswer::Full(resp, meta) => respond_with(id, out, Some(&meta), |f| resp.write_json(f)).await,
+                ChatAnswer::Stream(stream) => relay(id, out, stream).await,
             }
         }
         "embeddings" => {
@@ -122,21 +115,21 @@ async fn dispatch(
             let opts = call_options(req.options, credential, request_id.clone(), Dialect::OpenAiEmbeddings)
                 .map_err(|e| (e, None))?;
             let (value, meta) = gw.embeddings(body, opts).await.map_err(routed(&request_id))?;
-            respond(id, tx, &value, Some(&meta)).await
+            respond(id, out, &value, Some(&meta)).await
         }
         "feedback" => {
             let body: serde_json::Value = serde_json::from_str(raw).map_err(|e| (from_json_error(&e), None))?;
             let request_id = crate::router::meta::request_id();
             let stored = gw.feedback(&body, &credential, &request_id).await.map_err(routed(&request_id))?;
-            respond(id, tx, &stored, None).await
+            respond(id, out, &stored, None).await
         }
-        "models" => respond(id, tx, &gw.models(), None).await,
-        "status" => respond(id, tx, &gw.status(), None).await,
+        "models" => respond(id, out, &gw.models(), None).await,
+        "status" => respond(id, out, &gw.status(), None).await,
         "reload" => {
             let rec = s.reload.reload().await.map_err(|e| (e, None))?;
             let mut body = serde_json::to_value(&rec).unwrap_or_default();
             body["version"] = serde_json::Value::String(gw.current().snapshot.version.clone());
-            respond(id, tx, &body, None).await
+            respond(id, out, &body, None).await
         }
         other => Err((
             GatewayError::Invalid {
@@ -150,12 +143,12 @@ async fn dispatch(
 }
 
 /// A committed stream as CHUNK frames, then END (or ERROR with the stream's meta).
-async fn relay(id: u64, tx: &Outbox, mut stream: crate::router::ChatStream) -> Result<(), Failed> {
+async fn relay(id: u64, out: &Outbox, mut stream: crate::router::ChatStream) -> Result<(), Failed> {
     while let Some(item) = stream.next().await {
         match item {
             Ok(chunk) if chunk.is_native_only() => {}
             Ok(chunk) => {
-                if tx.send(Kind::Chunk, id, &chunk.to_json()).await.is_err() {
+                if out.send(Kind::Chunk, id, &chunk.to_json()).await.is_err() {
                     return Ok(()); // connection gone; dropping the stream cancels the vendor call
                 }
             }
@@ -163,27 +156,31 @@ async fn relay(id: u64, tx: &Outbox, mut stream: crate::router::ChatStream) -> R
         }
     }
     let body = serde_json::to_vec(&serde_json::json!({ "meta": stream.meta })).unwrap_or_default();
-    let _ = tx.send(Kind::End, id, &body).await;
+    let _ = out.send(Kind::End, id, &body).await;
     Ok(())
 }
 
-/// RESPONSE for a whole chat answer, its JSON written by hand around the answer's own
-/// (the vendor's bytes while unchanged, else encoded): the same frame [`respond`] writes.
-async fn respond_chat(id: u64, tx: &Outbox, resp: &ChatResponse, meta: &Meta) -> Result<(), Failed> {
+/// RESPONSE: `{"body": <body>, "meta": <meta>}` (no `meta` when there is none), the body's
+/// JSON written into the frame by `body`: encoded, or a whole chat answer's own bytes.
+async fn respond_with(
+    id: u64,
+    out: &Outbox,
+    meta: Option<&Meta>,
+    body: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
+) -> Result<(), Failed> {
     let cannot = |e: serde_json::Error| (GatewayError::internal(format!("cannot encode response: {e}")), None);
-    let mut frame = Vec::with_capacity(resp.verbatim.as_ref().map_or(1024, |b| b.len() + 512));
+    let mut frame = Vec::with_capacity(1024);
     frame.extend_from_slice(b"{\"body\":");
-    resp.write_json(&mut frame).map_err(cannot)?;
-    frame.extend_from_slice(b",\"meta\":");
-    serde_json::to_writer(&mut frame, meta).map_err(cannot)?;
+    body(&mut frame).map_err(cannot)?;
+    if let Some(meta) = meta {
+        frame.extend_from_slice(b",\"meta\":");
+        serde_json::to_writer(&mut frame, meta).map_err(cannot)?;
+    }
     frame.push(b'}');
-    let _ = tx.send(Kind::Response, id, &frame).await;
+    let _ = out.send(Kind::Response, id, &frame).await;
     Ok(())
 }
 
-async fn respond<T: Serialize>(id: u64, tx: &Outbox, body: &T, meta: Option<&Meta>) -> Result<(), Failed> {
-    let bytes = serde_json::to_vec(&ResponseFrame { body, meta })
-        .map_err(|e| (GatewayError::internal(format!("cannot encode response: {e}")), None))?;
-    let _ = tx.send(Kind::Response, id, &bytes).await;
-    Ok(())
+async fn respond<T: Serialize>(id: u64, out: &Outbox, body: &T, meta: Option<&Meta>) -> Result<(), Failed> {
+    respond_with(id, out, meta, |frame| serde_json::to_writer(frame, body)).await
 }

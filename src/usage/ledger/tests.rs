@@ -49,10 +49,10 @@ fn a_ledger_from_before_the_dialect_column_gains_it_and_keeps_its_rows() {
         )
         .unwrap();
     }
-    let mut conn = open_rw(&path).unwrap();
+    let conn = open_rw(&path).unwrap();
     let mut r = row(2);
     r.dialect = "messages";
-    insert(&mut conn, &[&r]).unwrap();
+    insert(&conn, &[&r]).unwrap();
     let got: Vec<(String, String)> = conn
         .prepare("SELECT request_id, dialect FROM requests ORDER BY ts_ms")
         .unwrap()
@@ -67,11 +67,11 @@ fn a_ledger_from_before_the_dialect_column_gains_it_and_keeps_its_rows() {
 #[test]
 fn batches_of_any_size_insert_every_row_once() {
     let dir = tempfile::tempdir().unwrap();
-    let mut conn = open_rw(&dir.path().join("ledger.db")).unwrap();
+    let conn = open_rw(&dir.path().join("ledger.db")).unwrap();
     let mut next = 0;
     for size in [1, 31, 32, 33, 70, 5] {
         let batch: Vec<Record> = (next..next + size).map(row).collect();
-        insert(&mut conn, &batch.iter().collect::<Vec<_>>()).unwrap();
+        insert(&conn, &batch.iter().collect::<Vec<_>>()).unwrap();
         next += size;
     }
     let (n, sum): (i64, i64) = conn
@@ -181,10 +181,10 @@ fn a_ledger_from_before_the_cache_write_and_reasoning_columns_gains_them() {
         )
         .unwrap();
     }
-    let mut conn = open_rw(&path).unwrap();
+    let conn = open_rw(&path).unwrap();
     let mut r = row(2);
     (r.cache_write_tokens, r.cache_write_1h_tokens, r.reasoning_tokens) = (300, 100, 42);
-    insert(&mut conn, &[&r]).unwrap();
+    insert(&conn, &[&r]).unwrap();
     let got: Vec<(String, i64, i64, i64)> = conn
         .prepare("SELECT request_id, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens FROM requests ORDER BY ts_ms")
         .unwrap()

@@ -90,7 +90,7 @@ impl Writer {
             let batch: Vec<&Record> = self.pending.iter().take(n).map(|q| &q.record).collect();
             let result = {
                 let _writing = self.shared.gate.write().unwrap_or_else(|p| p.into_inner());
-                let r = insert(&mut self.conn, &batch);
+                let r = insert(&self.conn, &batch);
                 if r.is_ok() {
                     let mut unsettled = self.shared.lock_unsettled();
                     for q in self.pending.drain(..n) {
@@ -164,14 +164,14 @@ fn insert_sql(rows: usize) -> String {
     )
 }
 
-pub(super) fn insert(conn: &mut Connection, batch: &[&Record]) -> rusqlite::Result<()> {
+pub(super) fn insert(conn: &Connection, batch: &[&Record]) -> rusqlite::Result<()> {
     in_transaction(conn, |c| insert_rows(c, batch))
 }
 
-/// Runs `f` in one transaction. BEGIN and COMMIT go through the prepared-statement cache:
-/// rusqlite's `Transaction` parses them again per batch (~8k instructions, as much as the
-/// rows themselves when a quiet daemon writes one row per batch; issue 16). A failed `f` or
-/// COMMIT rolls back.
+/// Runs `f` in one transaction. BEGIN and COMMIT go through the prepared-statement cache;
+/// rusqlite's `Transaction` parses both again for every batch, which counts when a quiet
+/// daemon writes one row per batch (issue 16; not visible in the callgrind rows, whose
+/// batches hold several rows). A failed `f` or COMMIT rolls back.
 fn in_transaction(conn: &Connection, f: impl FnOnce(&Connection) -> rusqlite::Result<()>) -> rusqlite::Result<()> {
     conn.prepare_cached("BEGIN")?.execute([])?;
     let done = f(conn).and_then(|()| conn.prepare_cached("COMMIT")?.execute([]).map(drop));

@@ -24,9 +24,8 @@ pub fn read_answer(body: Bytes) -> Result<ChatResponse, serde_json::Error> {
     };
     let (mut answer, complete) = required_keys::decode::<ChatResponse>(text)?;
     if complete {
-        let json = text.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r'));
-        let start = json.as_ptr() as usize - text.as_ptr() as usize;
-        answer.verbatim = Some(body.slice(start..start + json.len()));
+        // Only JSON whitespace can surround a body that decoded.
+        answer.verbatim = Some(body.slice_ref(body.trim_ascii()));
     }
     Ok(answer)
 }
@@ -53,10 +52,10 @@ impl StreamDecoder for StreamState {
         {
             chunk.usage = serde_json::from_value::<Usage>(u.clone()).ok();
         } else if complete {
-            // Unchanged: the event's own bytes are the chunk (moved, not copied).
-            let start = data.as_ptr() as usize - ev.data.as_ptr() as usize;
-            let end = start + data.len();
-            chunk.verbatim = Some(bytes::Bytes::from(ev.data).slice(start..end));
+            // Unchanged: the event's own bytes are the chunk (moved, not copied; only JSON
+            // whitespace can surround data that decoded).
+            let data = Bytes::from(ev.data);
+            chunk.verbatim = Some(data.slice_ref(data.trim_ascii()));
         }
         if !chunk.choices.is_empty() || chunk.usage.is_some() {
             out.push(chunk);
